@@ -1,0 +1,132 @@
+/**
+ * Actor definitions: a name, a Schema-typed protocol and a behaviour, written once
+ * and run unchanged on every tier (Local fibers, worker threads, ...).
+ *
+ * A definition lives in a module that worker threads can import, so it records
+ * that module's URL (`import.meta.url`). Workers find the definition again by
+ * loading the module and looking the name up in the registry filled by `make`.
+ *
+ * ```ts
+ * export const Counter = Actor.make("Counter", {
+ *   module: import.meta.url,
+ *   init: Schema.Struct({ start: Schema.Number }),
+ *   protocol: {
+ *     add: Actor.message({ payload: Schema.Number, success: Schema.Number })
+ *   },
+ *   behaviour: ({ start }) => Effect.sync(() => {
+ *     let total = start
+ *     return { add: (n) => Effect.sync(() => (total += n)) }
+ *   })
+ * })
+ * ```
+ */
+import type { Effect, Scope } from "effect"
+import { Schema } from "effect"
+import type { ActorError } from "./ActorError.ts"
+
+/** A schema whose values can be encoded and decoded without services. */
+export type Codec = Schema.Codec<any, any, never, never>
+
+/** One message of a protocol: its payload, its reply and its typed error. */
+export interface Message<P extends Codec = Codec, S extends Codec = Codec, E extends Codec = Codec> {
+  readonly payload: P
+  readonly success: S
+  readonly error: E
+}
+
+/** Declare a message; `success` defaults to `Schema.Void`, `error` to `Schema.Never`. */
+export const message = <P extends Codec, S extends Codec = Schema.Void, E extends Codec = Schema.Never>(spec: {
+  readonly payload: P
+  readonly success?: S
+  readonly error?: E
+}): Message<P, S, E> => ({
+  payload: spec.payload,
+  success: (spec.success ?? Schema.Void) as S,
+  error: (spec.error ?? Schema.Never) as E
+})
+
+export type Protocol = Record<string, Message>
+
+export type PayloadOf<M extends Message> = M["payload"]["Type"]
+export type SuccessOf<M extends Message> = M["success"]["Type"]
+export type ErrorOf<M extends Message> = M["error"]["Type"]
+
+/** One handler per message, each returning an Effect; the actor's state lives in their closure. */
+export type Handlers<P extends Protocol> = {
+  readonly [K in keyof P]: (payload: PayloadOf<P[K]>) => Effect.Effect<SuccessOf<P[K]>, ErrorOf<P[K]>, never>
+}
+
+/** A serialisable address of a running actor; post it anywhere, then `connect` to it. */
+export interface Address {
+  readonly id: number
+  readonly name: string
+  readonly worker: number
+}
+
+/** A typed handle on a running actor, usable from the thread that obtained it. */
+export interface Ref<P extends Protocol> {
+  readonly address: Address
+  /** Send and wait for the reply (or the message's typed error, or a runtime error). */
+  readonly ask: <K extends keyof P & string>(
+    tag: K,
+    payload: PayloadOf<P[K]>
+  ) => Effect.Effect<SuccessOf<P[K]>, ErrorOf<P[K]> | ActorError>
+  /** Send one-way; waits only for mailbox room (backpressure), never for the handler. */
+  readonly tell: <K extends keyof P & string>(tag: K, payload: PayloadOf<P[K]>) => Effect.Effect<void>
+}
+
+/** What a behaviour sees of the runtime around it. */
+export interface Context {
+  /** This actor's own address (hand it to others so they can reach it). */
+  readonly self: Address
+  /** Index of the worker hosting this actor (0 on the Local tier). */
+  readonly worker: number
+  /** A typed ref to another actor from here: worker-to-worker channels on Threads, direct on Local. */
+  readonly connect: <P extends Protocol>(definition: Definition<string, Codec, P>, address: Address) => Ref<P>
+}
+
+export interface Definition<Name extends string, Init extends Codec, P extends Protocol> {
+  readonly _tag: "ActorDefinition"
+  readonly name: Name
+  readonly module: string
+  readonly init: Init
+  readonly protocol: P
+  /** Mailbox bound: senders wait once this many messages are outstanding (backpressure). */
+  readonly mailbox: number
+  readonly behaviour: (init: Init["Type"], context: Context) => Effect.Effect<Handlers<P>, unknown, Scope.Scope>
+}
+
+export type Any = Definition<string, Codec, Protocol>
+export type InitOf<D> = D extends Definition<any, infer I, any> ? I["Type"] : never
+export type ProtocolOf<D> = D extends Definition<any, any, infer P> ? P : never
+
+const registry = new Map<string, Any>()
+
+/** Define an actor. `module` must be `import.meta.url` of a module that exports the definition. */
+export const make = <const Name extends string, Init extends Codec, const P extends Protocol>(
+  name: Name,
+  spec: {
+    readonly module: string
+    readonly init: Init
+    readonly protocol: P
+    readonly mailbox?: number
+    readonly behaviour: (init: Init["Type"], context: Context) => Effect.Effect<Handlers<P>, unknown, Scope.Scope>
+  }
+): Definition<Name, Init, P> => {
+  const definition: Definition<Name, Init, P> = {
+    _tag: "ActorDefinition",
+    name,
+    module: spec.module,
+    init: spec.init,
+    protocol: spec.protocol,
+    mailbox: spec.mailbox ?? 1024,
+    behaviour: spec.behaviour
+  }
+  registry.set(key(spec.module, name), definition as unknown as Any)
+  return definition
+}
+
+const key = (module: string, name: string) => `${module}#${name}`
+
+/** Look a definition up after its module was imported (used by workers). */
+export const lookup = (module: string, name: string): Any | undefined => registry.get(key(module, name))

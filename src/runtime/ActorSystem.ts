@@ -1,0 +1,56 @@
+/**
+ * The service every tier provides: spawn actors, connect to running ones.
+ *
+ * Programs are written against this service and never against a tier, so the
+ * same program runs serially on `Local.layer` and in parallel on
+ * `Threads.layer(...)`: choosing the tier is choosing the Layer.
+ */
+import { Context, Effect } from "effect"
+import type { Scope } from "effect"
+import type * as Actor from "./Actor.ts"
+import type { SpawnFailed } from "./ActorError.ts"
+
+export interface SpawnOptions {
+  /** Place the actor on this worker (0-based, modulo the worker count); automatic when omitted. */
+  readonly worker?: number
+}
+
+export interface Service {
+  readonly tier: "local" | "threads"
+  /** How many workers actors can be placed on (1 on the Local tier). */
+  readonly workers: number
+  /** Start an actor; it stops when the surrounding scope closes. */
+  readonly spawn: <Name extends string, Init extends Actor.Codec, P extends Actor.Protocol>(
+    definition: Actor.Definition<Name, Init, P>,
+    init: Init["Type"],
+    options?: SpawnOptions
+  ) => Effect.Effect<Actor.Ref<P>, SpawnFailed, Scope.Scope>
+  /** A ref to an actor from its address (for addresses received in messages). */
+  readonly connect: <P extends Actor.Protocol>(
+    definition: Actor.Definition<string, Actor.Codec, P>,
+    address: Actor.Address
+  ) => Actor.Ref<P>
+}
+
+export class ActorSystem extends Context.Service<ActorSystem, Service>()("actorflow/runtime/ActorSystem") {}
+
+/** Spawn through whichever tier is provided. */
+export const spawn = <Name extends string, Init extends Actor.Codec, P extends Actor.Protocol>(
+  definition: Actor.Definition<Name, Init, P>,
+  init: Init["Type"],
+  options?: SpawnOptions
+): Effect.Effect<Actor.Ref<P>, SpawnFailed, ActorSystem | Scope.Scope> =>
+  ActorSystem.use((system) => system.spawn(definition, init, options))
+
+/** Spawn `count` copies, one per worker in turn (worker i gets copy i mod workers). */
+export const spawnMany = <Name extends string, Init extends Actor.Codec, P extends Actor.Protocol>(
+  definition: Actor.Definition<Name, Init, P>,
+  count: number,
+  init: (index: number) => Init["Type"]
+): Effect.Effect<Array<Actor.Ref<P>>, SpawnFailed, ActorSystem | Scope.Scope> =>
+  ActorSystem.use((system) =>
+    Effect.forEach(
+      Array.from({ length: count }, (_, i) => i),
+      (i) => system.spawn(definition, init(i), { worker: i % system.workers }),
+      { concurrency: "unbounded" }
+    ))

@@ -1,0 +1,171 @@
+/**
+ * A running actor: its handlers, its mailbox, and the one message it is handling.
+ *
+ * The same cell hosts an actor on the Local tier and inside a worker thread. It
+ * handles one message at a time, in arrival order. Handlers that finish
+ * synchronously are settled without scheduling anything, which keeps tiny
+ * messages cheap; handlers that suspend keep the mailbox waiting until they end.
+ * A cancelled message is dropped if still queued, or its fiber interrupted.
+ */
+import { Cause, Effect, Exit, Scope } from "effect"
+import type { Fiber } from "effect"
+import type * as Actor from "./Actor.ts"
+import { ActorDefect, ActorStopped, describe } from "./ActorError.ts"
+
+/** Where a message came from, and so where its outcome goes. */
+export interface Origin {
+  /** `reqId` 0 marks a tell: nothing to answer, but mailbox credit to return. */
+  readonly settle: (reqId: number, cell: Cell, tag: string, exit: Exit.Exit<unknown, unknown>) => void
+}
+
+interface Envelope {
+  reqId: number
+  tag: string
+  payload: unknown
+  origin: Origin | undefined
+}
+
+export class Cell {
+  private queue: Array<Envelope | undefined> = []
+  private head = 0
+  private current: Envelope | undefined = undefined
+  private fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  private stopped = false
+
+  constructor(
+    readonly id: number,
+    readonly definition: Actor.Any,
+    private readonly handlers: Actor.Handlers<Actor.Protocol>,
+    private readonly scope: Scope.Closeable
+  ) {}
+
+  /** Run the behaviour to build the handlers; the cell's scope holds what it acquires. */
+  static make(
+    id: number,
+    definition: Actor.Any,
+    init: unknown,
+    context: Actor.Context
+  ): Effect.Effect<Cell, unknown> {
+    return Effect.suspend(() => {
+      const scope = Scope.makeUnsafe()
+      return definition.behaviour(init, context).pipe(
+        Scope.provide(scope),
+        Effect.map((handlers) => new Cell(id, definition, handlers, scope)),
+        Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+      )
+    })
+  }
+
+  enqueue(reqId: number, tag: string, payload: unknown, origin: Origin | undefined): void {
+    if (this.stopped) {
+      origin?.settle(reqId, this, tag, Exit.fail(new ActorStopped({ actor: this.definition.name })))
+      return
+    }
+    this.queue.push({ reqId, tag, payload, origin })
+    if (this.current === undefined) this.drain()
+  }
+
+  /** Handle queued messages until one suspends or the mailbox is empty. */
+  private drain(): void {
+    while (this.head < this.queue.length) {
+      const envelope = this.queue[this.head]!
+      this.queue[this.head++] = undefined
+      if (this.head === this.queue.length) {
+        this.queue.length = 0
+        this.head = 0
+      } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.head)
+        this.head = 0
+      }
+      const exit = this.start(envelope)
+      if (exit === undefined) return
+      envelope.origin?.settle(envelope.reqId, this, envelope.tag, exit)
+    }
+  }
+
+  /** Start one message; its exit if it finished synchronously, else undefined (observer set). */
+  private start(envelope: Envelope): Exit.Exit<unknown, unknown> | undefined {
+    const handler = this.handlers[envelope.tag]
+    if (handler === undefined) {
+      return Exit.fail(
+        new ActorDefect({ actor: this.definition.name, message: envelope.tag, detail: "no handler for this message" })
+      )
+    }
+    let effect: Effect.Effect<unknown, unknown>
+    try {
+      effect = handler(envelope.payload)
+    } catch (thrown) {
+      return this.defect(envelope.tag, thrown)
+    }
+    if (Exit.isExit(effect)) return this.normalise(envelope.tag, effect)
+    const fiber = Effect.runFork(effect)
+    const done = fiber.pollUnsafe()
+    if (done !== undefined) return this.normalise(envelope.tag, done)
+    this.current = envelope
+    this.fiber = fiber
+    fiber.addObserver((exit) => {
+      this.current = undefined
+      this.fiber = undefined
+      envelope.origin?.settle(envelope.reqId, this, envelope.tag, this.normalise(envelope.tag, exit))
+      if (!this.stopped) this.drain()
+    })
+    return undefined
+  }
+
+  /** Typed failures pass through; defects become `ActorDefect`; interruption stays interruption. */
+  private normalise(tag: string, exit: Exit.Exit<unknown, unknown>): Exit.Exit<unknown, unknown> {
+    if (Exit.isSuccess(exit)) return exit
+    const failure = Cause.findErrorOption(exit.cause)
+    if (failure._tag === "Some") return exit
+    if (Cause.hasInterruptsOnly(exit.cause)) return exit
+    return this.defect(tag, Cause.squash(exit.cause))
+  }
+
+  private defect(tag: string, thrown: unknown): Exit.Exit<never, ActorDefect> {
+    return Exit.fail(new ActorDefect({ actor: this.definition.name, message: tag, detail: describe(thrown) }))
+  }
+
+  /** Drop a queued message, or interrupt it if it is running. */
+  cancel(reqId: number, origin: Origin): void {
+    if (this.current !== undefined && this.current.reqId === reqId && this.current.origin === origin) {
+      this.current.origin = undefined
+      this.fiber?.interruptUnsafe()
+      return
+    }
+    for (let i = this.head; i < this.queue.length; i++) {
+      const envelope = this.queue[i]
+      if (envelope !== undefined && envelope.reqId === reqId && envelope.origin === origin) {
+        envelope.origin = undefined
+        envelope.tag = "__cancelled__"
+        return
+      }
+    }
+  }
+
+  /** Stop: queued messages fail with ActorStopped, the running one is interrupted, the scope closes. */
+  stop(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.stopped) return Effect.void
+      this.stopped = true
+      const stopped = Exit.fail(new ActorStopped({ actor: this.definition.name }))
+      for (let i = this.head; i < this.queue.length; i++) {
+        const envelope = this.queue[i]
+        envelope?.origin?.settle(envelope.reqId, this, envelope.tag, stopped)
+      }
+      this.queue = []
+      this.head = 0
+      const fiber = this.fiber
+      return (fiber ? Effect.asVoid(Effect.exit(fiberInterrupt(fiber))) : Effect.void).pipe(
+        Effect.andThen(Scope.close(this.scope, Exit.void))
+      )
+    })
+  }
+}
+
+const fiberInterrupt = (fiber: Fiber.Fiber<unknown, unknown>) =>
+  Effect.suspend(() => {
+    fiber.interruptUnsafe()
+    return Effect.callback<void>((resume) => {
+      fiber.addObserver(() => resume(Effect.void))
+    })
+  })

@@ -1,0 +1,60 @@
+/**
+ * Compiled Schema codecs for an actor's protocol, built once per definition.
+ *
+ * Payloads are encoded by the sender and decoded by the receiver, so whatever
+ * crosses a thread boundary is checked against the protocol; a value that does
+ * not fit becomes a `MalformedMessage`, never a crashed worker.
+ */
+import { Schema } from "effect"
+import type * as Actor from "./Actor.ts"
+import { ActorErrorSchema } from "./ActorError.ts"
+
+export interface MessageCodec {
+  readonly encodePayload: (u: unknown) => unknown
+  readonly decodePayload: (u: unknown) => unknown
+  readonly encodeSuccess: (u: unknown) => unknown
+  readonly decodeSuccess: (u: unknown) => unknown
+  readonly encodeError: (u: unknown) => unknown
+  readonly decodeError: (u: unknown) => unknown
+}
+
+export interface ActorCodec {
+  readonly init: { readonly encode: (u: unknown) => unknown; readonly decode: (u: unknown) => unknown }
+  readonly messages: Record<string, MessageCodec>
+}
+
+const cache = new WeakMap<Actor.Any, ActorCodec>()
+
+/** Identity codecs for schemas without transformations: most protocols are plain data. */
+const compile = (schema: Actor.Codec) => ({
+  encode: Schema.encodeUnknownSync(schema) as (u: unknown) => unknown,
+  decode: Schema.decodeUnknownSync(schema) as (u: unknown) => unknown
+})
+
+export const forDefinition = (definition: Actor.Any): ActorCodec => {
+  let codec = cache.get(definition)
+  if (codec === undefined) {
+    const messages: Record<string, MessageCodec> = {}
+    for (const [tag, message] of Object.entries(definition.protocol)) {
+      const payload = compile(message.payload)
+      const success = compile(message.success)
+      const error = compile(message.error)
+      messages[tag] = {
+        encodePayload: payload.encode,
+        decodePayload: payload.decode,
+        encodeSuccess: success.encode,
+        decodeSuccess: success.decode,
+        encodeError: error.encode,
+        decodeError: error.decode
+      }
+    }
+    codec = { init: compile(definition.init), messages }
+    cache.set(definition, codec)
+  }
+  return codec
+}
+
+export const runtimeError = compile(ActorErrorSchema as unknown as Actor.Codec)
+
+/** One line out of a SchemaError or anything else thrown by a codec. */
+export const issue = (u: unknown): string => (u instanceof Error ? u.message : String(u)).split("\n").slice(0, 3).join(" ")

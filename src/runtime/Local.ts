@@ -1,0 +1,33 @@
+/**
+ * The Local tier: every actor is a cell in the calling thread, driven by fibers.
+ *
+ * Nothing is encoded or copied, and messages are handled in a fixed order, so
+ * this tier is the serial reference the parallel tiers are compared against.
+ */
+import { Effect, Layer } from "effect"
+import type * as Actor from "./Actor.ts"
+import { SpawnFailed, describe } from "./ActorError.ts"
+import { ActorSystem } from "./ActorSystem.ts"
+import type { Service } from "./ActorSystem.ts"
+import { Cell } from "./Cell.ts"
+import { Router } from "./Router.ts"
+
+export const make: Effect.Effect<Service> = Effect.sync(() => {
+  const router = new Router(0)
+  let nextId = 1
+  const connect: Actor.Context["connect"] = (definition, address) => router.ref(definition, address)
+  const spawn: Service["spawn"] = (definition, init) =>
+    Effect.gen(function*() {
+      const id = nextId++
+      const address: Actor.Address = { id, name: definition.name, worker: 0 }
+      const cell = yield* Cell.make(id, definition as unknown as Actor.Any, init, { self: address, worker: 0, connect }).pipe(
+        Effect.mapError((error) => new SpawnFailed({ actor: definition.name, detail: describe(error) }))
+      )
+      router.host(cell)
+      yield* Effect.addFinalizer(() => router.unhost(id))
+      return router.ref(definition, address)
+    })
+  return { tier: "local", workers: 1, spawn, connect }
+})
+
+export const layer: Layer.Layer<ActorSystem> = Layer.effect(ActorSystem, make)

@@ -1,0 +1,70 @@
+/**
+ * The wire protocol between threads: flat frames batched into one postMessage.
+ *
+ * Every frame is five slots `[kind, a, b, c, d]` in one flat array, so a batch of
+ * thousands of asks is a single structured clone of primitives. Frames queued
+ * while the thread is busy are flushed together by one `setImmediate`, after the
+ * current turn's callbacks and microtasks (a microtask flush would send one frame
+ * per resumed fiber, since Effect resumes fibers across microtasks). This
+ * automatic batching is what lets one-message-per-sample work run at hundreds of
+ * thousands of messages per second.
+ */
+
+export const Kind = {
+  /** [ASK, reqId, actorId, tag, payload] */
+  Ask: 0,
+  /** [TELL, 0, actorId, tag, payload] */
+  Tell: 1,
+  /** [OK, reqId, 0, 0, value] */
+  Ok: 2,
+  /** [ERR, reqId, origin (0 = message's own error, 1 = runtime error), 0, encoded] */
+  Err: 3,
+  /** [CANCEL, reqId, actorId, 0, 0] */
+  Cancel: 4,
+  /** [ACK, 0, actorId, count, 0]: tells handled, returns mailbox credit */
+  Ack: 5,
+  /** [SPAWN, reqId, actorId, SpawnSpec, 0] */
+  Spawn: 6,
+  /** [STOP, reqId, actorId, 0, 0] */
+  Stop: 7
+} as const
+
+export const FRAME = 5
+
+export interface SpawnSpec {
+  readonly module: string
+  readonly name: string
+  /** File the worker imports to get the module (a bundle built by the main thread). */
+  readonly bundle: string
+  readonly init: unknown
+}
+
+/** Control messages, sent outside batches (they carry transferables). */
+export type Control =
+  | { readonly _tag: "Connect"; readonly worker: number; readonly port: import("node:worker_threads").MessagePort }
+  | { readonly _tag: "PeerDied"; readonly worker: number; readonly reason: string }
+
+/** Collects frames for one destination and posts them as one batch once the thread goes idle. */
+export class Outbox {
+  private frames: Array<unknown> = []
+  private scheduled = false
+  private readonly flushBound = () => this.flush()
+
+  constructor(private readonly post: (frames: Array<unknown>) => void) {}
+
+  push(kind: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
+    this.frames.push(kind, a, b, c, d)
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(this.flushBound)
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false
+    if (this.frames.length === 0) return
+    const batch = this.frames
+    this.frames = []
+    this.post(batch)
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The entry of every worker thread: a router that hosts actors, connected to the
+ * main thread and, by direct channels, to every other worker.
+ *
+ * Actor modules arrive as bundles built by the main thread; the worker imports
+ * them, finds the definition by module and name, decodes the init parameters
+ * with the definition's Schema and builds the cell.
+ */
+import { Effect } from "effect"
+import { parentPort, workerData } from "node:worker_threads"
+import { pathToFileURL } from "node:url"
+import * as Actor from "./Actor.ts"
+import { SpawnFailed } from "./ActorError.ts"
+import { Cell } from "./Cell.ts"
+import * as Codec from "./Codec.ts"
+import { Router } from "./Router.ts"
+import type { Control, SpawnSpec } from "./Wire.ts"
+
+/** Index of the main thread as a peer. */
+export const MAIN = -1
+
+export interface WorkerData {
+  readonly index: number
+}
+
+export const start = (): void => {
+  const port = parentPort!
+  const { index } = workerData as WorkerData
+  const loaded = new Map<string, Promise<unknown>>()
+  const load = (bundle: string) => {
+    let module = loaded.get(bundle)
+    if (module === undefined) {
+      module = import(pathToFileURL(bundle).href)
+      loaded.set(bundle, module)
+    }
+    return module
+  }
+
+  const spawn = (actorId: number, spec: SpawnSpec): Effect.Effect<Cell, unknown> =>
+    Effect.gen(function*() {
+      if (spec.bundle !== "") yield* Effect.tryPromise(() => load(spec.bundle))
+      const definition = Actor.lookup(spec.module, spec.name)
+      if (definition === undefined) {
+        return yield* new SpawnFailed({ actor: spec.name, detail: `no actor named ${spec.name} in ${spec.module}` })
+      }
+      const init = yield* Effect.try({
+        try: () => Codec.forDefinition(definition).init.decode(spec.init),
+        catch: (error) => new SpawnFailed({ actor: spec.name, detail: `init: ${Codec.issue(error)}` })
+      })
+      const address: Actor.Address = { id: actorId, name: spec.name, worker: index }
+      return yield* Cell.make(actorId, definition, init, { self: address, worker: index, connect })
+    })
+
+  const router: Router = new Router(index, { spawn })
+  const connect: Actor.Context["connect"] = (definition, address) => router.ref(definition, address)
+
+  router.connect(MAIN, (frames) => port.postMessage(frames))
+  port.on("message", (message: Array<unknown> | Control) => {
+    if (Array.isArray(message)) return router.receive(MAIN, message)
+    switch (message._tag) {
+      case "Connect": {
+        const peer = message.worker
+        const channel = message.port
+        router.connect(peer, (frames) => channel.postMessage(frames))
+        channel.on("message", (frames: Array<unknown>) => router.receive(peer, frames))
+        return
+      }
+      case "PeerDied":
+        return router.disconnect(message.worker, message.reason)
+    }
+  })
+  port.postMessage({ _tag: "Ready" })
+}
