@@ -18,7 +18,6 @@
  */
 import { Duration, Effect, Schema } from "effect"
 import type { Scope } from "effect"
-import { dual } from "effect/Function"
 import * as Futex from "./Futex.ts"
 import * as ThreadSlots from "./ThreadSlots.ts"
 
@@ -219,15 +218,22 @@ export const withLock: {
     self: Effect.Effect<A, E, R>,
     options?: LockOptions
   ): Effect.Effect<A, E | LockTimeout | LockOwnerDied, R>
-} = dual(
-  (args) => Effect.isEffect(args[1]),
-  <A, E, R>(
-    mutex: Mutex,
-    self: Effect.Effect<A, E, R>,
-    options?: LockOptions
-  ): Effect.Effect<A, E | LockTimeout | LockOwnerDied, R> =>
-    Effect.acquireUseRelease(lock(mutex, options), () => self, () => unlock(mutex))
-)
+} = function(
+  mutex: Mutex,
+  selfOrOptions?: Effect.Effect<unknown, unknown, unknown> | LockOptions,
+  options?: LockOptions
+): any {
+  // Not `dual`: its data-last form passes `self` first, and here the mutex comes first in both forms.
+  if (Effect.isEffect(selfOrOptions)) return withLockImpl(mutex, selfOrOptions, options)
+  return (self: Effect.Effect<unknown, unknown, unknown>) => withLockImpl(mutex, self, selfOrOptions)
+}
+
+const withLockImpl = <A, E, R>(
+  mutex: Mutex,
+  self: Effect.Effect<A, E, R>,
+  options: LockOptions | undefined
+): Effect.Effect<A, E | LockTimeout | LockOwnerDied, R> =>
+  Effect.acquireUseRelease(lock(mutex, options), () => self, () => unlock(mutex))
 
 /** Holds the lock until the enclosing scope closes. */
 export const acquire = (

@@ -1,0 +1,47 @@
+/**
+ * The π sampler actor: counts the hits of a range of Monte Carlo samples.
+ *
+ * The seed is its init parameter; a message names a range of logical sample
+ * indices, so the total over any set of actors, chunks and workers equals the
+ * serial count. Long ranges are counted in slices of about 10 ms with a yield
+ * between them, so an interrupted ask stops the work inside the worker promptly.
+ */
+import { Effect, Schema } from "effect"
+import * as Actor from "../runtime/Actor.ts"
+import { countHits } from "./piKernel.ts"
+
+/** Samples per slice between two yields: ~10 ms at ~400M samples/s. */
+export const SLICE = 1 << 22
+
+const Count = Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))
+
+export const Range = Schema.Struct({ start: Count, count: Count })
+
+/** Count hits in [start, start + count), yielding between slices. */
+export const sampleRange = (seed: number, start: number, count: number): Effect.Effect<number> =>
+  count <= SLICE
+    ? Effect.sync(() => countHits(seed, start, count))
+    : Effect.gen(function*() {
+      let hits = 0
+      for (let offset = 0; offset < count; offset += SLICE) {
+        hits += countHits(seed, start + offset, Math.min(SLICE, count - offset))
+        yield* Effect.yieldNow
+      }
+      return hits
+    })
+
+export const PiSampler = Actor.make("PiSampler", {
+  module: import.meta.url,
+  init: Schema.Struct({ seed: Schema.Number.check(Schema.isInt()) }),
+  protocol: {
+    /** Hits among samples [start, start + count). */
+    sample: Actor.message({ payload: Range, success: Count }),
+    /** 1 if sample `index` hits, else 0: one message per sample, the chapter's overhead demo. */
+    sampleOne: Actor.message({ payload: Count, success: Count })
+  },
+  behaviour: ({ seed }) =>
+    Effect.succeed({
+      sample: ({ start, count }) => sampleRange(seed, start, count),
+      sampleOne: (index) => Effect.succeed(countHits(seed, index, 1))
+    })
+})

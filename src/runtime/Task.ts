@@ -1,0 +1,66 @@
+/**
+ * Tasks: plain module-level functions that pools run on workers by reference,
+ * the counterpart of the functions Python's `multiprocessing` pickles by name.
+ *
+ * A task records its module (`import.meta.url`) and name, and Schemas for its
+ * input, output and typed error, so items are checked where they cross threads.
+ *
+ * ```ts
+ * export const square = Task.make("square", {
+ *   module: import.meta.url,
+ *   input: Schema.Number,
+ *   output: Schema.Number,
+ *   run: (x) => x * x
+ * })
+ * ```
+ */
+import { Effect } from "effect"
+import { Schema } from "effect"
+import type { Codec } from "./Actor.ts"
+
+export interface Task<I, O, E = never> {
+  readonly _tag: "Task"
+  readonly name: string
+  readonly module: string
+  readonly input: Schema.Codec<I, any, never, never>
+  readonly output: Schema.Codec<O, any, never, never>
+  readonly error: Schema.Codec<E, any, never, never>
+  /** Runs one item; a plain return value or an Effect for tasks that fail in a typed way. */
+  readonly run: (input: I) => O | Effect.Effect<O, E>
+}
+
+export type Any = Task<any, any, any>
+
+const registry = new Map<string, Any>()
+
+export const make = <I extends Codec, O extends Codec, E extends Codec = Schema.Never>(
+  name: string,
+  spec: {
+    readonly module: string
+    readonly input: I
+    readonly output: O
+    readonly error?: E
+    readonly run: (input: I["Type"]) => O["Type"] | Effect.Effect<O["Type"], E["Type"]>
+  }
+): Task<I["Type"], O["Type"], E["Type"]> => {
+  const task: Task<I["Type"], O["Type"], E["Type"]> = {
+    _tag: "Task",
+    name,
+    module: spec.module,
+    input: spec.input,
+    output: spec.output,
+    error: (spec.error ?? Schema.Never) as E,
+    run: spec.run
+  }
+  registry.set(`${spec.module}#${name}`, task)
+  return task
+}
+
+export const lookup = (module: string, name: string): Any | undefined => registry.get(`${module}#${name}`)
+
+/** Run one item as an Effect, whether the task returns a value or an Effect. */
+export const runOne = <I, O, E>(task: Task<I, O, E>, input: I): Effect.Effect<O, E> =>
+  Effect.suspend(() => {
+    const out = task.run(input)
+    return Effect.isEffect(out) ? out : Effect.succeed(out)
+  })
