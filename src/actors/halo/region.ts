@@ -1,0 +1,600 @@
+/**
+ * The halo model decomposed into regions: the pure per-region kernel that region actors run, and its message types.
+ *
+ * Protocol (one round of messages per step, no request/reply, so it cannot deadlock):
+ * - Region r exchanges with `targets[r]`: the distinct regions of its periodic 3 × 3 neighbourhood, itself
+ *   included. Every step it sends exactly one `Envelope` to each target (possibly with empty arrays) and receives
+ *   exactly one from each; the envelope a region sends to itself is its own state, so a region actor only keeps that.
+ * - `advanceRegion(g, r, t, inbound)` takes the envelopes stamped `step = t` addressed to r (in any order), computes
+ *   forces, integrates, and returns the envelopes stamped t + 1 (or a typed issue).
+ * - An envelope's `migrants` are the particles the receiver owns from now on (full state); its `halo` holds positions
+ *   of particles within rc (plus margin) of the receiver's rectangle that it does not own. A particle is sent by the
+ *   one region that held it in the previous step, so each id arrives as a migrant exactly once overall and at most
+ *   once per receiver as halo, even when one region is a neighbour on several sides (grids with 1 or 2 regions along
+ *   an axis).
+ *
+ * Bit-identity with the serial reference: a region iterates sources (owned ∪ halo) in ascending id and adds each
+ * term into its owned neighbours' accumulators with the same expression, minimum-image function and exact
+ * coordinates (halo copies are never shifted) as `stepSerial`, so each owned particle's force is the same sum in
+ * the same order. Halos are taken from positions AFTER the move, by the region that held the particle before it;
+ * this is complete when no particle moves more than (region width - rc) per step, which `advanceRegion` checks.
+ *
+ * Payloads are plain typed arrays (Int32Array ids, Float64Array coordinates), sorted by id, fresh for every
+ * envelope: post them between threads as they are (structured clone copies them; transferring is also safe since
+ * the sender never reuses them).
+ */
+import type { Geometry, HaloIssue } from "./params.ts"
+import { displacementLimit, movedTooFar, regionOf } from "./params.ts"
+import type { HaloState } from "./state.ts"
+import { allocState, wrap } from "./state.ts"
+
+/** Full particle state, parallel arrays sorted by id. */
+export interface Particles {
+  readonly ids: Int32Array
+  readonly x: Float64Array
+  readonly y: Float64Array
+  readonly vx: Float64Array
+  readonly vy: Float64Array
+}
+
+/** Halo copies: ids and exact positions, sorted by id. */
+export interface Halo {
+  readonly ids: Int32Array
+  readonly x: Float64Array
+  readonly y: Float64Array
+}
+
+/** The one message from region `from` to region `to` for step `step`. */
+export interface Envelope {
+  readonly from: number
+  readonly to: number
+  readonly step: number
+  readonly migrants: Particles
+  readonly halo: Halo
+}
+
+export type Advance =
+  | { readonly _tag: "Advanced"; readonly outbox: ReadonlyArray<Envelope> }
+  | { readonly _tag: "Invalid"; readonly issue: HaloIssue }
+
+export const emptyParticles = (): Particles => allocParticles(0)
+
+const allocParticles = (m: number): Particles => ({
+  ids: new Int32Array(m),
+  x: new Float64Array(m),
+  y: new Float64Array(m),
+  vx: new Float64Array(m),
+  vy: new Float64Array(m)
+})
+
+const allocHalo = (m: number): Halo => ({ ids: new Int32Array(m), x: new Float64Array(m), y: new Float64Array(m) })
+
+/**
+ * Reusable scratch for one region (grown on demand), so steady-state steps allocate only the outgoing envelopes.
+ * Not shared between regions that run concurrently.
+ */
+export class RegionWorkspace {
+  // owned particles of the current step, sorted by id
+  oid = new Int32Array(0)
+  ox = new Float64Array(0)
+  oy = new Float64Array(0)
+  ovx = new Float64Array(0)
+  ovy = new Float64Array(0)
+  // halo of the current step, sorted by id
+  hid = new Int32Array(0)
+  hx = new Float64Array(0)
+  hy = new Float64Array(0)
+  // concatenation buffers and sort keys
+  tid = new Int32Array(0)
+  tx = new Float64Array(0)
+  ty = new Float64Array(0)
+  tvx = new Float64Array(0)
+  tvy = new Float64Array(0)
+  keys = new Float64Array(0)
+  // region-local cell list over owned particles
+  ogx = new Int32Array(0)
+  ogy = new Int32Array(0)
+  slotQ = new Int32Array(0)
+  qSlot = new Int32Array(0)
+  sx = new Float64Array(0)
+  sy = new Float64Array(0)
+  fx = new Float64Array(0)
+  fy = new Float64Array(0)
+  lcStart = new Int32Array(1)
+  cursor = new Int32Array(0)
+  readonly colMap: Int32Array
+  readonly rowMap: Int32Array
+  readonly usedCols: Int32Array
+  readonly usedRows: Int32Array
+  // distribute: per-particle destination code
+  code = new Int32Array(0)
+
+  constructor(g: Geometry) {
+    const nc = g.cells.nc
+    this.colMap = new Int32Array(nc).fill(-1)
+    this.rowMap = new Int32Array(nc).fill(-1)
+    this.usedCols = new Int32Array(nc)
+    this.usedRows = new Int32Array(nc)
+  }
+
+  ensureOwned(m: number): void {
+    if (this.oid.length >= m) return
+    const c = Math.max(m, Math.ceil(this.oid.length * 1.5), 16)
+    this.oid = new Int32Array(c)
+    this.ox = new Float64Array(c)
+    this.oy = new Float64Array(c)
+    this.ovx = new Float64Array(c)
+    this.ovy = new Float64Array(c)
+    this.ogx = new Int32Array(c)
+    this.ogy = new Int32Array(c)
+    this.slotQ = new Int32Array(c)
+    this.qSlot = new Int32Array(c)
+    this.sx = new Float64Array(c)
+    this.sy = new Float64Array(c)
+    this.fx = new Float64Array(c)
+    this.fy = new Float64Array(c)
+    this.code = new Int32Array(c)
+  }
+
+  ensureHalo(m: number): void {
+    if (this.hid.length >= m) return
+    const c = Math.max(m, Math.ceil(this.hid.length * 1.5), 16)
+    this.hid = new Int32Array(c)
+    this.hx = new Float64Array(c)
+    this.hy = new Float64Array(c)
+  }
+
+  ensureTemp(m: number): void {
+    if (this.tid.length >= m) return
+    const c = Math.max(m, Math.ceil(this.tid.length * 1.5), 16)
+    this.tid = new Int32Array(c)
+    this.tx = new Float64Array(c)
+    this.ty = new Float64Array(c)
+    this.tvx = new Float64Array(c)
+    this.tvy = new Float64Array(c)
+    this.keys = new Float64Array(c)
+  }
+
+  ensureCells(ncell: number): void {
+    if (this.cursor.length >= ncell) return
+    const c = Math.max(ncell, Math.ceil(this.cursor.length * 1.5), 16)
+    this.cursor = new Int32Array(c)
+    this.lcStart = new Int32Array(c + 1)
+  }
+}
+
+const KEY_SHIFT = 4194304 // 2^22: sort key = id·2^22 + position, exact below 2^53 for ids < 2^31
+
+/**
+ * Writes `perm`-ordered positions 0..m-1 of the temp buffers sorted by id into `keys` (as id·2^22 + position).
+ * Returns false when an id repeats. Ordering by id makes the result independent of envelope arrival order.
+ */
+const sortTempById = (ws: RegionWorkspace, m: number): boolean => {
+  const { tid, keys } = ws
+  if (m < KEY_SHIFT) {
+    for (let q = 0; q < m; q++) keys[q] = tid[q]! * KEY_SHIFT + q
+    keys.subarray(0, m).sort()
+    for (let r = 0; r < m; r++) keys[r] = keys[r]! % KEY_SHIFT
+  } else {
+    const perm = Array.from({ length: m }, (_, q) => q).sort((a, b) => tid[a]! - tid[b]!)
+    for (let r = 0; r < m; r++) keys[r] = perm[r]!
+  }
+  for (let r = 1; r < m; r++) if (tid[keys[r]!] === tid[keys[r - 1]!]) return false
+  return true
+}
+
+const mismatch = (region: number, step: number, message: string): Advance => ({
+  _tag: "Invalid",
+  issue: { _tag: "InboxMismatch", region, step, message: `region ${region}, step ${step}: ${message}` }
+})
+
+/**
+ * One step of region `region`: consumes the envelopes stamped `step` addressed to it (exactly one from each of
+ * `g.targets[region]`, any order), returns the envelopes stamped `step + 1` (one per target, in `targets` order),
+ * or an issue (inbox not matching the protocol, a duplicated id, or a particle moving too far). The inbound
+ * envelopes are not modified.
+ */
+export const advanceRegion = (
+  g: Geometry,
+  region: number,
+  step: number,
+  inbound: ReadonlyArray<Envelope>,
+  ws: RegionWorkspace = new RegionWorkspace(g)
+): Advance => {
+  const targets = g.targets[region]!
+  if (inbound.length !== targets.length) {
+    return mismatch(region, step, `expected ${targets.length} envelopes (from ${targets.join(", ")}), got ${inbound.length}`)
+  }
+  let seen = 0
+  let nOwned = 0
+  let nHalo = 0
+  for (const e of inbound) {
+    const t = targets.indexOf(e.from)
+    if (e.to !== region || e.step !== step || t < 0 || (seen & (1 << t)) !== 0) {
+      return mismatch(region, step, `unexpected envelope from ${e.from} to ${e.to} for step ${e.step}`)
+    }
+    seen |= 1 << t
+    nOwned += e.migrants.ids.length
+    nHalo += e.halo.ids.length
+  }
+
+  // Owned particles, sorted by id.
+  ws.ensureOwned(nOwned)
+  ws.ensureTemp(Math.max(nOwned, nHalo))
+  let m = 0
+  for (const e of inbound) {
+    const p = e.migrants
+    ws.tid.set(p.ids, m)
+    ws.tx.set(p.x, m)
+    ws.ty.set(p.y, m)
+    ws.tvx.set(p.vx, m)
+    ws.tvy.set(p.vy, m)
+    m += p.ids.length
+  }
+  if (!sortTempById(ws, nOwned)) return mismatch(region, step, "a particle id arrived twice as a migrant")
+  for (let r = 0; r < nOwned; r++) {
+    const q = ws.keys[r]!
+    ws.oid[r] = ws.tid[q]!
+    ws.ox[r] = ws.tx[q]!
+    ws.oy[r] = ws.ty[q]!
+    ws.ovx[r] = ws.tvx[q]!
+    ws.ovy[r] = ws.tvy[q]!
+  }
+
+  // Halo, sorted by id.
+  ws.ensureHalo(nHalo)
+  m = 0
+  for (const e of inbound) {
+    const h = e.halo
+    ws.tid.set(h.ids, m)
+    ws.tx.set(h.x, m)
+    ws.ty.set(h.y, m)
+    m += h.ids.length
+  }
+  if (!sortTempById(ws, nHalo)) return mismatch(region, step, "a particle id arrived twice as halo")
+  for (let r = 0; r < nHalo; r++) {
+    const q = ws.keys[r]!
+    ws.hid[r] = ws.tid[q]!
+    ws.hx[r] = ws.tx[q]!
+    ws.hy[r] = ws.ty[q]!
+  }
+
+  if (!regionForces(g, ws, nOwned, nHalo)) return mismatch(region, step, "a particle is both owned and halo")
+  const issue = integrate(g, ws, nOwned, step)
+  if (issue !== undefined) return { _tag: "Invalid", issue }
+  const owned: Particles = {
+    ids: ws.oid.subarray(0, nOwned),
+    x: ws.ox.subarray(0, nOwned),
+    y: ws.oy.subarray(0, nOwned),
+    vx: ws.ovx.subarray(0, nOwned),
+    vy: ws.ovy.subarray(0, nOwned)
+  }
+  return distribute(g, region, owned, step + 1, ws)
+}
+
+/**
+ * Forces on the owned particles (ws.o*, sorted by id) into ws.fx/fy by slot; ws.qSlot maps owned index -> slot.
+ * Returns false if an id is both owned and halo.
+ */
+function regionForces(g: Geometry, ws: RegionWorkspace, no: number, nh: number): boolean {
+  const { L, halfL, rc, rc2, k } = g
+  const { nc, scale, nb, nnb } = g.cells
+  const { oid, ox, oy, hid, hx, hy, ogx, ogy, colMap, rowMap, usedCols, usedRows } = ws
+
+  // Local cell list over the global cells that hold owned particles (only those can receive force).
+  let nlx = 0
+  let nly = 0
+  for (let q = 0; q < no; q++) {
+    let cx = Math.floor(ox[q]! * scale)
+    if (cx >= nc) cx = nc - 1
+    let cy = Math.floor(oy[q]! * scale)
+    if (cy >= nc) cy = nc - 1
+    ogx[q] = cx
+    ogy[q] = cy
+    if (colMap[cx]! < 0) {
+      colMap[cx] = nlx
+      usedCols[nlx++] = cx
+    }
+    if (rowMap[cy]! < 0) {
+      rowMap[cy] = nly
+      usedRows[nly++] = cy
+    }
+  }
+  const ncell = nlx * nly
+  ws.ensureCells(ncell)
+  const { lcStart, cursor, slotQ, qSlot, sx, sy, fx, fy } = ws
+  lcStart.fill(0, 0, ncell + 1)
+  for (let q = 0; q < no; q++) lcStart[rowMap[ogy[q]!]! * nlx + colMap[ogx[q]!]! + 1]!++
+  for (let c = 0; c < ncell; c++) {
+    lcStart[c + 1]! += lcStart[c]!
+    cursor[c] = lcStart[c]!
+  }
+  for (let q = 0; q < no; q++) {
+    const s = cursor[rowMap[ogy[q]!]! * nlx + colMap[ogx[q]!]!]!++
+    slotQ[s] = q
+    qSlot[q] = s
+    sx[s] = ox[q]!
+    sy[s] = oy[q]!
+    fx[s] = 0
+    fy[s] = 0
+  }
+
+  // Sources: owned ∪ halo, merged in ascending id.
+  const interiorOk = nc >= 5
+  let a = 0
+  let b = 0
+  let ok = true
+  while (a < no || b < nh) {
+    let xi: number
+    let yi: number
+    if (b >= nh || (a < no && oid[a]! < hid[b]!)) {
+      xi = ox[a]!
+      yi = oy[a]!
+      a++
+    } else {
+      if (a < no && oid[a] === hid[b]) ok = false
+      xi = hx[b]!
+      yi = hy[b]!
+      b++
+    }
+    let cx = Math.floor(xi * scale)
+    if (cx >= nc) cx = nc - 1
+    let cy = Math.floor(yi * scale)
+    if (cy >= nc) cy = nc - 1
+    // Same reasoning as in stepSerial: with nc >= 5 and a non-wrapping 3 × 3 block, minimage is the identity.
+    const plain = interiorOk && cx > 0 && cx < nc - 1 && cy > 0 && cy < nc - 1
+    for (let t = 0; t < nnb; t++) {
+      const lr = rowMap[nb[3 * cy + t]!]!
+      if (lr < 0) continue
+      for (let u = 0; u < nnb; u++) {
+        const lc = colMap[nb[3 * cx + u]!]!
+        if (lc < 0) continue
+        const cell = lr * nlx + lc
+        const end = lcStart[cell + 1]!
+        if (plain) {
+          for (let s = lcStart[cell]!; s < end; s++) {
+            const dx = xi - sx[s]!
+            const dy = yi - sy[s]!
+            const r2 = dx * dx + dy * dy
+            if (r2 < rc2 && r2 > 0) {
+              const r = Math.sqrt(r2)
+              const q = 1 - r / rc
+              const f = (k * q * q) / r
+              fx[s]! += f * dx
+              fy[s]! += f * dy
+            }
+          }
+        } else {
+          for (let s = lcStart[cell]!; s < end; s++) {
+            let dx = xi - sx[s]!
+            if (dx > halfL) dx -= L
+            else if (dx < -halfL) dx += L
+            let dy = yi - sy[s]!
+            if (dy > halfL) dy -= L
+            else if (dy < -halfL) dy += L
+            const r2 = dx * dx + dy * dy
+            if (r2 < rc2 && r2 > 0) {
+              const r = Math.sqrt(r2)
+              const q = 1 - r / rc
+              const f = (k * q * q) / r
+              fx[s]! += f * dx
+              fy[s]! += f * dy
+            }
+          }
+        }
+      }
+    }
+  }
+
+  for (let c = 0; c < nlx; c++) colMap[usedCols[c]!] = -1
+  for (let c = 0; c < nly; c++) rowMap[usedRows[c]!] = -1
+  return ok
+}
+
+/** Semi-implicit Euler on the owned particles, exactly as `stepSerial`; checks the per-step displacement limit. */
+function integrate(g: Geometry, ws: RegionWorkspace, no: number, step: number): HaloIssue | undefined {
+  const { L, dt } = g
+  const { oid, ox, oy, ovx, ovy, qSlot, fx, fy } = ws
+  const limX = displacementLimit(g, "x")
+  const limY = displacementLimit(g, "y")
+  for (let q = 0; q < no; q++) {
+    const s = qSlot[q]!
+    const vxq = ovx[q]! + fx[s]! * dt
+    const vyq = ovy[q]! + fy[s]! * dt
+    const dxm = vxq * dt
+    const dym = vyq * dt
+    if (!(Math.abs(dxm) < limX)) return movedTooFar(g, "x", oid[q]!, step, dxm)
+    if (!(Math.abs(dym) < limY)) return movedTooFar(g, "y", oid[q]!, step, dym)
+    ovx[q] = vxq
+    ovy[q] = vyq
+    ox[q] = wrap(ox[q]! + dxm, L)
+    oy[q] = wrap(oy[q]! + dym, L)
+  }
+  return undefined
+}
+
+/** Periodic distance from v to the interval [lo, hi] of a box of side L (0 inside). */
+const axisDistance = (v: number, lo: number, hi: number, L: number): number => {
+  if (v >= lo && v <= hi) return 0
+  let da = lo - v
+  if (da < 0) da += L
+  let db = v - hi
+  if (db < 0) db += L
+  return da < db ? da : db
+}
+
+/** Whether position (x, y) is within `g.reach` of region `r`'s rectangle (periodically). */
+export const isNear = (g: Geometry, r: number, x: number, y: number): boolean => {
+  const rx = r % g.px
+  const ry = (r - rx) / g.px
+  return (g.px === 1 || axisDistance(x, g.edgesX[rx]!, g.edgesX[rx + 1]!, g.L) <= g.reach) &&
+    (g.py === 1 || axisDistance(y, g.edgesY[ry]!, g.edgesY[ry + 1]!, g.L) <= g.reach)
+}
+
+/**
+ * Splits particles held by `region` (sorted by id) into the envelopes stamped `step` for each of its targets:
+ * each particle is a migrant to the region that owns its position (itself if it stayed), and halo to every other
+ * target whose rectangle it is within reach of. Used after integration and, with step 0, for the initial exchange.
+ * Returns an issue if a particle's owner is not among the targets (it moved too far).
+ */
+export const distribute = (
+  g: Geometry,
+  region: number,
+  held: Particles,
+  step: number,
+  ws: RegionWorkspace = new RegionWorkspace(g)
+): Advance => {
+  const targets = g.targets[region]!
+  const nt = targets.length
+  const self = targets.indexOf(region)
+  const rx = region % g.px
+  const ry = (region - rx) / g.px
+  const x0 = g.edgesX[rx]!
+  const x1 = g.edgesX[rx + 1]!
+  const y0 = g.edgesY[ry]!
+  const y1 = g.edgesY[ry + 1]!
+  const reach = g.reach
+  const m = held.ids.length
+  ws.ensureOwned(m)
+  const code = ws.code
+  const migCount = new Int32Array(nt)
+  const haloCount = new Int32Array(nt)
+  const { ids, x, y } = held
+  for (let q = 0; q < m; q++) {
+    const xq = x[q]!
+    const yq = y[q]!
+    // Deep inside its own rectangle: stays, and is farther than reach from every other region.
+    if (xq - x0 > reach && x1 - xq > reach && yq - y0 > reach && y1 - yq > reach) {
+      code[q] = self
+      migCount[self]!++
+      continue
+    }
+    const dest = targets.indexOf(regionOf(g, xq, yq))
+    if (dest < 0) {
+      const ax = regionOf(g, xq, yq) % g.px !== rx ? "x" : "y"
+      return { _tag: "Invalid", issue: movedTooFar(g, ax, ids[q]!, step - 1, ax === "x" ? xq - x0 : yq - y0) }
+    }
+    migCount[dest]!++
+    let mask = 0
+    for (let t = 0; t < nt; t++) {
+      if (t !== dest && isNear(g, targets[t]!, xq, yq)) {
+        mask |= 1 << t
+        haloCount[t]!++
+      }
+    }
+    code[q] = dest | (mask << 4)
+  }
+
+  const mig = Array.from(migCount, allocParticles)
+  const hal = Array.from(haloCount, allocHalo)
+  migCount.fill(0)
+  haloCount.fill(0)
+  const { vx, vy } = held
+  for (let q = 0; q < m; q++) {
+    const c = code[q]!
+    const dest = c & 15
+    const p = mig[dest]!
+    const j = migCount[dest]!++
+    p.ids[j] = ids[q]!
+    p.x[j] = x[q]!
+    p.y[j] = y[q]!
+    p.vx[j] = vx[q]!
+    p.vy[j] = vy[q]!
+    for (let mask = c >> 4, t = 0; mask !== 0; mask >>= 1, t++) {
+      if ((mask & 1) === 0) continue
+      const h = hal[t]!
+      const i = haloCount[t]!++
+      h.ids[i] = ids[q]!
+      h.x[i] = x[q]!
+      h.y[i] = y[q]!
+    }
+  }
+  const outbox: Array<Envelope> = []
+  for (let t = 0; t < nt; t++) {
+    outbox.push({ from: region, to: targets[t]!, step, migrants: mig[t]!, halo: hal[t]! })
+  }
+  return { _tag: "Advanced", outbox }
+}
+
+/**
+ * The particles of `held` that `neighbour` needs as halo: within reach of its rectangle and not owned by it.
+ * The same rule `distribute` applies; useful to build or check a single halo message.
+ */
+export const haloFor = (g: Geometry, held: Particles, neighbour: number): Halo => {
+  const pick: Array<number> = []
+  for (let q = 0; q < held.ids.length; q++) {
+    const xq = held.x[q]!
+    const yq = held.y[q]!
+    if (regionOf(g, xq, yq) !== neighbour && isNear(g, neighbour, xq, yq)) pick.push(q)
+  }
+  const h = allocHalo(pick.length)
+  pick.forEach((q, i) => {
+    h.ids[i] = held.ids[q]!
+    h.x[i] = held.x[q]!
+    h.y[i] = held.y[q]!
+  })
+  return h
+}
+
+/** Splits a global state into each region's owned particles (sorted by id), e.g. to seed region actors. */
+export const partition = (g: Geometry, s: HaloState): ReadonlyArray<Particles> => {
+  const count = new Int32Array(g.regions)
+  const home = new Int32Array(s.n)
+  for (let i = 0; i < s.n; i++) count[(home[i] = regionOf(g, s.x[i]!, s.y[i]!))]!++
+  const parts = Array.from(count, allocParticles)
+  count.fill(0)
+  for (let i = 0; i < s.n; i++) {
+    const p = parts[home[i]!]!
+    const j = count[home[i]!]!++
+    p.ids[j] = i
+    p.x[j] = s.x[i]!
+    p.y[j] = s.y[i]!
+    p.vx[j] = s.vx[i]!
+    p.vy[j] = s.vy[i]!
+  }
+  return parts
+}
+
+/**
+ * Reassembles the global state from envelopes of one step (the migrants are the owned particles). Returns an issue
+ * unless every id 0..n-1 appears exactly once.
+ */
+export const gather = (
+  n: number,
+  envelopes: ReadonlyArray<Envelope>
+): { readonly _tag: "Gathered"; readonly state: HaloState } | { readonly _tag: "Invalid"; readonly issue: HaloIssue } => {
+  const s = allocState(n)
+  const seen = new Uint8Array(n)
+  let count = 0
+  for (const e of envelopes) {
+    const p = e.migrants
+    for (let j = 0; j < p.ids.length; j++) {
+      const id = p.ids[j]!
+      if (!(id >= 0 && id < n) || seen[id] === 1) {
+        return {
+          _tag: "Invalid",
+          issue: {
+            _tag: "InboxMismatch",
+            region: e.to,
+            step: e.step,
+            message: `particle id ${id} is out of range or owned twice at step ${e.step}`
+          }
+        }
+      }
+      seen[id] = 1
+      count++
+      s.x[id] = p.x[j]!
+      s.y[id] = p.y[j]!
+      s.vx[id] = p.vx[j]!
+      s.vy[id] = p.vy[j]!
+    }
+  }
+  if (count !== n) {
+    const step = envelopes[0]?.step ?? 0
+    return {
+      _tag: "Invalid",
+      issue: { _tag: "InboxMismatch", region: -1, step, message: `${n - count} particles are missing at step ${step}` }
+    }
+  }
+  return { _tag: "Gathered", state: s }
+}
