@@ -180,6 +180,14 @@ describe("Mutex on the main thread", () => {
     expect(new Set(log).size).toBe(6)
   })
 
+  it("a fiber re-entering its own lock dies at once instead of waiting on itself", async () => {
+    const m = Mutex.make({ name: "m" })
+    const exit = await Effect.runPromiseExit(Mutex.withLock(m, Mutex.withLock(m, Effect.void)))
+    expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
+    expect(String(failureOf(exit))).toMatch(/not reentrant/)
+    expect(m.owner()).toBeUndefined()
+  })
+
   it("a timed acquire fails with LockTimeout, typed", async () => {
     const m = Mutex.make({ name: "busy" })
     m.tryLock()
