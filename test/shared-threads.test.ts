@@ -135,6 +135,7 @@ describe("Mutex across threads", () => {
     const exitedAt = performance.now()
     const [blocking, timed, effectInWorker, effectOnMain] = await Promise.all(waiters)
     const noticedAfter = performance.now() - exitedAt
+    console.info(`LockOwnerDied: all 4 waiters failed ${noticedAfter.toFixed(1)} ms after the owner's exit event`)
     const died = { _tag: "LockOwnerDied", lock: "orphaned", ownerSlot: victim.slot }
     expect(blocking).toMatchObject(died)
     expect(timed).toMatchObject({ status: "owner-died" })
@@ -184,6 +185,7 @@ describe("Barrier across threads", () => {
     const exitedAt = performance.now()
     const results = await Promise.all(waiters)
     const noticedAfter = performance.now() - exitedAt
+    console.info(`BarrierBroken: all 3 parties failed ${noticedAfter.toFixed(1)} ms after the dead party's exit event`)
     for (const error of results) {
       expect(error).toMatchObject({ _tag: "BarrierBroken", barrier: "with-victim", reason: "party-died", slot: victim.slot })
     }
