@@ -8,7 +8,7 @@
  */
 import { Effect, Schema } from "effect"
 import * as Actor from "../runtime/Actor.ts"
-import { countHits } from "./piKernel.ts"
+import { countHits, warmUp } from "./piKernel.ts"
 
 /** Samples per slice between two yields: ~10 ms at ~400M samples/s. */
 export const SLICE = 1 << 22
@@ -40,8 +40,11 @@ export const PiSampler = Actor.make("PiSampler", {
     sampleOne: Actor.message({ payload: Count, success: Count })
   },
   behaviour: ({ seed }) =>
-    Effect.succeed({
-      sample: ({ start, count }) => sampleRange(seed, start, count),
-      sampleOne: (index) => Effect.succeed(countHits(seed, index, 1))
+    Effect.sync(() => {
+      warmUp()
+      return {
+        sample: ({ start, count }) => sampleRange(seed, start, count),
+        sampleOne: (index) => Effect.succeed(countHits(seed, index, 1))
+      }
     })
 })

@@ -25,6 +25,8 @@ export interface Service {
     init: Init["Type"],
     options?: SpawnOptions
   ) => Effect.Effect<Actor.Ref<P>, SpawnFailed, Scope.Scope>
+  /** Workers restarted after dying, so far (always 0 on the Local tier). */
+  readonly restarts: () => number
   /** A ref to an actor from its address (for addresses received in messages). */
   readonly connect: <P extends Actor.Protocol>(
     definition: Actor.Definition<string, Actor.Codec, P>,

@@ -27,7 +27,7 @@ export const make: Effect.Effect<Service> = Effect.sync(() => {
       yield* Effect.addFinalizer(() => router.unhost(id))
       return router.ref(definition, address)
     })
-  return { tier: "local", workers: 1, spawn, connect }
+  return { tier: "local", workers: 1, spawn, connect, restarts: () => 0 }
 })
 
 export const layer: Layer.Layer<ActorSystem> = Layer.effect(ActorSystem, make)

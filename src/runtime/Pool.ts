@@ -11,12 +11,13 @@
  * sent again (to whichever worker is free) up to `retries` times, so each item's
  * result is counted exactly once.
  */
-import { Effect, Schedule, Schema, Stream } from "effect"
+import { Effect, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import type { ActorError } from "./ActorError.ts"
 import * as ActorSystem from "./ActorSystem.ts"
 import * as Balancer from "./Balancer.ts"
 import * as Handle from "./Handle.ts"
+import * as Retry from "./Retry.ts"
 import type * as Actor from "./Actor.ts"
 import type { Task } from "./Task.ts"
 import { TaskFailed, TaskRunner, TaskUnavailable } from "./TaskRunner.ts"
@@ -68,12 +69,7 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Po
       const once = balancer.run((runner: Actor.Ref<typeof TaskRunner.protocol>) =>
         runner.ask("run", { module: task.module, name: task.name, bundle, items })
       )
-      return once.pipe(
-        Effect.retry({
-          while: (error) => error._tag === "WorkerDied",
-          schedule: Schedule.exponential("20 millis"),
-          times: retries
-        }),
+      return Retry.onWorkerDeath(once, { times: retries }).pipe(
         Effect.flatMap((out) => Effect.sync(() => out.map((value) => decodeOut(value) as O))),
         Effect.catchTag("TaskFailed", (failed) => Effect.fail(decodeError(failed.error) as E))
       ) as Effect.Effect<Array<O>, PoolError<E>>

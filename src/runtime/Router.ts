@@ -86,6 +86,8 @@ const isRuntimeError = (u: unknown): u is ActorError =>
 export interface Hooks {
   /** Build a cell for a spawn request arriving from a peer (workers only). */
   readonly spawn?: (actorId: number, spec: SpawnSpec) => Effect.Effect<Cell, unknown>
+  /** Batch frames per destination (default); off only to show what batching saves. */
+  readonly batching?: boolean
 }
 
 export class Router {
@@ -111,7 +113,7 @@ export class Router {
 
   /** Attach a peer thread: `post` sends a batch there; incoming batches go to `receive`. */
   connect(peer: number, post: (frames: Array<unknown>) => void): void {
-    const outbox = new Outbox(post)
+    const outbox = new Outbox(post, this.hooks.batching ?? true)
     this.outboxes.set(peer, outbox)
     this.origins.set(peer, new PortOrigin(outbox))
   }

@@ -23,6 +23,7 @@ import { Kind } from "./Wire.ts"
 import type { Control, SpawnSpec } from "./Wire.ts"
 import * as WorkerBundle from "./WorkerBundle.ts"
 import { MAIN } from "./worker.ts"
+import type { WorkerData } from "./worker.ts"
 
 export interface Options {
   /** Number of worker threads; default: available cores. */
@@ -32,13 +33,8 @@ export interface Options {
   /** First restart delay; doubles per consecutive death up to `maxBackoffMs`. */
   readonly backoffMs?: number
   readonly maxBackoffMs?: number
-}
-
-/** Lifecycle events, for tests and monitoring. */
-export interface Events {
-  readonly started: number
-  readonly died: number
-  readonly live: number
+  /** Batch messages per destination (default true); turn off only to measure what batching saves. */
+  readonly batching?: boolean
 }
 
 interface Slot {
@@ -50,6 +46,8 @@ interface Slot {
   /** Actors placed here, so they can be spawned again after a restart. */
   readonly actors: Map<number, SpawnSpec>
   exited: Deferred.Deferred<void>
+  /** Done while a worker runs here; replaced when it dies, done again once it is restarted. */
+  up: Deferred.Deferred<void>
 }
 
 /** Live Threads instances, so tests can check that none outlive their scope. */
@@ -63,7 +61,8 @@ export const make = (options: Options = {}) =>
       return yield* Effect.die(new RangeError(`workers must be a positive integer, got ${count}`))
     }
     const basePath = yield* Effect.promise(() => WorkerBundle.baseBundle())
-    const router = new Router(MAIN)
+    const batching = options.batching ?? true
+    const router = new Router(MAIN, { batching })
     const backoff = options.backoffMs ?? 50
     const maxBackoff = options.maxBackoffMs ?? 5_000
     let closing = false
@@ -78,7 +77,8 @@ export const make = (options: Options = {}) =>
       deaths: 0,
       reason: undefined,
       actors: new Map(),
-      exited: Deferred.makeUnsafe<void>()
+      exited: Deferred.makeUnsafe<void>(),
+      up: Deferred.makeUnsafe<void>()
     }))
 
     const post = (slot: Slot, message: unknown, transfer?: Array<unknown>) =>
@@ -96,7 +96,7 @@ export const make = (options: Options = {}) =>
 
     const start = (slot: Slot) => {
       const worker = new Worker(basePath, {
-        workerData: { index: slot.index },
+        workerData: { index: slot.index, batching } satisfies WorkerData,
         // Workers load a plain bundle: inheriting a TypeScript loader from the parent only slows their boot.
         execArgv: [],
         ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
@@ -109,6 +109,7 @@ export const make = (options: Options = {}) =>
       slot.exited = Deferred.makeUnsafe<void>()
       live.add(worker)
       stats.started++
+      Deferred.doneUnsafe(slot.up, Effect.void)
       router.connect(slot.index, (frames) => worker.postMessage(frames))
       worker.on("message", (message: Array<unknown> | { _tag: string }) => {
         if (Array.isArray(message)) router.receive(slot.index, message)
@@ -127,6 +128,7 @@ export const make = (options: Options = {}) =>
       live.delete(worker)
       if (slot.worker !== worker) return
       slot.worker = undefined
+      slot.up = Deferred.makeUnsafe<void>()
       const reason = slot.reason ?? (closing ? "terminated" : `exited with code ${code}`)
       router.disconnect(slot.index, reason)
       for (const other of slots) {
@@ -184,6 +186,8 @@ export const make = (options: Options = {}) =>
         const id = nextId++
         const spec: SpawnSpec = { module: definition.module, name: definition.name, bundle, init: encodedInit }
         const slot = slots[worker]!
+        // A worker being restarted takes new actors once it is back.
+        yield* Deferred.await(slot.up)
         yield* router.request(worker, Kind.Spawn, id, spec).pipe(
           Effect.mapError((error) => fail(describe(error)))
         )
@@ -197,12 +201,12 @@ export const make = (options: Options = {}) =>
         return router.ref(definition, { id, name: definition.name, worker })
       })
 
-    const service: Service & { readonly events: () => Events } = {
+    const service: Service = {
       tier: "threads",
       workers: count,
       spawn,
       connect,
-      events: () => ({ ...stats, live: slots.filter((slot) => slot.worker !== undefined).length })
+      restarts: () => stats.died
     }
     return service
   })

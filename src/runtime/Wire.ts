@@ -50,10 +50,12 @@ export class Outbox {
   private scheduled = false
   private readonly flushBound = () => this.flush()
 
-  constructor(private readonly post: (frames: Array<unknown>) => void) {}
+  /** `batching: false` posts every frame on its own: the chapter's one-message-per-task cost. */
+  constructor(private readonly post: (frames: Array<unknown>) => void, private readonly batching = true) {}
 
   push(kind: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
     this.frames.push(kind, a, b, c, d)
+    if (!this.batching) return this.flush()
     if (!this.scheduled) {
       this.scheduled = true
       setImmediate(this.flushBound)

@@ -21,11 +21,12 @@ export const MAIN = -1
 
 export interface WorkerData {
   readonly index: number
+  readonly batching: boolean
 }
 
 export const start = (): void => {
   const port = parentPort!
-  const { index } = workerData as WorkerData
+  const { batching, index } = workerData as WorkerData
   const loaded = new Map<string, Promise<unknown>>()
   const load = (bundle: string) => {
     let module = loaded.get(bundle)
@@ -51,7 +52,7 @@ export const start = (): void => {
       return yield* Cell.make(actorId, definition, init, { self: address, worker: index, connect })
     })
 
-  const router: Router = new Router(index, { spawn })
+  const router: Router = new Router(index, { spawn, batching })
   const connect: Actor.Context["connect"] = (definition, address) => router.ref(definition, address)
 
   router.connect(MAIN, (frames) => port.postMessage(frames))

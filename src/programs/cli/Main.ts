@@ -1,0 +1,34 @@
+/**
+ * Runs a program's command line: parses flags with `effect/cli`, turns a user
+ * mistake into one line on stderr and exit code 2 (no help dump, no stack
+ * trace), and lets Ctrl-C interrupt the program so every worker is stopped.
+ */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import { Effect } from "effect"
+import { CliError, Command } from "effect/cli"
+
+export const run = <Name extends string, Input, E, R extends NodeServices.NodeServices>(
+  command: Command.Command<Name, Input, {}, E, R>
+): void => {
+  const program = Command.runWith(command, { version: "0.1.0", renderErrors: false })(process.argv.slice(2)).pipe(
+    Effect.catchIf((error): error is CliError.ShowHelp => CliError.isCliError(error) && error._tag === "ShowHelp", (help) =>
+      Effect.sync(() => {
+        if (help.errors.length === 0) return
+        const first = help.errors[0]!
+        const line = (first.message ?? String(first)).split("\n")[0]
+        process.stderr.write(`${command.name}: ${line} (see --help)\n`)
+        process.exitCode = 2
+      })),
+    Effect.catch((error) =>
+      Effect.sync(() => {
+        const message = typeof error === "object" && error !== null && "message" in error
+          ? String((error as { message: unknown }).message)
+          : String(error)
+        process.stderr.write(`${command.name}: ${message.split("\n")[0]}\n`)
+        process.exitCode = 1
+      })),
+    Effect.provide(NodeServices.layer)
+  ) as Effect.Effect<void, never, never>
+  NodeRuntime.runMain(program, { disableErrorReporting: true })
+}

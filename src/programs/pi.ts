@@ -1,0 +1,128 @@
+/**
+ * The chapter's Monte Carlo π experiment: serial, one message per sample (with
+ * and without automatic batching), chunked actors, and a pipeline — same seed,
+ * same samples, same hit count in every mode.
+ *
+ *   npx tsx src/programs/pi.ts --samples 1e9 --workers 2
+ *   npx tsx src/programs/pi.ts --mode actors --json
+ */
+import { Console, Effect, Layer, Option, Schema } from "effect"
+import { Command, Flag } from "effect/cli"
+import * as Os from "node:os"
+import { estimate } from "../actors/piKernel.ts"
+import * as Threads from "../runtime/Threads.ts"
+import * as Main from "./cli/Main.ts"
+import * as Progress from "./cli/Progress.ts"
+import * as Table from "./cli/Table.ts"
+import * as Modes from "./pi/modes.ts"
+
+export interface Row {
+  readonly mode: string
+  readonly batching?: boolean
+  readonly samples: number
+  readonly workers: number
+  readonly seed: number
+  readonly hits: number
+  readonly pi: number
+  readonly error: number
+  readonly seconds: number
+  readonly samplesPerSecond: number
+  readonly speedup: number | null
+}
+
+const PositiveInt = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
+
+const flags = {
+  samples: Flag.Finite("samples").pipe(
+    Flag.withSchema(PositiveInt.check(Schema.isLessThanOrEqualTo(2 ** 53))),
+    Flag.withDefault(1e9),
+    Flag.withDescription("number of samples (accepts 1e9)")
+  ),
+  workers: Flag.Int("workers").pipe(
+    Flag.withSchema(PositiveInt),
+    Flag.withDefault(Os.availableParallelism()),
+    Flag.withDescription("worker threads (default: cores)")
+  ),
+  seed: Flag.Int("seed").pipe(Flag.withDefault(2024), Flag.withDescription("generator seed")),
+  mode: Flag.Literals("mode", Modes.MODES).pipe(Flag.optional, Flag.withDescription("one mode (default: all)")),
+  chunk: Flag.Finite("chunk").pipe(
+    Flag.withSchema(PositiveInt),
+    Flag.optional,
+    Flag.withDescription("samples per message for actors / pipeline (default: ~4 chunks per worker)")
+  ),
+  json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("one JSON object per mode on stdout"))
+}
+
+const columns: ReadonlyArray<Table.Column<Row>> = [
+  { header: "mode", cell: (r) => r.batching === false ? `${r.mode} (unbatched)` : r.mode },
+  { header: "samples", cell: (r) => Table.si(r.samples), right: true },
+  { header: "workers", cell: (r) => String(r.workers), right: true },
+  { header: "estimate", cell: (r) => r.pi.toFixed(8), right: true },
+  { header: "|error|", cell: (r) => r.error.toExponential(2), right: true },
+  { header: "seconds", cell: (r) => r.seconds.toFixed(3), right: true },
+  { header: "samples/s", cell: (r) => Table.si(r.samplesPerSecond), right: true },
+  { header: "speedup", cell: (r) => (r.speedup === null ? "-" : `${r.speedup.toFixed(2)}x`), right: true }
+]
+
+const measure = (
+  mode: Modes.Mode,
+  options: { samples: number; workers: number; seed: number; chunk: Option.Option<number> },
+  layer: Layer.Layer<import("../runtime/ActorSystem.ts").ActorSystem>,
+  batching?: boolean
+) =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const samples = Modes.samplesOf(mode, options.samples)
+      const progress = { done: 0, total: samples }
+      yield* Progress.track(batching === false ? `${mode} (unbatched)` : mode, () => progress)
+      const params: Modes.Params = {
+        samples: options.samples,
+        seed: options.seed,
+        progress,
+        ...(Option.isSome(options.chunk) ? { chunk: options.chunk.value } : {})
+      }
+      // Start the workers before the clock: this times the computation, not the pool's start.
+      const context = yield* Layer.build(layer)
+      const started = performance.now()
+      const hits = yield* Modes.run(mode, params).pipe(Effect.provide(context))
+      const seconds = (performance.now() - started) / 1000
+      const pi = estimate(hits, samples)
+      return {
+        mode,
+        ...(batching === undefined ? {} : { batching }),
+        samples,
+        workers: mode === "serial" ? 1 : options.workers,
+        seed: options.seed,
+        hits,
+        pi,
+        error: Math.abs(pi - Math.PI),
+        seconds,
+        samplesPerSecond: samples / seconds,
+        speedup: null
+      } satisfies Row as Row
+    })
+  )
+
+const command = Command.make("pi", flags, (options) =>
+  Effect.gen(function*() {
+    const modes = Option.match(options.mode, { onNone: () => Modes.MODES, onSome: (mode) => [mode] as const })
+    const threads = Threads.layer({ workers: options.workers })
+    const rows: Array<Row> = []
+    for (const mode of modes) {
+      rows.push(yield* measure(mode, options, threads, mode === "per-sample" ? true : undefined))
+      if (mode === "per-sample") {
+        rows.push(yield* measure(mode, options, Threads.layer({ workers: options.workers, batching: false }), false))
+      }
+    }
+    const serial = rows.find((row) => row.mode === "serial")
+    const withSpeedup = rows.map((row) => ({
+      ...row,
+      speedup: serial === undefined ? null : row.samplesPerSecond / serial.samplesPerSecond
+    }))
+    if (options.json) return yield* Table.json(withSpeedup)
+    yield* Console.log(Table.format(columns, withSpeedup))
+    const distinct = new Set(rows.filter((r) => r.samples === options.samples).map((r) => r.hits))
+    if (distinct.size > 1) yield* Console.log("\nWARNING: modes disagree on the hit count")
+  })).pipe(Command.withDescription("Monte Carlo π: serial vs actors on worker threads"))
+
+Main.run(command)

@@ -1,0 +1,137 @@
+/**
+ * The π experiment's modes, as Effects over whichever tier is provided: the
+ * serial reference, one message per sample, chunked actors, and a pipeline.
+ * Shared by `pi.ts`, the benchmark and the tests.
+ */
+import { Effect } from "effect"
+import type { Scope } from "effect"
+import { PiSampler, sampleRange } from "../../actors/PiSampler.ts"
+import { warmUp } from "../../actors/piKernel.ts"
+import type { ActorError } from "../../runtime/ActorError.ts"
+import * as ActorSystem from "../../runtime/ActorSystem.ts"
+import * as Balancer from "../../runtime/Balancer.ts"
+import * as Pipeline from "../../runtime/Pipeline.ts"
+import * as Retry from "../../runtime/Retry.ts"
+
+export const MODES = ["serial", "per-sample", "actors", "pipeline"] as const
+export type Mode = (typeof MODES)[number]
+
+/** One message per sample is capped here: the point is its overhead, not its total. */
+export const PER_SAMPLE_CAP = 100_000
+
+export interface Params {
+  readonly samples: number
+  readonly seed: number
+  /** Samples per message for chunked modes; default: about 4 chunks per worker. */
+  readonly chunk?: number
+  /** Bumped as samples are counted (for progress). */
+  readonly progress?: { done: number; total: number }
+}
+
+export interface Range {
+  readonly start: number
+  readonly count: number
+}
+
+/** Split [0, samples) into consecutive ranges of `chunk` samples (the last may be shorter). */
+export const ranges = (samples: number, chunk: number): Array<Range> => {
+  const out: Array<Range> = []
+  for (let start = 0; start < samples; start += chunk) out.push({ start, count: Math.min(chunk, samples - start) })
+  return out
+}
+
+export const defaultChunk = (samples: number, workers: number): number =>
+  Math.max(1, Math.ceil(samples / (workers * 4)))
+
+/** Idempotent π chunks are simply sent again when their worker died. */
+const retryOnDeath = <A, R>(self: Effect.Effect<A, ActorError, R>) => Retry.onWorkerDeath(self)
+
+const bump = (params: Params, n: number) =>
+  Effect.sync(() => {
+    if (params.progress) params.progress.done += n
+  })
+
+/** The serial reference: the same kernel, in this thread, no actors. */
+export const serial = (params: Params): Effect.Effect<number> =>
+  Effect.gen(function*() {
+    const chunk = params.chunk ?? 1 << 24
+    warmUp()
+    let hits = 0
+    for (const range of ranges(params.samples, chunk)) {
+      hits += yield* sampleRange(params.seed, range.start, range.count)
+      yield* bump(params, range.count)
+    }
+    return hits
+  })
+
+const samplers = (seed: number) =>
+  ActorSystem.ActorSystem.use((system) =>
+    Effect.orDie(ActorSystem.spawnMany(PiSampler, system.workers, () => ({ seed }))))
+
+/** One ask per sample (the chapter's task-per-sample pool), round-robin over one sampler per worker. */
+export const perSample = (params: Params): Effect.Effect<number, ActorError, ActorSystem.ActorSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const refs = yield* samplers(params.seed)
+    const n = Math.min(params.samples, PER_SAMPLE_CAP)
+    let hits = 0
+    yield* Effect.forEach(
+      Array.from({ length: n }, (_, i) => i),
+      (i) =>
+        refs[i % refs.length]!.ask("sampleOne", i).pipe(
+          retryOnDeath,
+          Effect.map((hit) => {
+            hits += hit
+            if (params.progress) params.progress.done++
+          })
+        ),
+      { concurrency: 256, discard: true }
+    )
+    return hits
+  })
+
+/** Chunked actors: one sampler per worker, chunks sent to the least-loaded one. */
+export const actors = (params: Params): Effect.Effect<number, ActorError, ActorSystem.ActorSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const refs = yield* samplers(params.seed)
+    const balancer = Balancer.make(refs)
+    const chunk = params.chunk ?? defaultChunk(params.samples, refs.length)
+    const counts = yield* Effect.forEach(
+      ranges(params.samples, chunk),
+      (range) =>
+        balancer.run((sampler) => sampler.ask("sample", range)).pipe(
+          retryOnDeath,
+          Effect.tap(() => bump(params, range.count))
+        ),
+      { concurrency: refs.length * 2 }
+    )
+    return counts.reduce((a, b) => a + b, 0)
+  })
+
+/** The pipeline: a source of ranges, scattered to samplers, reduced in order. */
+export const pipeline = (params: Params): Effect.Effect<number, ActorError, ActorSystem.ActorSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const refs = yield* samplers(params.seed)
+    const chunk = params.chunk ?? defaultChunk(params.samples, refs.length)
+    return yield* Pipeline.source(ranges(params.samples, chunk), { capacity: refs.length * 4 }).pipe(
+      Pipeline.scatter(refs, (sampler, range) =>
+        sampler.ask("sample", range).pipe(retryOnDeath, Effect.tap(() => bump(params, range.count)))),
+      Pipeline.reduce(0, (total: number, hits: number) => total + hits)
+    )
+  })
+
+/** Samples a mode actually draws (per-sample is capped). */
+export const samplesOf = (mode: Mode, samples: number): number =>
+  mode === "per-sample" ? Math.min(samples, PER_SAMPLE_CAP) : samples
+
+export const run = (mode: Mode, params: Params): Effect.Effect<number, ActorError, ActorSystem.ActorSystem | Scope.Scope> => {
+  switch (mode) {
+    case "serial":
+      return serial(params)
+    case "per-sample":
+      return perSample(params)
+    case "actors":
+      return actors(params)
+    case "pipeline":
+      return pipeline(params)
+  }
+}

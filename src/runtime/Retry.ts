@@ -1,0 +1,27 @@
+/**
+ * Retrying idempotent work whose worker died: the runtime fails such asks with
+ * `WorkerDied` and restarts the worker, and work that is safe to repeat (a π
+ * chunk, a pure pool task) is sent again after a short exponential backoff.
+ *
+ * Written as a plain catch rather than `Effect.retry` with a Schedule: it costs
+ * nothing on the success path, which matters at hundreds of thousands of asks
+ * per second.
+ */
+import { Effect } from "effect"
+
+export interface Policy {
+  /** Resends after the first attempt (default 5). */
+  readonly times?: number
+  /** First delay in milliseconds, doubled per attempt (default 20). */
+  readonly baseMs?: number
+}
+
+const isWorkerDied = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "WorkerDied"
+
+export const onWorkerDeath = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Policy = {}): Effect.Effect<A, E, R> => {
+  const attempt = (left: number, delay: number): Effect.Effect<A, E, R> =>
+    Effect.catchIf(self, (error) => left > 0 && isWorkerDied(error), () =>
+      Effect.flatMap(Effect.sleep(delay), () => attempt(left - 1, delay * 2)))
+  return attempt(policy.times ?? 5, policy.baseMs ?? 20)
+}

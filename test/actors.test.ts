@@ -1,0 +1,114 @@
+/**
+ * Actors: the same definition on Local and Threads, typed replies and errors,
+ * malformed messages, one message at a time, and backpressure.
+ */
+import { Effect, Exit, Fiber } from "effect"
+import fc from "fast-check"
+import { afterAll, describe, expect, it } from "vitest"
+import * as ActorSystem from "../src/runtime/ActorSystem.ts"
+import { Echo, EchoMismatch } from "./fixtures/Echo.ts"
+import * as Tiers from "./support/tiers.ts"
+
+const tiers = Tiers.make()
+afterAll(() => tiers.dispose())
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
+  Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail")?.error : undefined
+
+describe.each([
+  ["Local", () => tiers.local()],
+  ["Threads(2)", () => tiers.threads(2)]
+])("actors on %s", (_name, tier) => {
+  it("ask replies, tell is one-way, and messages are handled in order", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: -1000, max: 1000 }), { maxLength: 200 }), fc.string(), async (bumps, text) => {
+        const [reply, total] = await Tiers.run(
+          tier(),
+          Effect.gen(function*() {
+            const echo = yield* ActorSystem.spawn(Echo, { prefix: "> " })
+            yield* Effect.forEach(bumps, (n) => echo.tell("bump", n), { discard: true })
+            return [yield* echo.ask("echo", text), yield* echo.ask("count", undefined)] as const
+          })
+        )
+        expect(reply).toBe(`> ${text}`)
+        expect(total).toBe(bumps.reduce((a, b) => a + b, 0))
+      }),
+      { numRuns: 15 }
+    )
+  })
+
+  it("a handler's typed error reaches the caller as that error", async () => {
+    const exit = await Tiers.run(tier(), Effect.exit(Effect.flatMap(ActorSystem.spawn(Echo, { prefix: "" }), (e) => e.ask("echo", "no"))))
+    expect(failureOf(exit)).toMatchObject({ _tag: "Refused", reason: "no" })
+  })
+
+  it("a thrown exception in a handler is an ActorDefect, and the actor keeps working", async () => {
+    const [exit, after] = await Tiers.run(
+      tier(),
+      Effect.gen(function*() {
+        const echo = yield* ActorSystem.spawn(Echo, { prefix: "" })
+        return [yield* Effect.exit(echo.ask("crash", "defect")), yield* echo.ask("echo", "ok")] as const
+      })
+    )
+    expect(failureOf(exit)).toMatchObject({ _tag: "ActorDefect", actor: "Echo", message: "crash" })
+    expect(after).toBe("ok")
+  })
+})
+
+describe("thread boundaries", () => {
+  it("a payload that does not fit the protocol is a MalformedMessage at the sender", async () => {
+    const exit = await Tiers.run(
+      tiers.threads(2),
+      Effect.exit(Effect.flatMap(ActorSystem.spawn(Echo, { prefix: "" }), (e) => e.ask("noop", "seven" as unknown as number)))
+    )
+    expect(failureOf(exit)).toMatchObject({ _tag: "MalformedMessage", message: "noop" })
+  })
+
+  it("a message that fails decoding in the worker is a MalformedMessage, and the worker lives on", async () => {
+    const [exit, after] = await Tiers.run(
+      tiers.threads(2),
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        const echo = yield* ActorSystem.spawn(Echo, { prefix: "" }, { worker: 1 })
+        const stale = system.connect(EchoMismatch, echo.address)
+        return [yield* Effect.exit(stale.ask("echo", 42)), yield* echo.ask("echo", "alive")] as const
+      })
+    )
+    expect(failureOf(exit)).toMatchObject({ _tag: "MalformedMessage", actor: "Echo", message: "echo" })
+    expect(after).toBe("alive")
+  })
+
+  it("bad init parameters fail the spawn with SpawnFailed", async () => {
+    const exit = await Tiers.run(tiers.threads(2), Effect.exit(ActorSystem.spawn(Echo, { prefix: 3 as unknown as string })))
+    expect(failureOf(exit)).toMatchObject({ _tag: "SpawnFailed", actor: "Echo" })
+  })
+
+  it("explicit placement puts actors on the named worker", async () => {
+    const workers = await Tiers.run(
+      tiers.threads(3),
+      Effect.forEach([0, 1, 2, 4], (w) => Effect.map(ActorSystem.spawn(Echo, { prefix: "" }, { worker: w }), (r) => r.address.worker))
+    )
+    expect(workers).toEqual([0, 1, 2, 1])
+  })
+
+  it("a full mailbox makes tell wait (backpressure) instead of growing without bound", async () => {
+    const observed = await Tiers.run(
+      tiers.threads(1),
+      Effect.gen(function*() {
+        const echo = yield* ActorSystem.spawn(Echo, { prefix: "" })
+        // Keep the actor busy, then fill its mailbox (1024) and one more.
+        const busy = yield* Effect.forkChild(echo.ask("spin", 300))
+        yield* Effect.sleep("20 millis")
+        for (let i = 0; i < 1023; i++) yield* echo.tell("bump", 1)
+        const blocked = yield* Effect.forkChild(echo.tell("bump", 1))
+        yield* Effect.sleep("50 millis")
+        const waitingWhileBusy = blocked.pollUnsafe() === undefined
+        yield* Fiber.join(busy)
+        yield* Fiber.join(blocked)
+        return { waitingWhileBusy, total: yield* echo.ask("count", undefined) }
+      })
+    )
+    expect(observed.waitingWhileBusy).toBe(true)
+    expect(observed.total).toBe(1024)
+  })
+})

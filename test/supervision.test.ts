@@ -1,0 +1,133 @@
+/**
+ * Failure and interruption with real crashes: a dying worker fails only the
+ * messages it held, is restarted, and retried idempotent work still equals
+ * serial; interruption stops the work inside the worker; no thread survives.
+ */
+import { Effect, Exit, Fiber } from "effect"
+import { afterAll, describe, expect, it } from "vitest"
+import { countHits } from "../src/actors/piKernel.ts"
+import * as Modes from "../src/programs/pi/modes.ts"
+import * as ActorSystem from "../src/runtime/ActorSystem.ts"
+import * as Retry from "../src/runtime/Retry.ts"
+import * as Threads from "../src/runtime/Threads.ts"
+import { Echo } from "./fixtures/Echo.ts"
+import * as Tiers from "./support/tiers.ts"
+
+const tiers = Tiers.make()
+afterAll(() => tiers.dispose())
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
+  Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail")?.error : undefined
+
+describe("a worker that dies", () => {
+  it.each(["exit", "oom"] as const)("by %s fails only its own asks with WorkerDied, and is restarted", async (how) => {
+    const tier = tiers.threads(2, { resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 } })
+    const result = await Tiers.run(
+      tier,
+      Effect.gen(function*() {
+        const victim = yield* ActorSystem.spawn(Echo, { prefix: "v:" }, { worker: 0 })
+        const bystander = yield* ActorSystem.spawn(Echo, { prefix: "b:" }, { worker: 1 })
+        const crash = yield* Effect.exit(victim.ask("crash", how))
+        const other = yield* bystander.ask("echo", "still here")
+        // The victim's actor comes back under the same address once the worker restarts.
+        const again = yield* Retry.onWorkerDeath(victim.ask("echo", "back"), { times: 8, baseMs: 25 })
+        return { crash, other, again }
+      }).pipe(Effect.timeout("20 seconds"))
+    )
+    expect(failureOf(result.crash)).toMatchObject({ _tag: "WorkerDied", worker: 0 })
+    expect(result.other).toBe("b:still here")
+    expect(result.again).toBe("v:back")
+  })
+
+  it("by an uncaught exception is restarted too", async () => {
+    const result = await Tiers.run(
+      tiers.threads(2),
+      Effect.gen(function*() {
+        const victim = yield* ActorSystem.spawn(Echo, { prefix: "v:" }, { worker: 1 })
+        yield* victim.ask("throwLater", undefined)
+        yield* Effect.sleep("100 millis")
+        return yield* victim.ask("echo", "back").pipe(
+          Effect.catchTag("WorkerDied", () => Effect.flatMap(Effect.sleep("300 millis"), () => victim.ask("echo", "back")))
+        )
+      })
+    )
+    expect(result).toBe("v:back")
+  })
+
+  it("mid-run does not change the π result: lost chunks are retried", async () => {
+    const samples = 40_000_000
+    const { hits, restarts } = await Tiers.run(
+      tiers.threads(2),
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        const before = system.restarts()
+        const killer = yield* ActorSystem.spawn(Echo, { prefix: "" }, { worker: 0 })
+        const run = yield* Effect.forkChild(Modes.actors({ samples, seed: 11, chunk: 500_000 }))
+        yield* Effect.sleep("60 millis")
+        yield* Effect.exit(killer.ask("crash", "exit"))
+        const hits = yield* Fiber.join(run)
+        return { hits, restarts: system.restarts() - before }
+      })
+    )
+    expect(restarts).toBe(1)
+    expect(hits).toBe(countHits(11, 0, samples))
+  })
+})
+
+describe("interruption", () => {
+  it("reaches the work inside the worker", async () => {
+    const cell = new SharedArrayBuffer(4)
+    const counter = new Int32Array(cell)
+    const [atInterrupt, later, reply] = await Tiers.run(
+      tiers.threads(1),
+      Effect.gen(function*() {
+        const echo = yield* ActorSystem.spawn(Echo, { prefix: "" })
+        const spinning = yield* Effect.forkChild(echo.ask("spinShared", { ms: 60_000, cell }))
+        yield* Effect.sleep("200 millis")
+        yield* Fiber.interrupt(spinning)
+        yield* Effect.sleep("50 millis")
+        const atInterrupt = Atomics.load(counter, 0)
+        yield* Effect.sleep("300 millis")
+        // The mailbox is free again: the next message is handled at once.
+        const reply = yield* echo.ask("echo", "free").pipe(Effect.timeout("1 second"))
+        return [atInterrupt, Atomics.load(counter, 0), reply] as const
+      })
+    )
+    expect(atInterrupt).toBeGreaterThan(10)
+    expect(later).toBe(atInterrupt)
+    expect(reply).toBe("free")
+  })
+
+  it("of a π run stops its samplers and leaves the pool usable", async () => {
+    const hits = await Tiers.run(
+      tiers.threads(2),
+      Effect.gen(function*() {
+        const huge = yield* Effect.forkChild(Modes.actors({ samples: 1e12, seed: 1 }))
+        yield* Effect.sleep("200 millis")
+        yield* Fiber.interrupt(huge)
+        return yield* Modes.actors({ samples: 1_000_000, seed: 2 }).pipe(Effect.timeout("5 seconds"))
+      })
+    )
+    expect(hits).toBe(countHits(2, 0, 1_000_000))
+  })
+
+  it("closing the scope terminates every worker", async () => {
+    const before = Threads.liveWorkers()
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function*() {
+          const system = yield* ActorSystem.ActorSystem
+          const echo = yield* ActorSystem.spawn(Echo, { prefix: "" })
+          yield* echo.ask("echo", "x")
+          expect(system.workers).toBe(3)
+        }).pipe(Effect.provide(Threads.layer({ workers: 3 })))
+      )
+    )
+    expect(Threads.liveWorkers()).toBe(before)
+  })
+})
+
+afterAll(async () => {
+  await tiers.dispose()
+  expect(Threads.liveWorkers()).toBe(0)
+})
