@@ -21,6 +21,7 @@ import * as Codec from "./Codec.ts"
 import { Router } from "./Router.ts"
 import { Kind } from "./Wire.ts"
 import type { Control, SpawnSpec } from "./Wire.ts"
+import * as ThreadSlots from "./shared/ThreadSlots.ts"
 import * as WorkerBundle from "./WorkerBundle.ts"
 import { MAIN } from "./worker.ts"
 import type { WorkerData } from "./worker.ts"
@@ -95,14 +96,17 @@ export const make = (options: Options = {}) =>
     }
 
     const start = (slot: Slot) => {
+      // Every worker gets a fresh thread slot: locks and barriers held by a dead worker report it.
+      const threadSlot = ThreadSlots.allocate()
       const worker = new Worker(basePath, {
-        workerData: { index: slot.index, batching } satisfies WorkerData,
+        workerData: { index: slot.index, batching, slots: ThreadSlots.current().handle, slot: threadSlot } satisfies WorkerData,
         // Workers load a plain bundle: inheriting a TypeScript loader from the parent only slows their boot.
         execArgv: [],
         ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
         stdout: false,
         stderr: false
       })
+      ThreadSlots.watch(worker, threadSlot)
       slot.worker = worker
       slot.startedAt = Date.now()
       slot.reason = undefined

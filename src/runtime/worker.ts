@@ -14,6 +14,7 @@ import { SpawnFailed } from "./ActorError.ts"
 import { Cell } from "./Cell.ts"
 import * as Codec from "./Codec.ts"
 import { Router } from "./Router.ts"
+import * as ThreadSlots from "./shared/ThreadSlots.ts"
 import type { Control, SpawnSpec } from "./Wire.ts"
 
 /** Index of the main thread as a peer. */
@@ -22,11 +23,15 @@ export const MAIN = -1
 export interface WorkerData {
   readonly index: number
   readonly batching: boolean
+  /** The process's thread-slot table and this worker's slot in it (see shared/ThreadSlots.ts). */
+  readonly slots: ThreadSlots.Handle
+  readonly slot: number
 }
 
 export const start = (): void => {
   const port = parentPort!
-  const { batching, index } = workerData as WorkerData
+  const { batching, index, slot, slots } = workerData as WorkerData
+  ThreadSlots.attach(slots, slot)
   const loaded = new Map<string, Promise<unknown>>()
   const load = (bundle: string) => {
     let module = loaded.get(bundle)
