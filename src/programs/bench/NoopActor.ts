@@ -1,0 +1,15 @@
+/**
+ * The benchmark's no-op actor: replies with its payload, to measure what one
+ * ask costs through the framework.
+ */
+import { Effect, Schema } from "effect"
+import * as Actor from "../../runtime/Actor.ts"
+
+export const Noop = Actor.make("Noop", {
+  module: import.meta.url,
+  init: Schema.Struct({}),
+  protocol: {
+    noop: Actor.message({ payload: Schema.Number, success: Schema.Number })
+  },
+  behaviour: () => Effect.succeed({ noop: (n) => Effect.succeed(n) })
+})

@@ -1,0 +1,171 @@
+/**
+ * Benchmarks of the foundation: chunked π against serial and against raw
+ * worker_threads, no-op asks at 1 and 64 in flight, one message per sample, and
+ * the cold start of a 2-worker pool. Variants alternate within each round and
+ * every figure is the median over rounds, so ratios come from the same run.
+ */
+import { Duration, Effect, Layer } from "effect"
+import { Worker } from "node:worker_threads"
+import { fileURLToPath } from "node:url"
+import { warmUp } from "../../actors/piKernel.ts"
+import * as ActorSystem from "../../runtime/ActorSystem.ts"
+import * as Threads from "../../runtime/Threads.ts"
+import * as WorkerBundle from "../../runtime/WorkerBundle.ts"
+import * as Modes from "../pi/modes.ts"
+import { Noop } from "./NoopActor.ts"
+import type { Row } from "./Row.ts"
+import { median } from "./Row.ts"
+
+const SEED = 2024
+
+/** Raw baseline: N hand-written workers, each given one contiguous share of the samples. */
+const rawPool = (workers: number) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const file = await WorkerBundle.standaloneBundle(fileURLToPath(new URL("./rawPiWorker.ts", import.meta.url)))
+      const pool = Array.from({ length: workers }, () => new Worker(file, { execArgv: [] }))
+      await Promise.all(pool.map((w) => ask(w, 0)))
+      return pool
+    }),
+    (pool) => Effect.promise(() => Promise.all(pool.map((w) => w.terminate())))
+  )
+
+const ask = (worker: Worker, message: unknown) =>
+  new Promise<number>((resolve) => {
+    worker.once("message", resolve)
+    worker.postMessage(message)
+  })
+
+const rawPi = (pool: ReadonlyArray<Worker>, samples: number) =>
+  Effect.promise(async () => {
+    const share = Math.ceil(samples / pool.length)
+    const counts = await Promise.all(
+      pool.map((w, i) => ask(w, { seed: SEED, start: i * share, count: Math.max(0, Math.min(share, samples - i * share)) }))
+    )
+    return counts.reduce((a, b) => a + b, 0)
+  })
+
+/** Raw postMessage round trips with `inFlight` outstanding, spread over the pool. */
+const rawNoop = (pool: ReadonlyArray<Worker>, total: number, inFlight: number) =>
+  Effect.promise(
+    () =>
+      new Promise<void>((resolve) => {
+        let sent = 0
+        let done = 0
+        const onReply = (w: Worker) => () => {
+          done++
+          if (done === total) return resolve()
+          if (sent < total) {
+            sent++
+            w.postMessage(sent)
+          }
+        }
+        const listeners = pool.map((w) => {
+          const listener = onReply(w)
+          w.on("message", listener)
+          return listener
+        })
+        for (let i = 0; i < Math.min(inFlight, total); i++) {
+          sent++
+          pool[i % pool.length]!.postMessage(sent)
+        }
+        const check = setInterval(() => {
+          if (done >= total) {
+            clearInterval(check)
+            pool.forEach((w, i) => w.off("message", listeners[i]!))
+          }
+        }, 5)
+      })
+  )
+
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.timed(effect), ([duration, value]) => ({ seconds: Duration.toMillis(duration) / 1000, value }))
+
+const seconds = (effect: Effect.Effect<unknown, unknown, never>) =>
+  Effect.map(Effect.orDie(timed(effect)), (r) => r.seconds)
+
+export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>> =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const workers = 2
+      const rounds = options.quick ? 1 : 3
+      const samples = options.quick ? 1e8 : 1e9
+      const asks = options.quick ? 20_000 : 200_000
+      const layer = Threads.layer({ workers })
+      const context = yield* Layer.build(layer)
+      const unbatched = yield* Layer.build(Threads.layer({ workers, batching: false }))
+      const raw = yield* rawPool(workers)
+      const noops = yield* Effect.provide(ActorSystem.spawnMany(Noop, workers, () => ({})), context).pipe(Effect.orDie)
+      warmUp()
+
+      const times: Record<string, Array<number>> = {}
+      const record = (name: string, value: number) => (times[name] ??= []).push(value)
+      const noopRun = (total: number, inFlight: number) =>
+        Effect.forEach(
+          Array.from({ length: total }, (_, i) => i),
+          (i) => noops[i % noops.length]!.ask("noop", i),
+          { concurrency: inFlight, discard: true }
+        )
+
+      for (let round = 0; round < rounds; round++) {
+        record("pi.serial", yield* seconds(Modes.serial({ samples, seed: SEED })))
+        record("pi.actors", yield* seconds(Effect.scoped(Modes.actors({ samples, seed: SEED })).pipe(Effect.provide(context))))
+        record("pi.raw", yield* seconds(rawPi(raw, samples)))
+        record("noop.1", yield* seconds(noopRun(Math.min(asks, 20_000), 1)))
+        record("noop.64", yield* seconds(noopRun(asks, 64)))
+        record("noop.raw64", yield* seconds(rawNoop(raw, asks, 64)))
+        record("perSample", yield* seconds(Effect.scoped(Modes.perSample({ samples: 1e5, seed: SEED })).pipe(Effect.provide(context))))
+        record(
+          "perSample.unbatched",
+          yield* seconds(Effect.scoped(Modes.perSample({ samples: 1e5, seed: SEED })).pipe(Effect.provide(unbatched)))
+        )
+        record(
+          "coldStart",
+          yield* seconds(
+            Effect.scoped(
+              Effect.gen(function*() {
+                const noop = yield* ActorSystem.spawn(Noop, {})
+                yield* noop.ask("noop", 1)
+              }).pipe(Effect.provide(Threads.layer({ workers })))
+            ).pipe(Effect.orDie)
+          )
+        )
+      }
+
+      const m = (name: string) => median(times[name]!)
+      const rate = (count: number, name: string) => count / m(name)
+      const noop1 = Math.min(asks, 20_000)
+      return [
+        { section: "π", name: `serial, ${samples.toExponential(0)} samples`, value: rate(samples, "pi.serial"), unit: "samples/s" },
+        { section: "π", name: `raw worker_threads, ${workers} workers`, value: rate(samples, "pi.raw"), unit: "samples/s", ratio: m("pi.serial") / m("pi.raw"), note: "ratio: vs serial" },
+        {
+          section: "π",
+          name: `actors, ${workers} workers`,
+          value: rate(samples, "pi.actors"),
+          unit: "samples/s",
+          ratio: m("pi.serial") / m("pi.actors"),
+          note: `ratio: vs serial (target >= 1.85); vs raw ${(m("pi.raw") / m("pi.actors")).toFixed(3)}x (target >= 0.97)`
+        },
+        { section: "asks", name: `no-op, 1 in flight, ${workers} workers`, value: rate(noop1, "noop.1"), unit: "asks/s" },
+        {
+          section: "asks",
+          name: `no-op, 64 in flight, ${workers} workers`,
+          value: rate(asks, "noop.64"),
+          unit: "asks/s",
+          ratio: m("noop.raw64") / m("noop.64"),
+          note: "ratio: vs raw postMessage (target >= 250k/s)"
+        },
+        { section: "asks", name: `raw postMessage, 64 in flight`, value: rate(asks, "noop.raw64"), unit: "msgs/s" },
+        {
+          section: "asks",
+          name: "π one message per sample, 1e5",
+          value: rate(1e5, "perSample"),
+          unit: "samples/s",
+          ratio: m("perSample.unbatched") / m("perSample"),
+          note: "ratio: vs batching off (target >= 250k/s)"
+        },
+        { section: "asks", name: "π one message per sample, batching off", value: rate(1e5, "perSample.unbatched"), unit: "samples/s" },
+        { section: "start", name: `cold start to first reply, ${workers} workers`, value: m("coldStart") * 1000, unit: "ms", note: "target <= 300 ms" }
+      ]
+    })
+  )

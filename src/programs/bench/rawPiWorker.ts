@@ -1,0 +1,13 @@
+/**
+ * Baseline for the benchmark: a hand-written `worker_threads` π worker with no
+ * framework at all — receives a range, counts its hits with the same kernel,
+ * posts the count back.
+ */
+import { parentPort } from "node:worker_threads"
+import { countHits, warmUp } from "../../actors/piKernel.ts"
+
+warmUp()
+parentPort!.on("message", (message: { seed: number; start: number; count: number } | number) => {
+  if (typeof message === "number") return parentPort!.postMessage(message)
+  parentPort!.postMessage(countHits(message.seed, message.start, message.count))
+})
