@@ -31,7 +31,7 @@ export const runDecomposed = (p: HaloParams, grid: Grid, options: DecomposedOpti
   if (setupIssue !== undefined) return { _tag: "Invalid", issue: setupIssue }
   const g = makeGeometry(p, grid)
   const owned = partition(g, options.start ?? initialState(p))
-  const workspaces = Array.from({ length: g.regions }, () => new RegionWorkspace(g))
+  const workspaces = Array.from({ length: g.regions }, () => new RegionWorkspace())
 
   let envelopes: Array<Envelope> = []
   for (let r = 0; r < g.regions; r++) {

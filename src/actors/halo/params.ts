@@ -69,6 +69,11 @@ export interface Cells {
   /** Distinct neighbour columns (or rows) of column g: nb[3g .. 3g + nnb); the same table serves rows. */
   readonly nb: Int32Array
   readonly nnb: number
+  /**
+   * The same neighbour columns as at most two runs of consecutive columns: runs[4g .. 4g + 4) = [a0, a1, b0, b1],
+   * so that, cells being numbered row by row, each neighbour row is one or two contiguous slot ranges.
+   */
+  readonly runs: Int32Array
 }
 
 export const cellsOf = (n: number, L: number, rc: number): Cells => {
@@ -81,7 +86,15 @@ export const cellsOf = (n: number, L: number, rc: number): Cells => {
     if (nc < 3) for (let t = 0; t < nc; t++) nb[3 * g + t] = t
     else for (let t = 0; t < 3; t++) nb[3 * g + t] = (g + t - 1 + nc) % nc
   }
-  return { nc, scale: nc / L, nb, nnb }
+  const runs = new Int32Array(4 * nc)
+  for (let g = 0; g < nc; g++) {
+    const o = 4 * g
+    if (nc < 3) runs.set([0, nc, 0, 0], o)
+    else if (g === 0) runs.set([0, 2, nc - 1, nc], o)
+    else if (g === nc - 1) runs.set([nc - 2, nc, 0, 1], o)
+    else runs.set([g - 1, g + 2, 0, 0], o)
+  }
+  return { nc, scale: nc / L, nb, nnb, runs }
 }
 
 /** The decomposition: physics, region grid, halo reach and each region's message partners. */

@@ -102,20 +102,8 @@ export class RegionWorkspace {
   fy = new Float64Array(0)
   lcStart = new Int32Array(1)
   cursor = new Int32Array(0)
-  readonly colMap: Int32Array
-  readonly rowMap: Int32Array
-  readonly usedCols: Int32Array
-  readonly usedRows: Int32Array
   // distribute: per-particle destination code
   code = new Int32Array(0)
-
-  constructor(g: Geometry) {
-    const nc = g.cells.nc
-    this.colMap = new Int32Array(nc).fill(-1)
-    this.rowMap = new Int32Array(nc).fill(-1)
-    this.usedCols = new Int32Array(nc)
-    this.usedRows = new Int32Array(nc)
-  }
 
   ensureOwned(m: number): void {
     if (this.oid.length >= m) return
@@ -166,8 +154,8 @@ export class RegionWorkspace {
 const KEY_SHIFT = 4194304 // 2^22: sort key = id·2^22 + position, exact below 2^53 for ids < 2^31
 
 /**
- * Writes `perm`-ordered positions 0..m-1 of the temp buffers sorted by id into `keys` (as id·2^22 + position).
- * Returns false when an id repeats. Ordering by id makes the result independent of envelope arrival order.
+ * Sorts positions 0..m-1 of the temp buffers by id: afterwards keys[r] is the temp position of rank r.
+ * Returns false when an id repeats.
  */
 const sortTempById = (ws: RegionWorkspace, m: number): boolean => {
   const { tid, keys } = ws
@@ -180,6 +168,76 @@ const sortTempById = (ws: RegionWorkspace, m: number): boolean => {
     for (let r = 0; r < m; r++) keys[r] = perm[r]!
   }
   for (let r = 1; r < m; r++) if (tid[keys[r]!] === tid[keys[r - 1]!]) return false
+  return true
+}
+
+type Batch = Halo & { readonly vx?: Float64Array; readonly vy?: Float64Array }
+
+/**
+ * Merges batches into out* sorted by id (velocities too when `withV`). Fast path: the largest batch (usually the
+ * region's own envelope) is already sorted, so only the others are sorted (small) and then merged into it; an
+ * unsorted largest batch falls back to sorting everything. Returns false when an id repeats.
+ */
+const collectSorted = (
+  ws: RegionWorkspace,
+  batches: ReadonlyArray<Batch>,
+  withV: boolean,
+  outId: Int32Array,
+  outX: Float64Array,
+  outY: Float64Array,
+  outVx: Float64Array,
+  outVy: Float64Array
+): boolean => {
+  let big = 0
+  for (let i = 1; i < batches.length; i++) if (batches[i]!.ids.length > batches[big]!.ids.length) big = i
+  const B = batches[big]
+  let bigSorted = B !== undefined
+  if (B !== undefined) for (let j = 1; j < B.ids.length && bigSorted; j++) bigSorted = B.ids[j - 1]! < B.ids[j]!
+  // the rest (or everything) into the temp buffers, then sorted
+  let m = 0
+  for (let i = 0; i < batches.length; i++) {
+    if (i === big && bigSorted) continue
+    const p = batches[i]!
+    ws.tid.set(p.ids, m)
+    ws.tx.set(p.x, m)
+    ws.ty.set(p.y, m)
+    if (withV) {
+      ws.tvx.set(p.vx!, m)
+      ws.tvy.set(p.vy!, m)
+    }
+    m += p.ids.length
+  }
+  if (!sortTempById(ws, m)) return false
+  const { tid, tx, ty, tvx, tvy, keys } = ws
+  const nb = bigSorted ? B!.ids.length : 0
+  const bid = bigSorted ? B!.ids : tid
+  let a = 0
+  let b = 0
+  let o = 0
+  while (a < nb || b < m) {
+    if (b >= m || (a < nb && bid[a]! < tid[keys[b]!]!)) {
+      outId[o] = bid[a]!
+      outX[o] = B!.x[a]!
+      outY[o] = B!.y[a]!
+      if (withV) {
+        outVx[o] = B!.vx![a]!
+        outVy[o] = B!.vy![a]!
+      }
+      a++
+    } else {
+      const q = keys[b]!
+      if (a < nb && bid[a] === tid[q]) return false
+      outId[o] = tid[q]!
+      outX[o] = tx[q]!
+      outY[o] = ty[q]!
+      if (withV) {
+        outVx[o] = tvx[q]!
+        outVy[o] = tvy[q]!
+      }
+      b++
+    }
+    o++
+  }
   return true
 }
 
@@ -199,7 +257,7 @@ export const advanceRegion = (
   region: number,
   step: number,
   inbound: ReadonlyArray<Envelope>,
-  ws: RegionWorkspace = new RegionWorkspace(g)
+  ws: RegionWorkspace = new RegionWorkspace()
 ): Advance => {
   const targets = g.targets[region]!
   if (inbound.length !== targets.length) {
@@ -218,48 +276,17 @@ export const advanceRegion = (
     nHalo += e.halo.ids.length
   }
 
-  // Owned particles, sorted by id.
+  // Owned particles and halo, each sorted by id: independent of arrival order.
   ws.ensureOwned(nOwned)
-  ws.ensureTemp(Math.max(nOwned, nHalo))
-  let m = 0
-  for (const e of inbound) {
-    const p = e.migrants
-    ws.tid.set(p.ids, m)
-    ws.tx.set(p.x, m)
-    ws.ty.set(p.y, m)
-    ws.tvx.set(p.vx, m)
-    ws.tvy.set(p.vy, m)
-    m += p.ids.length
-  }
-  if (!sortTempById(ws, nOwned)) return mismatch(region, step, "a particle id arrived twice as a migrant")
-  for (let r = 0; r < nOwned; r++) {
-    const q = ws.keys[r]!
-    ws.oid[r] = ws.tid[q]!
-    ws.ox[r] = ws.tx[q]!
-    ws.oy[r] = ws.ty[q]!
-    ws.ovx[r] = ws.tvx[q]!
-    ws.ovy[r] = ws.tvy[q]!
-  }
-
-  // Halo, sorted by id.
   ws.ensureHalo(nHalo)
-  m = 0
-  for (const e of inbound) {
-    const h = e.halo
-    ws.tid.set(h.ids, m)
-    ws.tx.set(h.x, m)
-    ws.ty.set(h.y, m)
-    m += h.ids.length
+  ws.ensureTemp(Math.max(nOwned, nHalo))
+  if (!collectSorted(ws, inbound.map((e) => e.migrants), true, ws.oid, ws.ox, ws.oy, ws.ovx, ws.ovy)) {
+    return mismatch(region, step, "a particle id arrived twice as a migrant")
   }
-  if (!sortTempById(ws, nHalo)) return mismatch(region, step, "a particle id arrived twice as halo")
-  for (let r = 0; r < nHalo; r++) {
-    const q = ws.keys[r]!
-    ws.hid[r] = ws.tid[q]!
-    ws.hx[r] = ws.tx[q]!
-    ws.hy[r] = ws.ty[q]!
+  if (!collectSorted(ws, inbound.map((e) => e.halo), false, ws.hid, ws.hx, ws.hy, ws.ovx, ws.ovy)) {
+    return mismatch(region, step, "a particle id arrived twice as halo")
   }
-
-  if (!regionForces(g, ws, nOwned, nHalo)) return mismatch(region, step, "a particle is both owned and halo")
+  if (!regionForces(g, region, ws, nOwned, nHalo)) return mismatch(region, step, "a particle is both owned and halo")
   const issue = integrate(g, ws, nOwned, step)
   if (issue !== undefined) return { _tag: "Invalid", issue }
   const owned: Particles = {
@@ -273,17 +300,53 @@ export const advanceRegion = (
 }
 
 /**
+ * How one axis of the global cell grid maps onto a region's local cell grid. "Full": local = global, all nc
+ * columns, neighbours periodic (used when the region spans at least half the box). "Window": the contiguous
+ * range of nl columns starting at `start` (mod nc) that holds owned particles; neighbours are clipped to it. The
+ * window mode needs nl + 2 <= nc so that the columns just before and just after it are distinct.
+ */
+interface AxisMap {
+  full: boolean
+  start: number
+  nl: number
+}
+
+/** Chooses the axis map for owned cell coordinates `gc[0..no)`; `centre` is the region's middle column. */
+const axisMap = (out: AxisMap, gc: Int32Array, no: number, nc: number, regionsAlong: number, centre: number): void => {
+  out.full = true
+  out.start = 0
+  out.nl = nc
+  if (regionsAlong <= 2 || no === 0) return
+  const half = nc >> 1
+  let dmin = nc
+  let dmax = -nc
+  for (let q = 0; q < no; q++) {
+    let d = gc[q]! - centre
+    if (d < -half) d += nc
+    else if (d >= nc - half) d -= nc
+    if (d < dmin) dmin = d
+    if (d > dmax) dmax = d
+  }
+  const nl = dmax - dmin + 1
+  if (nl + 2 > nc) return
+  out.full = false
+  out.start = (((centre + dmin) % nc) + nc) % nc
+  out.nl = nl
+}
+
+const mapX: AxisMap = { full: true, start: 0, nl: 0 }
+const mapY: AxisMap = { full: true, start: 0, nl: 0 }
+
+/**
  * Forces on the owned particles (ws.o*, sorted by id) into ws.fx/fy by slot; ws.qSlot maps owned index -> slot.
  * Returns false if an id is both owned and halo.
  */
-function regionForces(g: Geometry, ws: RegionWorkspace, no: number, nh: number): boolean {
+function regionForces(g: Geometry, region: number, ws: RegionWorkspace, no: number, nh: number): boolean {
   const { L, halfL, rc, rc2, k } = g
-  const { nc, scale, nb, nnb } = g.cells
-  const { oid, ox, oy, hid, hx, hy, ogx, ogy, colMap, rowMap, usedCols, usedRows } = ws
+  const { nc, scale, runs } = g.cells
+  const { oid, ox, oy, hid, hx, hy, ogx, ogy } = ws
+  if (no === 0) return true // nothing receives force
 
-  // Local cell list over the global cells that hold owned particles (only those can receive force).
-  let nlx = 0
-  let nly = 0
   for (let q = 0; q < no; q++) {
     let cx = Math.floor(ox[q]! * scale)
     if (cx >= nc) cx = nc - 1
@@ -291,26 +354,38 @@ function regionForces(g: Geometry, ws: RegionWorkspace, no: number, nh: number):
     if (cy >= nc) cy = nc - 1
     ogx[q] = cx
     ogy[q] = cy
-    if (colMap[cx]! < 0) {
-      colMap[cx] = nlx
-      usedCols[nlx++] = cx
-    }
-    if (rowMap[cy]! < 0) {
-      rowMap[cy] = nly
-      usedRows[nly++] = cy
-    }
   }
+  const rx = region % g.px
+  const ry = (region - rx) / g.px
+  const centreCol = Math.min(nc - 1, Math.floor(((g.edgesX[rx]! + g.edgesX[rx + 1]!) / 2) * scale))
+  const centreRow = Math.min(nc - 1, Math.floor(((g.edgesY[ry]! + g.edgesY[ry + 1]!) / 2) * scale))
+  axisMap(mapX, ogx, no, nc, g.px, centreCol)
+  axisMap(mapY, ogy, no, nc, g.py, centreRow)
+  const fullX = mapX.full
+  const fullY = mapY.full
+  const startX = mapX.start
+  const startY = mapY.start
+  const nlx = mapX.nl
+  const nly = mapY.nl
+
+  // Local cell list of the owned particles (only they receive force), cells numbered row by row.
   const ncell = nlx * nly
   ws.ensureCells(ncell)
   const { lcStart, cursor, slotQ, qSlot, sx, sy, fx, fy } = ws
   lcStart.fill(0, 0, ncell + 1)
-  for (let q = 0; q < no; q++) lcStart[rowMap[ogy[q]!]! * nlx + colMap[ogx[q]!]! + 1]!++
+  for (let q = 0; q < no; q++) {
+    const lx = fullX ? ogx[q]! : (ogx[q]! - startX + nc) % nc
+    const ly = fullY ? ogy[q]! : (ogy[q]! - startY + nc) % nc
+    const c = ly * nlx + lx
+    ogx[q] = c // reuse: local cell of q
+    lcStart[c + 1]!++
+  }
   for (let c = 0; c < ncell; c++) {
     lcStart[c + 1]! += lcStart[c]!
     cursor[c] = lcStart[c]!
   }
   for (let q = 0; q < no; q++) {
-    const s = cursor[rowMap[ogy[q]!]! * nlx + colMap[ogx[q]!]!]!++
+    const s = cursor[ogx[q]!]!++
     slotQ[s] = q
     qSlot[q] = s
     sx[s] = ox[q]!
@@ -319,7 +394,7 @@ function regionForces(g: Geometry, ws: RegionWorkspace, no: number, nh: number):
     fy[s] = 0
   }
 
-  // Sources: owned ∪ halo, merged in ascending id.
+  // Sources: owned ∪ halo, merged in ascending id; each adds into its owned neighbours.
   const interiorOk = nc >= 5
   let a = 0
   let b = 0
@@ -341,53 +416,83 @@ function regionForces(g: Geometry, ws: RegionWorkspace, no: number, nh: number):
     if (cx >= nc) cx = nc - 1
     let cy = Math.floor(yi * scale)
     if (cy >= nc) cy = nc - 1
+    // Neighbour columns and rows as at most two runs each, in local numbering.
+    let ca0: number, ca1: number, cb0: number, cb1: number
+    if (fullX) {
+      ca0 = runs[4 * cx]!
+      ca1 = runs[4 * cx + 1]!
+      cb0 = runs[4 * cx + 2]!
+      cb1 = runs[4 * cx + 3]!
+    } else {
+      let e = (cx - startX + nc) % nc
+      if (e > nlx) e -= nc
+      ca0 = e > 0 ? e - 1 : 0
+      ca1 = e + 2 < nlx ? e + 2 : nlx
+      if (ca1 < ca0) ca1 = ca0 // source far outside the window
+      cb0 = 0
+      cb1 = 0
+    }
+    let ra0: number, ra1: number, rb0: number, rb1: number
+    if (fullY) {
+      ra0 = runs[4 * cy]!
+      ra1 = runs[4 * cy + 1]!
+      rb0 = runs[4 * cy + 2]!
+      rb1 = runs[4 * cy + 3]!
+    } else {
+      let e = (cy - startY + nc) % nc
+      if (e > nly) e -= nc
+      ra0 = e > 0 ? e - 1 : 0
+      ra1 = e + 2 < nly ? e + 2 : nly
+      if (ra1 < ra0) ra1 = ra0
+      rb0 = 0
+      rb1 = 0
+    }
     // Same reasoning as in stepSerial: with nc >= 5 and a non-wrapping 3 × 3 block, minimage is the identity.
     const plain = interiorOk && cx > 0 && cx < nc - 1 && cy > 0 && cy < nc - 1
-    for (let t = 0; t < nnb; t++) {
-      const lr = rowMap[nb[3 * cy + t]!]!
-      if (lr < 0) continue
-      for (let u = 0; u < nnb; u++) {
-        const lc = colMap[nb[3 * cx + u]!]!
-        if (lc < 0) continue
-        const cell = lr * nlx + lc
-        const end = lcStart[cell + 1]!
-        if (plain) {
-          for (let s = lcStart[cell]!; s < end; s++) {
-            const dx = xi - sx[s]!
-            const dy = yi - sy[s]!
-            const r2 = dx * dx + dy * dy
-            if (r2 < rc2 && r2 > 0) {
-              const r = Math.sqrt(r2)
-              const q = 1 - r / rc
-              const f = (k * q * q) / r
-              fx[s]! += f * dx
-              fy[s]! += f * dy
+    for (let rr = 0; rr < 2; rr++) {
+      const r0 = rr === 0 ? ra0 : rb0
+      const r1 = rr === 0 ? ra1 : rb1
+      for (let row = r0; row < r1; row++) {
+        const base = row * nlx
+        for (let cr = 0; cr < 2; cr++) {
+          // an empty run gives s1 <= s0
+          const s0 = lcStart[base + (cr === 0 ? ca0 : cb0)]!
+          const s1 = lcStart[base + (cr === 0 ? ca1 : cb1)]!
+          if (plain) {
+            for (let s = s0; s < s1; s++) {
+              const dx = xi - sx[s]!
+              const dy = yi - sy[s]!
+              const r2 = dx * dx + dy * dy
+              if (r2 < rc2 && r2 > 0) {
+                const r = Math.sqrt(r2)
+                const q = 1 - r / rc
+                const f = (k * q * q) / r
+                fx[s]! += f * dx
+                fy[s]! += f * dy
+              }
             }
-          }
-        } else {
-          for (let s = lcStart[cell]!; s < end; s++) {
-            let dx = xi - sx[s]!
-            if (dx > halfL) dx -= L
-            else if (dx < -halfL) dx += L
-            let dy = yi - sy[s]!
-            if (dy > halfL) dy -= L
-            else if (dy < -halfL) dy += L
-            const r2 = dx * dx + dy * dy
-            if (r2 < rc2 && r2 > 0) {
-              const r = Math.sqrt(r2)
-              const q = 1 - r / rc
-              const f = (k * q * q) / r
-              fx[s]! += f * dx
-              fy[s]! += f * dy
+          } else {
+            for (let s = s0; s < s1; s++) {
+              let dx = xi - sx[s]!
+              if (dx > halfL) dx -= L
+              else if (dx < -halfL) dx += L
+              let dy = yi - sy[s]!
+              if (dy > halfL) dy -= L
+              else if (dy < -halfL) dy += L
+              const r2 = dx * dx + dy * dy
+              if (r2 < rc2 && r2 > 0) {
+                const r = Math.sqrt(r2)
+                const q = 1 - r / rc
+                const f = (k * q * q) / r
+                fx[s]! += f * dx
+                fy[s]! += f * dy
+              }
             }
           }
         }
       }
     }
   }
-
-  for (let c = 0; c < nlx; c++) colMap[usedCols[c]!] = -1
-  for (let c = 0; c < nly; c++) rowMap[usedRows[c]!] = -1
   return ok
 }
 
@@ -442,7 +547,7 @@ export const distribute = (
   region: number,
   held: Particles,
   step: number,
-  ws: RegionWorkspace = new RegionWorkspace(g)
+  ws: RegionWorkspace = new RegionWorkspace()
 ): Advance => {
   const targets = g.targets[region]!
   const nt = targets.length

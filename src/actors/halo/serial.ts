@@ -19,8 +19,6 @@ import { cloneState, initialState, wrap } from "./state.ts"
 /** Scratch arrays for `stepSerial`, allocated once per simulation so steps allocate nothing. */
 export class SerialWorkspace {
   readonly cells: Cells
-  /** Per column g: two column runs [a0, a1) and [b0, b1) covering its neighbour columns (b empty unless wrapping). */
-  readonly colRuns: Int32Array
   readonly cellStart: Int32Array
   readonly cursor: Int32Array
   readonly gx: Int32Array
@@ -35,19 +33,6 @@ export class SerialWorkspace {
     const cells = cellsOf(n, L, rc)
     const nc = cells.nc
     this.cells = cells
-    this.colRuns = new Int32Array(4 * nc)
-    for (let g = 0; g < nc; g++) {
-      const o = 4 * g
-      if (nc < 3) {
-        this.colRuns[o + 1] = nc
-      } else if (g === 0) {
-        this.colRuns.set([0, 2, nc - 1, nc], o)
-      } else if (g === nc - 1) {
-        this.colRuns.set([nc - 2, nc, 0, 1], o)
-      } else {
-        this.colRuns.set([g - 1, g + 2, 0, 0], o)
-      }
-    }
     this.cellStart = new Int32Array(nc * nc + 1)
     this.cursor = new Int32Array(nc * nc)
     this.gx = new Int32Array(n)
@@ -65,8 +50,8 @@ export function stepSerial(s: HaloState, p: Physics, ws: SerialWorkspace): void 
   const n = s.n | 0
   const { x, y, vx, vy } = s
   const { L, halfL, rc, rc2, k, dt } = p
-  const { nc, scale, nb, nnb } = ws.cells
-  const { colRuns, cellStart, cursor, gx, gy, slotId, xs, ys, fxs, fys } = ws
+  const { nc, scale, nb, nnb, runs: colRuns } = ws.cells
+  const { cellStart, cursor, gx, gy, slotId, xs, ys, fxs, fys } = ws
   const ncells = nc * nc
   const interiorOk = nc >= 5
 

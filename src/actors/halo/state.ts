@@ -32,13 +32,13 @@ export const cloneState = (s: HaloState): HaloState => ({
 })
 
 /**
- * Maps a coordinate into [0, L), deterministically and strictly below L:
- * values already in range are returned unchanged; otherwise r = x % L (exact in IEEE arithmetic), and a negative r
- * becomes r + L, except that when r + L rounds up to L (|r| below half an ulp of L) the result is 0. A -0 becomes +0.
+ * Maps a coordinate into [0, L), deterministically and strictly below L. Values already in range come back
+ * unchanged (except -0, which becomes +0). Otherwise r = x % L (exact in IEEE arithmetic); a negative r becomes
+ * r + L, except that when r + L rounds up to L (|r| below half an ulp of L) the result is 0; -0 becomes +0.
  * Every kernel calls this same function, so all implementations wrap identically.
  */
 export const wrap = (x: number, L: number): number => {
-  if (x >= 0 && x < L) return x
+  if (x >= 0 && x < L) return x + 0 // + 0 only changes -0 (into +0)
   let r = x % L
   if (r < 0) {
     r += L

@@ -1,0 +1,68 @@
+/**
+ * A picture of the halo model for people: the periodic box, region borders (dashed), and particles coloured by
+ * the region that owns them (neighbouring regions alternate lightness so borders stand out). Draws at most
+ * `maxParticles` particles (every k-th id) so the SVG stays small for any N.
+ */
+import type { Grid } from "./params.ts"
+import type { HaloState } from "./state.ts"
+
+export interface RegionsSvgOptions {
+  /** Side of the square image in pixels; default 600. */
+  readonly size?: number
+  /** Most particles drawn; default 5000. */
+  readonly maxParticles?: number
+  /** Optional caption, e.g. the step and checksum. */
+  readonly title?: string
+}
+
+const fmt = (v: number): string => (Math.round(v * 10) / 10).toString()
+
+export const regionsSvg = (s: HaloState, L: number, grid: Grid, options: RegionsSvgOptions = {}): string => {
+  const size = options.size ?? 600
+  const pad = 30
+  const inner = size - 2 * pad
+  const scale = inner / L
+  const { px, py } = grid
+  const every = Math.max(1, Math.ceil(s.n / Math.max(1, options.maxParticles ?? 5000)))
+  const colour = (r: number): string => {
+    const rx = r % px
+    const ry = (r - rx) / px
+    const hue = Math.round((360 * r) / (px * py))
+    return `hsl(${hue},65%,${(rx + ry) % 2 === 0 ? 40 : 60}%)`
+  }
+  const parts: Array<string> = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 ${size} ${size}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${size}" height="${size}" fill="white"/>`,
+    `<text x="${pad}" y="${pad - 10}">${options.title ?? `${s.n} particles, L = ${L.toPrecision(4)}, ${px} × ${py} regions`}${every > 1 ? ` (every ${every}th drawn)` : ""}</text>`
+  ]
+  // Group particles by region so each colour is written once.
+  const byRegion: Array<Array<string>> = Array.from({ length: px * py }, () => [])
+  for (let i = 0; i < s.n; i += every) {
+    let rx = Math.floor((s.x[i]! * px) / L)
+    if (rx >= px) rx = px - 1
+    let ry = Math.floor((s.y[i]! * py) / L)
+    if (ry >= py) ry = py - 1
+    // y grows upwards in the model, downwards in SVG
+    byRegion[ry * px + rx]!.push(`M${fmt(pad + s.x[i]! * scale)} ${fmt(pad + inner - s.y[i]! * scale)}h0`)
+  }
+  byRegion.forEach((d, r) => {
+    if (d.length > 0) {
+      parts.push(`<path d="${d.join("")}" stroke="${colour(r)}" stroke-width="3" stroke-linecap="round"/>`)
+    }
+  })
+  for (let i = 1; i < px; i++) {
+    const x = fmt(pad + ((i * L) / px) * scale)
+    parts.push(`<line x1="${x}" y1="${pad}" x2="${x}" y2="${pad + inner}" stroke="#333" stroke-dasharray="4 3"/>`)
+  }
+  for (let j = 1; j < py; j++) {
+    const y = fmt(pad + inner - ((j * L) / py) * scale)
+    parts.push(`<line x1="${pad}" y1="${y}" x2="${pad + inner}" y2="${y}" stroke="#333" stroke-dasharray="4 3"/>`)
+  }
+  parts.push(
+    `<rect x="${pad}" y="${pad}" width="${inner}" height="${inner}" fill="none" stroke="#000"/>`,
+    `<text x="${pad}" y="${size - pad + 16}">0</text>`,
+    `<text x="${size - pad}" y="${size - pad + 16}" text-anchor="end">${L.toPrecision(4)}</text>`,
+    "</svg>"
+  )
+  return parts.join("\n")
+}

@@ -1,0 +1,306 @@
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { runDecomposed } from "../src/actors/halo/decomposed.ts"
+import type { Grid, HaloParams } from "../src/actors/halo/params.ts"
+import { boxForDensity, makeGeometry, regionOf, validateSetup } from "../src/actors/halo/params.ts"
+import type { Envelope } from "../src/actors/halo/region.ts"
+import { advanceRegion, distribute, haloFor, partition } from "../src/actors/halo/region.ts"
+import { regionsSvg } from "../src/actors/halo/regionsSvg.ts"
+import { simulateNaive, simulateSerial } from "../src/actors/halo/serial.ts"
+import type { HaloState } from "../src/actors/halo/state.ts"
+import { checksum, initialState, wrap } from "../src/actors/halo/state.ts"
+
+/** Exact equality of every bit of two states (not just of their hashes). */
+const sameBits = (a: HaloState, b: HaloState): boolean =>
+  a.n === b.n &&
+  [a.x, a.y, a.vx, a.vy].every((arr, i) =>
+    Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength).equals(
+      Buffer.from([b.x, b.y, b.vx, b.vy][i]!.buffer, b.x.byteOffset, b.x.byteLength)
+    )
+  )
+
+/** Random setups that are valid for every grid up to 3 × 3: L >= 3.2·rc. */
+const paramsArb = (maxN: number, maxSteps: number) =>
+  fc
+    .record({
+      n: fc.integer({ min: 1, max: maxN }),
+      rc: fc.double({ min: 0.5, max: 1.5, noNaN: true }),
+      density: fc.double({ min: 2, max: 40, noNaN: true }),
+      k: fc.double({ min: -2, max: 4, noNaN: true }),
+      dt: fc.double({ min: 1e-3, max: 0.03, noNaN: true }),
+      steps: fc.integer({ min: 1, max: maxSteps }),
+      seed: fc.integer(),
+      v0: fc.double({ min: 0, max: 1, noNaN: true })
+    })
+    .map(({ density, ...p }): HaloParams => ({ ...p, L: Math.max(boxForDensity(p.n, p.rc, density), 3.2 * p.rc) }))
+
+const gridArb: fc.Arbitrary<Grid> = fc.record({ px: fc.integer({ min: 1, max: 3 }), py: fc.integer({ min: 1, max: 3 }) })
+
+const done = (r: ReturnType<typeof runDecomposed>): HaloState => {
+  if (r._tag !== "Done") throw new Error(`expected Done, got ${r.issue._tag}: ${r.issue.message}`)
+  return r.state
+}
+
+describe("halo model: serial references", () => {
+  it("the cell-list reference equals the naive O(N²) reference, bit for bit", () => {
+    fc.assert(
+      fc.property(paramsArb(400, 30), (p) => {
+        expect(sameBits(simulateSerial(p), simulateNaive(p))).toBe(true)
+      }),
+      { numRuns: 80 }
+    )
+  })
+
+  it("also in dense, tiny boxes where the cell grid has 1, 2 or 3 columns", () => {
+    fc.assert(
+      fc.property(paramsArb(150, 20), fc.double({ min: 0.3, max: 3.5, noNaN: true }), (p, side) => {
+        const q = { ...p, L: side * p.rc }
+        expect(sameBits(simulateSerial(q), simulateNaive(q))).toBe(true)
+      }),
+      { numRuns: 60 }
+    )
+  })
+
+  it("the initial state is deterministic, inside the box, and the checksum sees every bit", () => {
+    fc.assert(
+      fc.property(paramsArb(300, 1), fc.nat(), fc.integer({ min: 0, max: 63 }), (p, at, bit) => {
+        const s = initialState(p)
+        expect(checksum(initialState(p))).toBe(checksum(s))
+        for (let i = 0; i < p.n; i++) {
+          expect(s.x[i]! >= 0 && s.x[i]! < p.L && s.y[i]! >= 0 && s.y[i]! < p.L).toBe(true)
+        }
+        const before = checksum(s)
+        const words = new Uint32Array(s.vy.buffer)
+        words[2 * (at % p.n) + (bit >> 5)]! ^= 1 << (bit & 31)
+        expect(checksum(s)).not.toBe(before)
+      }),
+      { numRuns: 50 }
+    )
+  })
+
+  it("wrap maps every finite coordinate into [0, L) and leaves in-range ones alone", () => {
+    fc.assert(
+      fc.property(
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.double({ min: 1e-3, max: 1e6, noNaN: true }),
+        (x, L) => {
+          const w = wrap(x, L)
+          expect(w >= 0 && w < L).toBe(true)
+          expect(Object.is(w, -0)).toBe(false)
+          if (x >= 0 && x < L) expect(w === x).toBe(true) // numerically; -0 comes back as +0
+        }
+      ),
+      { numRuns: 2000 }
+    )
+    expect(wrap(-1e-20, 1)).toBe(0) // -1e-20 + 1 rounds to 1, which is not < 1
+    expect(wrap(-0.25, 1)).toBe(0.75)
+    expect(wrap(1, 1)).toBe(0)
+  })
+})
+
+describe("halo model: decomposition", () => {
+  it("the one-thread decomposed run equals the serial reference bit for bit, for grids 1×1..3×3 and any inbox order", () => {
+    fc.assert(
+      fc.property(paramsArb(400, 30), gridArb, fc.integer(), (p, grid, salt) => {
+        // reverse or rotate each inbox, depending on the salt: arrival order must not matter
+        const reorder = (inbox: ReadonlyArray<Envelope>): ReadonlyArray<Envelope> => {
+          const rot = Math.abs(salt) % Math.max(1, inbox.length)
+          const r = [...inbox.slice(rot), ...inbox.slice(0, rot)]
+          return salt % 2 === 0 ? r : r.reverse()
+        }
+        const d = done(runDecomposed(p, grid, { reorder }))
+        expect(sameBits(d, simulateSerial(p))).toBe(true)
+      }),
+      { numRuns: 120 }
+    )
+  })
+
+  it("a larger case: 3000 particles, 3 × 3 and 3 × 1 regions, 25 steps", () => {
+    const p: HaloParams = { n: 3000, L: boxForDensity(3000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 25, seed: 9 }
+    const serial = checksum(simulateSerial(p))
+    expect(checksum(done(runDecomposed(p, { px: 3, py: 3 })))).toBe(serial)
+    expect(checksum(done(runDecomposed(p, { px: 3, py: 1 })))).toBe(serial)
+  })
+
+  it("every step, each id is owned exactly once, and halos are complete and duplicate-free", () => {
+    fc.assert(
+      fc.property(paramsArb(200, 15), gridArb, (p, grid) => {
+        const g = makeGeometry(p, grid)
+        let steps = 0
+        done(runDecomposed(p, grid, {
+          onStep: (_step, envelopes) => {
+            steps++
+            const owner = new Int32Array(p.n).fill(-1)
+            const x = new Float64Array(p.n)
+            const y = new Float64Array(p.n)
+            for (const e of envelopes) {
+              e.migrants.ids.forEach((id, j) => {
+                expect(owner[id]).toBe(-1) // not duplicated
+                owner[id] = e.to
+                x[id] = e.migrants.x[j]!
+                y[id] = e.migrants.y[j]!
+              })
+            }
+            expect(owner.every((r) => r >= 0)).toBe(true) // none lost
+            for (let r = 0; r < g.regions; r++) {
+              const visible = new Set<number>()
+              for (const e of envelopes) {
+                if (e.to !== r) continue
+                for (const id of e.halo.ids) {
+                  expect(visible.has(id)).toBe(false)
+                  expect(owner[id]).not.toBe(r)
+                  visible.add(id)
+                }
+              }
+              // complete: whoever is within the cutoff of an owned particle is visible to its owner
+              for (let j = 0; j < p.n; j++) {
+                if (owner[j] !== r) continue
+                for (let i = 0; i < p.n; i++) {
+                  if (owner[i] === r) continue
+                  let dx = x[i]! - x[j]!
+                  if (dx > p.L / 2) dx -= p.L
+                  else if (dx < -p.L / 2) dx += p.L
+                  let dy = y[i]! - y[j]!
+                  if (dy > p.L / 2) dy -= p.L
+                  else if (dy < -p.L / 2) dy += p.L
+                  if (dx * dx + dy * dy < p.rc * p.rc) expect(visible.has(i)).toBe(true)
+                }
+              }
+            }
+          }
+        }))
+        expect(steps).toBe(p.steps + 1)
+      }),
+      { numRuns: 40 }
+    )
+  })
+
+  it("haloFor agrees with the halos distribute sends, and a particle is only sent to distinct neighbours", () => {
+    fc.assert(
+      fc.property(paramsArb(300, 1), gridArb, (p, grid) => {
+        const g = makeGeometry(p, grid)
+        const owned = partition(g, initialState(p))
+        for (let r = 0; r < g.regions; r++) {
+          const res = distribute(g, r, owned[r]!, 0)
+          if (res._tag !== "Advanced") throw new Error(res.issue.message)
+          expect(res.outbox.map((e) => e.to)).toEqual(Array.from(g.targets[r]!))
+          for (const e of res.outbox) {
+            expect(Array.from(e.halo.ids)).toEqual(Array.from(haloFor(g, owned[r]!, e.to).ids))
+            expect(e.migrants.ids.length).toBe(e.to === r ? owned[r]!.ids.length : 0)
+          }
+        }
+      }),
+      { numRuns: 40 }
+    )
+  })
+
+  it("advanceRegion reports a wrong inbox instead of computing garbage", () => {
+    const p: HaloParams = { n: 500, L: boxForDensity(500, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 1, seed: 3 }
+    const g = makeGeometry(p, { px: 3, py: 3 })
+    const owned = partition(g, initialState(p))
+    const all = owned.flatMap((o, r) => {
+      const res = distribute(g, r, o, 0)
+      return res._tag === "Advanced" ? res.outbox : []
+    })
+    const inbox = all.filter((e) => e.to === 4)
+    expect(advanceRegion(g, 4, 0, inbox)._tag).toBe("Advanced")
+    const tags = [
+      advanceRegion(g, 4, 0, inbox.slice(1)), // one missing
+      advanceRegion(g, 4, 1, inbox), // wrong step
+      advanceRegion(g, 4, 0, [...inbox.slice(1), inbox[1]!]), // one sender twice
+      advanceRegion(g, 4, 0, inbox.map((e) => e.from === 4 ? e : { ...e, migrants: inbox.find((f) => f.from === 4)!.migrants }))
+    ].map((r) => r._tag === "Invalid" ? r.issue._tag : r._tag)
+    expect(tags).toEqual(["InboxMismatch", "InboxMismatch", "InboxMismatch", "InboxMismatch"])
+  })
+})
+
+describe("halo model: validation", () => {
+  it("reports rc wider than a region, naming the axis and the largest usable region count", () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 1, max: 100, noNaN: true }),
+        fc.double({ min: 0.05, max: 1.2, noNaN: true }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 12 }),
+        (L, frac, px, py) => {
+          const p: HaloParams = { n: 10, L, rc: frac * L, k: 1, dt: 0.01, steps: 1, seed: 1 }
+          const issue = validateSetup(p, { px, py })
+          const reach = p.rc * (1 + 1e-9) + L * 1e-12
+          const tooWide = reach >= L / px || reach >= L / py
+          expect(issue?._tag).toBe(tooWide ? "CutoffWiderThanRegion" : undefined)
+          if (issue?._tag === "CutoffWiderThanRegion") {
+            const m = issue.axis === "x" ? px : py
+            expect(issue.regionWidth).toBe(L / m)
+            expect(issue.message).toContain(issue.maxRegions >= 1 ? (issue.axis === "x" ? "px" : "py") : "smaller rc")
+            // the suggested count works along that axis, one more does not
+            if (issue.maxRegions >= 1) expect(reach < L / issue.maxRegions).toBe(true)
+            expect(reach >= L / (issue.maxRegions + 1)).toBe(true)
+            const run = runDecomposed(p, { px, py })
+            expect(run._tag === "Invalid" && run.issue._tag).toBe("CutoffWiderThanRegion")
+          }
+        }
+      ),
+      { numRuns: 500 }
+    )
+  })
+
+  it("reports a particle that moves farther than region width - rc in one step", () => {
+    fc.assert(
+      fc.property(gridArb, fc.integer(), fc.double({ min: 1.1, max: 10, noNaN: true }), (grid, seed, factor) => {
+        const L = 12
+        const rc = 1
+        const dt = 0.01
+        const width = Math.min(L / grid.px, L / grid.py)
+        // some particle surely exceeds the limit in its first step: v0·dt = factor·(width - rc)
+        const p: HaloParams = { n: 400, L, rc, k: 0, dt, steps: 3, seed, v0: (factor * (width - rc)) / dt }
+        const r = runDecomposed(p, grid)
+        expect(r._tag).toBe("Invalid")
+        if (r._tag === "Invalid" && r.issue._tag === "ParticleMovedTooFar") {
+          expect(Math.abs(r.issue.displacement)).toBeGreaterThanOrEqual(r.issue.limit)
+          expect(r.issue.step).toBe(0)
+          expect(r.issue.message).toContain("dt")
+        } else {
+          expect.fail(`expected ParticleMovedTooFar, got ${r._tag === "Invalid" ? r.issue._tag : r._tag}`)
+        }
+        // well below the limit the same run is fine (and equals serial)
+        const slow = { ...p, v0: (0.5 * (width - rc)) / dt / 2 }
+        expect(sameBits(done(runDecomposed(slow, grid)), simulateSerial(slow))).toBe(true)
+      }),
+      { numRuns: 30 }
+    )
+  })
+
+  it("reports bad parameters by name", () => {
+    const ok: HaloParams = { n: 10, L: 10, rc: 1, k: 1, dt: 0.01, steps: 1, seed: 1 }
+    const cases: Array<[Partial<HaloParams> | Partial<Grid>, string]> = [
+      [{ n: 0 }, "n"],
+      [{ n: 1.5 }, "n"],
+      [{ L: -1 }, "L"],
+      [{ rc: 0 }, "rc"],
+      [{ dt: Number.NaN }, "dt"],
+      [{ steps: -1 }, "steps"],
+      [{ seed: 0.5 }, "seed"],
+      [{ px: 0 }, "px"]
+    ]
+    for (const [patch, name] of cases) {
+      const issue = validateSetup({ ...ok, ...patch } as HaloParams, { px: 1, py: 1, ...patch } as Grid)
+      expect(issue?._tag === "InvalidParameter" && issue.parameter).toBe(name)
+    }
+    expect(validateSetup(ok, { px: 3, py: 3 })).toBeUndefined()
+  })
+})
+
+describe("halo model: picture", () => {
+  it("regionsSvg draws every region's particles and the borders, capped", () => {
+    const p: HaloParams = { n: 20000, L: boxForDensity(20000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 0, seed: 2 }
+    const s = initialState(p)
+    const g = makeGeometry(p, { px: 3, py: 2 })
+    const svg = regionsSvg(s, p.L, { px: 3, py: 2 }, { maxParticles: 2000 })
+    expect(svg.startsWith("<svg")).toBe(true)
+    expect(svg.endsWith("</svg>")).toBe(true)
+    expect(svg.match(/<path /g)?.length).toBe(6)
+    expect(svg.match(/stroke-dasharray/g)?.length).toBe(3)
+    expect(svg.length).toBeLessThan(60_000)
+    expect(regionOf(g, s.x[0]!, s.y[0]!)).toBeGreaterThanOrEqual(0)
+  })
+})
