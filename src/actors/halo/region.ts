@@ -449,6 +449,26 @@ function regionForces(g: Geometry, region: number, ws: RegionWorkspace, no: numb
     }
     // Same reasoning as in stepSerial: with nc >= 5 and a non-wrapping 3 × 3 block, minimage is the identity.
     const plain = interiorOk && cx > 0 && cx < nc - 1 && cy > 0 && cy < nc - 1
+    if (plain && cb1 <= cb0 && rb1 <= rb0) {
+      // the common case, kept as tight as the serial interior loop: one column run per row, no minimage
+      for (let row = ra0; row < ra1; row++) {
+        const base = row * nlx
+        const s1 = lcStart[base + ca1]!
+        for (let s = lcStart[base + ca0]!; s < s1; s++) {
+          const dx = xi - sx[s]!
+          const dy = yi - sy[s]!
+          const r2 = dx * dx + dy * dy
+          if (r2 < rc2 && r2 > 0) {
+            const r = Math.sqrt(r2)
+            const q = 1 - r / rc
+            const f = (k * q * q) / r
+            fx[s]! += f * dx
+            fy[s]! += f * dy
+          }
+        }
+      }
+      continue
+    }
     for (let rr = 0; rr < 2; rr++) {
       const r0 = rr === 0 ? ra0 : rb0
       const r1 = rr === 0 ? ra1 : rb1
