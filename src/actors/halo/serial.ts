@@ -9,7 +9,9 @@
  *
  * The cell-list version gets the ascending-i order without sorting: it walks sources i in ascending id and adds
  * the term into each neighbour j's accumulator (computed from j's perspective), so every F_j receives its terms
- * in ascending i. It costs twice the pair evaluations of a Newton's-third-law loop, but no sort: 0.8 s vs 1.3 s.
+ * in ascending i. It costs twice the pair evaluations of a Newton's-third-law loop, but needs no sort: N = 20,000,
+ * density 20, rc = 1, 100 steps takes 0.64–0.69 s here (0.82 s was the budget; collecting and sorting neighbour
+ * lists was measured at 1.32 s).
  */
 import type { Cells, HaloParams, Physics } from "./params.ts"
 import { cellsOf, physicsOf } from "./params.ts"

@@ -2,8 +2,10 @@
  * The particle simulator's kernel: every particle moves along its circle around the origin with angular
  * velocity w, by explicit Euler steps of `TIMESTEP`.
  *
- * Loop order is time steps outside, particles inside, over a contiguous range: 3.3x faster than the book's
- * particle-outer order here (the three arrays stay in cache and the loop body is branch-free).
+ * Loop order is time steps outside, particles inside, over a contiguous range. Measured on the 2-core box (10k
+ * particles, 10k steps, both orders giving the same bits): 0.37 s idle / 0.41 s under load, vs 1.5 s for the
+ * book's particle-outer order under the same load; the inner loop is independent per particle and branch-free,
+ * so the CPU overlaps the sqrt/divide chains of neighbouring particles instead of waiting on one long chain.
  *
  * Determinism: each particle's update reads only that particle, and JS evaluates every `*`, `/`, `+`, `sqrt` as one
  * correctly rounded IEEE-754 double operation (no FMA contraction, no reassociation), so evolving [0, n) at once
