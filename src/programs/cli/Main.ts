@@ -6,7 +6,13 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect } from "effect"
-import { CliError, Command } from "effect/cli"
+import { CliError, CliOutput, Command } from "effect/cli"
+
+/** Help only when asked for: a mistake gets one line (below), not the whole help text. */
+const quietPresenter = CliOutput.layerPresenter({
+  present: (event) =>
+    event._tag === "Help" && event.reason === "Implicit" ? Effect.void : CliOutput.defaultPresenter.present(event)
+})
 
 export const run = <Name extends string, Input, E, R extends NodeServices.NodeServices>(
   command: Command.Command<Name, Input, {}, E, R>
@@ -28,6 +34,7 @@ export const run = <Name extends string, Input, E, R extends NodeServices.NodeSe
         process.stderr.write(`${command.name}: ${message.split("\n")[0]}\n`)
         process.exitCode = 1
       })),
+    Effect.provide(quietPresenter),
     Effect.provide(NodeServices.layer)
   ) as Effect.Effect<void, never, never>
   NodeRuntime.runMain(program, { disableErrorReporting: true })
