@@ -19,9 +19,12 @@ export interface Policy {
 const isWorkerDied = (error: unknown): boolean =>
   typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "WorkerDied"
 
-export const onWorkerDeath = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Policy = {}): Effect.Effect<A, E, R> => {
-  const attempt = (left: number, delay: number): Effect.Effect<A, E, R> =>
-    Effect.catchIf(self, (error) => left > 0 && isWorkerDied(error), () =>
-      Effect.flatMap(Effect.sleep(delay), () => attempt(left - 1, delay * 2)))
-  return attempt(policy.times ?? 5, policy.baseMs ?? 20)
-}
+export const onWorkerDeath = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Policy = {}): Effect.Effect<A, E, R> =>
+  resend(self, policy.times ?? 5, policy.baseMs ?? 20)
+
+/** One catch frame per attempt; the next attempt's frame is only built after a death. */
+const resend = <A, E, R>(self: Effect.Effect<A, E, R>, left: number, delay: number): Effect.Effect<A, E, R> =>
+  Effect.catch(self, (error) =>
+    left > 0 && isWorkerDied(error)
+      ? Effect.flatMap(Effect.sleep(delay), () => resend(self, left - 1, delay * 2))
+      : Effect.fail(error))
