@@ -5,8 +5,10 @@
 import { Effect, Exit, Fiber } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
+import { WorkerDied } from "../src/runtime/ActorError.ts"
 import * as ActorSystem from "../src/runtime/ActorSystem.ts"
-import { Echo, EchoMismatch } from "./fixtures/Echo.ts"
+import * as Retry from "../src/runtime/Retry.ts"
+import { Echo, EchoMismatch, Relay } from "./fixtures/Echo.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
@@ -76,6 +78,29 @@ describe("thread boundaries", () => {
     )
     expect(failureOf(exit)).toMatchObject({ _tag: "MalformedMessage", actor: "Echo", message: "echo" })
     expect(after).toBe("alive")
+  })
+
+  it("actors on different workers talk directly, also after a worker restart", async () => {
+    const replies = await Tiers.run(
+      tiers.threads(3),
+      Effect.gen(function*() {
+        const echo = yield* ActorSystem.spawn(Echo, { prefix: "e:" }, { worker: 2 })
+        const relays = yield* Effect.forEach([0, 1, 2], (w) => ActorSystem.spawn(Relay, {}, { worker: w }))
+        const before = yield* Effect.forEach(relays, (r) => r.ask("forward", { to: echo.address, text: "hi" }))
+        // Kill the echo's worker; once it is back, the relays reach the respawned echo over new channels.
+        yield* Effect.exit(echo.ask("crash", "exit"))
+        const after = yield* Effect.forEach(relays, (r) =>
+          Retry.onWorkerDeath(
+            r.ask("forward", { to: echo.address, text: "again" }).pipe(
+              Effect.catchTag("ActorDefect", () => Effect.fail(new WorkerDied({ worker: 2, reason: "echo not back yet" })))
+            ),
+            { times: 10, baseMs: 25 }
+          ))
+        return [...before, ...after]
+      })
+    )
+    expect(replies.map((r) => r.reply)).toEqual(["e:hi", "e:hi", "e:hi", "e:again", "e:again", "e:again"])
+    expect(replies.map((r) => r.from)).toEqual([0, 1, 2, 0, 1, 2])
   })
 
   it("bad init parameters fail the spawn with SpawnFailed", async () => {
