@@ -111,6 +111,20 @@ describe("interruption", () => {
     expect(hits).toBe(countHits(2, 0, 1_000_000))
   })
 
+  it("interrupting a whole program mid-computation leaves no worker running", async () => {
+    const before = Threads.liveWorkers()
+    const fiber = Effect.runFork(
+      Effect.scoped(Modes.actors({ samples: 1e12, seed: 4 })).pipe(Effect.provide(Threads.layer({ workers: 2 })))
+    )
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(Threads.liveWorkers()).toBe(before + 2)
+    const started = performance.now()
+    await Effect.runPromise(Fiber.interrupt(fiber))
+    expect(Threads.liveWorkers()).toBe(before)
+    // Generous bound: a cooperative stop takes milliseconds; a hang would take minutes.
+    expect(performance.now() - started).toBeLessThan(5_000)
+  })
+
   it("closing the scope terminates every worker", async () => {
     const before = Threads.liveWorkers()
     await Effect.runPromise(
