@@ -4,12 +4,20 @@
  * The counter is one Int32 cell; it wraps around at 2^31 like any Int32. Its handle is also the cell that the
  * race demo (`RaceKernels`) increments with and without guards.
  */
+import { Schema } from "effect"
 
 export interface Handle {
   readonly _tag: "AtomicCounter"
   readonly buffer: SharedArrayBuffer
   readonly byteOffset: number
 }
+
+/** A handle's Schema, for actor protocols: the buffer crosses threads shared, not copied. */
+export const HandleSchema: Schema.Codec<Handle> = Schema.Struct({
+  _tag: Schema.Literal("AtomicCounter"),
+  buffer: Schema.instanceOf(SharedArrayBuffer),
+  byteOffset: Schema.Number
+})
 
 /** Bytes a counter occupies (one Int32, 4-byte aligned). */
 export const byteSize = 4

@@ -37,6 +37,16 @@ export interface Handle {
   readonly registry: number
 }
 
+/** A handle's Schema, for actor protocols: the buffer crosses threads shared, not copied. */
+export const HandleSchema: Schema.Codec<Handle> = Schema.Struct({
+  _tag: Schema.Literal("Barrier"),
+  name: Schema.String,
+  parties: Schema.Number,
+  buffer: Schema.instanceOf(SharedArrayBuffer),
+  byteOffset: Schema.Number,
+  registry: Schema.Number
+})
+
 // Int32 words: arrivals in this generation, the generation, the broken word ((slot + 1) << 2 | reason, or 0),
 // then one member word per party (slot + 1, or 0 while free).
 const COUNT = 0

@@ -41,6 +41,15 @@ export interface Handle {
   readonly registry: number
 }
 
+/** A handle's Schema, for actor protocols: the buffer crosses threads shared, not copied. */
+export const HandleSchema: Schema.Codec<Handle> = Schema.Struct({
+  _tag: Schema.Literal("Mutex"),
+  name: Schema.String,
+  buffer: Schema.instanceOf(SharedArrayBuffer),
+  byteOffset: Schema.Number,
+  registry: Schema.Number
+})
+
 /** Outcome of a timed synchronous acquire. */
 export type LockStatus = "acquired" | "timed-out" | "owner-died"
 

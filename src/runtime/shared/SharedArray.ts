@@ -4,6 +4,7 @@
  * A handle is a plain object (`kind`, buffer, offset, length). `postMessage` shares the buffer instead of
  * copying it, so `fromHandle` on the receiving thread gives a view over the same memory.
  */
+import { Schema } from "effect"
 
 export type Kind =
   | "Int8"
@@ -57,6 +58,16 @@ export interface Handle<K extends Kind = Kind> {
   readonly byteOffset: number
   readonly length: number
 }
+
+/** A handle's Schema, for actor protocols: the buffer crosses threads shared, not copied. */
+export const handleSchema = <K extends Kind>(kind: K): Schema.Codec<Handle<K>> =>
+  Schema.Struct({
+    _tag: Schema.Literal("SharedArray"),
+    kind: Schema.Literal(kind),
+    buffer: Schema.instanceOf(SharedArrayBuffer),
+    byteOffset: Schema.Number,
+    length: Schema.Number
+  }) as unknown as Schema.Codec<Handle<K>>
 
 type Constructor = new(buffer: SharedArrayBuffer, byteOffset: number, length: number) => SharedTypedArray
 

@@ -9,7 +9,7 @@
  *
  * Methods are synchronous (`ref.update(f)`); module functions are the same as Effects (`SharedRef.update(ref, f)`).
  */
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 
 export type Kind = "Int32" | "Float64"
 
@@ -19,6 +19,15 @@ export interface Handle<K extends Kind = Kind> {
   readonly buffer: SharedArrayBuffer
   readonly byteOffset: number
 }
+
+/** A handle's Schema, for actor protocols: the buffer crosses threads shared, not copied. */
+export const handleSchema = <K extends Kind>(kind: K): Schema.Codec<Handle<K>> =>
+  Schema.Struct({
+    _tag: Schema.Literal("SharedRef"),
+    kind: Schema.Literal(kind),
+    buffer: Schema.instanceOf(SharedArrayBuffer),
+    byteOffset: Schema.Number
+  }) as unknown as Schema.Codec<Handle<K>>
 
 export interface SharedRef<K extends Kind = Kind> {
   readonly handle: Handle<K>
