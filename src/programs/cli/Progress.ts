@@ -5,6 +5,7 @@
  */
 import { Effect } from "effect"
 import type { Scope } from "effect"
+import { si } from "./Table.ts"
 
 /** Show `label` with done / total while the surrounding scope is open. */
 export const track = (label: string, progress: () => { done: number; total: number }): Effect.Effect<void, never, Scope.Scope> =>
@@ -17,7 +18,7 @@ export const track = (label: string, progress: () => { done: number; total: numb
       if (seconds < 1) return
       const { done, total } = progress()
       const percent = total > 0 ? ((100 * done) / total).toFixed(1) : "?"
-      process.stderr.write(`\r${label}: ${percent}% (${done}/${total}) ${seconds.toFixed(1)} s `)
+      process.stderr.write(`\r${label}: ${percent}% (${si(done)} / ${si(total)}) ${seconds.toFixed(1)} s `)
       shown = true
     }, 200)
     yield* Effect.addFinalizer(() =>
