@@ -3,9 +3,9 @@
  * demand and runs chunks of items through a task, one chunk per message.
  */
 import { Effect, Schema } from "effect"
-import { pathToFileURL } from "node:url"
 import * as Actor from "./Actor.ts"
 import * as Codec from "./Codec.ts"
+import * as ModuleLoader from "./ModuleLoader.ts"
 import * as Task from "./Task.ts"
 
 /** A task failed on one item with its own typed error (encoded with the task's error Schema). */
@@ -28,19 +28,12 @@ export const Chunk = Schema.Struct({
   items: Schema.Array(Schema.Unknown)
 })
 
-const loaded = new Map<string, Promise<unknown>>()
-
 const findTask = (module: string, name: string, bundle: string): Effect.Effect<Task.Any, TaskUnavailable> =>
   Effect.gen(function*() {
     let task = Task.lookup(module, name)
     if (task === undefined && bundle !== "") {
-      let loading = loaded.get(bundle)
-      if (loading === undefined) {
-        loading = import(pathToFileURL(bundle).href)
-        loaded.set(bundle, loading)
-      }
       yield* Effect.tryPromise({
-        try: () => loading,
+        try: () => ModuleLoader.load(bundle),
         catch: (error) => new TaskUnavailable({ task: name, detail: `cannot load ${module}: ${Codec.issue(error)}` })
       })
       task = Task.lookup(module, name)

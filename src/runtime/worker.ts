@@ -8,11 +8,11 @@
  */
 import { Effect } from "effect"
 import { parentPort, workerData } from "node:worker_threads"
-import { pathToFileURL } from "node:url"
 import * as Actor from "./Actor.ts"
 import { SpawnFailed } from "./ActorError.ts"
 import { Cell } from "./Cell.ts"
 import * as Codec from "./Codec.ts"
+import * as ModuleLoader from "./ModuleLoader.ts"
 import { Router } from "./Router.ts"
 import * as ThreadSlots from "./shared/ThreadSlots.ts"
 import type { Control, SpawnSpec } from "./Wire.ts"
@@ -32,19 +32,9 @@ export const start = (): void => {
   const port = parentPort!
   const { batching, index, slot, slots } = workerData as WorkerData
   ThreadSlots.attach(slots, slot)
-  const loaded = new Map<string, Promise<unknown>>()
-  const load = (bundle: string) => {
-    let module = loaded.get(bundle)
-    if (module === undefined) {
-      module = import(pathToFileURL(bundle).href)
-      loaded.set(bundle, module)
-    }
-    return module
-  }
-
   const spawn = (actorId: number, spec: SpawnSpec): Effect.Effect<Cell, unknown> =>
     Effect.gen(function*() {
-      if (spec.bundle !== "") yield* Effect.tryPromise(() => load(spec.bundle))
+      yield* Effect.tryPromise(() => ModuleLoader.load(spec.bundle))
       const definition = Actor.lookup(spec.module, spec.name)
       if (definition === undefined) {
         return yield* new SpawnFailed({ actor: spec.name, detail: `no actor named ${spec.name} in ${spec.module}` })
