@@ -113,7 +113,6 @@ export const make = (options: Options = {}) =>
       slot.exited = Deferred.makeUnsafe<void>()
       live.add(worker)
       stats.started++
-      Deferred.doneUnsafe(slot.up, Effect.void)
       router.connect(slot.index, (frames) => worker.postMessage(frames))
       worker.on("message", (message: Array<unknown> | { _tag: string }) => {
         if (Array.isArray(message)) router.receive(slot.index, message)
@@ -122,6 +121,8 @@ export const make = (options: Options = {}) =>
         slot.reason = describe(error)
       })
       worker.on("exit", (code) => onExit(slot, worker, code))
+      // Only once connected: a spawn waiting for this worker may resume synchronously, and sends at once.
+      Deferred.doneUnsafe(slot.up, Effect.void)
       // Actors that lived here before a restart come back under the same addresses.
       for (const [actorId, spec] of slot.actors) {
         Effect.runFork(Effect.ignore(router.request(slot.index, Kind.Spawn, actorId, spec)))
