@@ -167,32 +167,35 @@ export class Router {
     return Effect.callback<unknown, unknown>((resume) => {
       const credit = this.credit(address.id, definition.mailbox)
       const reqId = this.nextReq++
+      // Fast path (room in the mailbox): send now, no closures beyond the cancel hook.
+      if (credit.inflight < credit.limit) {
+        credit.inflight++
+        this.send(address, reqId, codec, tag, payload, resume)
+        return Effect.sync(() => this.cancel(reqId, address, credit))
+      }
       let sent = false
-      const send = () => {
+      const sendLater = () => {
         sent = true
         this.send(address, reqId, codec, tag, payload, resume)
       }
-      if (credit.inflight < credit.limit) {
-        credit.inflight++
-        send()
-      } else {
-        credit.waiters.push(send)
-      }
+      credit.waiters.push(sendLater)
       return Effect.sync(() => {
-        if (!sent) {
-          const i = credit.waiters.indexOf(send)
-          if (i >= 0) credit.waiters.splice(i, 1)
-          return
-        }
-        if (this.pending.delete(reqId)) {
-          credit.release(1)
-          const cell = this.cells.get(address.id)
-          if (cell !== undefined) cell.cancel(reqId, this.localOrigin)
-          else this.outboxes.get(address.worker)?.push(Kind.Cancel, reqId, address.id, 0, 0)
-        }
+        if (sent) return this.cancel(reqId, address, credit)
+        const i = credit.waiters.indexOf(sendLater)
+        if (i >= 0) credit.waiters.splice(i, 1)
       })
     })
   }
+
+  /** An interrupted ask: forget it, return its credit, and stop it where it runs. */
+  private cancel(reqId: number, address: Actor.Address, credit: Credit): void {
+    if (!this.pending.delete(reqId)) return
+    credit.release(1)
+    const cell = this.cells.get(address.id)
+    if (cell !== undefined) cell.cancel(reqId, this.localOrigin)
+    else this.outboxes.get(address.worker)?.push(Kind.Cancel, reqId, address.id, 0, 0)
+  }
+
 
   private send(
     address: Actor.Address,
