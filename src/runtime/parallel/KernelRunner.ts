@@ -7,9 +7,9 @@
  * which the main thread sets when the loop is interrupted or another worker failed.
  */
 import { Effect, Schema } from "effect"
-import { pathToFileURL } from "node:url"
 import * as Actor from "../Actor.ts"
 import * as Codec from "../Codec.ts"
+import * as ModuleLoader from "../ModuleLoader.ts"
 import * as Kernel from "./Kernel.ts"
 import * as Schedule from "./Schedule.ts"
 
@@ -32,19 +32,13 @@ export const Job = Schema.Struct({
 })
 export type Job = typeof Job.Type
 
-const loaded = new Map<string, Promise<unknown>>()
 const warmed = new Set<Kernel.Any>()
 
 const findKernel = Effect.fnUntraced(function*(module: string, name: string, bundle: string) {
   let kernel = Kernel.lookup(module, name)
   if (kernel === undefined && bundle !== "") {
-    let loading = loaded.get(bundle)
-    if (loading === undefined) {
-      loading = import(pathToFileURL(bundle).href)
-      loaded.set(bundle, loading)
-    }
     yield* Effect.tryPromise({
-      try: () => loading,
+      try: () => ModuleLoader.load(bundle),
       catch: (error) => new Kernel.KernelUnavailable({ kernel: name, detail: `cannot load ${module}: ${Codec.issue(error)}` })
     })
     kernel = Kernel.lookup(module, name)
