@@ -1,0 +1,146 @@
+/**
+ * The chapter's particle simulator: serial, distributed (scatter / evolve / gather over actors) and shared
+ * memory (parallelFor over shared arrays, the OpenMP version) — same particles, same bits in every mode.
+ *
+ *   npx tsx src/programs/particles.ts --particles 10000 --dt 0.1 --workers 2
+ *   npx tsx src/programs/particles.ts --mode shared --schedule dynamic --chunk 500 --json
+ *   npx tsx src/programs/particles.ts --particles 50 --dt 1 --svg paths.svg
+ */
+import { Console, Effect, Layer, Option, Schema } from "effect"
+import { Command, Flag } from "effect/cli"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import { checksum, pathsSvg, randomParticles, stepsFor } from "../actors/particles/index.ts"
+import type { ActorSystem } from "../runtime/ActorSystem.ts"
+import { SCHEDULES } from "../runtime/parallel/Schedule.ts"
+import * as Threads from "../runtime/Threads.ts"
+import * as Main from "./cli/Main.ts"
+import * as Progress from "./cli/Progress.ts"
+import * as Table from "./cli/Table.ts"
+import * as Modes from "./particles/modes.ts"
+
+export interface Row {
+  readonly mode: Modes.Mode
+  readonly particles: number
+  readonly dt: number
+  readonly steps: number
+  readonly workers: number
+  readonly seed: number
+  /** `shared` only. */
+  readonly schedule: string | null
+  readonly seconds: number
+  readonly particleStepsPerSecond: number
+  readonly speedup: number | null
+  /** FNV-1a 64 of the exact bits of the final x then y. */
+  readonly checksum: string
+  /** Whether the checksum equals serial's (null when serial was not run). */
+  readonly matchesSerial: boolean | null
+}
+
+const PositiveInt = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
+
+/** At most 1e7 steps (dt 100) and 1e7 particles: beyond that a run takes hours. */
+const flags = {
+  particles: Flag.Finite("particles").pipe(
+    Flag.withSchema(PositiveInt.check(Schema.isLessThanOrEqualTo(1e7))),
+    Flag.withDefault(10_000),
+    Flag.withDescription("number of particles (accepts 1e4)")
+  ),
+  dt: Flag.Finite("dt").pipe(
+    Flag.withSchema(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1e-5), Schema.isLessThanOrEqualTo(100))),
+    Flag.withDefault(0.1),
+    Flag.withDescription("simulated time; evolve takes dt / 1e-5 steps (between 1e-5 and 100)")
+  ),
+  workers: Flag.Int("workers").pipe(
+    Flag.withSchema(PositiveInt),
+    Flag.withDefault(Os.availableParallelism()),
+    Flag.withDescription("worker threads (default: cores)")
+  ),
+  mode: Flag.Literals("mode", Modes.MODES).pipe(Flag.optional, Flag.withDescription("one mode (default: all)")),
+  seed: Flag.Int("seed").pipe(Flag.withDefault(42), Flag.withDescription("generator seed for the initial particles")),
+  schedule: Flag.Literals("schedule", SCHEDULES).pipe(
+    Flag.withDefault("static" as const),
+    Flag.withDescription("shared mode: parallelFor schedule")
+  ),
+  chunk: Flag.Finite("chunk").pipe(
+    Flag.withSchema(PositiveInt),
+    Flag.optional,
+    Flag.withDescription("shared mode: particles per logical chunk (default: about n / 64)")
+  ),
+  svg: Flag.File("svg").pipe(Flag.optional, Flag.withDescription("also draw the first 100 particles' paths to this SVG file")),
+  json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("one JSON object per mode on stdout"))
+}
+
+const columns: ReadonlyArray<Table.Column<Row>> = [
+  { header: "mode", cell: (r) => (r.schedule === null ? r.mode : `${r.mode} (${r.schedule})`) },
+  { header: "particles", cell: (r) => Table.si(r.particles), right: true },
+  { header: "steps", cell: (r) => String(r.steps), right: true },
+  { header: "workers", cell: (r) => String(r.workers), right: true },
+  { header: "seconds", cell: (r) => r.seconds.toFixed(3), right: true },
+  { header: "particle-steps/s", cell: (r) => Table.si(r.particleStepsPerSecond), right: true },
+  { header: "speedup", cell: (r) => (r.speedup === null ? "-" : `${r.speedup.toFixed(2)}x`), right: true },
+  { header: "checksum", cell: (r) => r.checksum },
+  { header: "= serial", cell: (r) => (r.matchesSerial === null ? "-" : r.matchesSerial ? "yes" : "NO") }
+]
+
+const command = Command.make("particles", flags, (options) =>
+  Effect.gen(function*() {
+    const modes = Option.match(options.mode, { onNone: () => Modes.MODES, onSome: (mode) => [mode] as const })
+    const nsteps = stepsFor(options.dt)
+    const initial = randomParticles(options.particles, options.seed)
+    const layer: Layer.Layer<ActorSystem> = Threads.layer({ workers: options.workers })
+    const runOptions: Modes.Options = {
+      schedule: options.schedule,
+      chunk: Option.getOrUndefined(options.chunk)
+    }
+    const rows: Array<Omit<Row, "speedup" | "matchesSerial">> = []
+    for (const mode of modes) {
+      const row = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const progress = { done: 0, total: 1 }
+          yield* Progress.track(mode, () => progress)
+          // Start the workers and warm the kernel before the clock: this times the computation. Serial starts
+          // no workers (booting ones would compete with it for the cores).
+          const runner = mode === "serial"
+            ? yield* Modes.serial
+            : yield* Modes.prepare(mode, runOptions).pipe(Effect.provide(yield* Layer.build(layer)))
+          const started = performance.now()
+          const final = yield* runner.evolve(initial, nsteps)
+          const seconds = (performance.now() - started) / 1000
+          progress.done = 1
+          return {
+            mode,
+            particles: options.particles,
+            dt: options.dt,
+            steps: nsteps,
+            workers: runner.workers,
+            seed: options.seed,
+            schedule: mode === "shared" ? options.schedule : null,
+            seconds,
+            particleStepsPerSecond: (options.particles * nsteps) / seconds,
+            checksum: checksum(final.x, final.y)
+          }
+        })
+      )
+      rows.push(row)
+    }
+    const serial = rows.find((row) => row.mode === "serial")
+    const out: Array<Row> = rows.map((row) => ({
+      ...row,
+      speedup: serial === undefined ? null : serial.seconds / row.seconds,
+      matchesSerial: serial === undefined ? null : row.checksum === serial.checksum
+    }))
+    if (Option.isSome(options.svg)) {
+      const file = options.svg.value
+      yield* Effect.try({
+        try: () => Fs.writeFileSync(file, pathsSvg(initial, { nsteps })),
+        catch: (error) => new Error(`cannot write ${file}: ${error instanceof Error ? error.message : String(error)}`)
+      })
+      if (!options.json) yield* Effect.sync(() => process.stderr.write(`wrote ${file}\n`))
+    }
+    if (options.json) return yield* Table.json(out)
+    yield* Console.log(Table.format(columns, out))
+    if (out.some((row) => row.matchesSerial === false)) yield* Console.log("\nWARNING: a mode's final positions differ from serial")
+  })).pipe(Command.withDescription("Particle simulator: serial vs distributed actors vs shared-memory parallelFor"))
+
+Main.run(command)

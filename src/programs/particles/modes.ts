@@ -1,0 +1,122 @@
+/**
+ * The particle simulator's modes, as Effects over whichever tier is provided: `serial` (the reference),
+ * `distributed` (scatter / evolve / gather over ParticleGroup actors, one per worker) and `shared` (parallelFor
+ * over shared position arrays, the OpenMP version). All use the fast loop order and give the same bits.
+ * Shared by `particles.ts`, the benchmark and the tests.
+ *
+ * A mode is prepared once (actors spawned, kernels loaded and warm) and then evolves any number of states, so
+ * that timings measure the computation, not the start-up.
+ */
+import { Effect } from "effect"
+import type { Scope } from "effect"
+import { ParticleGroup } from "../../actors/ParticleGroup.ts"
+import { evolveKernel, warmUpEvolve } from "../../actors/ParticleEvolve.ts"
+import { allocParticles, cloneParticles, evolveRange } from "../../actors/particles/index.ts"
+import type { ParticleState } from "../../actors/particles/index.ts"
+import type { ActorError } from "../../runtime/ActorError.ts"
+import * as ActorSystem from "../../runtime/ActorSystem.ts"
+import * as ParallelFor from "../../runtime/parallel/ParallelFor.ts"
+import type { Schedule } from "../../runtime/parallel/Schedule.ts"
+
+export const MODES = ["serial", "distributed", "shared"] as const
+export type Mode = (typeof MODES)[number]
+
+export interface Options {
+  /** `shared` only: the parallelFor schedule (default static) and chunk size. */
+  readonly schedule?: Schedule | undefined
+  readonly chunk?: number | undefined
+}
+
+export type ModeError = ActorError | ParallelFor.ParallelForError | import("../../actors/ParticleGroup.ts").GroupEmpty
+
+export interface Runner {
+  readonly mode: Mode
+  /** Threads the computation runs on. */
+  readonly workers: number
+  /** The state after `nsteps` steps from `initial` (left untouched). */
+  readonly evolve: (initial: ParticleState, nsteps: number) => Effect.Effect<ParticleState, ModeError>
+}
+
+/** Contiguous, balanced ranges of [0, n) for `parts` groups. */
+export const split = (n: number, parts: number): Array<readonly [number, number]> =>
+  Array.from({ length: parts }, (_, i) => [Math.floor((i * n) / parts), Math.floor(((i + 1) * n) / parts)] as const)
+
+export const serial: Effect.Effect<Runner> = Effect.sync(() => {
+  warmUpEvolve()
+  return {
+    mode: "serial",
+    workers: 1,
+    evolve: (initial, nsteps) =>
+      Effect.sync(() => {
+        const s = cloneParticles(initial)
+        evolveRange(s.x, s.y, s.w, 0, s.n, nsteps)
+        return s
+      })
+  }
+})
+
+/** One ParticleGroup per worker; each evolve scatters, evolves and gathers. */
+export const distributed: Effect.Effect<Runner, never, ActorSystem.ActorSystem | Scope.Scope> = Effect.gen(function*() {
+  const system = yield* ActorSystem.ActorSystem
+  const groups = yield* Effect.orDie(ActorSystem.spawnMany(ParticleGroup, system.workers, () => ({})))
+  const all = <A, E>(f: (group: (typeof groups)[number], range: readonly [number, number], i: number) => Effect.Effect<A, E>, ranges: ReadonlyArray<readonly [number, number]>) =>
+    Effect.forEach(groups, (group, i) => f(group, ranges[i]!, i), { concurrency: "unbounded" })
+  return {
+    mode: "distributed",
+    workers: groups.length,
+    evolve: (initial, nsteps) =>
+      Effect.gen(function*() {
+        const ranges = split(initial.n, groups.length)
+        // Scatter: each group gets a copy of its slice (distributed memory).
+        yield* all((group, [lo, hi]) =>
+          group.ask("scatter", { x: initial.x.slice(lo, hi), y: initial.y.slice(lo, hi), w: initial.w.slice(lo, hi) }), ranges)
+        yield* all((group) => group.ask("evolve", nsteps), ranges)
+        const parts = yield* all((group) => group.ask("gather", undefined), ranges)
+        const out = allocParticles(initial.n)
+        out.w.set(initial.w)
+        parts.forEach((part, i) => {
+          out.x.set(part.x, ranges[i]![0])
+          out.y.set(part.y, ranges[i]![0])
+        })
+        return out
+      })
+  }
+})
+
+/** parallelFor over shared arrays: every worker evolves its chunks in place. */
+export const shared = (options: Options = {}): Effect.Effect<Runner, ParallelFor.ParallelForError, ActorSystem.ActorSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const loops = yield* ParallelFor.make()
+    yield* loops.prepare(evolveKernel)
+    return {
+      mode: "shared",
+      workers: loops.workers,
+      evolve: (initial, nsteps) =>
+        Effect.gen(function*() {
+          const s = allocParticles(initial.n, true)
+          s.x.set(initial.x)
+          s.y.set(initial.y)
+          s.w.set(initial.w)
+          yield* loops.run(evolveKernel, s.n, { x: s.x, y: s.y, w: s.w, nsteps }, {
+            schedule: options.schedule,
+            chunk: options.chunk
+          })
+          return s
+        })
+    }
+  })
+
+export const prepare = (mode: Mode, options: Options = {}): Effect.Effect<Runner, ModeError, ActorSystem.ActorSystem | Scope.Scope> => {
+  switch (mode) {
+    case "serial":
+      return serial
+    case "distributed":
+      return distributed
+    case "shared":
+      return shared(options)
+  }
+}
+
+/** One run: prepare the mode, evolve `initial` by `nsteps`. */
+export const run = (mode: Mode, initial: ParticleState, nsteps: number, options: Options = {}) =>
+  Effect.flatMap(prepare(mode, options), (runner) => runner.evolve(initial, nsteps))
