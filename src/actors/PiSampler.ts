@@ -8,6 +8,7 @@
  */
 import { Effect, Schema } from "effect"
 import * as Actor from "../runtime/Actor.ts"
+import * as WideCounter from "../runtime/shared/WideCounter.ts"
 import { countHits, warmUp } from "./piKernel.ts"
 
 /** Samples per slice between two yields: ~10 ms at ~400M samples/s. */
@@ -16,6 +17,9 @@ export const SLICE = 1 << 22
 const Count = Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))
 
 export const Range = Schema.Struct({ start: Count, count: Count })
+
+/** A range whose hits go into a shared 64-bit counter instead of the reply. */
+export const SharedRange = Schema.Struct({ start: Count, count: Count, counter: WideCounter.HandleSchema })
 
 /** Count hits in [start, start + count), yielding between slices. */
 export const sampleRange = (seed: number, start: number, count: number): Effect.Effect<number> =>
@@ -37,14 +41,18 @@ export const PiSampler = Actor.make("PiSampler", {
     /** Hits among samples [start, start + count). */
     sample: Actor.message({ payload: Range, success: Count }),
     /** 1 if sample `index` hits, else 0: one message per sample, the chapter's overhead demo. */
-    sampleOne: Actor.message({ payload: Count, success: Count })
+    sampleOne: Actor.message({ payload: Count, success: Count }),
+    /** Adds the hits among samples [start, start + count) to the shared counter (once, at the end); replies empty. */
+    sampleInto: Actor.message({ payload: SharedRange })
   },
   behaviour: ({ seed }) =>
     Effect.sync(() => {
       warmUp()
       return {
         sample: ({ start, count }) => sampleRange(seed, start, count),
-        sampleOne: (index) => Effect.succeed(countHits(seed, index, 1))
+        sampleOne: (index) => Effect.succeed(countHits(seed, index, 1)),
+        sampleInto: ({ count, counter, start }) =>
+          Effect.map(sampleRange(seed, start, count), (hits) => WideCounter.fromHandle(counter).add(hits))
       }
     })
 })

@@ -1,6 +1,7 @@
 /**
  * The π experiment's modes, as Effects over whichever tier is provided: the
- * serial reference, one message per sample, chunked actors, and a pipeline.
+ * serial reference, one message per sample, chunked actors, a pipeline, and
+ * shared memory (samplers add their hits into one shared counter).
  * Shared by `pi.ts`, the benchmark and the tests.
  */
 import { Effect } from "effect"
@@ -12,8 +13,9 @@ import * as ActorSystem from "../../runtime/ActorSystem.ts"
 import * as Balancer from "../../runtime/Balancer.ts"
 import * as Pipeline from "../../runtime/Pipeline.ts"
 import * as Retry from "../../runtime/Retry.ts"
+import * as WideCounter from "../../runtime/shared/WideCounter.ts"
 
-export const MODES = ["serial", "per-sample", "actors", "pipeline"] as const
+export const MODES = ["serial", "per-sample", "actors", "pipeline", "shared"] as const
 export type Mode = (typeof MODES)[number]
 
 /** One message per sample is capped here: the point is its overhead, not its total. */
@@ -119,6 +121,28 @@ export const pipeline = (params: Params): Effect.Effect<number, ActorError, Acto
     )
   })
 
+/**
+ * Shared memory: samplers add their hits into one Atomics-guarded 64-bit counter (an Int32 would wrap at 2^31
+ * hits, i.e. near 2.7e9 samples); replies carry nothing. An add is not idempotent, so a chunk whose worker died
+ * is not sent again: the mode fails with `WorkerDied` rather than risk counting a chunk twice.
+ */
+export const shared = (params: Params): Effect.Effect<number, ActorError, ActorSystem.ActorSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const refs = yield* samplers(params.seed)
+    const balancer = Balancer.make(refs)
+    const counter = WideCounter.make()
+    const chunk = params.chunk ?? defaultChunk(params.samples, refs.length)
+    yield* Effect.forEach(
+      ranges(params.samples, chunk),
+      (range) =>
+        balancer.run((sampler) => sampler.ask("sampleInto", { ...range, counter: counter.handle })).pipe(
+          Effect.tap(() => bump(params, range.count))
+        ),
+      { concurrency: refs.length * 2, discard: true }
+    )
+    return counter.get()
+  })
+
 /** Samples a mode actually draws (per-sample is capped). */
 export const samplesOf = (mode: Mode, samples: number): number =>
   mode === "per-sample" ? Math.min(samples, PER_SAMPLE_CAP) : samples
@@ -133,5 +157,7 @@ export const run = (mode: Mode, params: Params): Effect.Effect<number, ActorErro
       return actors(params)
     case "pipeline":
       return pipeline(params)
+    case "shared":
+      return shared(params)
   }
 }
