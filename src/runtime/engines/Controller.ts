@@ -1,0 +1,479 @@
+/**
+ * The controller: the client-side hub between views and engines, IPython's
+ * controller and task scheduler in one.
+ *
+ * Each engine has a FIFO queue here and at most `depth` messages in flight to
+ * it, so tasks wait on the client, where they can still be aborted, and
+ * operations of one view reach an engine in the order they were made. Tasks
+ * pinned to an engine (direct views) go straight to its queue; load-balanced
+ * tasks wait until their dependencies are met and an engine has fewer than
+ * `hwm` tasks outstanding, then the scheduler picks one. A failed
+ * load-balanced task is resubmitted, preferably on an engine that has not
+ * failed it yet, up to its `retries`; an engine that died is left alone until
+ * it answers again.
+ *
+ * The controller only talks to `Actor.Ref`s of engines, so it does not care
+ * where they live.
+ */
+import { Cause, Deferred, Effect, Exit } from "effect"
+import type { Fiber } from "effect"
+import type * as Actor from "../Actor.ts"
+import { describe } from "../ActorError.ts"
+import type * as ActorSystem from "../ActorSystem.ts"
+import * as WorkerBundle from "../WorkerBundle.ts"
+import { findUncloneable } from "./Cloneable.ts"
+import * as Dependency from "./Dependency.ts"
+import type { Engine, Reply } from "./Engine.ts"
+import { now } from "./Engine.ts"
+import { DependencyTimeout, EngineDied, ImpossibleDependency, NotCloneable, RemoteError, TaskAborted } from "./Errors.ts"
+import type { TaskFailure } from "./Errors.ts"
+import type * as Remote from "./Remote.ts"
+import type * as Scheduler from "./Scheduler.ts"
+import * as TaskRecord from "./TaskRecord.ts"
+
+type Protocol = typeof Engine.protocol
+export type Tag = keyof Protocol & string
+export type EngineRef = Actor.Ref<Protocol>
+
+export interface Options {
+  /** Load-balanced tasks an engine may hold (queued here + in flight) before the scheduler skips it (default 2). */
+  readonly hwm?: number
+  /** Messages in flight to one engine at once (default 2: one running, one waiting in its mailbox). */
+  readonly depth?: number
+}
+
+/** A submitted task: call `cancel` to withdraw it (queued) or interrupt it (running). */
+export interface Ticket {
+  readonly cancel: () => void
+}
+
+/** A submitted task as an Effect to await. */
+export interface Pending extends Ticket {
+  readonly await: Effect.Effect<Reply, TaskFailure>
+}
+
+/** What a load-balanced task asks for. */
+export interface Balanced {
+  readonly tag: Tag
+  readonly payload: unknown
+  readonly scheduler: Scheduler.Scheduler
+  readonly retries: number
+  readonly targets: ReadonlyArray<number>
+  readonly after: Dependency.Dependency | undefined
+  readonly follow: Dependency.Dependency | undefined
+  /** ms to wait for dependencies before failing with `DependencyTimeout` (0 = forever). */
+  readonly timeout: number
+}
+
+interface Job {
+  readonly task: TaskRecord.TaskRecord
+  readonly tag: Tag
+  readonly payload: unknown
+  readonly done: (exit: Exit.Exit<Reply, TaskFailure>) => void
+  fiber: Fiber.Fiber<unknown, unknown> | undefined
+  settled: boolean
+}
+
+interface Slot {
+  readonly id: number
+  readonly ref: EngineRef
+  readonly queue: Array<Job>
+  inflight: number
+  down: boolean
+}
+
+interface Waiting {
+  readonly task: TaskRecord.TaskRecord
+  readonly request: Balanced
+  readonly done: (exit: Exit.Exit<Reply, TaskFailure>) => void
+  readonly excluded: Set<number>
+  timer: ReturnType<typeof setTimeout> | undefined
+  depsMet: boolean
+  job: Job | undefined
+  cancelled: boolean
+}
+
+type Done = (exit: Exit.Exit<Reply, TaskFailure>) => void
+
+export class Controller {
+  readonly ids: ReadonlyArray<number>
+  private readonly slots: Array<Slot>
+  private readonly waiting: Array<Waiting> = []
+  private readonly hwm: number
+  private readonly depth: number
+  private readonly local: boolean
+  private readonly bundles = new Map<string, Promise<string>>()
+  private scheduling = false
+  private again = false
+  private closed = false
+
+  constructor(
+    refs: ReadonlyArray<EngineRef>,
+    system: ActorSystem.Service,
+    options: Options = {}
+  ) {
+    this.slots = refs.map((ref, id) => ({ id, ref, queue: [], inflight: 0, down: false }))
+    this.ids = this.slots.map((slot) => slot.id)
+    this.hwm = options.hwm ?? 2
+    this.depth = options.depth ?? 2
+    this.local = system.tier === "local"
+  }
+
+  /** A new task record for an operation. */
+  task(label: string): TaskRecord.TaskRecord {
+    return TaskRecord.make(label, now())
+  }
+
+  /** The wire form of a function, with the bundle a worker imports for its module. */
+  wireSpec(fn: Remote.RemoteFunction<Remote.AnyFunction>): Effect.Effect<Remote.WireSpec> {
+    const spec = fn.spec
+    if (spec.kind === "source") return Effect.succeed(spec)
+    return Effect.map(this.bundle(spec.module), (bundle) => ({ ...spec, bundle }))
+  }
+
+  /** The bundle path workers import for a module ("" when they import it directly). */
+  bundle(module: string): Effect.Effect<string> {
+    if (this.local || WorkerBundle.isRuntimeModule(module)) return Effect.succeed("")
+    return Effect.promise(() => {
+      let bundle = this.bundles.get(module)
+      if (bundle === undefined) {
+        bundle = WorkerBundle.moduleBundle(module)
+        this.bundles.set(module, bundle)
+        bundle.catch(() => this.bundles.delete(module))
+      }
+      return bundle
+    })
+  }
+
+  /** Per engine: tasks queued here, messages in flight, and whether it is down (died, not answering yet). */
+  status(): ReadonlyArray<{ readonly engine: number; readonly queued: number; readonly inflight: number; readonly down: boolean }> {
+    return this.slots.map((slot) => ({ engine: slot.id, queued: slot.queue.length, inflight: slot.inflight, down: slot.down }))
+  }
+
+  /** Load-balanced tasks still waiting for dependencies or a free engine. */
+  pending(): number {
+    return this.waiting.length
+  }
+
+  /** Queue a task on one engine. */
+  send(task: TaskRecord.TaskRecord, engine: number, tag: Tag, payload: unknown, done: Done): Ticket {
+    const slot = this.slots[engine]!
+    const bad = findUncloneable(payload, "")
+    if (bad !== undefined) {
+      this.finish(task, Exit.fail(new NotCloneable({ path: bad.path || "$", message: `cannot send ${bad.kind} to an engine (at ${bad.path || "the value itself"})` })), done)
+      return { cancel: () => {} }
+    }
+    const job: Job = { task, tag, payload, done, fiber: undefined, settled: false }
+    this.enqueue(slot, job)
+    return { cancel: () => this.cancelJob(slot, job) }
+  }
+
+  /** Submit a load-balanced task. */
+  balance(task: TaskRecord.TaskRecord, request: Balanced, done: Done): Ticket {
+    const bad = findUncloneable(request.payload, "")
+    if (bad !== undefined) {
+      this.finish(task, Exit.fail(new NotCloneable({ path: bad.path || "$", message: `cannot send ${bad.kind} to an engine (at ${bad.path || "the value itself"})` })), done)
+      return { cancel: () => {} }
+    }
+    const waiting: Waiting = { task, request, done, excluded: new Set(), timer: undefined, depsMet: false, job: undefined, cancelled: false }
+    task.status = "pending"
+    task.abort = () => {
+      if (this.unwait(waiting)) this.finish(task, Exit.fail(new TaskAborted({ task: task.id })), done, "aborted")
+    }
+    if (request.timeout > 0 && (request.after !== undefined || request.follow !== undefined)) {
+      waiting.timer = setTimeout(() => {
+        waiting.timer = undefined
+        if (!waiting.depsMet && this.unwait(waiting)) {
+          this.finish(task, Exit.fail(new DependencyTimeout({ task: task.id, timeout: request.timeout })), done)
+        }
+      }, request.timeout)
+    }
+    this.waiting.push(waiting)
+    this.schedule()
+    return {
+      cancel: () => {
+        waiting.cancelled = true
+        if (this.unwait(waiting)) {
+          task.status = "aborted"
+          task.abort = undefined
+        } else if (waiting.job !== undefined) {
+          const job = waiting.job
+          this.cancelJob(this.slots[job.task.engine]!, job)
+        }
+      }
+    }
+  }
+
+  /**
+   * Submit now (synchronously) and get the Effect that awaits the outcome, so submissions made one after another
+   * reach their engines in that order, whatever order their awaiting fibers run in. Interrupting the Effect, or
+   * calling `cancel`, withdraws or interrupts the task.
+   */
+  submit(task: TaskRecord.TaskRecord, engine: number, tag: Tag, payload: unknown): Pending {
+    return this.makePending((done) => this.send(task, engine, tag, payload, done))
+  }
+
+  /** `submit` for a load-balanced task. */
+  submitBalanced(task: TaskRecord.TaskRecord, request: Balanced): Pending {
+    return this.makePending((done) => this.balance(task, request, done))
+  }
+
+  private makePending(submit: (done: Done) => Ticket): Pending {
+    const deferred = Deferred.makeUnsafe<Reply, TaskFailure>()
+    const ticket = submit((exit) => Deferred.doneUnsafe(deferred, exit))
+    return { await: Effect.onInterrupt(Deferred.await(deferred), () => Effect.sync(ticket.cancel)), cancel: ticket.cancel }
+  }
+
+  /** Re-check waiting tasks (called when anything finished). */
+  readonly notify = (): void => this.schedule()
+
+  /** Stop: waiting tasks are dropped, probes end. */
+  close(): void {
+    this.closed = true
+    for (const waiting of this.waiting.splice(0)) {
+      if (waiting.timer !== undefined) clearTimeout(waiting.timer)
+      waiting.task.abort = undefined
+      this.finish(waiting.task, Exit.fail(new TaskAborted({ task: waiting.task.id })), waiting.done, "aborted")
+    }
+  }
+
+  private load(engine: number): number {
+    const slot = this.slots[engine]!
+    return slot.queue.length + slot.inflight
+  }
+
+  private unwait(waiting: Waiting): boolean {
+    const i = this.waiting.indexOf(waiting)
+    if (i < 0) return false
+    this.waiting.splice(i, 1)
+    if (waiting.timer !== undefined) clearTimeout(waiting.timer)
+    waiting.timer = undefined
+    return true
+  }
+
+  private finish(task: TaskRecord.TaskRecord, exit: Exit.Exit<Reply, TaskFailure>, done: Done, status?: TaskRecord.Status): void {
+    task.abort = undefined
+    task.received = now()
+    if (Exit.isSuccess(exit)) {
+      task.status = "succeeded"
+      task.started = exit.value.started
+      task.completed = exit.value.completed
+    } else {
+      const failure = Cause.findErrorOption(exit.cause)
+      task.failure = failure._tag === "Some" ? failure.value : undefined
+      task.status = status ?? (task.failure?._tag === "TaskAborted" ? "aborted" : "failed")
+    }
+    done(exit)
+    this.schedule()
+  }
+
+  private enqueue(slot: Slot, job: Job): void {
+    const task = job.task
+    task.status = "queued"
+    task.engine = slot.id
+    task.abort = () => {
+      const i = slot.queue.indexOf(job)
+      if (i < 0) return
+      slot.queue.splice(i, 1)
+      job.settled = true
+      this.finish(task, Exit.fail(new TaskAborted({ task: task.id })), job.done, "aborted")
+    }
+    slot.queue.push(job)
+    this.pump(slot)
+  }
+
+  private pump(slot: Slot): void {
+    while (slot.inflight < this.depth && slot.queue.length > 0) this.dispatch(slot, slot.queue.shift()!)
+  }
+
+  private dispatch(slot: Slot, job: Job): void {
+    const task = job.task
+    task.abort = undefined
+    task.status = "running"
+    task.attempts++
+    slot.inflight++
+    let payload = job.payload
+    if (this.local) payload = structuredClone(payload)
+    const fiber = Effect.runFork((slot.ref.ask as (tag: Tag, payload: unknown) => Effect.Effect<unknown, unknown>)(job.tag, payload))
+    job.fiber = fiber
+    fiber.addObserver((exit) => {
+      slot.inflight--
+      job.fiber = undefined
+      if (!job.settled) {
+        job.settled = true
+        const outcome = this.outcome(slot, job.tag, exit)
+        if (Exit.isFailure(outcome) && Cause.hasInterruptsOnly(outcome.cause)) {
+          task.status = "aborted"
+          task.received = now()
+          job.done(outcome)
+        } else {
+          this.finish(task, outcome, job.done)
+        }
+      }
+      this.pump(slot)
+      this.schedule()
+    })
+  }
+
+  /** An ask's exit as a task outcome: runtime errors become `EngineDied` or `RemoteError`. */
+  private outcome(slot: Slot, tag: Tag, exit: Exit.Exit<unknown, unknown>): Exit.Exit<Reply, TaskFailure> {
+    if (Exit.isSuccess(exit)) {
+      const value = exit.value as Reply
+      if (tag === "info" || tag === "ping") {
+        const t = now()
+        return Exit.succeed({ value: this.local ? structuredClone(value) : value, started: t, completed: t })
+      }
+      return Exit.succeed(this.local ? { ...value, value: structuredClone(value.value) } : value)
+    }
+    const failure = Cause.findErrorOption(exit.cause)
+    if (failure._tag === "None") {
+      if (Cause.hasInterruptsOnly(exit.cause)) return exit as Exit.Exit<never, never>
+      return Exit.fail(new RemoteError({ engine: slot.id, error: "Defect", message: describe(Cause.squash(exit.cause)), stack: "" }))
+    }
+    const error = failure.value as { _tag?: string }
+    switch (error._tag) {
+      case "RemoteError":
+        return Exit.fail(error as RemoteError)
+      case "WorkerDied": {
+        this.markDown(slot)
+        return Exit.fail(new EngineDied({ engine: slot.id, reason: (error as { reason: string }).reason }))
+      }
+      default:
+        return Exit.fail(new RemoteError({ engine: slot.id, error: error._tag ?? "Error", message: describe(error), stack: "" }))
+    }
+  }
+
+  private cancelJob(slot: Slot, job: Job): void {
+    if (job.settled) return
+    const i = slot.queue.indexOf(job)
+    if (i >= 0) {
+      slot.queue.splice(i, 1)
+      job.settled = true
+      job.task.abort = undefined
+      job.task.status = "aborted"
+      return
+    }
+    job.fiber?.interruptUnsafe()
+  }
+
+  /** An engine died: the scheduler avoids it until it answers a ping again (it is restarted by its tier). */
+  private markDown(slot: Slot): void {
+    if (slot.down || this.closed) return
+    slot.down = true
+    let delay = 25
+    const probe = () => {
+      if (this.closed) return
+      Effect.runFork(slot.ref.ask("ping", undefined)).addObserver((exit) => {
+        if (Exit.isSuccess(exit)) {
+          slot.down = false
+          this.schedule()
+        } else if (!this.closed) {
+          delay = Math.min(1000, delay * 2)
+          setTimeout(probe, delay)
+        }
+      })
+    }
+    setTimeout(probe, delay)
+  }
+
+  /** Hand waiting load-balanced tasks to engines, in submission order, as dependencies and capacity allow. */
+  private schedule(): void {
+    if (this.scheduling) {
+      this.again = true
+      return
+    }
+    this.scheduling = true
+    try {
+      do {
+        this.again = false
+        this.scheduleOnce()
+      } while (this.again)
+    } finally {
+      this.scheduling = false
+    }
+  }
+
+  private scheduleOnce(): void {
+    let i = 0
+    while (i < this.waiting.length) {
+      if (!this.slots.some((slot) => !slot.down && this.load(slot.id) < this.hwm)) return
+      const waiting = this.waiting[i]!
+      const { request, task } = waiting
+      let location: ReadonlyArray<number> | undefined
+      if (!waiting.depsMet) {
+        const after = request.after === undefined ? undefined : Dependency.check(request.after, false)
+        const follow = request.follow === undefined ? undefined : Dependency.check(request.follow, true)
+        const impossible = after?._tag === "Impossible" ? after : follow?._tag === "Impossible" ? follow : undefined
+        if (impossible !== undefined) {
+          this.waiting.splice(i, 1)
+          if (waiting.timer !== undefined) clearTimeout(waiting.timer)
+          this.finishLater(task, new ImpossibleDependency({ task: task.id, reason: impossible.reason }), waiting.done)
+          continue
+        }
+        if (after?._tag === "Waiting" || follow?._tag === "Waiting") {
+          i++
+          continue
+        }
+        waiting.depsMet = true
+        if (waiting.timer !== undefined) clearTimeout(waiting.timer)
+        waiting.timer = undefined
+      }
+      if (request.follow !== undefined) {
+        const follow = Dependency.check(request.follow, true)
+        location = follow._tag === "Met" ? follow.engines : undefined
+      }
+      const allowed = request.targets.filter((engine) => !this.slots[engine]!.down && (location === undefined || location.includes(engine)))
+      if (location !== undefined && !location.some((engine) => request.targets.includes(engine))) {
+        this.waiting.splice(i, 1)
+        this.finishLater(task, new ImpossibleDependency({ task: task.id, reason: `follow: engine ${location.join(", ")} is not among this view's targets` }), waiting.done)
+        continue
+      }
+      const untried = allowed.filter((engine) => !waiting.excluded.has(engine))
+      const pool = untried.length > 0 ? untried : allowed
+      const candidates = pool.filter((engine) => this.load(engine) < this.hwm)
+      if (candidates.length === 0) {
+        i++
+        continue
+      }
+      const engine = request.scheduler.pick(candidates, (e) => this.load(e))
+      this.waiting.splice(i, 1)
+      this.assign(waiting, engine)
+    }
+  }
+
+  /** Fail a task outside the scheduling loop (its callbacks may submit more work). */
+  private finishLater(task: TaskRecord.TaskRecord, failure: TaskFailure, done: Done): void {
+    queueMicrotask(() => this.finish(task, Exit.fail(failure), done))
+  }
+
+  private assign(waiting: Waiting, engine: number): void {
+    const { request, task } = waiting
+    const job: Job = {
+      task,
+      tag: request.tag,
+      payload: request.payload,
+      fiber: undefined,
+      settled: false,
+      done: (exit) => {
+        waiting.job = undefined
+        if (Exit.isSuccess(exit) || waiting.cancelled) return waiting.done(exit)
+        const failure = Cause.findErrorOption(exit.cause)
+        const retryable = failure._tag === "Some" && (failure.value._tag === "RemoteError" || failure.value._tag === "EngineDied")
+        if (retryable && task.attempts <= request.retries && !this.closed) {
+          // Resubmit, preferably elsewhere; it goes first, ahead of newer tasks.
+          waiting.excluded.add(engine)
+          task.status = "pending"
+          task.failure = undefined
+          task.abort = () => {
+            if (this.unwait(waiting)) this.finish(task, Exit.fail(new TaskAborted({ task: task.id })), waiting.done, "aborted")
+          }
+          this.waiting.unshift(waiting)
+          return
+        }
+        waiting.done(exit)
+      }
+    }
+    waiting.job = job
+    this.enqueue(this.slots[engine]!, job)
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The typed failures of engine work: what one task on one engine can end with.
+ *
+ * Each is a Schema class so it survives a thread boundary (an engine encodes a
+ * `RemoteError`, the client decodes the same class) and so a summary of many of
+ * them (`CompositeError`) can name every engine's failure precisely.
+ */
+import { Schema } from "effect"
+
+/** The user's function threw (or failed) on an engine; `error` is the thrown error's name, e.g. `TypeError`. */
+export class RemoteError extends Schema.TaggedError<RemoteError>()("RemoteError", {
+  engine: Schema.Number,
+  error: Schema.String,
+  message: Schema.String,
+  stack: Schema.String
+}) {}
+
+/** The engine's thread died while it held the task (its namespace is gone; it is restarted empty). */
+export class EngineDied extends Schema.TaggedError<EngineDied>()("EngineDied", {
+  engine: Schema.Number,
+  reason: Schema.String
+}) {}
+
+/** The task was aborted while it still waited in the client's queue, before any engine saw it. */
+export class TaskAborted extends Schema.TaggedError<TaskAborted>()("TaskAborted", {
+  task: Schema.Number
+}) {}
+
+/** The task's dependencies can never be met (a dependency failed, or `follow` tasks ran on different engines). */
+export class ImpossibleDependency extends Schema.TaggedError<ImpossibleDependency>()("ImpossibleDependency", {
+  task: Schema.Number,
+  reason: Schema.String
+}) {}
+
+/** The task's dependencies were not met within its `timeout`. */
+export class DependencyTimeout extends Schema.TaggedError<DependencyTimeout>()("DependencyTimeout", {
+  task: Schema.Number,
+  timeout: Schema.Number
+}) {}
+
+/** A function cannot be sent to engines (it captures outer variables, is native, or does not parse). */
+export class NotShippable extends Schema.TaggedError<NotShippable>()("NotShippable", {
+  function: Schema.String,
+  captured: Schema.Array(Schema.String),
+  message: Schema.String
+}) {}
+
+/** A value cannot cross to or from an engine (a function, a symbol, a promise, ... inside it). */
+export class NotCloneable extends Schema.TaggedError<NotCloneable>()("NotCloneable", {
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+/** A view named engines that do not exist (or selected none). */
+export class NoSuchEngine extends Schema.TaggedError<NoSuchEngine>()("NoSuchEngine", {
+  selection: Schema.String,
+  ids: Schema.Array(Schema.Number)
+}) {
+  override get message(): string {
+    return `no engine matches ${this.selection} (engines: ${this.ids.join(", ")})`
+  }
+}
+
+/** Everything one task can end with besides its value. */
+export type TaskFailure = RemoteError | EngineDied | TaskAborted | ImpossibleDependency | DependencyTimeout | NotCloneable
+
+export const TaskFailure = Schema.Union([RemoteError, EngineDied, TaskAborted, ImpossibleDependency, DependencyTimeout, NotCloneable])
+
+/** One line for a failure, as the per-engine summary prints it. */
+export const describeFailure = (failure: TaskFailure): string => {
+  switch (failure._tag) {
+    case "RemoteError":
+      return `${failure.error}: ${failure.message}`
+    case "EngineDied":
+      return `EngineDied: engine ${failure.engine} died (${failure.reason})`
+    case "TaskAborted":
+      return `TaskAborted: task ${failure.task} was aborted before it started`
+    case "ImpossibleDependency":
+      return `ImpossibleDependency: ${failure.reason}`
+    case "DependencyTimeout":
+      return `DependencyTimeout: dependencies of task ${failure.task} not met within ${failure.timeout} ms`
+    case "NotCloneable":
+      return `NotCloneable: ${failure.message}`
+  }
+}
