@@ -291,6 +291,7 @@ export class Controller {
     task.abort = undefined
     task.status = "running"
     task.attempts++
+    task.tried.push(slot.id)
     slot.inflight++
     let payload = job.payload
     if (this.local) payload = structuredClone(payload)

@@ -197,13 +197,32 @@ export const Engine = Actor.make("Engine", {
           return Effect.flatMap(settled, (value) => reply(value, started, fn.name))
         })
 
-      /** Apply `f` to items[from..]: synchronously while results are plain and time is short, else as an Effect. */
+      /**
+       * Apply `f` to every item: synchronously while results are plain and the chunk is short, else as an Effect
+       * that gives the thread back every `YIELD_MS` (clock read at a stride that grows while items are quick).
+       */
       const mapItems = (f: Remote.AnyFunction, items: ReadonlyArray<unknown>, spec: Remote.WireSpec, started: number) => {
         const out = new Array<unknown>(items.length)
+        let sliceStart = performance.now()
+        let lastCheck = sliceStart
+        let stride = 1
+        let nextCheck = 1
+        /** True when it is time to yield. */
+        const due = (i: number): boolean => {
+          if (i !== nextCheck) return false
+          const t = performance.now()
+          if (t - lastCheck < 0.25 && stride < 1024) stride *= 2
+          lastCheck = t
+          nextCheck = i + stride
+          return t - sliceStart > YIELD_MS
+        }
         const slow = (from: number): Effect.Effect<Reply, RemoteError> =>
           Effect.gen(function*() {
-            let sliceStart = performance.now()
             for (let i = from; i < items.length; i++) {
+              if (due(i)) {
+                yield* Effect.yieldNow
+                sliceStart = performance.now()
+              }
               let value: unknown
               try {
                 value = f(items[i])
@@ -211,27 +230,24 @@ export const Engine = Actor.make("Engine", {
                 return yield* Effect.fail(toRemoteError(error, spec))
               }
               out[i] = Effect.isEffect(value) || isThenable(value) ? yield* settle(value, spec) : value
-              if ((i & 63) === 0 && performance.now() - sliceStart > YIELD_MS) {
-                yield* Effect.yieldNow
-                sliceStart = performance.now()
-              }
             }
             return yield* reply(out, started, spec.name)
           })
-        const sliceStart = performance.now()
         for (let i = 0; i < items.length; i++) {
+          if (due(i)) return slow(i)
           let value: unknown
           try {
             value = f(items[i])
           } catch (error) {
             return Exit.fail(toRemoteError(error, spec))
           }
-          if (Effect.isEffect(value) || isThenable(value)) return Effect.flatMap(settle(value, spec), (v) => {
-            out[i] = v
-            return slow(i + 1)
-          })
+          if (Effect.isEffect(value) || isThenable(value)) {
+            return Effect.flatMap(settle(value, spec), (v) => {
+              out[i] = v
+              return slow(i + 1)
+            })
+          }
           out[i] = value
-          if ((i & 1023) === 1023 && performance.now() - sliceStart > YIELD_MS) return Effect.andThen(Effect.yieldNow, slow(i + 1))
         }
         return reply(out, started, spec.name)
       }

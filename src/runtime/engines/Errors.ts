@@ -19,24 +19,40 @@ export class RemoteError extends Schema.TaggedError<RemoteError>()("RemoteError"
 export class EngineDied extends Schema.TaggedError<EngineDied>()("EngineDied", {
   engine: Schema.Number,
   reason: Schema.String
-}) {}
+}) {
+  override get message(): string {
+    return `engine ${this.engine} died (${this.reason})`
+  }
+}
 
 /** The task was aborted while it still waited in the client's queue, before any engine saw it. */
 export class TaskAborted extends Schema.TaggedError<TaskAborted>()("TaskAborted", {
   task: Schema.Number
-}) {}
+}) {
+  override get message(): string {
+    return `task ${this.task} was aborted before it reached an engine`
+  }
+}
 
 /** The task's dependencies can never be met (a dependency failed, or `follow` tasks ran on different engines). */
 export class ImpossibleDependency extends Schema.TaggedError<ImpossibleDependency>()("ImpossibleDependency", {
   task: Schema.Number,
   reason: Schema.String
-}) {}
+}) {
+  override get message(): string {
+    return `task ${this.task}: ${this.reason}`
+  }
+}
 
 /** The task's dependencies were not met within its `timeout`. */
 export class DependencyTimeout extends Schema.TaggedError<DependencyTimeout>()("DependencyTimeout", {
   task: Schema.Number,
   timeout: Schema.Number
-}) {}
+}) {
+  override get message(): string {
+    return `dependencies of task ${this.task} not met within ${this.timeout} ms`
+  }
+}
 
 /** A function cannot be sent to engines (it captures outer variables, is native, or does not parse). */
 export class NotShippable extends Schema.TaggedError<NotShippable>()("NotShippable", {
@@ -71,15 +87,7 @@ export const describeFailure = (failure: TaskFailure): string => {
   switch (failure._tag) {
     case "RemoteError":
       return `${failure.error}: ${failure.message}`
-    case "EngineDied":
-      return `EngineDied: engine ${failure.engine} died (${failure.reason})`
-    case "TaskAborted":
-      return `TaskAborted: task ${failure.task} was aborted before it started`
-    case "ImpossibleDependency":
-      return `ImpossibleDependency: ${failure.reason}`
-    case "DependencyTimeout":
-      return `DependencyTimeout: dependencies of task ${failure.task} not met within ${failure.timeout} ms`
-    case "NotCloneable":
-      return `NotCloneable: ${failure.message}`
+    default:
+      return `${failure._tag}: ${failure.message}`
   }
 }

@@ -17,6 +17,8 @@ export interface TaskRecord {
   engine: number
   /** Attempts started so far (more than 1 after retries). */
   attempts: number
+  /** Engine of each attempt, in order. */
+  readonly tried: Array<number>
   /** Client clock, when the task was submitted. */
   readonly submitted: number
   /** Engine clock, when the engine started it. */
@@ -37,6 +39,8 @@ export interface Metadata {
   readonly status: Status
   readonly engine: number
   readonly attempts: number
+  /** Engine of each attempt, in order. */
+  readonly tried: ReadonlyArray<number>
   readonly submitted: number
   readonly started: number | undefined
   readonly completed: number | undefined
@@ -54,6 +58,7 @@ export const make = (label: string, submitted: number): TaskRecord => ({
   status: "pending",
   engine: -1,
   attempts: 0,
+  tried: [],
   submitted,
   started: undefined,
   completed: undefined,
@@ -71,6 +76,7 @@ export const metadata = (task: TaskRecord): Metadata => ({
   status: task.status,
   engine: task.engine,
   attempts: task.attempts,
+  tried: [...task.tried],
   submitted: task.submitted,
   started: task.started,
   completed: task.completed,
