@@ -32,6 +32,13 @@ export interface Message<P extends Codec = Codec, S extends Codec = Codec, E ext
   readonly payload: P
   readonly success: S
   readonly error: E
+  /**
+   * An interleaved message does not hold the mailbox while its handler is suspended: the actor goes on with
+   * the next messages, and the reply is sent whenever the handler ends. For asks that wait for something the
+   * actor's other messages bring about (e.g. "reply once step T is done"). Its synchronous part still runs
+   * in turn; after it suspends, its handler must not assume the actor's state stays as it was.
+   */
+  readonly interleave: boolean
 }
 
 /** Declare a message; `success` defaults to `Schema.Void`, `error` to `Schema.Never`. */
@@ -39,10 +46,12 @@ export const message = <P extends Codec, S extends Codec = Schema.Void, E extend
   readonly payload: P
   readonly success?: S
   readonly error?: E
+  readonly interleave?: boolean
 }): Message<P, S, E> => ({
   payload: spec.payload,
   success: (spec.success ?? Schema.Void) as S,
-  error: (spec.error ?? Schema.Never) as E
+  error: (spec.error ?? Schema.Never) as E,
+  interleave: spec.interleave ?? false
 })
 
 export type Protocol = Record<string, Message>

@@ -4,7 +4,9 @@
  * The same cell hosts an actor on the Local tier and inside a worker thread. It
  * handles one message at a time, in arrival order. Handlers that finish
  * synchronously are settled without scheduling anything, which keeps tiny
- * messages cheap; handlers that suspend keep the mailbox waiting until they end.
+ * messages cheap; handlers that suspend keep the mailbox waiting until they end,
+ * except those of interleaved messages (see `Actor.message`), which are settled
+ * whenever they end while the next messages are handled.
  * A cancelled message is dropped if still queued, or its fiber interrupted.
  */
 import { Cause, Effect, Exit, Scope } from "effect"
@@ -30,6 +32,8 @@ export class Cell {
   private head = 0
   private current: Envelope | undefined = undefined
   private fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  /** Suspended handlers of interleaved messages. */
+  private readonly interleaved = new Map<Envelope, Fiber.Fiber<unknown, unknown>>()
   private stopped = false
 
   constructor(
@@ -79,12 +83,16 @@ export class Cell {
       }
       const exit = this.start(envelope)
       if (exit === undefined) return
+      if (exit === INTERLEAVED) continue
       envelope.origin?.settle(envelope.reqId, this, envelope.tag, exit)
     }
   }
 
-  /** Start one message; its exit if it finished synchronously, else undefined (observer set). */
-  private start(envelope: Envelope): Exit.Exit<unknown, unknown> | undefined {
+  /**
+   * Start one message; its exit if it finished synchronously, else undefined (observer set), or INTERLEAVED
+   * for an interleaved message that suspended (observer set, the mailbox is free).
+   */
+  private start(envelope: Envelope): Exit.Exit<unknown, unknown> | undefined | typeof INTERLEAVED {
     const handler = this.handlers[envelope.tag]
     if (handler === undefined) {
       return Exit.fail(
@@ -101,6 +109,14 @@ export class Cell {
     const fiber = Effect.runFork(effect)
     const done = fiber.pollUnsafe()
     if (done !== undefined) return this.normalise(envelope.tag, done)
+    if (this.definition.protocol[envelope.tag]?.interleave === true) {
+      this.interleaved.set(envelope, fiber)
+      fiber.addObserver((exit) => {
+        this.interleaved.delete(envelope)
+        envelope.origin?.settle(envelope.reqId, this, envelope.tag, this.normalise(envelope.tag, exit))
+      })
+      return INTERLEAVED
+    }
     this.current = envelope
     this.fiber = fiber
     fiber.addObserver((exit) => {
@@ -132,6 +148,13 @@ export class Cell {
       this.fiber?.interruptUnsafe()
       return
     }
+    for (const [envelope, fiber] of this.interleaved) {
+      if (envelope.reqId === reqId && envelope.origin === origin) {
+        envelope.origin = undefined
+        fiber.interruptUnsafe()
+        return
+      }
+    }
     for (let i = this.head; i < this.queue.length; i++) {
       const envelope = this.queue[i]
       if (envelope !== undefined && envelope.reqId === reqId && envelope.origin === origin) {
@@ -154,13 +177,15 @@ export class Cell {
       }
       this.queue = []
       this.head = 0
-      const fiber = this.fiber
-      return (fiber ? Effect.asVoid(Effect.exit(fiberInterrupt(fiber))) : Effect.void).pipe(
+      const fibers = this.fiber ? [this.fiber, ...this.interleaved.values()] : [...this.interleaved.values()]
+      return Effect.forEach(fibers, (fiber) => Effect.exit(fiberInterrupt(fiber)), { discard: true }).pipe(
         Effect.andThen(Scope.close(this.scope, Exit.void))
       )
     })
   }
 }
+
+const INTERLEAVED = "interleaved" as const
 
 const fiberInterrupt = (fiber: Fiber.Fiber<unknown, unknown>) =>
   Effect.suspend(() => {
