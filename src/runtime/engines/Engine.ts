@@ -14,8 +14,8 @@
  */
 import { Effect, Exit, Schema } from "effect"
 import { threadId } from "node:worker_threads"
-import { pathToFileURL } from "node:url"
 import * as Actor from "../Actor.ts"
+import * as ModuleLoader from "../ModuleLoader.ts"
 import { findUncloneable } from "./Cloneable.ts"
 import { RemoteError } from "./Errors.ts"
 import * as Remote from "./Remote.ts"
@@ -48,7 +48,8 @@ const compiled = new Map<string, Remote.AnyFunction>()
 const loadModule = (module: string, bundle: string): Promise<Record<string, unknown>> => {
   let loading = modules.get(module)
   if (loading === undefined) {
-    loading = import(bundle === "" ? module : pathToFileURL(bundle).href) as Promise<Record<string, unknown>>
+    // In a worker the bundle built for the module; in the main thread (Local tier) the module itself.
+    loading = (bundle === "" ? import(module) : ModuleLoader.load(bundle)) as Promise<Record<string, unknown>>
     loading.then((ns) => loadedModules.set(module, ns), () => modules.delete(module))
     modules.set(module, loading)
   }
