@@ -44,6 +44,11 @@ export class CompositeError extends Schema.TaggedError<CompositeError>()("Compos
     return [...new Set(this.failures.map((failure) => failure.engine))]
   }
 
+  /** Printed (Node's inspect, a REPL) as its summary, like IPython's traceback listing. */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return `${this._tag}: ${this.message}`
+  }
+
   /** The failure of one engine (the first, if it failed several tasks). */
   on(engine: number): TaskFailure | undefined {
     return this.failures.find((failure) => failure.engine === engine)?.error

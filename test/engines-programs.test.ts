@@ -1,0 +1,79 @@
+/**
+ * The engines programs as a user runs them: the tour's `--json` steps reproduce the chapter's session and the
+ * particle simulation matches serial bit for bit; the console evaluates against live engines; bad flags get one
+ * line and exit code 2.
+ */
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { describe, expect, it } from "vitest"
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url))
+
+const run = (args: ReadonlyArray<string>) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(tsx, args, { cwd: root, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr })
+    })
+  })
+
+const errorLines = (stderr: string) => stderr.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("npm warn"))
+
+describe("engines.ts", () => {
+  it("--json prints the session step by step, ending with particles equal to serial", async () => {
+    const { code, stdout } = await run(["src/programs/engines.ts", "--engines", "4", "--particles", "3000", "--dt", "0.01", "--repeat", "1", "--json"])
+    expect(code).toBe(0)
+    const steps = stdout.trim().split("\n").map((line) => JSON.parse(line))
+    const byName = Object.fromEntries(steps.map((s) => [s.name, s.result]))
+    expect(byName["ids"]).toEqual([0, 1, 2, 3])
+    expect(byName["pull"]).toEqual([1, 1, 1, 1])
+    expect(byName["push"]).toEqual([2, 2, 2, 2])
+    expect(byName["scatter"]).toEqual([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10]])
+    expect(byName["gather"]).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    expect(byName["apply (direct)"]).toEqual([4, 4, 4, 4])
+    expect(byName["apply (load-balanced)"]).toBe(4)
+    const squares = Array.from({ length: 100 }, (_, i) => i * i)
+    expect(byName["map (direct)"]).toEqual(squares)
+    expect(byName["map (load-balanced)"]).toEqual(squares)
+    expect(byName["remote"]).toEqual([4, 4, 4, 4])
+    expect(byName["parallel"]).toEqual(squares)
+    expect(byName["error summary"]).toMatch(/^4 of 4 engines failed in execute:\n\[0:execute\] TypeError/)
+    const particles = steps.at(-1)
+    expect(particles).toMatchObject({ name: "particles", particles: 3000, steps: 1000, engines: 4, matchesSerial: true })
+    expect(particles.speedup).toBeGreaterThan(0)
+  })
+
+  it.each([
+    [["--engines", "0"], "--engines"],
+    [["--particles", "-1"], "--particles"],
+    [["--bogus"], "--bogus"]
+  ])("%j is refused with one line and exit code 2", async (args, flag) => {
+    const { code, stderr, stdout } = await run(["src/programs/engines.ts", ...args])
+    expect(code).toBe(2)
+    expect(stdout).toBe("")
+    const lines = errorLines(stderr)
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain(flag)
+  })
+})
+
+describe("console.ts", () => {
+  it("evaluates against live engines", async () => {
+    const { code, stdout } = await run([
+      "src/programs/console.ts",
+      "--engines", "3",
+      "--eval", "[rc.ids, await dview.apply((x) => x * x, 3), await lview.apply((x) => x + 1, 1), (await rc.view({ step: 2 }).pull('nothing').catch((e) => e.message)).split('\\n')[0]]",
+      "--json"
+    ])
+    expect(code).toBe(0)
+    expect(JSON.parse(stdout.trim())).toMatchObject({ value: [[0, 1, 2], [9, 9, 9], 2, "2 of 2 engines failed in pull:"] })
+  })
+
+  it("reports a function that cannot be shipped in one line, exit code 1", async () => {
+    const { code, stderr } = await run(["src/programs/console.ts", "--eval", "await dview.apply((x) => x * k, 2)"])
+    expect(code).toBe(1)
+    const lines = errorLines(stderr)
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/captures outer variables \(k\)/)
+  })
+})
