@@ -1,0 +1,105 @@
+// Function shipping (free-variable analysis) and the views on the Local tier: the same operations give the same
+// results in one thread as on worker threads, so engines do not depend on where they live.
+import { Effect, Layer } from "effect"
+import * as fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import * as Local from "../src/runtime/Local.ts"
+import { freeVariables } from "../src/runtime/engines/FreeVariables.ts"
+import { Client, Remote, Selection } from "../src/runtime/engines/index.ts"
+import * as fns from "./fixtures/engineFns.ts"
+
+const F = Remote.module(new URL("./fixtures/engineFns.ts", import.meta.url).href, fns)
+
+const withLocal = <A, E>(engines: number, f: (client: Client.Shape) => Effect.Effect<A, E>) =>
+  Effect.runPromise(Effect.scoped(Effect.flatMap(Client.make({ engines }), f)).pipe(Effect.provide(Local.layer)))
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+describe("free variables", () => {
+  const k = 3
+  const table: Array<[string, string, Array<string>]> = [
+    ["arrow capturing k", "x => x * k", ["k"]],
+    ["locals and globals", "x => { const y = x * 2; return Math.sqrt(y) + Number(y) }", []],
+    ["destructuring with defaults", "({ a, b: [c, d = 2] }) => a + c + d", []],
+    ["object keys are not variables", "x => ({ k: x, m: x, [String(x)]: 1 })", []],
+    ["computed keys are", "x => ({ [k]: x })", ["k"]],
+    ["methods, getters, classes", "x => { const o = { f(y) { return y }, get g() { return 1 } }; class A { v = 1; m() { return this.v } }; return o.f(x) + new A().m() }", []],
+    ["inner functions, labels, catch", "x => { function inner(a) { return a } outer: for (;;) { break outer } try { return inner(x) } catch (e) { return e } }", []],
+    ["template and regex", "s => `${s}${k}` + /a\\/b[/]/.test(s) / 2", ["k"]],
+    ["member access is not a variable", "o => o.k + o?.m + o.k.m", []],
+    ["ternary branches are", "x => x ? k : m", ["k", "m"]],
+    ["imports captured under vitest", "x => __vi_import_0__.square(x)", ["__vi_import_0__"]],
+    ["the keep-names helper is provided", "x => { function f() {} __name(f, 'f'); return x }", []]
+  ]
+  it.each(table)("%s", (_, source, free) => {
+    expect(freeVariables(source)).toEqual(free)
+  })
+
+  it("a capturing function is refused before anything is sent", async () => {
+    const refused = await Effect.runPromise(Effect.flip(Remote.fromFunction((x: number) => x * k)))
+    expect(refused).toMatchObject({ _tag: "NotShippable", captured: ["k"] })
+    expect(() => Remote.fn(Math.max)).toThrow(/native or bound/)
+  })
+})
+
+describe("selection", () => {
+  it("slices like Python over any engine count", () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: -14, max: 14 }), fc.integer({ min: -14, max: 14 }), fc.integer({ min: 1, max: 4 }), (n, start, stop, step) => {
+      const ids = range(n)
+      const expected: Array<number> = []
+      const norm = (i: number) => Math.min(n, Math.max(0, i < 0 ? i + n : i))
+      for (let i = norm(start); i < norm(stop); i += step) expected.push(i)
+      const got = Selection.resolve(ids, { start, stop, step })
+      if (expected.length === 0) expect(Array.isArray(got)).toBe(false)
+      else expect(got).toEqual(expected)
+    }))
+  })
+})
+
+describe("views on the Local tier", () => {
+  it("scatter / gather, direct and load-balanced map agree with the arrays", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer(), { maxLength: 50 }), fc.integer({ min: 1, max: 5 }), async (xs, engines) => {
+        const out = await withLocal(engines, (client) =>
+          Effect.gen(function*() {
+            const dview = yield* client.view()
+            yield* dview.scatter("xs", xs)
+            const lview = yield* client.loadBalanced()
+            return {
+              gathered: yield* yield* dview.gather("xs"),
+              direct: yield* yield* dview.map((x: number) => x - 1, xs),
+              balanced: yield* yield* lview.map(F.square, xs, { chunkSize: 3 })
+            }
+          }))
+        expect(out.gathered).toEqual(xs)
+        expect(out.direct).toEqual(xs.map((x) => x - 1))
+        expect(out.balanced).toEqual(xs.map((x) => x * x))
+      }),
+      { numRuns: 30 }
+    )
+  })
+
+  it("values are copied across the boundary, as between threads", async () => {
+    const pushed = { list: [1, 2] }
+    const pulled = await withLocal(1, (client) =>
+      Effect.gen(function*() {
+        const dview = yield* client.view()
+        yield* dview.push({ pushed })
+        yield* dview.execute((ns) => ns.pushed.list.push(3))
+        return (yield* yield* dview.pull<{ list: Array<number> }>("pushed"))[0]!
+      }))
+    expect(pushed.list).toEqual([1, 2])
+    expect(pulled.list).toEqual([1, 2, 3])
+  })
+
+  it("dependencies and errors behave as on threads", async () => {
+    await withLocal(2, (client) =>
+      Effect.gen(function*() {
+        const lview = yield* client.loadBalanced()
+        const failed = yield* lview.apply(F.boom, "x")
+        expect((yield* Effect.flip(yield* lview.with({ after: failed }).apply(F.square, 1)))._tag).toBe("ImpossibleDependency")
+        const error = yield* Effect.flip(yield* (yield* client.view()).apply(F.boom, "bad"))
+        expect(error.engines).toEqual([0, 1])
+      }))
+  })
+})
