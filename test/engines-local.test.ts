@@ -1,6 +1,6 @@
 // Function shipping (free-variable analysis) and the views on the Local tier: the same operations give the same
 // results in one thread as on worker threads, so engines do not depend on where they live.
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import * as Local from "../src/runtime/Local.ts"
