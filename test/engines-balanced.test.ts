@@ -78,9 +78,13 @@ describe("apply and map", () => {
         const least = yield* client.loadBalanced()
         const busy = yield* (yield* client.view(0)).apply(F.busy, 0, 150)
         const quick = []
-        for (let i = 0; i < 4; i++) quick.push(yield* yield* least.apply(F.square, i))
+        for (let i = 0; i < 4; i++) {
+          const result = yield* least.apply(F.square, i)
+          quick.push([yield* result, result.metadata()[0]!.engine])
+        }
+        expect(busy.isReady()).toBe(false)
         yield* busy
-        expect(quick).toEqual([0, 1, 4, 9])
+        expect(quick).toEqual([[0, 1], [1, 1], [4, 1], [9, 1]])
       }))
   })
 
@@ -199,6 +203,42 @@ describe("dependencies", () => {
             expect(outcome.engines[i]).toBe(outcome.engines[spec.follow])
           }
         })
+      }),
+      { numRuns: 30 }
+    )
+  })
+
+  it("for random task graphs with failures, a task whose dependency failed fails with ImpossibleDependency", async () => {
+    const graph = fc.integer({ min: 2, max: 10 }).chain((n) =>
+      fc.tuple(...range(n).map((i) =>
+        fc.record({
+          after: fc.subarray(range(i)),
+          follow: i === 0 ? fc.constant(undefined) : fc.option(fc.integer({ min: 0, max: i - 1 }), { nil: undefined }),
+          fails: fc.boolean()
+        })
+      ))
+    )
+    await fc.assert(
+      fc.asyncProperty(graph, async (tasks) => {
+        const outcomes = await withClient({ engines: 3 }, (client) =>
+          Effect.gen(function*() {
+            const lview = yield* client.loadBalanced({ scheduler: "random" })
+            const results: Array<AsyncResult.AsyncResult<number, unknown>> = []
+            for (const spec of tasks) {
+              const view = lview.with({ after: spec.after.map((j) => results[j]!), follow: spec.follow === undefined ? undefined : results[spec.follow]! })
+              results.push(yield* view.apply((fail: boolean) => {
+                if (fail) throw new Error("planned")
+                return 1
+              }, spec.fails))
+            }
+            return yield* Effect.forEach(results, (r) => Effect.map(Effect.exit(r), (exit) => exit._tag === "Success" ? "ok" : (exit.cause as any).reasons[0].error._tag))
+          }))
+        const expected: Array<string> = []
+        tasks.forEach((spec, i) => {
+          const deps = [...spec.after, ...(spec.follow === undefined ? [] : [spec.follow])]
+          expected[i] = deps.some((j) => expected[j] !== "ok") ? "ImpossibleDependency" : spec.fails ? "RemoteError" : "ok"
+        })
+        expect(outcomes).toEqual(expected)
       }),
       { numRuns: 30 }
     )
