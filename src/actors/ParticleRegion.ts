@@ -1,0 +1,240 @@
+/**
+ * `ParticleRegion`: one rectangle of the halo model's periodic box, as an actor. Regions are actors, boundaries
+ * are messages: every step a region sends each neighbour (the distinct regions of its 3 × 3 periodic
+ * neighbourhood) one step-stamped `halo` tell holding the particles that cross into it and the ones within the
+ * cutoff of its border, receives one from each, and advances (see src/actors/halo/region.ts for the kernel).
+ *
+ * How a run goes: the main thread spawns the regions, then asks each `run` with the addresses of all regions
+ * and its initial particles. `run` is an interleaved ask: it sends the step-0 envelopes and then waits, without
+ * holding the mailbox, until the region has done every step; meanwhile `halo` tells drive the steps, going
+ * directly region to region (`context.connect`: worker-to-worker channels on Threads, in-process on Local).
+ *
+ * Why it cannot run ahead: envelopes are kept in an inbox keyed by step, and step t runs only once the inbox of
+ * step t holds one envelope from every neighbour (its own included); a region computes nothing else.
+ *
+ * Why it cannot deadlock: handlers never wait for a reply, and a tell waits only when the target's mailbox is
+ * full. A region sends its step-s envelope only after finishing step s-1, which needed the receiver's step-(s-1)
+ * envelope, sent after the receiver finished step s-2: so at most two envelopes (steps s-1 and s) from one sender
+ * are ever unconsumed at one receiver, at most 2 × 9 over its neighbours, and the mailbox holds `MAILBOX` > that.
+ * Tells therefore never wait, whatever the placement (same worker, other workers, over-decomposed).
+ */
+import { Deferred, Effect, Schema } from "effect"
+import * as Actor from "../runtime/Actor.ts"
+import type { Envelope, Geometry, HaloIssue } from "./halo/index.ts"
+import { envelopeBytes, makeTrace, traceInto, warmUpRegionKernels } from "./halo/accounting.ts"
+import type { Trace } from "./halo/accounting.ts"
+import { advanceRegion, distribute, makeGeometry, RegionWorkspace, validateSetup } from "./halo/index.ts"
+import {
+  EnvelopeSchema,
+  GridSchema,
+  HaloError,
+  haloError,
+  Int32s,
+  ParamsSchema,
+  ParticlesSchema,
+  RegionStatsSchema,
+  Uint32s
+} from "./HaloWire.ts"
+
+const Int = Schema.Number.check(Schema.isInt())
+const AddressSchema = Schema.Struct({ id: Schema.Number, name: Schema.String, worker: Schema.Number })
+
+/** Two unconsumed envelopes per neighbour (9 at most, itself included), plus `run`, with room to spare. */
+export const MAILBOX = 32
+
+/** Per step (0..steps) of a traced run: how many particles the region owned, and a hash-sum of their ids. */
+export const TraceSchema = Schema.Struct({ counts: Int32s, hashes: Uint32s })
+
+export const RunResultSchema = Schema.Struct({
+  region: Int,
+  /** The particles the region owns after the last step, in batches as they arrived (each sorted by id). */
+  owned: Schema.Array(ParticlesSchema),
+  stats: RegionStatsSchema,
+  trace: Schema.optional(TraceSchema)
+})
+export type RunResult = typeof RunResultSchema.Type
+
+const Init = Schema.Struct({ params: ParamsSchema, grid: GridSchema, region: Int })
+
+const protocol = {
+  /**
+   * Run `steps` steps from `owned` (this region's initial particles, sorted by id), exchanging with the regions
+   * at `peers` (indexed by region). Replies with the final particles once every step is done. `epoch` numbers
+   * runs (increasing): envelopes of an earlier run are dropped.
+   */
+  run: Actor.message({
+    payload: Schema.Struct({
+      epoch: Int,
+      peers: Schema.Array(AddressSchema),
+      owned: ParticlesSchema,
+      steps: Int,
+      trace: Schema.Boolean,
+      /** Optional Int32 words, one per region: this region stores the number of steps it has done. */
+      progress: Schema.optional(Schema.instanceOf(SharedArrayBuffer))
+    }),
+    success: RunResultSchema,
+    error: HaloError,
+    interleave: true
+  }),
+  /** One step-stamped envelope from a neighbour (one-way). */
+  halo: Actor.message({ payload: Schema.Struct({ epoch: Int, envelope: EnvelopeSchema }) })
+}
+
+type Protocol = typeof protocol
+
+export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Protocol> = Actor.make("ParticleRegion", {
+  module: import.meta.url,
+  init: Init,
+  mailbox: MAILBOX,
+  protocol,
+  behaviour: ({ grid, params, region }, context) =>
+    Effect.gen(function*() {
+      const setup = validateSetup({ ...params, steps: 0 }, grid)
+      if (setup !== undefined) return yield* haloError(setup)
+      warmUpRegionKernels()
+      const g: Geometry = makeGeometry({ ...params, steps: 0 }, grid)
+      const targets = g.targets[region]!
+      const nt = targets.length
+      const ws = new RegionWorkspace()
+
+      type Ref = Actor.Ref<Protocol>
+      let epoch = -1
+      let steps = 0
+      /** The step whose envelopes are being collected (the next one to run); `steps` means "collecting the end". */
+      let step = 0
+      let failed = false
+      let done = Deferred.makeUnsafe<RunResult, HaloError>()
+      let peers: Array<Ref | undefined> = []
+      let inbox = new Map<number, Array<Envelope>>()
+      /** Envelopes of a later run that arrived before its `run` (step 0 only). */
+      let early: Array<{ epoch: number; envelope: Envelope }> = []
+      let trace: Trace | undefined
+      let progress: Int32Array | undefined
+      const stats = { messages: 0, bytes: 0, crossWorkerMessages: 0, computeMs: 0 }
+
+      const fail = (issue: HaloIssue) => {
+        failed = true
+        Deferred.doneUnsafe(done, Effect.fail(haloError(issue)))
+      }
+      const mismatch = (message: string) =>
+        fail({ _tag: "InboxMismatch", region, step, message: `region ${region}, step ${step}: ${message}` })
+
+      /** Keeps `e` for its step; false (and the run failed) if it does not fit the protocol. */
+      const store = (e: Envelope): boolean => {
+        const t = targets.indexOf(e.from)
+        if (e.to !== region || t < 0 || !(e.step === step || e.step === step + 1) || e.step > steps) {
+          mismatch(`unexpected envelope from ${e.from} to ${e.to} for step ${e.step}`)
+          return false
+        }
+        let box = inbox.get(e.step)
+        if (box === undefined) inbox.set(e.step, box = [])
+        if (box.some((other) => other.from === e.from)) {
+          mismatch(`a second envelope from ${e.from} for step ${e.step}`)
+          return false
+        }
+        box.push(e)
+        return true
+      }
+
+      /** Sends the envelopes of one step: its own is kept, the others go to their regions. */
+      const send = (outbox: ReadonlyArray<Envelope>) =>
+        Effect.forEach(outbox, (e) => {
+          if (e.to === region) {
+            store(e)
+            return Effect.void
+          }
+          stats.messages++
+          stats.bytes += envelopeBytes(e)
+          const peer = peers[e.to]!
+          if (peer.address.worker !== context.worker) stats.crossWorkerMessages++
+          return peer.tell("halo", { epoch, envelope: e })
+        }, { discard: true })
+
+      const complete = (t: number) => inbox.get(t)?.length === nt
+
+      const finish = () => {
+        const box = inbox.get(steps)!
+        inbox.delete(steps)
+        const owned = box.map((e) => e.migrants)
+        if (trace) traceInto(trace, steps, owned)
+        Deferred.doneUnsafe(done, Effect.succeed({
+          region,
+          owned,
+          stats: { region, worker: context.worker, ...stats },
+          ...(trace ? { trace } : {})
+        }))
+      }
+
+      /** Runs every step whose envelopes are all in; yields before each so other actors and sends get their turn. */
+      const steps_: Effect.Effect<void> = Effect.gen(function*() {
+        while (!failed && step < steps && complete(step)) {
+          yield* Effect.yieldNow
+          const box = inbox.get(step)!
+          inbox.delete(step)
+          if (trace) traceInto(trace, step, box.map((e) => e.migrants))
+          const started = performance.now()
+          const result = advanceRegion(g, region, step, box, ws)
+          stats.computeMs += performance.now() - started
+          if (result._tag === "Invalid") return fail(result.issue)
+          step++
+          if (progress) Atomics.store(progress, region, step)
+          yield* send(result.outbox)
+        }
+        if (!failed && step === steps && complete(steps)) finish()
+      })
+      /**
+       * One loop at a time: it runs from a `halo` handler (holding the mailbox) or from `run` (which does not), and
+       * envelopes stored meanwhile are picked up by the loop already running.
+       */
+      let advancing = false
+      const advance = Effect.suspend(() => {
+        if (advancing) return Effect.void
+        advancing = true
+        return Effect.ensuring(steps_, Effect.sync(() => {
+          advancing = false
+        }))
+      })
+
+      return {
+        run: (input) =>
+          Effect.suspend(() => {
+            if (input.epoch <= epoch) {
+              return Effect.die(new Error(`ParticleRegion ${region}: run epoch ${input.epoch} after ${epoch}`))
+            }
+            epoch = input.epoch
+            steps = input.steps
+            step = 0
+            failed = false
+            done = Deferred.makeUnsafe<RunResult, HaloError>()
+            inbox = new Map()
+            stats.messages = stats.bytes = stats.crossWorkerMessages = stats.computeMs = 0
+            trace = input.trace ? makeTrace(steps) : undefined
+            progress = input.progress ? new Int32Array(input.progress) : undefined
+            peers = input.peers.map((address, r) =>
+              r !== region && targets.includes(r) ? context.connect(ParticleRegion, address) : undefined
+            )
+            const waiting = early.filter((x) => x.epoch === epoch)
+            early = early.filter((x) => x.epoch > epoch)
+            for (const x of waiting) store(x.envelope)
+            const started = performance.now()
+            const first = distribute(g, region, input.owned, 0, ws)
+            stats.computeMs += performance.now() - started
+            if (first._tag === "Invalid") fail(first.issue)
+            const current = done
+            return (first._tag === "Advanced" && !failed ? send(first.outbox) : Effect.void).pipe(
+              Effect.andThen(advance),
+              Effect.andThen(Deferred.await(current))
+            )
+          }),
+        halo: ({ envelope, epoch: from }) => {
+          if (from < epoch) return Effect.void
+          if (from > epoch) {
+            early.push({ epoch: from, envelope })
+            return Effect.void
+          }
+          if (failed || !store(envelope)) return Effect.void
+          return complete(step) ? advance : Effect.void
+        }
+      }
+    })
+})
