@@ -1,0 +1,228 @@
+/**
+ * The halo model's modes, as Effects over whichever tier is provided: `serial` (the cell-list reference in this
+ * thread), `messages` (one `ParticleRegion` actor per region, exchanging step-stamped halo tells directly with its
+ * neighbours; runs on Local and on Threads) and `shared` (one `SharedRegions` group per worker, exchanging
+ * through shared arrays and an Atomics barrier; Threads only). All give the serial result, bit for bit.
+ * Shared by `halo.ts`, the benchmark and the tests.
+ *
+ * A mode is prepared once (actors spawned and warm) and then runs any number of initial states, so timings
+ * measure the computation (including handing the particles out and collecting them), not the start-up.
+ */
+import { Effect } from "effect"
+import type { Scope } from "effect"
+import { addTrace, makeTrace } from "../../actors/halo/accounting.ts"
+import type { Trace } from "../../actors/halo/accounting.ts"
+import { allocExchange } from "../../actors/halo/exchange.ts"
+import { CANCEL } from "../../actors/halo/exchange.ts"
+import type { Envelope, Grid, HaloParams, HaloState, Particles } from "../../actors/halo/index.ts"
+import { emptyParticles, gather, makeGeometry, partition, simulateSerial, validateSetup } from "../../actors/halo/index.ts"
+import type { HaloError } from "../../actors/HaloWire.ts"
+import { haloError } from "../../actors/HaloWire.ts"
+import { ParticleRegion } from "../../actors/ParticleRegion.ts"
+import type { RunResult } from "../../actors/ParticleRegion.ts"
+import { SharedRegions } from "../../actors/SharedRegions.ts"
+import type { ActorError } from "../../runtime/ActorError.ts"
+import * as ActorSystem from "../../runtime/ActorSystem.ts"
+import * as Barrier from "../../runtime/shared/Barrier.ts"
+
+export const MODES = ["serial", "messages", "shared"] as const
+export type Mode = (typeof MODES)[number]
+
+/** What a run is: the model (its `steps` too) and the region grid. */
+export interface Setup {
+  readonly params: HaloParams
+  readonly grid: Grid
+}
+
+export interface Outcome {
+  readonly state: HaloState
+  readonly seconds: number
+  /** Envelopes between distinct regions (messages, or blocks published to shared arrays), and their bytes. */
+  readonly messages: number
+  readonly bytes: number
+  /** Of the messages, those between regions on different workers (worker-to-worker channels). */
+  readonly crossWorkerMessages: number
+  /** Time spent in the region kernels, summed over regions (the whole run for serial). */
+  readonly computeSeconds: number
+  /** Per step, particles owned and their id fingerprint summed over regions (traced runs only). */
+  readonly trace?: Trace
+}
+
+export type RunError = HaloError | ActorError | Barrier.BarrierBroken | Barrier.BarrierTimeout
+
+export interface Runner {
+  readonly mode: Mode
+  /** Threads the regions run on (1 for serial and on the Local tier). */
+  readonly workers: number
+  /** The state after `steps` steps from `initial` (left untouched). */
+  readonly run: (initial: HaloState, options?: RunOptions) => Effect.Effect<Outcome, RunError>
+}
+
+export interface RunOptions {
+  /** Also fingerprint the particles owned at every step (see `Outcome.trace`). */
+  readonly trace?: boolean
+  /** Int32 words, one per region, where each region stores the steps it has done (for a progress line). */
+  readonly progress?: SharedArrayBuffer
+}
+
+/** Checks the setup: a bad parameter or a cutoff wider than a region is a `HaloError` naming what to change. */
+export const validate = (setup: Setup): Effect.Effect<void, HaloError> => {
+  const issue = validateSetup(setup.params, setup.grid)
+  return issue === undefined ? Effect.void : Effect.fail(haloError(issue))
+}
+
+const modelOf = ({ steps: _steps, ...model }: HaloParams) => model
+
+/** Reassembles the global state from the regions' final particles; a lost or doubled id is a `HaloError`. */
+const assemble = (n: number, steps: number, results: ReadonlyArray<RunResult>): Effect.Effect<HaloState, HaloError> => {
+  const envelopes: Array<Envelope> = []
+  const noHalo = emptyParticles()
+  for (const result of results) {
+    for (const migrants of result.owned) {
+      envelopes.push({ from: result.region, to: result.region, step: steps, migrants: migrants as Particles, halo: noHalo })
+    }
+  }
+  const out = gather(n, envelopes)
+  return out._tag === "Gathered" ? Effect.succeed(out.state) : Effect.fail(haloError(out.issue))
+}
+
+const summarise = (results: ReadonlyArray<RunResult>, steps: number) => {
+  let messages = 0
+  let bytes = 0
+  let crossWorkerMessages = 0
+  let computeMs = 0
+  let trace: Trace | undefined
+  for (const { stats, trace: own } of results) {
+    messages += stats.messages
+    bytes += stats.bytes
+    crossWorkerMessages += stats.crossWorkerMessages
+    computeMs += stats.computeMs
+    if (own) addTrace(trace ??= makeTrace(steps), own)
+  }
+  return { messages, bytes, crossWorkerMessages, computeSeconds: computeMs / 1000, ...(trace ? { trace } : {}) }
+}
+
+/** The cell-list reference in this thread. */
+export const serial = (setup: Setup): Effect.Effect<Runner, HaloError> =>
+  Effect.gen(function*() {
+    yield* validate({ params: setup.params, grid: { px: 1, py: 1 } })
+    simulateSerial({ ...setup.params, n: Math.min(setup.params.n, 2000), steps: 3 })
+    return {
+      mode: "serial",
+      workers: 1,
+      run: (initial) =>
+        Effect.sync(() => {
+          const started = performance.now()
+          const state = simulateSerial(setup.params, initial)
+          const seconds = (performance.now() - started) / 1000
+          return { state, seconds, messages: 0, bytes: 0, crossWorkerMessages: 0, computeSeconds: seconds }
+        })
+    } satisfies Runner
+  })
+
+/** One `ParticleRegion` per region, region r on worker r mod workers. */
+export const messages = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSystem.ActorSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* validate(setup)
+    const { grid, params } = setup
+    const system = yield* ActorSystem.ActorSystem
+    const g = makeGeometry(params, grid)
+    const regions = yield* Effect.forEach(
+      Array.from({ length: g.regions }, (_, r) => r),
+      (region) => system.spawn(ParticleRegion, { params: modelOf(params), grid, region }, { worker: region % system.workers }),
+      { concurrency: "unbounded" }
+    ).pipe(Effect.orDie)
+    const peers = regions.map((ref) => ref.address)
+    let epoch = 0
+    return {
+      mode: "messages",
+      workers: Math.min(system.workers, g.regions),
+      run: (initial, options) =>
+        Effect.gen(function*() {
+          const started = performance.now()
+          const owned = partition(g, initial)
+          const run = {
+            epoch: ++epoch,
+            peers,
+            steps: params.steps,
+            trace: options?.trace ?? false,
+            ...(options?.progress ? { progress: options.progress } : {})
+          }
+          const results = yield* Effect.forEach(regions, (ref, r) => ref.ask("run", { ...run, owned: owned[r]! }), {
+            concurrency: "unbounded"
+          })
+          const state = yield* assemble(params.n, params.steps, results)
+          const seconds = (performance.now() - started) / 1000
+          return { state, seconds, ...summarise(results, params.steps) }
+        })
+    } satisfies Runner
+  })
+
+/** Contiguous, balanced groups of regions, one per worker (fewer if there are fewer regions). */
+export const groupsOf = (regions: number, workers: number): Array<Array<number>> => {
+  const count = Math.min(regions, workers)
+  return Array.from({ length: count }, (_, i) => {
+    const lo = Math.floor((i * regions) / count)
+    const hi = Math.floor(((i + 1) * regions) / count)
+    return Array.from({ length: hi - lo }, (_, k) => lo + k)
+  })
+}
+
+/** One `SharedRegions` group per worker, in lockstep over shared arrays and a barrier. Threads only. */
+export const shared = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSystem.ActorSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* validate(setup)
+    const { grid, params } = setup
+    const system = yield* ActorSystem.ActorSystem
+    if (system.tier !== "threads") {
+      return yield* Effect.die(new Error("the shared mode blocks at barriers: it needs the Threads tier"))
+    }
+    const g = makeGeometry(params, grid)
+    const groups = groupsOf(g.regions, system.workers)
+    const actors = yield* Effect.forEach(groups, (_, i) => system.spawn(SharedRegions, {}, { worker: i }), {
+      concurrency: "unbounded"
+    }).pipe(Effect.orDie)
+    const pools = allocExchange(g, params.n)
+    return {
+      mode: "shared",
+      workers: groups.length,
+      run: (initial, options) =>
+        Effect.gen(function*() {
+          const started = performance.now()
+          const owned = partition(g, initial)
+          // Fresh control words (counters, abort, cancel) and barrier per run; the pools are reused.
+          const exchange = { ...pools, control: new SharedArrayBuffer(pools.control.byteLength) }
+          const barrier = Barrier.make(groups.length, { name: "halo-steps" })
+          const outcomes = yield* Effect.forEach(groups, (regions, i) =>
+            actors[i]!.ask("run", {
+              params: modelOf(params),
+              grid,
+              group: i,
+              regions,
+              owned: regions.map((r) => owned[r]!),
+              steps: params.steps,
+              exchange,
+              barrier: barrier.handle,
+              trace: options?.trace ?? false,
+              ...(options?.progress ? { progress: options.progress } : {})
+            }), { concurrency: "unbounded" }).pipe(
+              Effect.onInterrupt(() => Effect.sync(() => Atomics.store(new Int32Array(exchange.control), CANCEL, 1)))
+            )
+          const results = outcomes.flatMap((outcome) => outcome.results)
+          const state = yield* assemble(params.n, params.steps, results)
+          const seconds = (performance.now() - started) / 1000
+          return { state, seconds, ...summarise(results, params.steps) }
+        })
+    } satisfies Runner
+  })
+
+export const prepare = (mode: Mode, setup: Setup): Effect.Effect<Runner, HaloError, ActorSystem.ActorSystem | Scope.Scope> => {
+  switch (mode) {
+    case "serial":
+      return serial(setup)
+    case "messages":
+      return messages(setup)
+    case "shared":
+      return shared(setup)
+  }
+}
