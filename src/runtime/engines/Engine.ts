@@ -13,6 +13,7 @@
  * so an interrupt reaches them.
  */
 import { Effect, Exit, Schema } from "effect"
+import { fileURLToPath } from "node:url"
 import { threadId } from "node:worker_threads"
 import * as Actor from "../Actor.ts"
 import * as ModuleLoader from "../ModuleLoader.ts"
@@ -48,8 +49,15 @@ const compiled = new Map<string, Remote.AnyFunction>()
 const loadModule = (module: string, bundle: string): Promise<Record<string, unknown>> => {
   let loading = modules.get(module)
   if (loading === undefined) {
-    // In a worker the bundle built for the module; in the main thread (Local tier) the module itself.
-    loading = (bundle === "" ? import(module) : ModuleLoader.load(bundle)) as Promise<Record<string, unknown>>
+    // In a worker: the bundle built for the module, or for a runtime module the base bundle's own instance;
+    // in the main thread (Local tier): the module itself.
+    const shared = (globalThis as { __actorflow_shared?: Record<string, unknown> }).__actorflow_shared
+    const fromBase = bundle === "" && shared !== undefined && module.startsWith("file:") ? shared[fileURLToPath(module)] : undefined
+    loading = (fromBase !== undefined
+      ? Promise.resolve(fromBase)
+      : bundle === ""
+      ? import(module)
+      : ModuleLoader.load(bundle)) as Promise<Record<string, unknown>>
     loading.then((ns) => loadedModules.set(module, ns), () => modules.delete(module))
     modules.set(module, loading)
   }
