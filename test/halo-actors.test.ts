@@ -1,0 +1,256 @@
+/**
+ * Particle regions as actors: every mode (messages on Local and on Threads, shared memory) equals the serial
+ * reference bit for bit for any initial state, grid up to 3 × 3 and 1–4 workers; every step keeps the set of
+ * particle ids; over-decomposed grids do not deadlock; too-large steps and too-wide cutoffs are typed errors;
+ * and the program behaves on the command line.
+ */
+import { execFile } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+import fc from "fast-check"
+import { afterAll, describe, expect, it } from "vitest"
+import { expectedFingerprint } from "../src/actors/halo/accounting.ts"
+import type { Grid, HaloParams, HaloState } from "../src/actors/halo/index.ts"
+import {
+  boxForDensity,
+  cloneState,
+  initialState,
+  makeGeometry,
+  runDecomposed,
+  simulateSerial
+} from "../src/actors/halo/index.ts"
+import { HaloError } from "../src/actors/HaloWire.ts"
+import * as Modes from "../src/programs/halo/modes.ts"
+import * as Tiers from "./support/tiers.ts"
+
+const tiers = Tiers.make()
+afterAll(() => tiers.dispose())
+
+/** Exact equality of every bit of two states. */
+const sameBits = (a: HaloState, b: HaloState): boolean =>
+  a.n === b.n &&
+  ([["x", "x"], ["y", "y"], ["vx", "vx"], ["vy", "vy"]] as const).every(([k]) =>
+    Buffer.from(a[k].buffer, a[k].byteOffset, a[k].byteLength).equals(Buffer.from(b[k].buffer, b[k].byteOffset, b[k].byteLength))
+  )
+
+/** Random setups valid for every grid up to 3 × 3 (L >= 3.2·rc); some take steps too large for their regions. */
+const paramsArb = (maxN: number, maxSteps: number) =>
+  fc
+    .record({
+      n: fc.integer({ min: 1, max: maxN }),
+      rc: fc.double({ min: 0.5, max: 1.5, noNaN: true }),
+      density: fc.double({ min: 2, max: 40, noNaN: true }),
+      k: fc.double({ min: -2, max: 4, noNaN: true }),
+      dt: fc.double({ min: 1e-3, max: 0.05, noNaN: true }),
+      steps: fc.integer({ min: 1, max: maxSteps }),
+      seed: fc.integer(),
+      v0: fc.double({ min: 0, max: 1, noNaN: true })
+    })
+    .map(({ density, ...p }): HaloParams => ({ ...p, L: Math.max(boxForDensity(p.n, p.rc, density), 3.2 * p.rc) }))
+
+const gridArb: fc.Arbitrary<Grid> = fc.record({ px: fc.integer({ min: 1, max: 3 }), py: fc.integer({ min: 1, max: 3 }) })
+
+type Variant = { readonly name: string; readonly mode: "messages" | "shared"; readonly tier: (workers: number) => Tiers.Tier }
+const variants: ReadonlyArray<Variant> = [
+  { name: "messages on Local", mode: "messages", tier: () => tiers.local() },
+  { name: "messages on Threads", mode: "messages", tier: (w) => tiers.threads(w) },
+  { name: "shared on Threads", mode: "shared", tier: (w) => tiers.threads(w) }
+]
+
+/** Prepares the mode and runs it once from `initial` (traced); the failure, if any, as a value. */
+const runMode = (variant: Variant, workers: number, params: HaloParams, grid: Grid, initial: HaloState) =>
+  Tiers.run(
+    variant.tier(workers),
+    Effect.gen(function*() {
+      const runner = yield* Modes.prepare(variant.mode, { params, grid })
+      return yield* runner.run(initial, { trace: true })
+    }).pipe(Effect.result)
+  )
+
+const checkFingerprints = (outcome: Modes.Outcome, n: number, steps: number) => {
+  const want = expectedFingerprint(n)
+  expect(outcome.trace!.counts.length).toBe(steps + 1)
+  for (let s = 0; s <= steps; s++) {
+    expect(outcome.trace!.counts[s], `particles owned at step ${s}`).toBe(want.count)
+    expect(outcome.trace!.hashes[s], `id fingerprint at step ${s}`).toBe(want.hash)
+  }
+}
+
+describe("halo regions as actors", () => {
+  it("every mode equals the serial reference bit for bit and keeps every id at every step, or fails as the kernels do", async () => {
+    await fc.assert(
+      fc.asyncProperty(paramsArb(300, 30), gridArb, fc.integer({ min: 1, max: 4 }), async (p, grid, workers) => {
+        const initial = initialState(p)
+        const reference = runDecomposed(p, grid)
+        const serial = simulateSerial(p, initial)
+        for (const variant of variants) {
+          const result = await runMode(variant, workers, p, grid, initial)
+          if (reference._tag === "Invalid") {
+            // Too large a step for these regions: a typed error naming the issue, never a wrong state.
+            expect(result._tag, variant.name).toBe("Failure")
+            if (result._tag === "Failure") {
+              expect(result.failure).toBeInstanceOf(HaloError)
+              expect((result.failure as HaloError).issue._tag).toBe(reference.issue._tag)
+            }
+            continue
+          }
+          if (result._tag === "Failure") throw new Error(`${variant.name}: ${String(result.failure)}`)
+          expect(sameBits(result.success.state, serial), variant.name).toBe(true)
+          checkFingerprints(result.success, p.n, p.steps)
+        }
+      }),
+      { numRuns: 30 }
+    )
+  })
+
+  it("a step too large for the regions fails with ParticleMovedTooFar exactly when the kernels say so", async () => {
+    const fastArb = fc.tuple(paramsArb(200, 10), fc.double({ min: 0.05, max: 4, noNaN: true }), fc.double({ min: 0.3, max: 2, noNaN: true }))
+      .map(([p, dt, v0]) => ({ ...p, dt, v0 }))
+    await fc.assert(
+      fc.asyncProperty(fastArb, gridArb, fc.integer({ min: 1, max: 4 }), async (p, grid, workers) => {
+        const initial = initialState(p)
+        const reference = runDecomposed(p, grid)
+        for (const variant of variants) {
+          const result = await runMode(variant, workers, p, grid, initial)
+          if (reference._tag === "Done") {
+            expect(result._tag, variant.name).toBe("Success")
+            continue
+          }
+          expect(result._tag, variant.name).toBe("Failure")
+          const issue = result._tag === "Failure" ? (result.failure as HaloError).issue : undefined
+          expect(issue?._tag).toBe(reference.issue._tag)
+          // Regions far from the first failure may get one step further before the run stops.
+          if (issue?._tag === "ParticleMovedTooFar" && reference.issue._tag === "ParticleMovedTooFar") {
+            expect(issue.step).toBeGreaterThanOrEqual(reference.issue.step)
+            expect(issue.message).toMatch(/use a smaller dt/)
+          }
+        }
+      }),
+      { numRuns: 20 }
+    )
+  })
+
+  it("over-decomposed grids (more regions than workers, 1 or 2 per axis included) finish and agree", async () => {
+    const p: HaloParams = { n: 3000, L: boxForDensity(3000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 40, seed: 11 }
+    const initial = initialState(p)
+    const serial = simulateSerial(p, initial)
+    for (const [grid, workers] of [[{ px: 5, py: 4 }, 2], [{ px: 4, py: 4 }, 1], [{ px: 2, py: 6 }, 3], [{ px: 1, py: 7 }, 2]] as const) {
+      for (const variant of variants) {
+        const result = await runMode(variant, workers, p, grid, initial)
+        if (result._tag === "Failure") throw new Error(`${variant.name} ${grid.px}x${grid.py}: ${String(result.failure)}`)
+        expect(sameBits(result.success.state, serial), `${variant.name} ${grid.px}x${grid.py} on ${workers}`).toBe(true)
+        checkFingerprints(result.success, p.n, p.steps)
+      }
+    }
+  })
+
+  it("neighbours talk directly: one envelope per neighbour per step, across workers where they live apart", async () => {
+    const p: HaloParams = { n: 2000, L: boxForDensity(2000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 10, seed: 5 }
+    const grid = { px: 3, py: 2 }
+    const g = makeGeometry(p, grid)
+    const result = await runMode(variants[1]!, 2, p, grid, initialState(p))
+    if (result._tag === "Failure") throw new Error(String(result.failure))
+    let perStep = 0
+    let crossPerStep = 0
+    for (let r = 0; r < g.regions; r++) {
+      for (const t of g.targets[r]!) {
+        if (t === r) continue
+        perStep++
+        if (t % 2 !== r % 2) crossPerStep++ // region r lives on worker r mod 2
+      }
+    }
+    expect(result.success.messages).toBe(perStep * (p.steps + 1))
+    expect(result.success.crossWorkerMessages).toBe(crossPerStep * (p.steps + 1))
+    expect(result.success.bytes).toBeGreaterThan(0)
+  })
+
+  it("a runner that failed (a particle too fast) runs the next state correctly", async () => {
+    const p: HaloParams = { n: 800, L: boxForDensity(800, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 8, seed: 4 }
+    const grid = { px: 3, py: 3 }
+    const good = initialState(p)
+    const bad = cloneState(good)
+    bad.vx[17] = 500 // 5 per step: more than a region's width minus rc
+    for (const variant of variants) {
+      const outcomes = await Tiers.run(
+        variant.tier(2),
+        Effect.gen(function*() {
+          const runner = yield* Modes.prepare(variant.mode, { params: p, grid })
+          const failed = yield* Effect.flip(runner.run(bad))
+          const ok = yield* runner.run(good)
+          return { failed, ok }
+        })
+      )
+      expect(outcomes.failed).toBeInstanceOf(HaloError)
+      const issue = (outcomes.failed as HaloError).issue
+      expect(issue._tag === "ParticleMovedTooFar" && issue.id).toBe(17)
+      expect(issue.message).toMatch(/smaller dt/)
+      expect(sameBits(outcomes.ok.state, simulateSerial(p, good)), variant.name).toBe(true)
+    }
+  })
+
+  it("a cutoff wider than a region is a HaloError saying how many regions fit", async () => {
+    const p: HaloParams = { n: 100, L: 10, rc: 1, k: 1, dt: 0.01, steps: 1, seed: 1 }
+    for (const variant of variants) {
+      const failure = await Tiers.run(
+        variant.tier(2),
+        Effect.flip(Modes.prepare(variant.mode, { params: p, grid: { px: 2, py: 10 } }))
+      )
+      expect(failure).toBeInstanceOf(HaloError)
+      expect(failure.issue._tag).toBe("CutoffWiderThanRegion")
+      expect(failure.message).toMatch(/at most 9 regions along y \(py\)/)
+    }
+  })
+})
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url))
+const program = (args: ReadonlyArray<string>) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(tsx, ["src/programs/halo.ts", ...args], { cwd: root, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr })
+    })
+  })
+const errorLines = (stderr: string) => stderr.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("npm warn"))
+
+describe("halo.ts", () => {
+  // Each case boots a process (about a second under tsx): run them side by side.
+  it.concurrent.each([
+    [["--regions", "0x2"], "--regions"],
+    [["--regions", "abc"], "--regions"],
+    [["--workers", "0"], "--workers"],
+    [["--regions", "60x1"], "at most"],
+    [["--particles", "500", "--regions", "3x3", "--dt", "100", "--mode", "messages"], "smaller dt"]
+  ])("%j is refused with one line and a non-zero exit", async (args, text) => {
+    const { code, stderr, stdout } = await program(args)
+    expect(code).not.toBe(0)
+    expect(stdout).toBe("")
+    const lines = errorLines(stderr)
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain(text)
+  })
+
+  it("--json prints one object per mode with the serial checksum; --svg draws the regions", async () => {
+    const svg = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "halo-")), "regions.svg")
+    const { code, stdout } = await program(
+      ["--particles", "1500", "--regions", "3x2", "--workers", "2", "--steps", "20", "--seed", "3", "--json", "--svg", svg]
+    )
+    expect(code).toBe(0)
+    const rows = stdout.trim().split("\n").map((line) => JSON.parse(line))
+    expect(rows.map((r) => r.mode)).toEqual(["serial", "messages", "shared"])
+    const p: HaloParams = { n: 1500, L: boxForDensity(1500, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 20, seed: 3, v0: 0.1 }
+    const want = (await import("../src/actors/halo/index.ts")).checksum(simulateSerial(p))
+    for (const row of rows) {
+      expect(row).toMatchObject({ particles: 1500, regions: "3x2", steps: 20, checksum: want, matchesSerial: true })
+      for (const key of ["workers", "seconds", "messages", "bytes", "computeSeconds", "commRatio"]) {
+        expect(typeof row[key]).toBe("number")
+      }
+    }
+    expect(rows[1].messages).toBeGreaterThan(0)
+    const drawing = Fs.readFileSync(svg, "utf8")
+    expect(drawing).toContain("<svg")
+    expect(drawing.match(/stroke-dasharray/g)).toHaveLength(2 + 1) // 2 vertical + 1 horizontal border
+  })
+})
