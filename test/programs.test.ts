@@ -36,7 +36,7 @@ describe("pi.ts", () => {
     const { code, stdout } = await run(["src/programs/pi.ts", "--samples", "2e5", "--workers", "2", "--seed", "17", "--json"])
     expect(code).toBe(0)
     const rows = stdout.trim().split("\n").map((line) => JSON.parse(line))
-    expect(rows.map((r) => r.mode)).toEqual(["serial", "per-sample", "per-sample", "actors", "pipeline"])
+    expect(rows.map((r) => r.mode)).toEqual(["serial", "per-sample", "per-sample", "actors", "pipeline", "shared"])
     for (const row of rows) {
       expect(row).toMatchObject({ seed: 17, workers: expect.any(Number), seconds: expect.any(Number), samplesPerSecond: expect.any(Number) })
       expect(row.hits).toBe(countHits(17, 0, row.samples))
