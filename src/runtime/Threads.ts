@@ -51,6 +51,9 @@ interface Slot {
   up: Deferred.Deferred<void>
 }
 
+/** How long stopping an actor waits for its worker to confirm. */
+const STOP_TIMEOUT_MS = 2_000
+
 /** Live Threads instances, so tests can check that none outlive their scope. */
 const live = new Set<Worker>()
 export const liveWorkers = (): number => live.size
@@ -200,7 +203,9 @@ export const make = (options: Options = {}) =>
         yield* Effect.addFinalizer(() =>
           Effect.suspend(() => {
             slot.actors.delete(id)
-            return closing ? Effect.void : Effect.ignore(router.request(worker, Kind.Stop, id, 0))
+            // Bounded: a worker stuck in a long synchronous call cannot answer, and closing the scope must not
+            // hang on it (the layer's own close terminates such a worker).
+            return closing ? Effect.void : Effect.ignore(Effect.timeoutOption(router.request(worker, Kind.Stop, id, 0), STOP_TIMEOUT_MS))
           })
         )
         return router.ref(definition, { id, name: definition.name, worker })
