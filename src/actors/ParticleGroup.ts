@@ -3,16 +3,12 @@
  * version). The main thread scatters a slice of the particles to each group (a copy: the group owns its
  * memory), tells every group to evolve, then gathers the positions back.
  *
- * Evolution is the fast-order kernel, run in slices of steps with a yield between them, so that an interrupted
- * ask stops the work inside the worker within about 10 ms. Splitting the steps does not change a bit.
+ * Evolution is the fast-order kernel, run in slices of steps with a yield between them (`evolveInSlices`), so
+ * that an interrupted ask stops the work inside the worker within about 10 ms.
  */
 import { Effect, Schema } from "effect"
 import * as Actor from "../runtime/Actor.ts"
-import { warmUpEvolve } from "./ParticleEvolve.ts"
-import { evolveRange } from "./particles/evolve.ts"
-
-/** Particle-steps per slice between two yields: about 10 ms at ~250M particle-steps/s. */
-export const SLICE_WORK = 2_500_000
+import { evolveInSlices, warmUpEvolve } from "./ParticleEvolve.ts"
 
 const Floats = Schema.instanceOf(Float64Array)
 
@@ -26,19 +22,6 @@ const Steps = Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(
 export class GroupEmpty extends Schema.TaggedError<GroupEmpty>()("GroupEmpty", {
   detail: Schema.String
 }) {}
-
-/** Evolves a group's own arrays by `nsteps`, yielding between slices of steps. */
-const evolveSliced = (x: Float64Array, y: Float64Array, w: Float64Array, nsteps: number): Effect.Effect<void> => {
-  const n = x.length
-  const slice = Math.max(1, Math.floor(SLICE_WORK / Math.max(1, n)))
-  if (nsteps <= slice) return Effect.sync(() => evolveRange(x, y, w, 0, n, nsteps))
-  return Effect.gen(function*() {
-    for (let done = 0; done < nsteps; done += slice) {
-      evolveRange(x, y, w, 0, n, Math.min(slice, nsteps - done))
-      yield* Effect.yieldNow
-    }
-  })
-}
 
 export const ParticleGroup = Actor.make("ParticleGroup", {
   module: import.meta.url,
@@ -61,7 +44,7 @@ export const ParticleGroup = Actor.make("ParticleGroup", {
           Effect.sync(() => {
             held = particles
           }),
-        evolve: (nsteps) => held === undefined ? Effect.fail(none) : evolveSliced(held.x, held.y, held.w, nsteps),
+        evolve: (nsteps) => held === undefined ? Effect.fail(none) : evolveInSlices(held.x, held.y, held.w, nsteps),
         gather: () => held === undefined ? Effect.fail(none) : Effect.succeed({ x: held.x, y: held.y })
       }
     })
