@@ -47,9 +47,10 @@ export type ParallelForError = Kernel.KernelError | ActorError
 /** How long an interrupted loop waits for its workers to stop at a call boundary. */
 export const STOP_WAIT_MS = 2_000
 
-export interface Run<E> {
-  <A extends Kernel.ArgsOf<A>>(kernel: Kernel.Kernel<A>, range: Range, args: A, options: ReduceOptions): Effect.Effect<number, E>
-  <A extends Kernel.ArgsOf<A>>(kernel: Kernel.Kernel<A>, range: Range, args: A, options?: Options): Effect.Effect<void, E>
+/** A loop runner: with `reduce` it succeeds with the reduction, without it with nothing. */
+export interface Run<E, R = never> {
+  <A extends Kernel.ArgsOf<A>>(kernel: Kernel.Kernel<A>, range: Range, args: A, options: ReduceOptions): Effect.Effect<number, E, R>
+  <A extends Kernel.ArgsOf<A>>(kernel: Kernel.Kernel<A>, range: Range, args: A, options?: Options): Effect.Effect<void, E, R>
 }
 
 export interface ParallelFor {
@@ -172,7 +173,7 @@ export const make = (): Effect.Effect<ParallelFor, never, ActorSystem.ActorSyste
   })
 
 /** One loop on fresh runners (spawned and stopped around it); use `make` to run many. */
-export const parallelFor: Run<ParallelForError> = ((kernel: Kernel.Any, range: Range, args: Kernel.Args, options?: ReduceOptions) =>
+export const parallelFor: Run<ParallelForError, ActorSystem.ActorSystem> = ((kernel: Kernel.Any, range: Range, args: Kernel.Args, options?: ReduceOptions) =>
   Effect.scoped(Effect.flatMap(make(), (loops) => (loops.run as Function)(kernel, range, args, options)))) as never
 
 /**
