@@ -8,13 +8,19 @@
  */
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
+import * as Engines from "./bench/engines.ts"
 import * as Foundation from "./bench/foundation.ts"
+import * as Halo from "./bench/halo.ts"
 import type { Row } from "./bench/Row.ts"
+import * as Shared from "./bench/shared.ts"
 import * as Main from "./cli/Main.ts"
 import * as Table from "./cli/Table.ts"
 
 const sections: Record<string, (options: { quick: boolean }) => Effect.Effect<Array<Row>, unknown>> = {
-  foundation: Foundation.run
+  foundation: Foundation.run,
+  shared: Shared.run,
+  halo: Halo.run,
+  engines: Engines.run
 }
 
 const columns: ReadonlyArray<Table.Column<Row>> = [
