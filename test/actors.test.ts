@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { WorkerDied } from "../src/runtime/ActorError.ts"
 import * as ActorSystem from "../src/runtime/ActorSystem.ts"
 import * as Retry from "../src/runtime/Retry.ts"
-import { Echo, EchoMismatch, Relay } from "./fixtures/Echo.ts"
+import { Echo, EchoMismatch, Loose, Relay } from "./fixtures/Echo.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
@@ -101,6 +101,25 @@ describe("thread boundaries", () => {
     )
     expect(replies.map((r) => r.reply)).toEqual(["e:hi", "e:hi", "e:hi", "e:again", "e:again", "e:again"])
     expect(replies.map((r) => r.from)).toEqual([0, 1, 2, 0, 1, 2])
+  })
+
+  it("a value threads cannot carry fails only its own message, not the batch around it", async () => {
+    const [ask, reply, neighbours] = await Tiers.run(
+      tiers.threads(2),
+      Effect.gen(function*() {
+        const loose = yield* ActorSystem.spawn(Loose, {}, { worker: 1 })
+        const echo = yield* ActorSystem.spawn(Echo, { prefix: "" }, { worker: 1 })
+        // Sent in the same turn, so in the same batch as the bad one.
+        return yield* Effect.all([
+          Effect.exit(loose.ask("take", { f: () => 1 })),
+          Effect.exit(loose.ask("give", undefined)),
+          Effect.forEach(["a", "b"], (text) => echo.ask("echo", text))
+        ], { concurrency: "unbounded" })
+      })
+    )
+    expect(failureOf(ask)).toMatchObject({ _tag: "MalformedMessage" })
+    expect(failureOf(reply)).toMatchObject({ _tag: "MalformedMessage", message: "reply" })
+    expect(neighbours).toEqual(["a", "b"])
   })
 
   it("bad init parameters fail the spawn with SpawnFailed", async () => {

@@ -113,9 +113,33 @@ export class Router {
 
   /** Attach a peer thread: `post` sends a batch there; incoming batches go to `receive`. */
   connect(peer: number, post: (frames: Array<unknown>) => void): void {
-    const outbox = new Outbox(post, this.hooks.batching ?? true)
+    const outbox = new Outbox(post, this.hooks.batching ?? true, (frame, error) => this.unsendable(peer, frame, error))
     this.outboxes.set(peer, outbox)
     this.origins.set(peer, new PortOrigin(outbox))
+  }
+
+  /** A frame structured clone refused: fail its own message only. */
+  private unsendable(peer: number, frame: Array<unknown>, error: unknown): void {
+    const [kind, reqId, actorId] = frame as [number, number, number]
+    const detail = `cannot be sent between threads: ${Codec.issue(error)}`
+    switch (kind) {
+      case Kind.Ask:
+      case Kind.Spawn: {
+        const pending = this.pending.get(reqId)
+        if (pending === undefined) return
+        this.pending.delete(reqId)
+        if (pending.actorId >= 0) this.credits.get(pending.actorId)?.release(1)
+        pending.resume(Exit.fail(new MalformedMessage({ actor: `#${actorId}`, message: String(frame[3]), detail })))
+        return
+      }
+      case Kind.Tell:
+        this.credits.get(actorId)?.release(1)
+        return
+      case Kind.Ok:
+      case Kind.Err:
+        this.origins.get(peer)?.runtimeError(reqId, new MalformedMessage({ actor: "?", message: "reply", detail }))
+        return
+    }
   }
 
   /** A peer is gone: every ask waiting on it fails with `WorkerDied`; its credit is returned. */

@@ -50,8 +50,16 @@ export class Outbox {
   private scheduled = false
   private readonly flushBound = () => this.flush()
 
-  /** `batching: false` posts every frame on its own: the chapter's one-message-per-task cost. */
-  constructor(private readonly post: (frames: Array<unknown>) => void, private readonly batching = true) {}
+  /**
+   * `batching: false` posts every frame on its own: the chapter's one-message-per-task cost.
+   * `unsendable` hears of each frame that cannot be posted (a value structured clone refuses),
+   * so that only that frame's message fails, not the batch it was in.
+   */
+  constructor(
+    private readonly post: (frames: Array<unknown>) => void,
+    private readonly batching = true,
+    private readonly unsendable: (frame: Array<unknown>, error: unknown) => void = () => {}
+  ) {}
 
   push(kind: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
     this.frames.push(kind, a, b, c, d)
@@ -67,6 +75,18 @@ export class Outbox {
     if (this.frames.length === 0) return
     const batch = this.frames
     this.frames = []
-    this.post(batch)
+    try {
+      this.post(batch)
+    } catch {
+      // Some frame holds a value that cannot be cloned: send the rest one by one, report the culprits.
+      for (let i = 0; i < batch.length; i += FRAME) {
+        const frame = batch.slice(i, i + FRAME)
+        try {
+          this.post(frame)
+        } catch (error) {
+          this.unsendable(frame, error)
+        }
+      }
+    }
   }
 }
