@@ -13,7 +13,7 @@ import { initialState } from "./state.ts"
 export interface DecomposedOptions {
   /** Initial state (default `initialState(p)`). */
   readonly start?: HaloState
-  /** Called with every step's envelopes (stamped `step`), 0..steps, before they are consumed. */
+  /** Called with every step's envelopes (stamped `step`), 0..steps, before they are consumed (valid during the call). */
   readonly onStep?: (step: number, envelopes: ReadonlyArray<Envelope>) => void
   /**
    * Reorders each region's inbox before it is consumed (tests use it to show arrival order does not matter).
@@ -31,7 +31,8 @@ export const runDecomposed = (p: HaloParams, grid: Grid, options: DecomposedOpti
   if (setupIssue !== undefined) return { _tag: "Invalid", issue: setupIssue }
   const g = makeGeometry(p, grid)
   const owned = partition(g, options.start ?? initialState(p))
-  const workspaces = Array.from({ length: g.regions }, () => new RegionWorkspace())
+  // Each region's own envelope reuses its workspace: it is consumed by the next step, before being overwritten.
+  const workspaces = Array.from({ length: g.regions }, () => new RegionWorkspace({ reuseOwnEnvelope: true }))
 
   let envelopes: Array<Envelope> = []
   for (let r = 0; r < g.regions; r++) {

@@ -21,7 +21,8 @@
  *
  * Payloads are plain typed arrays (Int32Array ids, Float64Array coordinates), sorted by id, fresh for every
  * envelope: post them between threads as they are (structured clone copies them; transferring is also safe since
- * the sender never reuses them).
+ * the sender never reuses them). The one exception is opt-in: with `RegionWorkspace({ reuseOwnEnvelope: true })`
+ * the envelope a region addresses to itself lives in the workspace (see there); it is never posted anyway.
  */
 import type { Geometry, HaloIssue } from "./params.ts"
 import { displacementLimit, movedTooFar, regionOf } from "./params.ts"
@@ -74,6 +75,34 @@ const allocHalo = (m: number): Halo => ({ ids: new Int32Array(m), x: new Float64
  * Not shared between regions that run concurrently.
  */
 export class RegionWorkspace {
+  /**
+   * With `reuseOwnEnvelope`, the envelope a region addresses to itself (its particles that stay, usually nearly
+   * all) is written into two buffers of this workspace used in turn, instead of fresh arrays: its arrays are then
+   * views that stay valid until this workspace's next-but-one step, so they must be consumed (or copied) before
+   * that and never posted as they are. Saves allocating the region's whole state every step, which in worker
+   * threads otherwise triggers a full GC every few steps ("external memory pressure"). Off by default.
+   */
+  constructor(readonly options: { readonly reuseOwnEnvelope?: boolean } = {}) {}
+  private own: [Particles | undefined, Particles | undefined] = [undefined, undefined]
+  private ownTurn = 0
+
+  /** `m` particles' worth of the next own-envelope buffer (see `reuseOwnEnvelope`). */
+  ownEnvelope(m: number): Particles {
+    const turn = (this.ownTurn ^= 1)
+    let buffer = this.own[turn]
+    if (buffer === undefined || buffer.ids.length < m) {
+      buffer = allocParticles(Math.max(m, Math.ceil((buffer?.ids.length ?? 0) * 1.5), 16))
+      this.own[turn] = buffer
+    }
+    return {
+      ids: buffer.ids.subarray(0, m),
+      x: buffer.x.subarray(0, m),
+      y: buffer.y.subarray(0, m),
+      vx: buffer.vx.subarray(0, m),
+      vy: buffer.vy.subarray(0, m)
+    }
+  }
+
   // owned particles of the current step, sorted by id
   oid = new Int32Array(0)
   ox = new Float64Array(0)
@@ -214,6 +243,40 @@ const collectSorted = (
   let a = 0
   let b = 0
   let o = 0
+  if (nb > 0 && m * 8 < nb) {
+    // Few to insert into a large sorted batch (the usual case: a handful of migrants into the region's own
+    // particles): copy the runs of the big batch between insertion points in bulk.
+    const copyRun = (end: number) => {
+      if (end === a) return
+      outId.set(bid.subarray(a, end), o)
+      outX.set(B!.x.subarray(a, end), o)
+      outY.set(B!.y.subarray(a, end), o)
+      if (withV) {
+        outVx.set(B!.vx!.subarray(a, end), o)
+        outVy.set(B!.vy!.subarray(a, end), o)
+      }
+      o += end - a
+      a = end
+    }
+    for (; b < m; b++) {
+      const q = keys[b]!
+      const id = tid[q]!
+      let pos = a
+      while (pos < nb && bid[pos]! < id) pos++
+      if (pos < nb && bid[pos] === id) return false
+      copyRun(pos)
+      outId[o] = id
+      outX[o] = tx[q]!
+      outY[o] = ty[q]!
+      if (withV) {
+        outVx[o] = tvx[q]!
+        outVy[o] = tvy[q]!
+      }
+      o++
+    }
+    copyRun(nb)
+    return true
+  }
   while (a < nb || b < m) {
     if (b >= m || (a < nb && bid[a]! < tid[keys[b]!]!)) {
       outId[o] = bid[a]!
@@ -574,10 +637,12 @@ export const distribute = (
   const self = targets.indexOf(region)
   const rx = region % g.px
   const ry = (region - rx) / g.px
-  const x0 = g.edgesX[rx]!
-  const x1 = g.edgesX[rx + 1]!
-  const y0 = g.edgesY[ry]!
-  const y1 = g.edgesY[ry + 1]!
+  // With one region along an axis nothing lies beyond it along that axis: only the other axis can send a
+  // particle to a neighbour (the test below then takes the fast path for every particle deep inside along it).
+  const x0 = g.px === 1 ? -Infinity : g.edgesX[rx]!
+  const x1 = g.px === 1 ? Infinity : g.edgesX[rx + 1]!
+  const y0 = g.py === 1 ? -Infinity : g.edgesY[ry]!
+  const y1 = g.py === 1 ? Infinity : g.edgesY[ry + 1]!
   const reach = g.reach
   const m = held.ids.length
   ws.ensureOwned(m)
@@ -610,7 +675,8 @@ export const distribute = (
     code[q] = dest | (mask << 4)
   }
 
-  const mig = Array.from(migCount, allocParticles)
+  const reuse = ws.options.reuseOwnEnvelope === true
+  const mig = Array.from(migCount, (count, t) => (reuse && t === self ? ws.ownEnvelope(count) : allocParticles(count)))
   const hal = Array.from(haloCount, allocHalo)
   migCount.fill(0)
   haloCount.fill(0)
