@@ -52,7 +52,12 @@ export const RegionStatsSchema = Schema.Struct({
   /** Of those, the ones that went to a region on another worker (a worker-to-worker channel). */
   crossWorkerMessages: Int,
   /** Milliseconds in the region kernels (forces, integration, distribution). */
-  computeMs: Schema.Number
+  computeMs: Schema.Number,
+  /**
+   * Milliseconds waiting for neighbours: from the end of a step to the moment the next one could start
+   * (messages: its inbox complete; shared: the barrier passed).
+   */
+  waitMs: Schema.Number
 })
 export type RegionStats = typeof RegionStatsSchema.Type
 

@@ -23,6 +23,7 @@ import * as Actor from "../runtime/Actor.ts"
 import type { Envelope, Geometry, HaloIssue } from "./halo/index.ts"
 import { envelopeBytes, makeTrace, traceInto, warmUpRegionKernels } from "./halo/accounting.ts"
 import type { Trace } from "./halo/accounting.ts"
+import { copyParticles } from "./halo/exchange.ts"
 import { advanceRegion, distribute, makeGeometry, RegionWorkspace, validateSetup } from "./halo/index.ts"
 import {
   EnvelopeSchema,
@@ -95,7 +96,8 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
       const g: Geometry = makeGeometry({ ...params, steps: 0 }, grid)
       const targets = g.targets[region]!
       const nt = targets.length
-      const ws = new RegionWorkspace()
+      // The region's own envelope stays in the workspace (see `reuseOwnEnvelope`): it never leaves this actor.
+      const ws = new RegionWorkspace({ reuseOwnEnvelope: true })
 
       type Ref = Actor.Ref<Protocol>
       let epoch = -1
@@ -110,7 +112,9 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
       let early: Array<{ epoch: number; envelope: Envelope }> = []
       let trace: Trace | undefined
       let progress: Int32Array | undefined
-      const stats = { messages: 0, bytes: 0, crossWorkerMessages: 0, computeMs: 0 }
+      const stats = { messages: 0, bytes: 0, crossWorkerMessages: 0, computeMs: 0, waitMs: 0 }
+      /** When the region last ran out of work (its inbox incomplete), for `waitMs`. */
+      let idleSince = 0
 
       const fail = (issue: HaloIssue) => {
         failed = true
@@ -155,7 +159,8 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
       const finish = () => {
         const box = inbox.get(steps)!
         inbox.delete(steps)
-        const owned = box.map((e) => e.migrants)
+        // Copies: the region's own batch is a view of its workspace, reused by the next run.
+        const owned = box.map((e) => e.from === region ? copyParticles(e.migrants) : e.migrants)
         if (trace) traceInto(trace, steps, owned)
         Deferred.doneUnsafe(done, Effect.succeed({
           region,
@@ -171,6 +176,7 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
           yield* Effect.yieldNow
           const box = inbox.get(step)!
           inbox.delete(step)
+          if (idleSince > 0) stats.waitMs += performance.now() - idleSince
           if (trace) traceInto(trace, step, box.map((e) => e.migrants))
           const started = performance.now()
           const result = advanceRegion(g, region, step, box, ws)
@@ -181,6 +187,7 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
           yield* send(result.outbox)
         }
         if (!failed && step === steps && complete(steps)) finish()
+        else idleSince = performance.now()
       })
       /**
        * One loop at a time: it runs from a `halo` handler (holding the mailbox) or from `run` (which does not), and
@@ -207,7 +214,7 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
             failed = false
             done = Deferred.makeUnsafe<RunResult, HaloError>()
             inbox = new Map()
-            stats.messages = stats.bytes = stats.crossWorkerMessages = stats.computeMs = 0
+            stats.messages = stats.bytes = stats.crossWorkerMessages = stats.computeMs = stats.waitMs = 0
             trace = input.trace ? makeTrace(steps) : undefined
             progress = input.progress ? new Int32Array(input.progress) : undefined
             peers = input.peers.map((address, r) =>
@@ -219,6 +226,7 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
             const started = performance.now()
             const first = distribute(g, region, input.owned, 0, ws)
             stats.computeMs += performance.now() - started
+            idleSince = 0
             if (first._tag === "Invalid") fail(first.issue)
             const current = done
             return (first._tag === "Advanced" && !failed ? send(first.outbox) : Effect.void).pipe(

@@ -89,7 +89,7 @@ export const SharedRegions = Actor.make("SharedRegions", {
             const control = exchange.control
             const wss = regions.map((r) => {
               let ws = workspaces.get(r)
-              if (ws === undefined) workspaces.set(r, ws = new RegionWorkspace())
+              if (ws === undefined) workspaces.set(r, ws = new RegionWorkspace({ reuseOwnEnvelope: true }))
               return ws
             })
             const own: Array<Envelope | undefined> = regions.map(() => undefined)
@@ -100,7 +100,8 @@ export const SharedRegions = Actor.make("SharedRegions", {
               messages: 0,
               bytes: 0,
               crossWorkerMessages: 0,
-              computeMs: 0
+              computeMs: 0,
+              waitMs: 0
             }))
             let failure: HaloError | undefined
             const progress = input.progress ? new Int32Array(input.progress) : undefined
@@ -123,7 +124,10 @@ export const SharedRegions = Actor.make("SharedRegions", {
               if (failure !== undefined || Atomics.load(control, CANCEL) !== 0) {
                 Atomics.compareExchange(control, ABORT, 0, b + 1)
               }
+              const started = performance.now()
               barrier.wait()
+              const waited = performance.now() - started
+              for (const st of stats) st.waitMs += waited
               const abort = Atomics.load(control, ABORT)
               return abort !== 0 && abort <= b + 1
             }

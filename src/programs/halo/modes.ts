@@ -44,6 +44,10 @@ export interface Outcome {
   readonly crossWorkerMessages: number
   /** Time spent in the region kernels, summed over regions (the whole run for serial). */
   readonly computeSeconds: number
+  /** Time regions spent waiting for their neighbours (messages or the barrier), summed over regions. */
+  readonly waitSeconds: number
+  /** The busiest region's kernel time: with one region per worker, the floor under `seconds`. */
+  readonly maxComputeSeconds: number
   /** Per step, particles owned and their id fingerprint summed over regions (traced runs only). */
   readonly trace?: Trace
 }
@@ -91,15 +95,27 @@ const summarise = (results: ReadonlyArray<RunResult>, steps: number) => {
   let bytes = 0
   let crossWorkerMessages = 0
   let computeMs = 0
+  let waitMs = 0
+  let maxComputeMs = 0
   let trace: Trace | undefined
   for (const { stats, trace: own } of results) {
     messages += stats.messages
     bytes += stats.bytes
     crossWorkerMessages += stats.crossWorkerMessages
     computeMs += stats.computeMs
+    waitMs += stats.waitMs
+    maxComputeMs = Math.max(maxComputeMs, stats.computeMs)
     if (own) addTrace(trace ??= makeTrace(steps), own)
   }
-  return { messages, bytes, crossWorkerMessages, computeSeconds: computeMs / 1000, ...(trace ? { trace } : {}) }
+  return {
+    messages,
+    bytes,
+    crossWorkerMessages,
+    computeSeconds: computeMs / 1000,
+    waitSeconds: waitMs / 1000,
+    maxComputeSeconds: maxComputeMs / 1000,
+    ...(trace ? { trace } : {})
+  }
 }
 
 /** The cell-list reference in this thread. */
@@ -115,7 +131,16 @@ export const serial = (setup: Setup): Effect.Effect<Runner, HaloError> =>
           const started = performance.now()
           const state = simulateSerial(setup.params, initial)
           const seconds = (performance.now() - started) / 1000
-          return { state, seconds, messages: 0, bytes: 0, crossWorkerMessages: 0, computeSeconds: seconds }
+          return {
+            state,
+            seconds,
+            messages: 0,
+            bytes: 0,
+            crossWorkerMessages: 0,
+            computeSeconds: seconds,
+            waitSeconds: 0,
+            maxComputeSeconds: seconds
+          }
         })
     } satisfies Runner
   })
