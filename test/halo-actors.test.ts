@@ -9,7 +9,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import { expectedFingerprint } from "../src/actors/halo/accounting.ts"
@@ -165,6 +165,32 @@ describe("halo regions as actors", () => {
     expect(result.success.messages).toBe(perStep * (p.steps + 1))
     expect(result.success.crossWorkerMessages).toBe(crossPerStep * (p.steps + 1))
     expect(result.success.bytes).toBeGreaterThan(0)
+  })
+
+  it("interrupting a run stops the regions inside the workers within a step", async () => {
+    const p: HaloParams = { n: 20000, L: boxForDensity(20000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 5000, seed: 1 }
+    const small: HaloParams = { ...p, steps: 3 }
+    for (const variant of [variants[0]!, variants[1]!, variants[2]!]) {
+      await Tiers.run(
+        variant.tier(2),
+        Effect.gen(function*() {
+          const runner = yield* Modes.prepare(variant.mode, { params: p, grid: { px: 1, py: 2 } })
+          const progress = new SharedArrayBuffer(8)
+          const words = new Int32Array(progress)
+          const fiber = yield* Effect.forkChild(runner.run(initialState(p), { progress }))
+          while (Math.min(...words) < 3) yield* Effect.sleep("2 millis")
+          yield* Fiber.interrupt(fiber)
+          const at = Array.from(words)
+          yield* Effect.sleep("300 millis") // ~70 more steps if the regions went on
+          const later = Array.from(words)
+          later.forEach((steps, r) => expect(steps - at[r]!, variant.name).toBeLessThanOrEqual(2))
+          // The same actors then run the next state as usual.
+          const again = yield* Modes.prepare(variant.mode, { params: small, grid: { px: 1, py: 2 } })
+          const out = yield* again.run(initialState(small))
+          expect(sameBits(out.state, simulateSerial(small))).toBe(true)
+        })
+      )
+    }
   })
 
   it("a runner that failed (a particle too fast) runs the next state correctly", async () => {

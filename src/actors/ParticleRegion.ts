@@ -174,6 +174,7 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
       const steps_: Effect.Effect<void> = Effect.gen(function*() {
         while (!failed && step < steps && complete(step)) {
           yield* Effect.yieldNow
+          if (failed) break
           const box = inbox.get(step)!
           inbox.delete(step)
           if (idleSince > 0) stats.waitMs += performance.now() - idleSince
@@ -229,9 +230,16 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
             idleSince = 0
             if (first._tag === "Invalid") fail(first.issue)
             const current = done
+            const run = epoch
             return (first._tag === "Advanced" && !failed ? send(first.outbox) : Effect.void).pipe(
               Effect.andThen(advance),
-              Effect.andThen(Deferred.await(current))
+              Effect.andThen(Deferred.await(current)),
+              // An interrupted run stops at the next step boundary (its neighbours then wait, idle, for the next run).
+              Effect.onInterrupt(() =>
+                Effect.sync(() => {
+                  if (epoch === run) failed = true
+                })
+              )
             )
           }),
         halo: ({ envelope, epoch: from }) => {
