@@ -24,6 +24,8 @@ import {
 } from "../src/actors/halo/index.ts"
 import { HaloError } from "../src/actors/HaloWire.ts"
 import * as Modes from "../src/programs/halo/modes.ts"
+import * as ActorSystem from "../src/runtime/ActorSystem.ts"
+import { Echo } from "./fixtures/Echo.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
@@ -190,6 +192,33 @@ describe("halo regions as actors", () => {
           expect(sameBits(out.state, simulateSerial(small))).toBe(true)
         })
       )
+    }
+  })
+
+  // The shared mode's run holds its workers' event loops until it ends (a death there breaks the barrier, which the
+  // shared-memory tests cover); between steps, a messages region leaves its worker free, so a neighbour can crash it.
+  it("a worker dying mid-run fails the messages run with WorkerDied instead of hanging; the next run works", async () => {
+    const p: HaloParams = { n: 20000, L: boxForDensity(20000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 5000, seed: 1 }
+    const failure = await Tiers.run(
+      tiers.threads(2),
+      Effect.gen(function*() {
+        const runner = yield* Modes.prepare("messages", { params: p, grid: { px: 1, py: 2 } })
+        const victim = yield* ActorSystem.spawn(Echo, { prefix: "" }, { worker: 1 })
+        const progress = new SharedArrayBuffer(8)
+        const words = new Int32Array(progress)
+        const fiber = yield* Effect.forkChild(Effect.flip(runner.run(initialState(p), { progress })))
+        while (Math.min(...words) < 3) yield* Effect.sleep("2 millis")
+        yield* Effect.ignore(victim.ask("crash", "exit"))
+        return yield* Fiber.join(fiber).pipe(Effect.timeout("10 seconds"))
+      })
+    )
+    expect((failure as { _tag: string })._tag).toBe("WorkerDied")
+    // The restarted worker takes part in the next runs.
+    const small: HaloParams = { ...p, n: 2000, L: boxForDensity(2000, 1, 20), steps: 5 }
+    for (const variant of [variants[1]!, variants[2]!]) {
+      const result = await runMode(variant, 2, small, { px: 2, py: 2 }, initialState(small))
+      if (result._tag === "Failure") throw new Error(`${variant.name}: ${String(result.failure)}`)
+      expect(sameBits(result.success.state, simulateSerial(small))).toBe(true)
     }
   })
 
