@@ -171,13 +171,16 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
       }
 
       /** Runs every step whose envelopes are all in; yields before each so other actors and sends get their turn. */
-      const steps_: Effect.Effect<void> = Effect.gen(function*() {
+      const runSteps: Effect.Effect<void> = Effect.gen(function*() {
         while (!failed && step < steps && complete(step)) {
           yield* Effect.yieldNow
           if (failed) break
           const box = inbox.get(step)!
           inbox.delete(step)
-          if (idleSince > 0) stats.waitMs += performance.now() - idleSince
+          if (idleSince > 0) {
+            stats.waitMs += performance.now() - idleSince
+            idleSince = 0
+          }
           if (trace) traceInto(trace, step, box.map((e) => e.migrants))
           const started = performance.now()
           const result = advanceRegion(g, region, step, box, ws)
@@ -198,7 +201,7 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
       const advance = Effect.suspend(() => {
         if (advancing) return Effect.void
         advancing = true
-        return Effect.ensuring(steps_, Effect.sync(() => {
+        return Effect.ensuring(runSteps, Effect.sync(() => {
           advancing = false
         }))
       })
