@@ -44,6 +44,8 @@ export interface Row {
   readonly bytesPerStep: number
   /** Time in the region kernels, summed over regions. */
   readonly computeSeconds: number
+  /** Time regions waited for their neighbours' envelopes (messages) or at the barrier (shared), summed. */
+  readonly waitSeconds: number
   /** (workers × seconds − computeSeconds) / computeSeconds: time not spent computing, per unit of computing. */
   readonly commRatio: number
   /** FNV-1a 64 of the exact bits of the final n, x, y, vx, vy. */
@@ -173,6 +175,7 @@ const command = Command.make("halo", flags, (options) =>
             bytes: outcome.bytes,
             bytesPerStep: outcome.bytes / (steps + 1),
             computeSeconds: outcome.computeSeconds,
+            waitSeconds: outcome.waitSeconds,
             commRatio: Math.max(0, capacity - outcome.computeSeconds) / outcome.computeSeconds,
             checksum: checksum(outcome.state)
           }
