@@ -155,6 +155,8 @@ const command = Command.make("halo", flags, (options) =>
           const runner = mode === "serial"
             ? yield* Modes.serial({ params, grid })
             : yield* Modes.prepare(mode, { params, grid }).pipe(Effect.provide(yield* Layer.build(layer)))
+          // A short untimed run first: the JIT and the regions' buffers warm up on the real sizes.
+          yield* runner.run(initial, { steps: Math.min(steps, 10) })
           const outcome = yield* runner.run(initial, { progress })
           last = outcome.state
           const capacity = runner.workers * outcome.seconds

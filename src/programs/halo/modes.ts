@@ -63,6 +63,8 @@ export interface Runner {
 }
 
 export interface RunOptions {
+  /** Steps to run (default: the setup's `params.steps`), e.g. a short warm-up first. */
+  readonly steps?: number
   /** Also fingerprint the particles owned at every step (see `Outcome.trace`). */
   readonly trace?: boolean
   /** Int32 words, one per region, where each region stores the steps it has done (for a progress line). */
@@ -126,10 +128,10 @@ export const serial = (setup: Setup): Effect.Effect<Runner, HaloError> =>
     return {
       mode: "serial",
       workers: 1,
-      run: (initial) =>
+      run: (initial, options) =>
         Effect.sync(() => {
           const started = performance.now()
-          const state = simulateSerial(setup.params, initial)
+          const state = simulateSerial({ ...setup.params, steps: options?.steps ?? setup.params.steps }, initial)
           const seconds = (performance.now() - started) / 1000
           return {
             state,
@@ -165,20 +167,21 @@ export const messages = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSy
       run: (initial, options) =>
         Effect.gen(function*() {
           const started = performance.now()
+          const steps = options?.steps ?? params.steps
           const owned = partition(g, initial)
           const run = {
             epoch: ++epoch,
             peers,
-            steps: params.steps,
+            steps,
             trace: options?.trace ?? false,
             ...(options?.progress ? { progress: options.progress } : {})
           }
           const results = yield* Effect.forEach(regions, (ref, r) => ref.ask("run", { ...run, owned: owned[r]! }), {
             concurrency: "unbounded"
           })
-          const state = yield* assemble(params.n, params.steps, results)
+          const state = yield* assemble(params.n, steps, results)
           const seconds = (performance.now() - started) / 1000
-          return { state, seconds, ...summarise(results, params.steps) }
+          return { state, seconds, ...summarise(results, steps) }
         })
     } satisfies Runner
   })
@@ -214,6 +217,7 @@ export const shared = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSyst
       run: (initial, options) =>
         Effect.gen(function*() {
           const started = performance.now()
+          const steps = options?.steps ?? params.steps
           const owned = partition(g, initial)
           // Fresh control words (counters, abort, cancel) and barrier per run; the pools are reused.
           const exchange = { ...pools, control: new SharedArrayBuffer(pools.control.byteLength) }
@@ -225,7 +229,7 @@ export const shared = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSyst
               group: i,
               regions,
               owned: regions.map((r) => owned[r]!),
-              steps: params.steps,
+              steps,
               exchange,
               barrier: barrier.handle,
               trace: options?.trace ?? false,
@@ -234,9 +238,9 @@ export const shared = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSyst
               Effect.onInterrupt(() => Effect.sync(() => Atomics.store(new Int32Array(exchange.control), CANCEL, 1)))
             )
           const results = outcomes.flatMap((outcome) => outcome.results)
-          const state = yield* assemble(params.n, params.steps, results)
+          const state = yield* assemble(params.n, steps, results)
           const seconds = (performance.now() - started) / 1000
-          return { state, seconds, ...summarise(results, params.steps) }
+          return { state, seconds, ...summarise(results, steps) }
         })
     } satisfies Runner
   })
