@@ -644,6 +644,19 @@ export const distribute = (
   const y0 = g.py === 1 ? -Infinity : g.edgesY[ry]!
   const y1 = g.py === 1 ? Infinity : g.edgesY[ry + 1]!
   const reach = g.reach
+  const L = g.L
+  const nearX0 = new Float64Array(nt)
+  const nearX1 = new Float64Array(nt)
+  const nearY0 = new Float64Array(nt)
+  const nearY1 = new Float64Array(nt)
+  for (let t = 0; t < nt; t++) {
+    const tx = targets[t]! % g.px
+    const ty = (targets[t]! - tx) / g.px
+    nearX0[t] = g.edgesX[tx]!
+    nearX1[t] = g.edgesX[tx + 1]!
+    nearY0[t] = g.edgesY[ty]!
+    nearY1[t] = g.edgesY[ty + 1]!
+  }
   const m = held.ids.length
   ws.ensureOwned(m)
   const code = ws.code
@@ -659,15 +672,27 @@ export const distribute = (
       migCount[self]!++
       continue
     }
-    const dest = targets.indexOf(regionOf(g, xq, yq))
+    const home = regionOf(g, xq, yq)
+    let dest = -1
+    for (let t = 0; t < nt; t++) {
+      if (targets[t] === home) {
+        dest = t
+        break
+      }
+    }
     if (dest < 0) {
-      const ax = regionOf(g, xq, yq) % g.px !== rx ? "x" : "y"
+      const ax = home % g.px !== rx ? "x" : "y"
       return { _tag: "Invalid", issue: movedTooFar(g, ax, ids[q]!, step - 1, ax === "x" ? xq - x0 : yq - y0) }
     }
     migCount[dest]!++
     let mask = 0
     for (let t = 0; t < nt; t++) {
-      if (t !== dest && isNear(g, targets[t]!, xq, yq)) {
+      // isNear(g, targets[t], xq, yq), with the targets' edges looked up once per call
+      if (
+        t !== dest &&
+        (g.px === 1 || axisDistance(xq, nearX0[t]!, nearX1[t]!, L) <= reach) &&
+        (g.py === 1 || axisDistance(yq, nearY0[t]!, nearY1[t]!, L) <= reach)
+      ) {
         mask |= 1 << t
         haloCount[t]!++
       }
@@ -681,16 +706,34 @@ export const distribute = (
   migCount.fill(0)
   haloCount.fill(0)
   const { vx, vy } = held
+  // Staying particles (nearly all) go to the region's own envelope through local views: no lookups per particle.
+  const own = mig[self]!
+  const oIds = own.ids
+  const oX = own.x
+  const oY = own.y
+  const oVx = own.vx
+  const oVy = own.vy
+  let oj = 0
   for (let q = 0; q < m; q++) {
     const c = code[q]!
     const dest = c & 15
-    const p = mig[dest]!
-    const j = migCount[dest]!++
-    p.ids[j] = ids[q]!
-    p.x[j] = x[q]!
-    p.y[j] = y[q]!
-    p.vx[j] = vx[q]!
-    p.vy[j] = vy[q]!
+    if (dest === self) {
+      oIds[oj] = ids[q]!
+      oX[oj] = x[q]!
+      oY[oj] = y[q]!
+      oVx[oj] = vx[q]!
+      oVy[oj] = vy[q]!
+      oj++
+      if (c === self) continue
+    } else {
+      const p = mig[dest]!
+      const j = migCount[dest]!++
+      p.ids[j] = ids[q]!
+      p.x[j] = x[q]!
+      p.y[j] = y[q]!
+      p.vx[j] = vx[q]!
+      p.vy[j] = vy[q]!
+    }
     for (let mask = c >> 4, t = 0; mask !== 0; mask >>= 1, t++) {
       if ((mask & 1) === 0) continue
       const h = hal[t]!
