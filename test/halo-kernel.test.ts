@@ -36,6 +36,15 @@ const paramsArb = (maxN: number, maxSteps: number) =>
 
 const gridArb: fc.Arbitrary<Grid> = fc.record({ px: fc.integer({ min: 1, max: 3 }), py: fc.integer({ min: 1, max: 3 }) })
 
+/**
+ * Random setups occasionally take a step too large for narrow regions (the decomposition refuses them with
+ * ParticleMovedTooFar, as it should): the equality properties skip those cases.
+ */
+const skipTooFast = (r: ReturnType<typeof runDecomposed>): ReturnType<typeof runDecomposed> => {
+  fc.pre(!(r._tag === "Invalid" && r.issue._tag === "ParticleMovedTooFar"))
+  return r
+}
+
 const done = (r: ReturnType<typeof runDecomposed>): HaloState => {
   if (r._tag !== "Done") throw new Error(`expected Done, got ${r.issue._tag}: ${r.issue.message}`)
   return r.state
@@ -108,7 +117,7 @@ describe("halo model: decomposition", () => {
           const r = [...inbox.slice(rot), ...inbox.slice(0, rot)]
           return salt % 2 === 0 ? r : r.reverse()
         }
-        const d = done(runDecomposed(p, grid, { reorder }))
+        const d = done(skipTooFast(runDecomposed(p, grid, { reorder })))
         expect(sameBits(d, simulateSerial(p))).toBe(true)
       }),
       { numRuns: 120 }
@@ -127,7 +136,7 @@ describe("halo model: decomposition", () => {
       fc.property(paramsArb(200, 15), gridArb, (p, grid) => {
         const g = makeGeometry(p, grid)
         let steps = 0
-        done(runDecomposed(p, grid, {
+        done(skipTooFast(runDecomposed(p, grid, {
           onStep: (_step, envelopes) => {
             steps++
             const owner = new Int32Array(p.n).fill(-1)
@@ -168,7 +177,7 @@ describe("halo model: decomposition", () => {
               }
             }
           }
-        }))
+        })))
         expect(steps).toBe(p.steps + 1)
       }),
       { numRuns: 40 }
