@@ -12,6 +12,7 @@ import * as Os from "node:os"
 import * as particles from "../actors/particles/index.ts"
 import * as Threads from "../runtime/Threads.ts"
 import { Client, Remote } from "../runtime/engines/index.ts"
+import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
@@ -40,31 +41,25 @@ export interface ParticlesStep extends Step {
 
 const particlesModule = Remote.module(new URL("../actors/particles/index.ts", import.meta.url).href, particles)
 
-const PositiveInt = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
-
 const flags = {
   engines: Flag.Int("engines").pipe(
-    Flag.withSchema(PositiveInt.check(Schema.isLessThanOrEqualTo(64))),
+    Flag.withSchema(Flags.PositiveInt.check(Schema.isLessThanOrEqualTo(64))),
     Flag.withDefault(Os.availableParallelism()),
     Flag.withDescription("engines to start (default: one per core)")
   ),
-  particles: Flag.Finite("particles").pipe(
-    Flag.withSchema(PositiveInt.check(Schema.isLessThanOrEqualTo(1e7))),
-    Flag.withDefault(10_000),
-    Flag.withDescription("particles in the closing simulation (accepts 1e4)")
-  ),
+  particles: Flags.count("particles", { default: 10_000, max: 1e7, description: "particles in the closing simulation (accepts 1e4)" }),
   dt: Flag.Finite("dt").pipe(
     Flag.withSchema(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1e-5), Schema.isLessThanOrEqualTo(100))),
     Flag.withDefault(0.1),
     Flag.withDescription("simulated time; evolve takes dt / 1e-5 steps")
   ),
   repeat: Flag.Int("repeat").pipe(
-    Flag.withSchema(PositiveInt.check(Schema.isLessThanOrEqualTo(100))),
+    Flag.withSchema(Flags.PositiveInt.check(Schema.isLessThanOrEqualTo(100))),
     Flag.withDefault(3),
     Flag.withDescription("timed runs of serial and parallel evolution; the best counts (as %timeit)")
   ),
-  seed: Flag.Int("seed").pipe(Flag.withDefault(42), Flag.withDescription("generator seed for the particles")),
-  json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("one JSON object per step on stdout"))
+  seed: Flags.seed(42, "generator seed for the particles"),
+  json: Flags.json("one JSON object per step on stdout")
 }
 
 /** A short rendering of a result for the table. */

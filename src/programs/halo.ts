@@ -11,12 +11,12 @@
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import { boxForDensity, checksum, initialState, regionsSvg } from "../actors/halo/index.ts"
 import type { Grid, HaloParams } from "../actors/halo/index.ts"
 import type { ActorSystem } from "../runtime/ActorSystem.ts"
 import * as Local from "../runtime/Local.ts"
 import * as Threads from "../runtime/Threads.ts"
+import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
@@ -64,37 +64,28 @@ export const parseGrid = (text: string): Grid => {
   return { px, py }
 }
 
-const PositiveInt = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
 const Positive = Schema.Finite.check(Schema.isGreaterThan(0))
 const NonNegative = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
 
 const flags = {
-  particles: Flag.Finite("particles").pipe(
-    Flag.withSchema(PositiveInt.check(Schema.isLessThanOrEqualTo(1e7))),
-    Flag.withDefault(20_000),
-    Flag.withDescription("number of particles (accepts 2e4)")
-  ),
+  particles: Flags.count("particles", { default: 20_000, max: 1e7, description: "number of particles (accepts 2e4)" }),
   regions: Flag.String("regions").pipe(
     Flag.mapTryCatch(parseGrid, (error) => (error instanceof Error ? error.message : String(error))),
     Flag.withDefault({ px: 1, py: 2 }),
     Flag.withDescription("region grid PXxPY (strips are 1xR); default 1x2")
   ),
-  workers: Flag.Int("workers").pipe(
-    Flag.withSchema(PositiveInt),
-    Flag.withDefault(Os.availableParallelism()),
-    Flag.withDescription("worker threads (default: cores); regions beyond that share workers")
-  ),
+  workers: Flags.workers("worker threads (default: cores); regions beyond that share workers"),
   steps: Flag.Int("steps").pipe(
-    Flag.withSchema(PositiveInt.check(Schema.isLessThanOrEqualTo(1e6))),
+    Flag.withSchema(Flags.PositiveInt.check(Schema.isLessThanOrEqualTo(1e6))),
     Flag.withDefault(100),
     Flag.withDescription("time steps")
   ),
-  mode: Flag.Literals("mode", Modes.MODES).pipe(Flag.optional, Flag.withDescription("one mode (default: all)")),
+  mode: Flags.mode(Modes.MODES),
   tier: Flag.Literals("tier", ["threads", "local"]).pipe(
     Flag.withDefault("threads" as const),
     Flag.withDescription("messages mode: regions on worker threads, or all in this thread (local)")
   ),
-  seed: Flag.Int("seed").pipe(Flag.withDefault(1), Flag.withDescription("generator seed for the initial state")),
+  seed: Flags.seed(1, "generator seed for the initial state"),
   rc: Flag.Finite("rc").pipe(Flag.withSchema(Positive), Flag.withDefault(1), Flag.withDescription("cutoff distance")),
   density: Flag.Finite("density").pipe(
     Flag.withSchema(Positive),
@@ -112,7 +103,7 @@ const flags = {
     Flag.optional,
     Flag.withDescription("also draw the final particles, coloured by region, with the region borders")
   ),
-  json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("one JSON object per mode on stdout"))
+  json: Flags.json()
 }
 
 const columns: ReadonlyArray<Table.Column<Row>> = [

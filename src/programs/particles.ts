@@ -9,11 +9,11 @@
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import { checksum, pathsSvg, randomParticles, stepsFor } from "../actors/particles/index.ts"
 import type { ActorSystem } from "../runtime/ActorSystem.ts"
 import { SCHEDULES } from "../runtime/parallel/Schedule.ts"
 import * as Threads from "../runtime/Threads.ts"
+import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
@@ -37,38 +37,28 @@ export interface Row {
   readonly matchesSerial: boolean | null
 }
 
-const PositiveInt = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
-
 /** At most 1e7 steps (dt 100) and 1e7 particles: beyond that a run takes hours. */
 const flags = {
-  particles: Flag.Finite("particles").pipe(
-    Flag.withSchema(PositiveInt.check(Schema.isLessThanOrEqualTo(1e7))),
-    Flag.withDefault(10_000),
-    Flag.withDescription("number of particles (accepts 1e4)")
-  ),
+  particles: Flags.count("particles", { default: 10_000, max: 1e7, description: "number of particles (accepts 1e4)" }),
   dt: Flag.Finite("dt").pipe(
     Flag.withSchema(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1e-5), Schema.isLessThanOrEqualTo(100))),
     Flag.withDefault(0.1),
     Flag.withDescription("simulated time; evolve takes dt / 1e-5 steps (between 1e-5 and 100)")
   ),
-  workers: Flag.Int("workers").pipe(
-    Flag.withSchema(PositiveInt),
-    Flag.withDefault(Os.availableParallelism()),
-    Flag.withDescription("worker threads (default: cores)")
-  ),
-  mode: Flag.Literals("mode", Modes.MODES).pipe(Flag.optional, Flag.withDescription("one mode (default: all)")),
-  seed: Flag.Int("seed").pipe(Flag.withDefault(42), Flag.withDescription("generator seed for the initial particles")),
+  workers: Flags.workers(),
+  mode: Flags.mode(Modes.MODES),
+  seed: Flags.seed(42, "generator seed for the initial particles"),
   schedule: Flag.Literals("schedule", SCHEDULES).pipe(
     Flag.withDefault("static" as const),
     Flag.withDescription("shared mode: parallelFor schedule")
   ),
   chunk: Flag.Finite("chunk").pipe(
-    Flag.withSchema(PositiveInt),
+    Flag.withSchema(Flags.PositiveInt),
     Flag.optional,
     Flag.withDescription("shared mode: particles per logical chunk (default: about n / 64)")
   ),
   svg: Flag.File("svg").pipe(Flag.optional, Flag.withDescription("also draw the first 100 particles' paths to this SVG file")),
-  json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("one JSON object per mode on stdout"))
+  json: Flags.json()
 }
 
 const columns: ReadonlyArray<Table.Column<Row>> = [

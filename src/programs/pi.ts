@@ -6,11 +6,11 @@
  *   npx tsx src/programs/pi.ts --samples 1e9 --workers 2
  *   npx tsx src/programs/pi.ts --mode actors --json
  */
-import { Console, Effect, Layer, Option, Schema } from "effect"
+import { Console, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import * as Os from "node:os"
 import { estimate } from "../actors/piKernel.ts"
 import * as Threads from "../runtime/Threads.ts"
+import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
@@ -30,27 +30,17 @@ export interface Row {
   readonly speedup: number | null
 }
 
-const PositiveInt = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
-
 const flags = {
-  samples: Flag.Finite("samples").pipe(
-    Flag.withSchema(PositiveInt.check(Schema.isLessThanOrEqualTo(2 ** 53))),
-    Flag.withDefault(1e9),
-    Flag.withDescription("number of samples (accepts 1e9)")
-  ),
-  workers: Flag.Int("workers").pipe(
-    Flag.withSchema(PositiveInt),
-    Flag.withDefault(Os.availableParallelism()),
-    Flag.withDescription("worker threads (default: cores)")
-  ),
-  seed: Flag.Int("seed").pipe(Flag.withDefault(2024), Flag.withDescription("generator seed")),
-  mode: Flag.Literals("mode", Modes.MODES).pipe(Flag.optional, Flag.withDescription("one mode (default: all)")),
+  samples: Flags.count("samples", { default: 1e9, max: 2 ** 53, description: "number of samples (accepts 1e9)" }),
+  workers: Flags.workers(),
+  seed: Flags.seed(2024),
+  mode: Flags.mode(Modes.MODES),
   chunk: Flag.Finite("chunk").pipe(
-    Flag.withSchema(PositiveInt),
+    Flag.withSchema(Flags.PositiveInt),
     Flag.optional,
     Flag.withDescription("samples per message for actors / pipeline (default: ~4 chunks per worker)")
   ),
-  json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("one JSON object per mode on stdout"))
+  json: Flags.json()
 }
 
 const columns: ReadonlyArray<Table.Column<Row>> = [

@@ -8,8 +8,8 @@
  */
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import * as Os from "node:os"
 import * as Threads from "../runtime/Threads.ts"
+import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
@@ -20,21 +20,15 @@ export interface Row extends Modes.Result {
   readonly incrementsPerSecond: number
 }
 
-const PositiveInt = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
-
 const flags = {
-  workers: Flag.Int("workers").pipe(
-    Flag.withSchema(PositiveInt.check(Schema.isLessThanOrEqualTo(64))),
-    Flag.withDefault(Os.availableParallelism()),
-    Flag.withDescription("racing worker threads, one racer each (default: cores)")
-  ),
+  workers: Flags.workers("racing worker threads, one racer each (default: cores)", 64),
   increments: Flag.Finite("increments").pipe(
-    Flag.withSchema(PositiveInt),
+    Flag.withSchema(Flags.PositiveInt),
     Flag.withDefault(1e7),
     Flag.withDescription("increments per worker, K (accepts 1e7); workers × K must stay below 2^31")
   ),
-  mode: Flag.Literals("mode", Modes.MODES).pipe(Flag.optional, Flag.withDescription("one mode (default: all)")),
-  json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("one JSON object per mode on stdout"))
+  mode: Flags.mode(Modes.MODES),
+  json: Flags.json()
 }
 
 const columns: ReadonlyArray<Table.Column<Row>> = [
