@@ -145,3 +145,21 @@ afterAll(async () => {
   await tiers.dispose()
   expect(Threads.liveWorkers()).toBe(0)
 })
+
+describe("spawning", () => {
+  it("survives the worker dying while the spawn is under way", async () => {
+    const replies = await Tiers.run(
+      tiers.threads(2),
+      Effect.gen(function*() {
+        const victim = yield* ActorSystem.spawn(Echo, { prefix: "" }, { worker: 0 })
+        // The crash and the spawns go out in the same batch: the spawns meet a dying worker.
+        const [, spawned] = yield* Effect.all([
+          Effect.exit(victim.ask("crash", "exit")),
+          Effect.forEach([0, 0, 0], (w) => ActorSystem.spawn(Echo, { prefix: "s:" }, { worker: w }), { concurrency: "unbounded" })
+        ], { concurrency: "unbounded" })
+        return yield* Effect.forEach(spawned, (echo) => echo.ask("echo", "ok"))
+      })
+    )
+    expect(replies).toEqual(["s:ok", "s:ok", "s:ok"])
+  })
+})

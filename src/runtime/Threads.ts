@@ -18,6 +18,7 @@ import { SpawnFailed, describe } from "./ActorError.ts"
 import { ActorSystem } from "./ActorSystem.ts"
 import type { Service } from "./ActorSystem.ts"
 import * as Codec from "./Codec.ts"
+import * as Retry from "./Retry.ts"
 import { Router } from "./Router.ts"
 import { Kind } from "./Wire.ts"
 import type { Control, SpawnSpec } from "./Wire.ts"
@@ -195,10 +196,9 @@ export const make = (options: Options = {}) =>
         const spec: SpawnSpec = { module: definition.module, name: definition.name, bundle, init: encodedInit }
         const slot = slots[worker]!
         // A worker being restarted takes new actors once it is back.
-        yield* Deferred.await(slot.up)
-        yield* router.request(worker, Kind.Spawn, id, spec).pipe(
-          Effect.mapError((error) => fail(describe(error)))
-        )
+        // A worker that dies mid-spawn is restarted; the spawn then simply happens on its successor.
+        const attempt = Effect.andThen(Deferred.await(slot.up), Effect.suspend(() => router.request(worker, Kind.Spawn, id, spec)))
+        yield* Retry.onWorkerDeath(attempt, { times: 3 }).pipe(Effect.mapError((error) => fail(describe(error))))
         slot.actors.set(id, spec)
         yield* Effect.addFinalizer(() =>
           Effect.suspend(() => {
