@@ -9,8 +9,8 @@ import type * as Actor from "./Actor.ts"
 import { SpawnFailed, describe } from "./ActorError.ts"
 import { ActorSystem } from "./ActorSystem.ts"
 import type { Service } from "./ActorSystem.ts"
-import { Cell } from "./Cell.ts"
-import { Router } from "./Router.ts"
+import { Cell } from "./transport/Cell.ts"
+import { Router } from "./transport/Router.ts"
 
 export const make: Effect.Effect<Service> = Effect.sync(() => {
   const router = new Router(0)

@@ -8,8 +8,8 @@
  */
 import { Effect, Schema } from "effect"
 import * as Actor from "../Actor.ts"
-import * as Codec from "../Codec.ts"
-import * as ModuleLoader from "../ModuleLoader.ts"
+import * as Codec from "../transport/Codec.ts"
+import * as ModuleLoader from "../transport/ModuleLoader.ts"
 import * as Kernel from "./Kernel.ts"
 import * as Schedule from "./Schedule.ts"
 

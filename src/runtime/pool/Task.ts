@@ -16,7 +16,7 @@
  */
 import { Effect } from "effect"
 import { Schema } from "effect"
-import type { Codec } from "./Actor.ts"
+import type { Codec } from "../Actor.ts"
 
 export interface Task<I, O, E = never> {
   readonly _tag: "Task"

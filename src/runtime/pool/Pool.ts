@@ -13,15 +13,15 @@
  */
 import { Effect, Schema, Stream } from "effect"
 import type { Scope } from "effect"
-import type { ActorError } from "./ActorError.ts"
-import * as ActorSystem from "./ActorSystem.ts"
+import type { ActorError } from "../ActorError.ts"
+import * as ActorSystem from "../ActorSystem.ts"
 import * as Balancer from "./Balancer.ts"
 import * as Handle from "./Handle.ts"
-import * as Retry from "./Retry.ts"
-import type * as Actor from "./Actor.ts"
+import * as Retry from "../Retry.ts"
+import type * as Actor from "../Actor.ts"
 import type { Task } from "./Task.ts"
 import { TaskFailed, TaskRunner, TaskUnavailable } from "./TaskRunner.ts"
-import * as WorkerBundle from "./WorkerBundle.ts"
+import * as WorkerBundle from "../transport/WorkerBundle.ts"
 
 export { TaskFailed, TaskUnavailable }
 

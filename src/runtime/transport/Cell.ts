@@ -11,8 +11,8 @@
  */
 import { Cause, Effect, Exit, Scope } from "effect"
 import type { Fiber } from "effect"
-import type * as Actor from "./Actor.ts"
-import { ActorDefect, ActorStopped, describe } from "./ActorError.ts"
+import type * as Actor from "../Actor.ts"
+import { ActorDefect, ActorStopped, describe } from "../ActorError.ts"
 
 /** Where a message came from, and so where its outcome goes. */
 export interface Origin {

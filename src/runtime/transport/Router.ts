@@ -10,9 +10,9 @@
  * decoded on arrival and answered on the port it came from.
  */
 import { Effect, Exit } from "effect"
-import type * as Actor from "./Actor.ts"
-import { ActorDefect, ActorStopped, MalformedMessage, WorkerDied, describe } from "./ActorError.ts"
-import type { ActorError } from "./ActorError.ts"
+import type * as Actor from "../Actor.ts"
+import { ActorDefect, ActorStopped, MalformedMessage, WorkerDied, describe } from "../ActorError.ts"
+import type { ActorError } from "../ActorError.ts"
 import { Cell } from "./Cell.ts"
 import type { Origin } from "./Cell.ts"
 import * as Codec from "./Codec.ts"

@@ -6,8 +6,8 @@
  * not fit becomes a `MalformedMessage`, never a crashed worker.
  */
 import { Schema } from "effect"
-import type * as Actor from "./Actor.ts"
-import { ActorErrorSchema } from "./ActorError.ts"
+import type * as Actor from "../Actor.ts"
+import { ActorErrorSchema } from "../ActorError.ts"
 
 export interface MessageCodec {
   readonly encodePayload: (u: unknown) => unknown

@@ -3,9 +3,9 @@
  * demand and runs chunks of items through a task, one chunk per message.
  */
 import { Effect, Schema } from "effect"
-import * as Actor from "./Actor.ts"
-import * as Codec from "./Codec.ts"
-import * as ModuleLoader from "./ModuleLoader.ts"
+import * as Actor from "../Actor.ts"
+import * as Codec from "../transport/Codec.ts"
+import * as ModuleLoader from "../transport/ModuleLoader.ts"
 import * as Task from "./Task.ts"
 
 /** A task failed on one item with its own typed error (encoded with the task's error Schema). */

@@ -15,10 +15,11 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
-const runtimeDir = Path.dirname(fileURLToPath(import.meta.url))
+/** src/runtime: everything below it is part of the base bundle. */
+const runtimeDir = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const projectDir = Path.resolve(runtimeDir, "..", "..")
 const cacheDir = Path.join(projectDir, "node_modules", ".cache", "actorflow")
-const workerMain = Path.join(runtimeDir, "worker.ts")
+const workerMain = Path.join(runtimeDir, "transport", "worker.ts")
 const SHARED = "__actorflow_shared"
 
 /** The runtime's own modules: shared with every module bundle, never duplicated. */

@@ -8,13 +8,13 @@
  */
 import { Effect } from "effect"
 import { parentPort, workerData } from "node:worker_threads"
-import * as Actor from "./Actor.ts"
-import { SpawnFailed } from "./ActorError.ts"
+import * as Actor from "../Actor.ts"
+import { SpawnFailed } from "../ActorError.ts"
 import { Cell } from "./Cell.ts"
 import * as Codec from "./Codec.ts"
 import * as ModuleLoader from "./ModuleLoader.ts"
 import { Router } from "./Router.ts"
-import * as ThreadSlots from "./shared/ThreadSlots.ts"
+import * as ThreadSlots from "../shared/ThreadSlots.ts"
 import type { Control, SpawnSpec } from "./Wire.ts"
 
 /** Index of the main thread as a peer. */

@@ -4,13 +4,13 @@
  * handle; `join` waits for it. The actor is stopped when the task ends.
  */
 import { Effect, Schema, Scope } from "effect"
-import type { ActorError } from "./ActorError.ts"
-import * as ActorSystem from "./ActorSystem.ts"
+import type { ActorError } from "../ActorError.ts"
+import * as ActorSystem from "../ActorSystem.ts"
 import * as Handle from "./Handle.ts"
 import type { Task } from "./Task.ts"
 import { TaskRunner } from "./TaskRunner.ts"
 import type { TaskUnavailable } from "./TaskRunner.ts"
-import * as WorkerBundle from "./WorkerBundle.ts"
+import * as WorkerBundle from "../transport/WorkerBundle.ts"
 
 export interface SpawnOptions {
   readonly worker?: number
