@@ -51,7 +51,12 @@ const columns: ReadonlyArray<Table.Column<Row>> = [
   { header: "|error|", cell: (r) => r.error.toExponential(2), right: true },
   { header: "seconds", cell: (r) => r.seconds.toFixed(3), right: true },
   { header: "samples/s", cell: (r) => Table.si(r.samplesPerSecond), right: true },
-  { header: "speedup", cell: (r) => (r.speedup === null ? "-" : `${r.speedup.toFixed(2)}x`), right: true }
+  {
+    header: "speedup",
+    // One message per sample is thousands of times slower than serial: show it, not "0.00x".
+    cell: (r) => (r.speedup === null ? "-" : `${r.speedup < 0.1 ? r.speedup.toPrecision(2) : r.speedup.toFixed(2)}x`),
+    right: true
+  }
 ]
 
 const measure = (
