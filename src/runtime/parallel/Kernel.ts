@@ -20,6 +20,7 @@
  * elements, in index order); the partials are combined in a fixed tree (see `Reduction`).
  */
 import { Schema } from "effect"
+import type * as SharedArray from "../shared/SharedArray.ts"
 
 /** What a kernel argument may be: shared memory, or a plain scalar. */
 export type Arg =
@@ -32,17 +33,8 @@ export type Arg =
   /** A shared-memory primitive's handle (Mutex, AtomicCounter, SharedArray, ...). */
   | { readonly _tag: string; readonly buffer: SharedArrayBuffer }
 
-export type SharedTypedArray =
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | BigUint64Array
+/** Any typed array; whether it really sits in shared memory is checked when the kernel runs. */
+export type SharedTypedArray = SharedArray.AnyTypedArray
 
 export type Args = { readonly [key: string]: Arg }
 
