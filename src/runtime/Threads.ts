@@ -73,7 +73,7 @@ export const make = (options: Options = {}) =>
     let closing = false
     let nextId = 1
     let placed = 0
-    const stats = { started: 0, died: 0 }
+    let restarts = 0
 
     const slots: Array<Slot> = Array.from({ length: count }, (_, index) => ({
       index,
@@ -116,7 +116,6 @@ export const make = (options: Options = {}) =>
       slot.reason = undefined
       slot.exited = Deferred.makeUnsafe<void>()
       live.add(worker)
-      stats.started++
       router.connect(slot.index, (frames) => worker.postMessage(frames))
       worker.on("message", (message: Array<unknown> | { _tag: string }) => {
         if (Array.isArray(message)) router.receive(slot.index, message)
@@ -145,7 +144,7 @@ export const make = (options: Options = {}) =>
       }
       Deferred.doneUnsafe(slot.exited, Effect.void)
       if (closing) return
-      stats.died++
+      restarts++
       // A worker that lived long enough starts its backoff from scratch.
       if (Date.now() - slot.startedAt > 10_000) slot.deaths = 0
       const delay = Math.min(maxBackoff, backoff * 2 ** slot.deaths)
@@ -216,7 +215,7 @@ export const make = (options: Options = {}) =>
       workers: count,
       spawn,
       connect,
-      restarts: () => stats.died
+      restarts: () => restarts
     }
     return service
   })

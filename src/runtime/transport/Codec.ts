@@ -25,7 +25,7 @@ export interface ActorCodec {
 
 const cache = new WeakMap<Actor.Any, ActorCodec>()
 
-/** Identity codecs for schemas without transformations: most protocols are plain data. */
+/** Compile a schema's sync encoder and decoder once (Schema checks a plain number in ~20–40 ns). */
 const compile = (schema: Actor.Codec) => ({
   encode: Schema.encodeUnknownSync(schema) as (u: unknown) => unknown,
   decode: Schema.decodeUnknownSync(schema) as (u: unknown) => unknown
