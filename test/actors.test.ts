@@ -2,20 +2,18 @@
  * Actors: the same definition on Local and Threads, typed replies and errors,
  * malformed messages, one message at a time, and backpressure.
  */
-import { Effect, Exit, Fiber } from "effect"
+import { Effect, Fiber } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import { WorkerDied } from "../src/runtime/ActorError.ts"
 import * as ActorSystem from "../src/runtime/ActorSystem.ts"
 import * as Retry from "../src/runtime/Retry.ts"
 import { Echo, EchoMismatch, Loose, Relay } from "./fixtures/Echo.ts"
+import { failureOf } from "./support/exit.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
 afterAll(() => tiers.dispose())
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
-  Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail")?.error : undefined
 
 describe.each([
   ["Local", () => tiers.local()],

@@ -3,25 +3,13 @@
  * particle simulation matches serial bit for bit; the console evaluates against live engines; bad flags get one
  * line and exit code 2.
  */
-import { execFile } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
+import * as Program from "./support/program.ts"
 
-const root = fileURLToPath(new URL("..", import.meta.url))
-const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url))
-
-const run = (args: ReadonlyArray<string>) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(tsx, args, { cwd: root, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr })
-    })
-  })
-
-const errorLines = (stderr: string) => stderr.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("npm warn"))
 
 describe("engines.ts", () => {
   it("--json prints the session step by step, ending with particles equal to serial", async () => {
-    const { code, stdout } = await run(["src/programs/engines.ts", "--engines", "4", "--particles", "3000", "--dt", "0.01", "--repeat", "1", "--json"])
+    const { code, stdout } = await Program.run(["src/programs/engines.ts", "--engines", "4", "--particles", "3000", "--dt", "0.01", "--repeat", "1", "--json"])
     expect(code).toBe(0)
     const steps = stdout.trim().split("\n").map((line) => JSON.parse(line))
     const byName = Object.fromEntries(steps.map((s) => [s.name, s.result]))
@@ -48,10 +36,10 @@ describe("engines.ts", () => {
     [["--particles", "-1"], "--particles"],
     [["--bogus"], "--bogus"]
   ])("%j is refused with one line and exit code 2", async (args, flag) => {
-    const { code, stderr, stdout } = await run(["src/programs/engines.ts", ...args])
+    const { code, stderr, stdout } = await Program.run(["src/programs/engines.ts", ...args])
     expect(code).toBe(2)
     expect(stdout).toBe("")
-    const lines = errorLines(stderr)
+    const lines = Program.errorLines(stderr)
     expect(lines).toHaveLength(1)
     expect(lines[0]).toContain(flag)
   })
@@ -59,7 +47,7 @@ describe("engines.ts", () => {
 
 describe("console.ts", () => {
   it("evaluates against live engines", async () => {
-    const { code, stdout } = await run([
+    const { code, stdout } = await Program.run([
       "src/programs/console.ts",
       "--engines", "3",
       "--eval", "[rc.ids, await dview.apply((x) => x * x, 3), await lview.apply((x) => x + 1, 1), (await rc.view({ step: 2 }).pull('nothing').catch((e) => e.message)).split('\\n')[0]]",
@@ -70,9 +58,9 @@ describe("console.ts", () => {
   })
 
   it("reports a function that cannot be shipped in one line, exit code 1", async () => {
-    const { code, stderr } = await run(["src/programs/console.ts", "--eval", "await dview.apply((x) => x * k, 2)"])
+    const { code, stderr } = await Program.run(["src/programs/console.ts", "--eval", "await dview.apply((x) => x * k, 2)"])
     expect(code).toBe(1)
-    const lines = errorLines(stderr)
+    const lines = Program.errorLines(stderr)
     expect(lines).toHaveLength(1)
     expect(lines[0]).toMatch(/captures outer variables \(k\)/)
   })

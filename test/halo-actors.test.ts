@@ -4,11 +4,9 @@
  * particle ids; over-decomposed grids do not deadlock; too-large steps and too-wide cutoffs are typed errors;
  * and the program behaves on the command line.
  */
-import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
 import { Effect, Fiber } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
@@ -26,34 +24,12 @@ import { HaloError } from "../src/actors/HaloWire.ts"
 import * as Modes from "../src/programs/halo/modes.ts"
 import * as ActorSystem from "../src/runtime/ActorSystem.ts"
 import { Echo } from "./fixtures/Echo.ts"
+import { gridArb, paramsArb, sameBits } from "./support/halo.ts"
+import * as Program from "./support/program.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
 afterAll(() => tiers.dispose())
-
-/** Exact equality of every bit of two states. */
-const sameBits = (a: HaloState, b: HaloState): boolean =>
-  a.n === b.n &&
-  ([["x", "x"], ["y", "y"], ["vx", "vx"], ["vy", "vy"]] as const).every(([k]) =>
-    Buffer.from(a[k].buffer, a[k].byteOffset, a[k].byteLength).equals(Buffer.from(b[k].buffer, b[k].byteOffset, b[k].byteLength))
-  )
-
-/** Random setups valid for every grid up to 3 × 3 (L >= 3.2·rc); some take steps too large for their regions. */
-const paramsArb = (maxN: number, maxSteps: number) =>
-  fc
-    .record({
-      n: fc.integer({ min: 1, max: maxN }),
-      rc: fc.double({ min: 0.5, max: 1.5, noNaN: true }),
-      density: fc.double({ min: 2, max: 40, noNaN: true }),
-      k: fc.double({ min: -2, max: 4, noNaN: true }),
-      dt: fc.double({ min: 1e-3, max: 0.05, noNaN: true }),
-      steps: fc.integer({ min: 1, max: maxSteps }),
-      seed: fc.integer(),
-      v0: fc.double({ min: 0, max: 1, noNaN: true })
-    })
-    .map(({ density, ...p }): HaloParams => ({ ...p, L: Math.max(boxForDensity(p.n, p.rc, density), 3.2 * p.rc) }))
-
-const gridArb: fc.Arbitrary<Grid> = fc.record({ px: fc.integer({ min: 1, max: 3 }), py: fc.integer({ min: 1, max: 3 }) })
 
 type Variant = { readonly name: string; readonly mode: "messages" | "shared"; readonly tier: (workers: number) => Tiers.Tier }
 const variants: ReadonlyArray<Variant> = [
@@ -84,7 +60,7 @@ const checkFingerprints = (outcome: Modes.Outcome, n: number, steps: number) => 
 describe("halo regions as actors", () => {
   it("every mode equals the serial reference bit for bit and keeps every id at every step, or fails as the kernels do", async () => {
     await fc.assert(
-      fc.asyncProperty(paramsArb(300, 30), gridArb, fc.integer({ min: 1, max: 4 }), async (p, grid, workers) => {
+      fc.asyncProperty(paramsArb(300, 30, 0.05), gridArb, fc.integer({ min: 1, max: 4 }), async (p, grid, workers) => {
         const initial = initialState(p)
         const reference = runDecomposed(p, grid)
         const serial = simulateSerial(p, initial)
@@ -109,7 +85,7 @@ describe("halo regions as actors", () => {
   })
 
   it("a step too large for the regions fails with ParticleMovedTooFar exactly when the kernels say so", async () => {
-    const fastArb = fc.tuple(paramsArb(200, 10), fc.double({ min: 0.05, max: 4, noNaN: true }), fc.double({ min: 0.3, max: 2, noNaN: true }))
+    const fastArb = fc.tuple(paramsArb(200, 10, 0.05), fc.double({ min: 0.05, max: 4, noNaN: true }), fc.double({ min: 0.3, max: 2, noNaN: true }))
       .map(([p, dt, v0]) => ({ ...p, dt, v0 }))
     await fc.assert(
       fc.asyncProperty(fastArb, gridArb, fc.integer({ min: 1, max: 4 }), async (p, grid, workers) => {
@@ -260,16 +236,6 @@ describe("halo regions as actors", () => {
   })
 })
 
-const root = fileURLToPath(new URL("..", import.meta.url))
-const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url))
-const program = (args: ReadonlyArray<string>) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(tsx, ["src/programs/halo.ts", ...args], { cwd: root, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr })
-    })
-  })
-const errorLines = (stderr: string) => stderr.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("npm warn"))
-
 describe("halo.ts", () => {
   // Each case boots a process (about a second under tsx): run them side by side.
   it.concurrent.each([
@@ -279,18 +245,18 @@ describe("halo.ts", () => {
     [["--regions", "60x1"], "at most"],
     [["--particles", "500", "--regions", "3x3", "--dt", "100", "--mode", "messages"], "smaller dt"]
   ])("%j is refused with one line and a non-zero exit", async (args, text) => {
-    const { code, stderr, stdout } = await program(args)
+    const { code, stderr, stdout } = await Program.run(["src/programs/halo.ts", ...args])
     expect(code).not.toBe(0)
     expect(stdout).toBe("")
-    const lines = errorLines(stderr)
+    const lines = Program.errorLines(stderr)
     expect(lines).toHaveLength(1)
     expect(lines[0]).toContain(text)
   })
 
   it("--json prints one object per mode with the serial checksum; --svg draws the regions", async () => {
     const svg = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "halo-")), "regions.svg")
-    const { code, stdout } = await program(
-      ["--particles", "1500", "--regions", "3x2", "--workers", "2", "--steps", "20", "--seed", "3", "--json", "--svg", svg]
+    const { code, stdout } = await Program.run(
+      ["src/programs/halo.ts", "--particles", "1500", "--regions", "3x2", "--workers", "2", "--steps", "20", "--seed", "3", "--json", "--svg", svg]
     )
     expect(code).toBe(0)
     const rows = stdout.trim().split("\n").map((line) => JSON.parse(line))

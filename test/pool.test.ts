@@ -12,13 +12,11 @@ import * as Process from "../src/runtime/pool/Process.ts"
 import * as Fs from "node:fs"
 import * as ActorSystem from "../src/runtime/ActorSystem.ts"
 import { checkedSqrt, dieOnce, dieOnceMarker, sleepBusy, square } from "./fixtures/tasks.ts"
+import { failureOf } from "./support/exit.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
 afterAll(() => tiers.dispose())
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
-  Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail")?.error : undefined
 
 describe("Pool.map", () => {
   it("equals Array.map, in order, for any input, worker count and chunk size", async () => {

@@ -3,20 +3,9 @@
  * `--json` prints one parseable object per mode and nothing else, and every mode
  * agrees with the serial hit count.
  */
-import { execFile } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
+import * as Program from "./support/program.ts"
 import { countHits } from "../src/actors/piKernel.ts"
-
-const root = fileURLToPath(new URL("..", import.meta.url))
-const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url))
-
-const run = (args: ReadonlyArray<string>) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(tsx, args, { cwd: root, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr })
-    })
-  })
 
 describe("pi.ts", () => {
   it.each([
@@ -24,16 +13,16 @@ describe("pi.ts", () => {
     [["--workers", "0"], "--workers"],
     [["--mode", "nope"], "--mode"]
   ])("%j is refused with one line and exit code 2", async (args, flag) => {
-    const { code, stderr, stdout } = await run(["src/programs/pi.ts", ...args])
+    const { code, stderr, stdout } = await Program.run(["src/programs/pi.ts", ...args])
     expect(code).toBe(2)
     expect(stdout).toBe("")
-    const lines = stderr.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("npm warn"))
+    const lines = Program.errorLines(stderr)
     expect(lines).toHaveLength(1)
     expect(lines[0]).toContain(flag)
   })
 
   it("--json prints one object per mode, all with the serial hit count", async () => {
-    const { code, stdout } = await run(["src/programs/pi.ts", "--samples", "2e5", "--workers", "2", "--seed", "17", "--json"])
+    const { code, stdout } = await Program.run(["src/programs/pi.ts", "--samples", "2e5", "--workers", "2", "--seed", "17", "--json"])
     expect(code).toBe(0)
     const rows = stdout.trim().split("\n").map((line) => JSON.parse(line))
     expect(rows.map((r) => r.mode)).toEqual(["serial", "per-sample", "per-sample", "actors", "pipeline", "shared"])

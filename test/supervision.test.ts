@@ -3,7 +3,7 @@
  * messages it held, is restarted, and retried idempotent work still equals
  * serial; interruption stops the work inside the worker; no thread survives.
  */
-import { Effect, Exit, Fiber } from "effect"
+import { Effect, Fiber } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { countHits } from "../src/actors/piKernel.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
@@ -11,13 +11,11 @@ import * as ActorSystem from "../src/runtime/ActorSystem.ts"
 import * as Retry from "../src/runtime/Retry.ts"
 import * as Threads from "../src/runtime/Threads.ts"
 import { Echo } from "./fixtures/Echo.ts"
+import { failureOf } from "./support/exit.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
 afterAll(() => tiers.dispose())
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
-  Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail")?.error : undefined
 
 describe("a worker that dies", () => {
   it.each(["exit", "oom"] as const)("by %s fails only its own asks with WorkerDied, and is restarted", async (how) => {
