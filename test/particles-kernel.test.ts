@@ -1,7 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { checksum, fnv1a64 } from "../src/actors/particles/checksum.ts"
-import { evolveRange, evolveStep, stepsFor, TIMESTEP } from "../src/actors/particles/evolve.ts"
+import { evolveRange, stepsFor, TIMESTEP } from "../src/actors/particles/evolve.ts"
 import type { ParticleState } from "../src/actors/particles/ParticleState.ts"
 import { allocParticles, cloneParticles, fillRandom, randomParticles } from "../src/actors/particles/ParticleState.ts"
 import { pathsSvg } from "../src/actors/particles/pathsSvg.ts"
@@ -68,23 +68,6 @@ describe("particle kernel", () => {
         expect(bits(parts)).toBe(bits(whole))
       }),
       { numRuns: 200 }
-    )
-  })
-
-  it("step-synchronised evolveStep over ranges equals evolveRange", () => {
-    fc.assert(
-      fc.property(caseArb, ({ n, seed, dt, cuts }) => {
-        const nsteps = stepsFor(dt)
-        const whole = randomParticles(n, seed)
-        const stepped = cloneParticles(whole)
-        evolveRange(whole.x, whole.y, whole.w, 0, n, nsteps)
-        const c = splitPoints(n, cuts)
-        for (let k = 0; k < nsteps; k++) {
-          for (let j = c.length - 1; j > 0; j--) evolveStep(stepped.x, stepped.y, stepped.w, c[j - 1]!, c[j]!)
-        }
-        expect(bits(stepped)).toBe(bits(whole))
-      }),
-      { numRuns: 60 }
     )
   })
 

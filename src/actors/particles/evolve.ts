@@ -46,22 +46,3 @@ export function evolveRange(
     }
   }
 }
-
-/**
- * One step for particles [lo, hi), for step-synchronised variants (a barrier between steps). Same arithmetic as
- * `evolveRange`, written out rather than delegated so neither loop pays for a call.
- */
-export function evolveStep(x: Float64Array, y: Float64Array, w: Float64Array, lo: number, hi: number): void {
-  lo |= 0
-  hi |= 0
-  for (let i = lo; i < hi; i++) {
-    const xi = x[i]
-    const yi = y[i]
-    const norm = Math.sqrt(xi * xi + yi * yi)
-    const vx = -yi / norm
-    const vy = xi / norm
-    const h = TIMESTEP * w[i]
-    x[i] = xi + h * vx
-    y[i] = yi + h * vy
-  }
-}

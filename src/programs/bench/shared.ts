@@ -1,17 +1,19 @@
 /**
  * Benchmarks of the shared-memory tier: the particle simulator per mode (serial, distributed actors, shared
- * parallelFor) against a hand-written worker_threads + SharedArrayBuffer baseline (rawParticlesWorker.mjs);
+ * parallelFor) against a hand-written worker_threads + SharedArrayBuffer baseline (rawParticlesWorker.ts);
  * shared-counter throughput with a lock and with atomics (the race, on 2 framework workers); uncontended lock
  * pairs per second from kernel code in a worker; and what one Effect `withLock` costs. Variants alternate
  * within each round and every figure is the median over rounds, so ratios come from the same run.
  */
 import { Duration, Effect, Layer } from "effect"
+import { fileURLToPath } from "node:url"
 import { Worker } from "node:worker_threads"
 import { checksum, randomParticles, stepsFor } from "../../actors/particles/index.ts"
 import type { ParticleState } from "../../actors/particles/index.ts"
 import { allocParticles } from "../../actors/particles/index.ts"
 import * as ActorSystem from "../../runtime/ActorSystem.ts"
 import * as Threads from "../../runtime/Threads.ts"
+import * as WorkerBundle from "../../runtime/transport/WorkerBundle.ts"
 import * as ParticleModes from "../particles/modes.ts"
 import * as RaceModes from "../race/modes.ts"
 import type { Row } from "./Row.ts"
@@ -19,13 +21,14 @@ import { median } from "./Row.ts"
 import { SharedBench, withLockMicros } from "./SharedBenchActor.ts"
 
 const SEED = 42
-const RAW_WORKER = new URL("./rawParticlesWorker.mjs", import.meta.url)
+const RAW_WORKER = fileURLToPath(new URL("./rawParticlesWorker.ts", import.meta.url))
 
 /** Raw baseline: N hand-written workers, each evolving one contiguous share of a shared state. */
 const rawPool = (workers: number) =>
   Effect.acquireRelease(
     Effect.promise(async () => {
-      const pool = Array.from({ length: workers }, () => new Worker(RAW_WORKER, { execArgv: [] }))
+      const file = await WorkerBundle.standaloneBundle(RAW_WORKER)
+      const pool = Array.from({ length: workers }, () => new Worker(file, { execArgv: [] }))
       await Promise.all(pool.map((w) => ask(w, "ping")))
       return pool
     }),
