@@ -33,14 +33,14 @@ describe("π kernel", () => {
 })
 
 describe("π on actors equals serial", () => {
-  it("for any seed, samples, workers 1-4 and chunk size (actors and pipeline)", async () => {
+  it("for any seed, samples, workers 1-4 and chunk size (actors, pipeline and shared)", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: -1e9, max: 1e9 }),
         fc.integer({ min: 1, max: 1_000_000 }),
         fc.integer({ min: 1, max: 4 }),
         fc.option(fc.integer({ min: 1, max: 300_000 }), { nil: undefined }),
-        fc.constantFrom("actors" as const, "pipeline" as const),
+        fc.constantFrom("actors" as const, "pipeline" as const, "shared" as const),
         async (seed, samples, workers, chunk, mode) => {
           const serial = countHits(seed, 0, samples)
           const params = { samples, seed, ...(chunk === undefined ? {} : { chunk }) }
@@ -48,7 +48,7 @@ describe("π on actors equals serial", () => {
           expect(parallel).toBe(serial)
         }
       ),
-      { numRuns: 24 }
+      { numRuns: 40 }
     )
   })
 
