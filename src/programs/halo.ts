@@ -18,6 +18,7 @@ import * as Local from "../runtime/Local.ts"
 import * as Threads from "../runtime/Threads.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
+import * as Serial from "./cli/Serial.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
 import * as Modes from "./halo/modes.ts"
@@ -176,12 +177,7 @@ const command = Command.make("halo", flags, (options) =>
       )
       rows.push(row)
     }
-    const serial = rows.find((row) => row.mode === "serial")
-    const out: Array<Row> = rows.map((row) => ({
-      ...row,
-      speedup: serial === undefined ? null : serial.seconds / row.seconds,
-      matchesSerial: serial === undefined ? null : row.checksum === serial.checksum
-    }))
+    const out: Array<Row> = Serial.compare(rows)
     if (Option.isSome(options.svg) && last !== undefined) {
       const file = options.svg.value
       const title = `${n} particles after ${steps} steps, ${grid.px} × ${grid.py} regions, checksum ${out.at(-1)!.checksum}`

@@ -15,6 +15,7 @@ import { SCHEDULES } from "../runtime/parallel/Schedule.ts"
 import * as Threads from "../runtime/Threads.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
+import * as Serial from "./cli/Serial.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
 import * as Modes from "./particles/modes.ts"
@@ -114,12 +115,7 @@ const command = Command.make("particles", flags, (options) =>
       )
       rows.push(row)
     }
-    const serial = rows.find((row) => row.mode === "serial")
-    const out: Array<Row> = rows.map((row) => ({
-      ...row,
-      speedup: serial === undefined ? null : serial.seconds / row.seconds,
-      matchesSerial: serial === undefined ? null : row.checksum === serial.checksum
-    }))
+    const out: Array<Row> = Serial.compare(rows)
     if (Option.isSome(options.svg)) {
       const file = options.svg.value
       yield* Effect.try({
