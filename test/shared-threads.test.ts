@@ -9,7 +9,7 @@ import * as Barrier from "../src/runtime/shared/Barrier.ts"
 import * as Mutex from "../src/runtime/shared/Mutex.ts"
 import * as SharedArray from "../src/runtime/shared/SharedArray.ts"
 import * as SharedRef from "../src/runtime/shared/SharedRef.ts"
-import * as ThreadSlots from "../src/runtime/shared/ThreadSlots.ts"
+import * as ThreadSlots from "../src/runtime/ThreadSlots.ts"
 import { type PoolWorker, spawn } from "./fixtures/shared-pool.mjs"
 
 let pool: ReadonlyArray<PoolWorker> = []

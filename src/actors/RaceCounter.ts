@@ -8,7 +8,7 @@ import * as Actor from "../runtime/Actor.ts"
 import * as AtomicCounter from "../runtime/shared/AtomicCounter.ts"
 import * as Barrier from "../runtime/shared/Barrier.ts"
 import * as Mutex from "../runtime/shared/Mutex.ts"
-import * as RaceKernels from "../runtime/shared/RaceKernels.ts"
+import * as RaceKernels from "./race/RaceKernels.ts"
 
 export const GUARDS = ["unguarded", "locked", "atomic"] as const
 export type Guard = (typeof GUARDS)[number]

@@ -94,7 +94,7 @@ const promiseBalanced = (run: Run, view: LoadBalancedView.LoadBalancedView): unk
 /** The client with promise-returning views. */
 export const promiseClient = (run: Run, client: Client.Shape) => ({
   ids: client.ids,
-  tier: client.tier,
+  where: client.where,
   view: (selection?: Selection.Selection) => promiseDirect(run, Effect.runSync(Effect.orDie(client.view(selection)))),
   loadBalanced: (flags?: LoadBalancedView.Flags & { readonly targets?: Selection.Selection }) =>
     promiseBalanced(run, Effect.runSync(Effect.orDie(client.loadBalanced(flags)))),

@@ -2,9 +2,9 @@
  * Actor definitions: a name, a Schema-typed protocol and a behaviour, written once
  * and run unchanged on every tier (Local fibers, worker threads, ...).
  *
- * A definition lives in a module that worker threads can import, so it records
- * that module's URL (`import.meta.url`). Workers find the definition again by
- * loading the module and looking the name up in the registry filled by `make`.
+ * A definition lives in a module that workers can import, so it records that
+ * module's URL (`import.meta.url`). Workers find the definition again through
+ * `Code`, which `make` registers it with under (module, name).
  *
  * ```ts
  * export const Counter = Actor.make("Counter", {
@@ -21,8 +21,9 @@
  * ```
  */
 import type { Effect, Scope } from "effect"
-import { Schema } from "effect"
+import { Predicate, Schema } from "effect"
 import type { ActorError } from "./ActorError.ts"
+import * as Code from "./Code.ts"
 
 /** A schema whose values can be encoded and decoded without services. */
 export type Codec = Schema.Codec<any, any, never, never>
@@ -102,6 +103,12 @@ export interface Definition<Name extends string, Init extends Codec, P extends P
   readonly protocol: P
   /** Mailbox bound: senders wait once this many messages are outstanding (backpressure). */
   readonly mailbox: number
+  /**
+   * Copy payloads and replies (structured clone) also where sender and actor share a thread (the Local tier,
+   * two actors on one worker), where they otherwise pass by reference: neither side then sees the other's later
+   * mutations, on any tier. For actors that keep what they are sent (engines' namespaces).
+   */
+  readonly isolated: boolean
   readonly behaviour: (init: Init["Type"], context: Context) => Effect.Effect<Handlers<P>, unknown, Scope.Scope>
 }
 
@@ -109,9 +116,7 @@ export type Any = Definition<string, Codec, Protocol>
 export type InitOf<D> = D extends Definition<any, infer I, any> ? I["Type"] : never
 export type ProtocolOf<D> = D extends Definition<any, any, infer P> ? P : never
 
-const registry = new Map<string, Any>()
-
-/** Define an actor. `module` must be `import.meta.url` of a module that exports the definition. */
+/** Define an actor. `module` must be `import.meta.url` of the module that makes it, at module level. */
 export const make = <const Name extends string, Init extends Codec, const P extends Protocol>(
   name: Name,
   spec: {
@@ -119,23 +124,19 @@ export const make = <const Name extends string, Init extends Codec, const P exte
     readonly init: Init
     readonly protocol: P
     readonly mailbox?: number
+    readonly isolated?: boolean
     readonly behaviour: (init: Init["Type"], context: Context) => Effect.Effect<Handlers<P>, unknown, Scope.Scope>
   }
-): Definition<Name, Init, P> => {
-  const definition: Definition<Name, Init, P> = {
+): Definition<Name, Init, P> =>
+  Code.register(spec.module, name, {
     _tag: "ActorDefinition",
     name,
     module: spec.module,
     init: spec.init,
     protocol: spec.protocol,
     mailbox: spec.mailbox ?? 1024,
+    isolated: spec.isolated ?? false,
     behaviour: spec.behaviour
-  }
-  registry.set(key(spec.module, name), definition as unknown as Any)
-  return definition
-}
+  } satisfies Definition<Name, Init, P>)
 
-const key = (module: string, name: string) => `${module}#${name}`
-
-/** Look a definition up after its module was imported (used by workers). */
-export const lookup = (module: string, name: string): Any | undefined => registry.get(key(module, name))
+export const isDefinition = (u: unknown): u is Any => Predicate.isTagged(u, "ActorDefinition")

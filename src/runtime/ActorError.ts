@@ -4,7 +4,7 @@
  * They are Schema classes so that they cross thread boundaries intact: a worker
  * encodes them, the caller decodes them back into the same class.
  */
-import { Schema } from "effect"
+import { Predicate, Schema } from "effect"
 
 /** The worker that held the message died (process.exit, an uncaught throw, resource limits). */
 export class WorkerDied extends Schema.TaggedError<WorkerDied>()("WorkerDied", {
@@ -42,15 +42,37 @@ export type ActorError = WorkerDied | MalformedMessage | ActorDefect | ActorStop
 
 export const ActorErrorSchema = Schema.Union([WorkerDied, MalformedMessage, ActorDefect, ActorStopped, SpawnFailed])
 
-/** Render anything thrown into one line for a `detail` field. */
+export const isWorkerDied = (u: unknown): u is WorkerDied => Predicate.isTagged(u, "WorkerDied")
+export const isMalformedMessage = (u: unknown): u is MalformedMessage => Predicate.isTagged(u, "MalformedMessage")
+export const isActorDefect = (u: unknown): u is ActorDefect => Predicate.isTagged(u, "ActorDefect")
+export const isActorStopped = (u: unknown): u is ActorStopped => Predicate.isTagged(u, "ActorStopped")
+export const isSpawnFailed = (u: unknown): u is SpawnFailed => Predicate.isTagged(u, "SpawnFailed")
+
+/** One of the errors the runtime adds to an ask (not a message's own typed error). */
+export const isActorError = (u: unknown): u is ActorError =>
+  isWorkerDied(u) || isMalformedMessage(u) || isActorDefect(u) || isActorStopped(u)
+
+/**
+ * Anything thrown or failed, as one line: for `detail` fields, and for what programs print to a user. Tagged
+ * errors show their tag and fields (or their message), errors their name and message; a long message keeps its
+ * first three lines, joined.
+ */
 export const describe = (u: unknown): string => {
-  if (typeof u === "object" && u !== null && "_tag" in u) {
-    const { _tag, ...fields } = u as { _tag: string }
-    return `${_tag} ${JSON.stringify(fields)}`
+  if (Predicate.hasProperty(u, "_tag") && typeof u._tag === "string") {
+    const { _tag, ...fields } = u as { _tag: string } & Record<string, unknown>
+    if (typeof fields.message === "string" && Object.keys(fields).length === 1) return `${_tag}: ${oneLine(fields.message)}`
+    return `${_tag} ${safeJson(fields)}`
   }
-  if (u instanceof Error) return `${u.name}: ${u.message}`
+  if (u instanceof Error) return `${u.name}: ${oneLine(u.message)}`
+  return typeof u === "string" ? oneLine(u) : safeJson(u)
+}
+
+/** The first three lines of a text, joined by spaces. */
+export const oneLine = (text: string): string => text.split("\n").slice(0, 3).map((line) => line.trim()).join(" ")
+
+const safeJson = (u: unknown): string => {
   try {
-    return typeof u === "string" ? u : JSON.stringify(u) ?? String(u)
+    return JSON.stringify(u) ?? String(u)
   } catch {
     return String(u)
   }

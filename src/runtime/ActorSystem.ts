@@ -1,14 +1,15 @@
 /**
- * The service every tier provides: spawn actors, connect to running ones.
+ * The service every tier provides: spawn actors, connect to running ones, and ship code to where they live.
  *
- * Programs are written against this service and never against a tier, so the
- * same program runs serially on `Local.layer` and in parallel on
- * `Threads.layer(...)`: choosing the tier is choosing the Layer.
+ * Programs and libraries are written against this service and never against a tier, so the same program runs
+ * serially on `Local.layer` and in parallel on `Threads.layer(...)`: choosing the tier is choosing the Layer.
+ * A new tier is a Layer that provides this service; nothing else has to change.
  */
 import { Context, Effect } from "effect"
 import type { Scope } from "effect"
 import type * as Actor from "./Actor.ts"
 import type { SpawnFailed } from "./ActorError.ts"
+import type * as Code from "./Code.ts"
 
 export interface SpawnOptions {
   /** Place the actor on this worker (0-based, modulo the worker count); automatic when omitted. */
@@ -16,9 +17,15 @@ export interface SpawnOptions {
 }
 
 export interface Service {
-  readonly tier: "local" | "threads"
-  /** How many workers actors can be placed on (1 on the Local tier). */
+  /** How many workers actors can be placed on (1 on a tier that runs everything in the calling thread). */
   readonly workers: number
+  /**
+   * Whether actors on different workers run at the same time, so that one may block waiting for another
+   * (at a shared-memory barrier or lock) without stopping it. False where every actor shares one thread.
+   */
+  readonly concurrent: boolean
+  /** Where actors live, in a few words ("2 worker threads"), for banners and logs. */
+  readonly description: string
   /** Start an actor; it stops when the surrounding scope closes. */
   readonly spawn: <Name extends string, Init extends Actor.Codec, P extends Actor.Protocol>(
     definition: Actor.Definition<Name, Init, P>,
@@ -27,6 +34,11 @@ export interface Service {
   ) => Effect.Effect<Actor.Ref<P>, SpawnFailed, Scope.Scope>
   /** Workers restarted after dying, so far (always 0 on the Local tier). */
   readonly restarts: () => number
+  /**
+   * Make the module of `code` loadable by the workers: the `Shipped` form travels in messages, and a worker
+   * turns it back into the code with `Code.resolve`.
+   */
+  readonly ship: (code: Code.Locator) => Effect.Effect<Code.Shipped, Code.CodeUnavailable>
   /** A ref to an actor from its address (for addresses received in messages). */
   readonly connect: <P extends Actor.Protocol>(
     definition: Actor.Definition<string, Actor.Codec, P>,
@@ -56,3 +68,7 @@ export const spawnMany = <Name extends string, Init extends Actor.Codec, P exten
       (i) => system.spawn(definition, init(i), { worker: i % system.workers }),
       { concurrency: "unbounded" }
     ))
+
+/** Ship code through whichever tier is provided (see `Service.ship`). */
+export const ship = (code: Code.Locator): Effect.Effect<Code.Shipped, Code.CodeUnavailable, ActorSystem> =>
+  ActorSystem.use((system) => system.ship(code))

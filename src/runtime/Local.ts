@@ -1,16 +1,17 @@
 /**
  * The Local tier: every actor is a cell in the calling thread, driven by fibers.
  *
- * Nothing is encoded or copied, and messages are handled in a fixed order, so
- * this tier is the serial reference the parallel tiers are compared against.
+ * Nothing is encoded, and nothing is copied unless an actor asks to be `isolated`; messages are handled in a
+ * fixed order, so this tier is the serial reference the parallel tiers are compared against. Code needs no
+ * shipping here: the modules that define it are already loaded in this thread.
  */
 import { Effect, Layer } from "effect"
 import type * as Actor from "./Actor.ts"
 import { SpawnFailed, describe } from "./ActorError.ts"
 import { ActorSystem } from "./ActorSystem.ts"
 import type { Service } from "./ActorSystem.ts"
-import { Cell } from "./transport/Cell.ts"
-import { Router } from "./transport/Router.ts"
+import { Cell } from "./internal/Cell.ts"
+import { Router } from "./internal/Router.ts"
 
 export const make: Effect.Effect<Service> = Effect.sync(() => {
   const router = new Router(0)
@@ -23,11 +24,19 @@ export const make: Effect.Effect<Service> = Effect.sync(() => {
       const cell = yield* Cell.make(id, definition as unknown as Actor.Any, init, { self: address, worker: 0, connect }).pipe(
         Effect.mapError((error) => new SpawnFailed({ actor: definition.name, detail: describe(error) }))
       )
-      router.host(cell)
-      yield* Effect.addFinalizer(() => router.unhost(id))
+      router.host.host(cell)
+      yield* Effect.addFinalizer(() => router.host.unhost(id))
       return router.ref(definition, address)
     })
-  return { tier: "local", workers: 1, spawn, connect, restarts: () => 0 }
+  return {
+    workers: 1,
+    concurrent: false,
+    description: "the calling thread (Local)",
+    spawn,
+    connect,
+    ship: ({ module, name }) => Effect.succeed({ module, name, via: "" }),
+    restarts: () => 0
+  }
 })
 
 export const layer: Layer.Layer<ActorSystem> = Layer.effect(ActorSystem, make)

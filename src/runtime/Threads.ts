@@ -1,61 +1,53 @@
 /**
- * The Threads tier: actors live on N worker threads (default: one per core),
- * talk to the main thread and to each other over MessagePorts, and are
- * supervised.
+ * The Threads tier: actors live on N worker threads (default: one per core), talk to the main thread and to
+ * each other over MessagePorts, and are supervised.
  *
- * Supervision: when a worker dies (process.exit, an uncaught throw, resource
- * limits) only the asks it held fail, with `WorkerDied`; the worker is restarted
- * with exponential backoff and its actors are spawned again from their init
- * parameters, under the same addresses. Closing the layer's scope terminates
- * every worker and waits until each has exited.
+ * The service joins four parts, each in `internal/threads/`: a `Supervisor` (start, restart with backoff,
+ * terminate), the `Mesh` (a direct channel between every two workers), `Placement` (which worker an actor
+ * goes to, and what lives where) and the bundles workers load (`WorkerBundle`): the base bundle holds Effect
+ * and this runtime, and `ship` builds one small bundle per user module.
+ *
+ * When a worker dies (process.exit, an uncaught throw, resource limits) only the asks it held fail, with
+ * `WorkerDied`; it is restarted and its actors are spawned again from their init parameters, under the same
+ * addresses. Closing the layer's scope terminates every worker and waits until each has exited.
  */
 import { Deferred, Effect, Layer } from "effect"
 import * as Os from "node:os"
-import { MessageChannel, Worker } from "node:worker_threads"
+import { pathToFileURL } from "node:url"
+import { Worker } from "node:worker_threads"
 import type { ResourceLimits } from "node:worker_threads"
 import type * as Actor from "./Actor.ts"
 import { SpawnFailed, describe } from "./ActorError.ts"
 import { ActorSystem } from "./ActorSystem.ts"
 import type { Service } from "./ActorSystem.ts"
-import * as Codec from "./transport/Codec.ts"
+import { CodeUnavailable } from "./Code.ts"
+import * as Codec from "./internal/Codec.ts"
+import { Router } from "./internal/Router.ts"
+import * as Mesh from "./internal/threads/Mesh.ts"
+import { Placement } from "./internal/threads/Placement.ts"
+import { Supervisor } from "./internal/threads/Supervisor.ts"
+import type { Policy } from "./internal/threads/Supervisor.ts"
+import { MAIN } from "./internal/threads/worker.ts"
+import type { WorkerData } from "./internal/threads/worker.ts"
+import * as WorkerBundle from "./internal/threads/WorkerBundle.ts"
+import { Kind } from "./internal/Wire.ts"
+import type { SpawnSpec } from "./internal/Wire.ts"
 import * as Retry from "./Retry.ts"
-import { Router } from "./transport/Router.ts"
-import { Kind } from "./transport/Wire.ts"
-import type { Control, SpawnSpec } from "./transport/Wire.ts"
-import * as ThreadSlots from "./shared/ThreadSlots.ts"
-import * as WorkerBundle from "./transport/WorkerBundle.ts"
-import { MAIN } from "./transport/worker.ts"
-import type { WorkerData } from "./transport/worker.ts"
+import * as ThreadSlots from "./ThreadSlots.ts"
 
-export interface Options {
+export interface Options extends Policy {
   /** Number of worker threads; default: available cores. */
   readonly workers?: number
   /** V8 heap limits for each worker (a worker exceeding them dies and is restarted). */
   readonly resourceLimits?: ResourceLimits
-  /** First restart delay; doubles per consecutive death up to `maxBackoffMs`. */
-  readonly backoffMs?: number
-  readonly maxBackoffMs?: number
   /** Batch messages per destination (default true); turn off only to measure what batching saves. */
   readonly batching?: boolean
-}
-
-interface Slot {
-  readonly index: number
-  worker: Worker | undefined
-  startedAt: number
-  deaths: number
-  reason: string | undefined
-  /** Actors placed here, so they can be spawned again after a restart. */
-  readonly actors: Map<number, SpawnSpec>
-  exited: Deferred.Deferred<void>
-  /** Done while a worker runs here; replaced when it dies, done again once it is restarted. */
-  up: Deferred.Deferred<void>
 }
 
 /** How long stopping an actor waits for its worker to confirm. */
 const STOP_TIMEOUT_MS = 2_000
 
-/** Live Threads instances, so tests can check that none outlive their scope. */
+/** Live worker threads of every Threads instance, so tests can check that none outlive their scope. */
 const live = new Set<Worker>()
 export const liveWorkers = (): number => live.size
 
@@ -68,154 +60,95 @@ export const make = (options: Options = {}) =>
     const basePath = yield* Effect.promise(() => WorkerBundle.baseBundle())
     const batching = options.batching ?? true
     const router = new Router(MAIN, { batching })
-    const backoff = options.backoffMs ?? 50
-    const maxBackoff = options.maxBackoffMs ?? 5_000
-    let closing = false
+    const placement = new Placement(count)
     let nextId = 1
-    let placed = 0
-    let restarts = 0
 
-    const slots: Array<Slot> = Array.from({ length: count }, (_, index) => ({
-      index,
-      worker: undefined,
-      startedAt: 0,
-      deaths: 0,
-      reason: undefined,
-      actors: new Map(),
-      exited: Deferred.makeUnsafe<void>(),
-      up: Deferred.makeUnsafe<void>()
-    }))
-
-    const post = (slot: Slot, message: unknown, transfer?: Array<unknown>) =>
-      slot.worker?.postMessage(message, transfer as never)
-
-    /** Give the worker in `slot` a direct channel to every other live worker. */
-    const mesh = (slot: Slot) => {
-      for (const other of slots) {
-        if (other === slot || other.worker === undefined) continue
-        const { port1, port2 } = new MessageChannel()
-        post(slot, { _tag: "Connect", worker: other.index, port: port1 } satisfies Control, [port1 as never])
-        post(other, { _tag: "Connect", worker: slot.index, port: port2 } satisfies Control, [port2 as never])
+    const supervisor: Supervisor = new Supervisor(count, options, {
+      boot: (slot) => {
+        // Every thread gets a fresh thread slot: locks and barriers held by a dead thread report it.
+        const threadSlot = ThreadSlots.allocate()
+        const worker = new Worker(basePath, {
+          workerData: { index: slot.index, batching, slots: ThreadSlots.current().handle, slot: threadSlot } satisfies WorkerData,
+          // Workers load a plain bundle: inheriting a TypeScript loader from the parent only slows their boot.
+          execArgv: [],
+          ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
+          stdout: false,
+          stderr: false
+        })
+        ThreadSlots.watch(worker, threadSlot)
+        live.add(worker)
+        worker.once("exit", () => live.delete(worker))
+        return worker
+      },
+      started: (slot) => {
+        const worker = slot.worker!
+        router.connect(slot.index, (frames) => worker.postMessage(frames))
+        worker.on("message", (message: unknown) => {
+          if (Array.isArray(message)) router.receive(slot.index, message)
+        })
+        Mesh.join(slot, supervisor.slots)
+        // Actors that lived here before a restart come back under the same addresses.
+        for (const [actorId, spec] of placement.on(slot.index)) {
+          Effect.runFork(Effect.ignore(router.request(slot.index, Kind.Spawn, actorId, spec)))
+        }
+      },
+      died: (slot, reason) => {
+        router.disconnect(slot.index, reason)
+        Mesh.leave(slot, supervisor.slots, reason)
       }
-    }
-
-    const start = (slot: Slot) => {
-      // Every worker gets a fresh thread slot: locks and barriers held by a dead worker report it.
-      const threadSlot = ThreadSlots.allocate()
-      const worker = new Worker(basePath, {
-        workerData: { index: slot.index, batching, slots: ThreadSlots.current().handle, slot: threadSlot } satisfies WorkerData,
-        // Workers load a plain bundle: inheriting a TypeScript loader from the parent only slows their boot.
-        execArgv: [],
-        ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
-        stdout: false,
-        stderr: false
-      })
-      ThreadSlots.watch(worker, threadSlot)
-      slot.worker = worker
-      slot.startedAt = Date.now()
-      slot.reason = undefined
-      slot.exited = Deferred.makeUnsafe<void>()
-      live.add(worker)
-      router.connect(slot.index, (frames) => worker.postMessage(frames))
-      worker.on("message", (message: Array<unknown> | { _tag: string }) => {
-        if (Array.isArray(message)) router.receive(slot.index, message)
-      })
-      worker.on("error", (error) => {
-        slot.reason = describe(error)
-      })
-      worker.on("exit", (code) => onExit(slot, worker, code))
-      // Only once connected: a spawn waiting for this worker may resume synchronously, and sends at once.
-      Deferred.doneUnsafe(slot.up, Effect.void)
-      // Actors that lived here before a restart come back under the same addresses.
-      for (const [actorId, spec] of slot.actors) {
-        Effect.runFork(Effect.ignore(router.request(slot.index, Kind.Spawn, actorId, spec)))
-      }
-    }
-
-    const onExit = (slot: Slot, worker: Worker, code: number) => {
-      live.delete(worker)
-      if (slot.worker !== worker) return
-      slot.worker = undefined
-      slot.up = Deferred.makeUnsafe<void>()
-      const reason = slot.reason ?? (closing ? "terminated" : `exited with code ${code}`)
-      router.disconnect(slot.index, reason)
-      for (const other of slots) {
-        if (other !== slot) post(other, { _tag: "PeerDied", worker: slot.index, reason } satisfies Control)
-      }
-      Deferred.doneUnsafe(slot.exited, Effect.void)
-      if (closing) return
-      restarts++
-      // A worker that lived long enough starts its backoff from scratch.
-      if (Date.now() - slot.startedAt > 10_000) slot.deaths = 0
-      const delay = Math.min(maxBackoff, backoff * 2 ** slot.deaths)
-      slot.deaths++
-      setTimeout(() => {
-        if (closing) return
-        start(slot)
-        mesh(slot)
-      }, delay)
-    }
-
-    for (const slot of slots) start(slot)
-    for (let i = 0; i < slots.length; i++) {
-      for (let j = i + 1; j < slots.length; j++) {
-        const { port1, port2 } = new MessageChannel()
-        post(slots[i]!, { _tag: "Connect", worker: j, port: port1 } satisfies Control, [port1 as never])
-        post(slots[j]!, { _tag: "Connect", worker: i, port: port2 } satisfies Control, [port2 as never])
-      }
-    }
-
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        closing = true
-        const running = slots.filter((slot) => slot.worker !== undefined)
-        for (const slot of running) void slot.worker!.terminate()
-        yield* Effect.forEach(running, (slot) => Deferred.await(slot.exited), { discard: true })
-      })
-    )
+    })
+    supervisor.startAll()
+    yield* Effect.addFinalizer(() => supervisor.close)
 
     const connect: Service["connect"] = (definition, address) => router.ref(definition, address)
 
+    const ship: Service["ship"] = ({ module, name }) =>
+      WorkerBundle.isRuntimeModule(module)
+        ? Effect.succeed({ module, name, via: "" })
+        : Effect.tryPromise({
+          try: () => WorkerBundle.moduleBundle(module),
+          catch: (error) =>
+            new CodeUnavailable({ module, name, stage: "ship", detail: `cannot bundle ${module} for the workers: ${describe(error)}` })
+        }).pipe(Effect.map((bundle) => ({ module, name, via: pathToFileURL(bundle).href })))
+
     const spawn: Service["spawn"] = (definition, init, spawnOptions) =>
       Effect.gen(function*() {
-        const any = definition as unknown as Actor.Any
         const fail = (detail: string) => new SpawnFailed({ actor: definition.name, detail })
         const encodedInit = yield* Effect.try({
-          try: () => Codec.forDefinition(any).init.encode(init),
-          catch: (error) => fail(`init: ${Codec.issue(error)}`)
+          try: () => Codec.forDefinition(definition as unknown as Actor.Any).init.encode(init),
+          catch: (error) => fail(`init: ${describe(error)}`)
         })
-        const bundle = WorkerBundle.isRuntimeModule(definition.module)
-          ? ""
-          : yield* Effect.tryPromise({
-            try: () => WorkerBundle.moduleBundle(definition.module),
-            catch: (error) => fail(`cannot bundle ${definition.module}: ${describe(error)}`)
-          })
-        const worker = ((spawnOptions?.worker ?? placed++) % count + count) % count
+        const code = yield* Effect.mapError(ship(definition), (error) => fail(error.detail))
+        const worker = placement.choose(spawnOptions?.worker)
         const id = nextId++
-        const spec: SpawnSpec = { module: definition.module, name: definition.name, bundle, init: encodedInit }
-        const slot = slots[worker]!
-        // A worker being restarted takes new actors once it is back.
-        // A worker that dies mid-spawn is restarted; the spawn then simply happens on its successor.
+        const spec: SpawnSpec = { code, init: encodedInit }
+        const slot = supervisor.slots[worker]!
+        // A worker being restarted takes new actors once it is back; one that dies mid-spawn is restarted, and
+        // the spawn then simply happens on its successor.
         const attempt = Effect.andThen(Deferred.await(slot.up), Effect.suspend(() => router.request(worker, Kind.Spawn, id, spec)))
         yield* Retry.onWorkerDeath(attempt, { times: 3 }).pipe(Effect.mapError((error) => fail(describe(error))))
-        slot.actors.set(id, spec)
+        placement.record(worker, id, spec)
         yield* Effect.addFinalizer(() =>
           Effect.suspend(() => {
-            slot.actors.delete(id)
+            placement.forget(worker, id)
             // Bounded: a worker stuck in a long synchronous call cannot answer, and closing the scope must not
             // hang on it (the layer's own close terminates such a worker).
-            return closing ? Effect.void : Effect.ignore(Effect.timeoutOption(router.request(worker, Kind.Stop, id, 0), STOP_TIMEOUT_MS))
+            return supervisor.isClosing
+              ? Effect.void
+              : Effect.ignore(Effect.timeoutOption(router.request(worker, Kind.Stop, id, 0), STOP_TIMEOUT_MS))
           })
         )
         return router.ref(definition, { id, name: definition.name, worker })
       })
 
     const service: Service = {
-      tier: "threads",
       workers: count,
+      concurrent: true,
+      description: `${count} worker thread${count === 1 ? "" : "s"}`,
       spawn,
       connect,
-      restarts: () => restarts
+      ship,
+      restarts: () => supervisor.restarts()
     }
     return service
   })

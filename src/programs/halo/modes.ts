@@ -201,8 +201,8 @@ export const shared = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSyst
     yield* validate(setup)
     const { grid, params } = setup
     const system = yield* ActorSystem.ActorSystem
-    if (system.tier !== "threads") {
-      return yield* Effect.die(new Error("the shared mode blocks at barriers: it needs the Threads tier"))
+    if (!system.concurrent) {
+      return yield* Effect.die(new Error("the shared mode blocks at barriers: it needs a tier whose workers run concurrently (Threads)"))
     }
     const g = makeGeometry(params, grid)
     const groups = groupsOf(g.regions, system.workers)

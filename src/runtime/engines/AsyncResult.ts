@@ -12,7 +12,7 @@
  */
 import { Cause, Effect, Exit, Fiber, Option } from "effect"
 import type { Duration, Scope } from "effect"
-import type * as Handle from "../pool/Handle.ts"
+import type { Handle } from "../index.ts"
 import * as TaskRecord from "./TaskRecord.ts"
 
 export type Status = "pending" | "succeeded" | "failed"

@@ -17,8 +17,8 @@
  * Closing the client's scope stops its engines and fails whatever still waits.
  */
 import { Context, Effect, Layer, Scope } from "effect"
-import type { SpawnFailed } from "../ActorError.ts"
-import * as ActorSystem from "../ActorSystem.ts"
+import { ActorSystem } from "../index.ts"
+import type { ActorError } from "../index.ts"
 import { Controller } from "./Controller.ts"
 import type { Options as ControllerOptions } from "./Controller.ts"
 import * as DirectView from "./DirectView.ts"
@@ -36,8 +36,8 @@ export interface Options extends ControllerOptions {
 export interface Shape {
   /** Engine ids, 0..n-1. */
   readonly ids: ReadonlyArray<number>
-  /** The tier the engines live on. */
-  readonly tier: string
+  /** Where the engines live, in a few words (the tier's `description`). */
+  readonly where: string
   /** A direct view of some engines (default all): `view(0)`, `view([0, 2])`, `view({ step: 2 })`, `view({ start: -1 })`. */
   readonly view: (selection?: Selection.Selection) => Effect.Effect<DirectView.DirectView, NoSuchEngine>
   /** A load-balanced view over some engines (default all), with flags. */
@@ -52,7 +52,7 @@ export interface Shape {
 
 export class Client extends Context.Service<Client, Shape>()("actorflow/runtime/engines/Client") {}
 
-export const make = (options: Options = {}): Effect.Effect<Shape, SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> =>
+export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const system = yield* ActorSystem.ActorSystem
     const count = options.engines ?? system.workers
@@ -79,7 +79,7 @@ export const make = (options: Options = {}): Effect.Effect<Shape, SpawnFailed, A
     const all = DirectView.make(controller, ids, scope)
     return {
       ids,
-      tier: system.tier,
+      where: system.description,
       view,
       loadBalanced: (flags = {}) =>
         Effect.suspend(() => {
@@ -93,5 +93,5 @@ export const make = (options: Options = {}): Effect.Effect<Shape, SpawnFailed, A
   })
 
 /** The client as a Layer over the tier's `ActorSystem`. */
-export const layer = (options: Options = {}): Layer.Layer<Client, SpawnFailed, ActorSystem.ActorSystem> =>
+export const layer = (options: Options = {}): Layer.Layer<Client, ActorError.SpawnFailed, ActorSystem.ActorSystem> =>
   Layer.effect(Client, make(options))

@@ -17,15 +17,13 @@
  */
 import { Cause, Deferred, Effect, Exit } from "effect"
 import type { Fiber } from "effect"
-import type * as Actor from "../Actor.ts"
-import { describe } from "../ActorError.ts"
-import type * as ActorSystem from "../ActorSystem.ts"
-import * as WorkerBundle from "../transport/WorkerBundle.ts"
+import { ActorError } from "../index.ts"
+import type { Actor, ActorSystem, Code } from "../index.ts"
 import { findUncloneable } from "./Cloneable.ts"
 import * as Dependency from "./Dependency.ts"
 import type { Engine, Reply } from "./Engine.ts"
 import { now } from "./Engine.ts"
-import { DependencyTimeout, EngineDied, ImpossibleDependency, NotCloneable, RemoteError, TaskAborted } from "./Errors.ts"
+import { DependencyTimeout, EngineDied, ImpossibleDependency, NotCloneable, NotShippable, RemoteError, TaskAborted } from "./Errors.ts"
 import type { TaskFailure } from "./Errors.ts"
 import type * as Remote from "./Remote.ts"
 import type * as Scheduler from "./Scheduler.ts"
@@ -101,22 +99,20 @@ export class Controller {
   private readonly waiting: Array<Waiting> = []
   private readonly hwm: number
   private readonly depth: number
-  private readonly local: boolean
-  private readonly bundles = new Map<string, Promise<string>>()
+  private readonly shipped = new Map<string, Code.Shipped>()
   private scheduling = false
   private again = false
   private closed = false
 
   constructor(
     refs: ReadonlyArray<EngineRef>,
-    system: ActorSystem.Service,
+    private readonly system: ActorSystem.Service,
     options: Options = {}
   ) {
     this.slots = refs.map((ref, id) => ({ id, ref, queue: [], inflight: 0, down: false }))
     this.ids = this.slots.map((slot) => slot.id)
     this.hwm = options.hwm ?? 2
     this.depth = options.depth ?? 2
-    this.local = system.tier === "local"
   }
 
   /** A new task record for an operation. */
@@ -124,25 +120,21 @@ export class Controller {
     return TaskRecord.make(label, now())
   }
 
-  /** The wire form of a function, with the bundle a worker imports for its module. */
-  wireSpec(fn: Remote.RemoteFunction<Remote.AnyFunction>): Effect.Effect<Remote.WireSpec> {
+  /** The wire form of a function: by source as it is, by reference shipped to the engines' workers. */
+  wireSpec(fn: Remote.RemoteFunction<Remote.AnyFunction>): Effect.Effect<Remote.WireSpec, NotShippable> {
     const spec = fn.spec
     if (spec.kind === "source") return Effect.succeed(spec)
-    return Effect.map(this.bundle(spec.module), (bundle) => ({ ...spec, bundle }))
+    return Effect.map(this.ship(spec), (shipped) => ({ kind: "module" as const, ...shipped }))
   }
 
-  /** The bundle path workers import for a module ("" when they import it directly). */
-  bundle(module: string): Effect.Effect<string> {
-    if (this.local || WorkerBundle.isRuntimeModule(module)) return Effect.succeed("")
-    return Effect.promise(() => {
-      let bundle = this.bundles.get(module)
-      if (bundle === undefined) {
-        bundle = WorkerBundle.moduleBundle(module)
-        this.bundles.set(module, bundle)
-        bundle.catch(() => this.bundles.delete(module))
-      }
-      return bundle
-    })
+  /** Ship a module's code to the engines (once per module and name); `name` "*" for a whole module. */
+  ship(code: Code.Locator): Effect.Effect<Code.Shipped, NotShippable> {
+    const cached = this.shipped.get(`${code.module}#${code.name}`)
+    if (cached !== undefined) return Effect.succeed(cached)
+    return this.system.ship(code).pipe(
+      Effect.tap((shipped) => Effect.sync(() => this.shipped.set(`${code.module}#${code.name}`, shipped))),
+      Effect.mapError((error) => new NotShippable({ function: code.name, captured: [], message: error.detail }))
+    )
   }
 
   /** Per engine: tasks queued here, messages in flight, and whether it is down (died, not answering yet). */
@@ -293,9 +285,7 @@ export class Controller {
     task.attempts++
     task.tried.push(slot.id)
     slot.inflight++
-    let payload = job.payload
-    if (this.local) payload = structuredClone(payload)
-    const fiber = Effect.runFork((slot.ref.ask as (tag: Tag, payload: unknown) => Effect.Effect<unknown, unknown>)(job.tag, payload))
+    const fiber = Effect.runFork((slot.ref.ask as (tag: Tag, payload: unknown) => Effect.Effect<unknown, unknown>)(job.tag, job.payload))
     job.fiber = fiber
     fiber.addObserver((exit) => {
       slot.inflight--
@@ -322,14 +312,14 @@ export class Controller {
       const value = exit.value as Reply
       if (tag === "info" || tag === "ping") {
         const t = now()
-        return Exit.succeed({ value: this.local ? structuredClone(value) : value, started: t, completed: t })
+        return Exit.succeed({ value, started: t, completed: t })
       }
-      return Exit.succeed(this.local ? { ...value, value: structuredClone(value.value) } : value)
+      return Exit.succeed(value)
     }
     const failure = Cause.findErrorOption(exit.cause)
     if (failure._tag === "None") {
       if (Cause.hasInterruptsOnly(exit.cause)) return exit as Exit.Exit<never, never>
-      return Exit.fail(new RemoteError({ engine: slot.id, error: "Defect", message: describe(Cause.squash(exit.cause)), stack: "" }))
+      return Exit.fail(new RemoteError({ engine: slot.id, error: "Defect", message: ActorError.describe(Cause.squash(exit.cause)), stack: "" }))
     }
     const error = failure.value as { _tag?: string }
     switch (error._tag) {
@@ -340,7 +330,7 @@ export class Controller {
         return Exit.fail(new EngineDied({ engine: slot.id, reason: (error as { reason: string }).reason }))
       }
       default:
-        return Exit.fail(new RemoteError({ engine: slot.id, error: error._tag ?? "Error", message: describe(error), stack: "" }))
+        return Exit.fail(new RemoteError({ engine: slot.id, error: error._tag ?? "Error", message: ActorError.describe(error), stack: "" }))
     }
   }
 

@@ -162,7 +162,7 @@ export const make = (controller: Controller, targets: ReadonlyArray<number>, sco
           : Object.entries(modules as Record<string, Remote.RemoteModule<object>>)
         const specs = yield* Effect.forEach(entries, ([alias, module]) => {
           const url = Remote.moduleUrl(module)
-          return Effect.map(controller.bundle(url), (bundle) => ({ alias, module: url, bundle }))
+          return Effect.map(controller.ship({ module: url, name: "*" }), (shipped) => ({ alias, ...shipped }))
         })
         return yield* each("sync_imports", () => ({ tag: "imports", payload: { modules: specs } }), asVoid)
       }),

@@ -13,10 +13,8 @@
  * so an interrupt reaches them.
  */
 import { Effect, Exit, Schema } from "effect"
-import { fileURLToPath } from "node:url"
 import { threadId } from "node:worker_threads"
-import * as Actor from "../Actor.ts"
-import * as ModuleLoader from "../transport/ModuleLoader.ts"
+import { Actor, Code } from "../index.ts"
 import { findUncloneable } from "./Cloneable.ts"
 import { RemoteError } from "./Errors.ts"
 import * as Remote from "./Remote.ts"
@@ -28,7 +26,8 @@ export const now = (): number => performance.timeOrigin + performance.now()
 export const Reply = Schema.Struct({ value: Schema.Unknown, started: Schema.Number, completed: Schema.Number })
 export type Reply = typeof Reply.Type
 
-export const ModuleSpec = Schema.Struct({ alias: Schema.String, module: Schema.String, bundle: Schema.String })
+/** A module to bind under `alias` in the namespace, shipped by the tier. */
+export const ModuleSpec = Schema.Struct({ alias: Schema.String, ...Code.Shipped.fields })
 
 export const Info = Schema.Struct({ engine: Schema.Number, worker: Schema.Number, threadId: Schema.Number, pid: Schema.Number })
 export type Info = typeof Info.Type
@@ -41,28 +40,10 @@ export interface ExecuteContext {
   readonly engine: number
 }
 
-// Modules and compiled sources are per thread: every engine on a thread shares them, as they share the module cache.
-const modules = new Map<string, Promise<Record<string, unknown>>>()
-const loadedModules = new Map<string, Record<string, unknown>>()
+// Compiled sources are per thread: every engine on a thread shares them, as they share the module cache.
 const compiled = new Map<string, Remote.AnyFunction>()
 
-const loadModule = (module: string, bundle: string): Promise<Record<string, unknown>> => {
-  let loading = modules.get(module)
-  if (loading === undefined) {
-    // In a worker: the bundle built for the module, or for a runtime module the base bundle's own instance;
-    // in the main thread (Local tier): the module itself.
-    const shared = (globalThis as { __actorflow_shared?: Record<string, unknown> }).__actorflow_shared
-    const fromBase = bundle === "" && shared !== undefined && module.startsWith("file:") ? shared[fileURLToPath(module)] : undefined
-    loading = (fromBase !== undefined
-      ? Promise.resolve(fromBase)
-      : bundle === ""
-      ? import(module)
-      : ModuleLoader.load(bundle)) as Promise<Record<string, unknown>>
-    loading.then((ns) => loadedModules.set(module, ns), () => modules.delete(module))
-    modules.set(module, loading)
-  }
-  return loading
-}
+const isFunction = (u: unknown): u is Remote.AnyFunction => typeof u === "function"
 
 const STACK_LINES = 8
 
@@ -70,6 +51,9 @@ export const Engine = Actor.make("Engine", {
   module: import.meta.url,
   init: Schema.Struct({ id: Schema.Number }),
   mailbox: 4096,
+  // Namespaces keep what they are sent: copy it, also on the Local tier, so the caller's later mutations
+  // never reach an engine (and an engine's never reach the caller).
+  isolated: true,
   protocol: {
     /** Call a function once: `apply` passes the arguments, `execute` passes the namespace. */
     call: Actor.message({
@@ -129,45 +113,35 @@ export const Engine = Actor.make("Engine", {
         return Exit.succeed({ value, started, completed: now() })
       }
 
-      /** The function a spec names, synchronously when it is already at hand. */
-      const resolve = (spec: Remote.WireSpec): Remote.AnyFunction | Promise<Remote.AnyFunction> => {
-        if (spec.kind === "source") {
-          let f = compiled.get(spec.source)
-          if (f === undefined) {
+      /** An engine-side error for code that cannot be had. */
+      const unavailable = (error: Code.CodeUnavailable): RemoteError =>
+        error.stage === "find"
+          ? fail("NameError", `${error.detail} (engine ${id})`)
+          : fail("ImportError", `engine ${id}: ${error.detail}`)
+
+      /** The function a spec names; synchronous (an Exit) once its module is loaded on this thread. */
+      const resolve = (spec: Remote.WireSpec): Effect.Effect<Remote.AnyFunction, RemoteError> => {
+        if (spec.kind === "module") return Effect.mapError(Code.resolve(spec, isFunction, "function"), unavailable)
+        let f = compiled.get(spec.source)
+        if (f === undefined) {
+          try {
             f = Remote.compile(spec.source)
-            compiled.set(spec.source, f)
+          } catch (error) {
+            return Exit.fail(toRemoteError(error, spec))
           }
-          return f
+          compiled.set(spec.source, f)
         }
-        const pick = (module: Record<string, unknown>) => {
-          const f = module[spec.name]
-          if (typeof f !== "function") {
-            throw fail("NameError", `${spec.module} has no function ${spec.name} (engine ${id})`)
-          }
-          return f as Remote.AnyFunction
-        }
-        const loaded = loadedModules.get(spec.module)
-        if (loaded !== undefined) return pick(loaded)
-        return loadModule(spec.module, spec.bundle).then(pick, (error) => {
-          throw fail("ImportError", `engine ${id} cannot import ${spec.module}: ${error instanceof Error ? error.message : String(error)}`)
-        })
+        return Exit.succeed(f)
       }
 
       const withFunction = (
         spec: Remote.WireSpec,
         use: (f: Remote.AnyFunction) => Effect.Effect<Reply, RemoteError>
       ): Effect.Effect<Reply, RemoteError> => {
-        let f: Remote.AnyFunction | Promise<Remote.AnyFunction>
-        try {
-          f = resolve(spec)
-        } catch (error) {
-          return Exit.fail(toRemoteError(error, spec))
-        }
-        if (typeof f === "function") return use(f)
-        return Effect.flatMap(
-          Effect.tryPromise({ try: () => f as Promise<Remote.AnyFunction>, catch: (error) => toRemoteError(error, spec) }),
-          use
-        )
+        const f = resolve(spec)
+        if (!Exit.isExit(f)) return Effect.flatMap(f, use)
+        const exit = f as Exit.Exit<Remote.AnyFunction, RemoteError>
+        return Exit.isSuccess(exit) ? use(exit.value) : (exit as Exit.Exit<never, RemoteError>)
       }
 
       /** Settle whatever a user function returned: a value, a promise or an Effect. */
@@ -288,10 +262,7 @@ export const Engine = Actor.make("Engine", {
           Effect.gen(function*() {
             const started = now()
             for (const spec of specs) {
-              const module = yield* Effect.tryPromise({
-                try: () => loadModule(spec.module, spec.bundle),
-                catch: (error) => fail("ImportError", `engine ${id} cannot import ${spec.module}: ${error instanceof Error ? error.message : String(error)}`)
-              })
+              const module = yield* Effect.mapError(Code.load(spec), unavailable)
               if (spec.alias !== "") ns[spec.alias] = module
             }
             return { value: undefined, started, completed: now() }

@@ -16,6 +16,7 @@
  * argument (IPython's `Reference`).
  */
 import { Effect, Schema } from "effect"
+import { Code } from "../index.ts"
 import { NotShippable } from "./Errors.ts"
 import { ALWAYS_DEFINED, freeVariables } from "./FreeVariables.ts"
 
@@ -34,9 +35,9 @@ export type Spec =
   | { readonly kind: "module"; readonly module: string; readonly name: string }
   | { readonly kind: "source"; readonly name: string; readonly source: string }
 
-/** A function as it travels to an engine; `bundle` is the file a worker imports for `module` ("" = import the URL). */
+/** A function as it travels to an engine: shipped by the tier (see `Code`), or as source. */
 export const WireSpec = Schema.Union([
-  Schema.Struct({ kind: Schema.Literal("module"), module: Schema.String, name: Schema.String, bundle: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("module"), ...Code.Shipped.fields }),
   Schema.Struct({ kind: Schema.Literal("source"), name: Schema.String, source: Schema.String })
 ])
 export type WireSpec = typeof WireSpec.Type

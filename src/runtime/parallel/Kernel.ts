@@ -19,8 +19,9 @@
  * and on data no other index writes). With a reduction it returns its chunk's partial (e.g. the sum of its
  * elements, in index order); the partials are combined in a fixed tree (see `Reduction`).
  */
-import { Schema } from "effect"
-import type * as SharedArray from "../shared/SharedArray.ts"
+import { Predicate, Schema } from "effect"
+import { Code } from "../index.ts"
+import type { SharedArray } from "../shared/index.ts"
 
 /** What a kernel argument may be: shared memory, or a plain scalar. */
 export type Arg =
@@ -75,8 +76,6 @@ export class KernelFailed extends Schema.TaggedError<KernelFailed>()("KernelFail
 
 export type KernelError = KernelInvalid | KernelUnavailable | KernelFailed
 
-const registry = new Map<string, Any>()
-
 /** Define a kernel. `module` must be `import.meta.url` of the module that makes it, at module level. */
 export const make = <A extends ArgsOf<A>>(
   name: string,
@@ -97,16 +96,12 @@ export const make = <A extends ArgsOf<A>>(
     run: spec.run,
     ...(spec.warmUp === undefined ? {} : { warmUp: spec.warmUp })
   }
-  registry.set(`${spec.module}#${name}`, kernel)
-  return kernel
+  return Code.register(spec.module, name, kernel)
 }
 
-/** Look a kernel up after its module was imported (used by workers). */
-export const lookup = (module: string, name: string): Any | undefined => registry.get(`${module}#${name}`)
-
 export const isKernel = (u: unknown): u is Any =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Kernel" &&
-  typeof (u as { run?: unknown }).run === "function" && typeof (u as { module?: unknown }).module === "string"
+  Predicate.isTagged(u, "Kernel") && Predicate.hasProperty(u, "run") && typeof u.run === "function" &&
+  Predicate.hasProperty(u, "module") && typeof u.module === "string"
 
 const describeValue = (u: unknown): string => {
   if (typeof u === "function") return `a function${u.name ? ` (${u.name})` : ""}`

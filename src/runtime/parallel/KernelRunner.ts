@@ -1,22 +1,18 @@
 /**
- * The built-in actor `parallelFor` places on every worker: it loads kernel modules on demand (bundles built by
- * the main thread, like `TaskRunner`), and runs its share of a loop's chunks under the loop's schedule.
+ * The built-in actor `parallelFor` places on every worker: it resolves kernels on demand (`Code.resolve`, like
+ * `TaskRunner`), and runs its share of a loop's chunks under the loop's schedule.
  *
  * A job runs synchronously, as plain typed-array code: claims are one `Atomics` operation, partials are
  * written straight into a shared `Float64Array`, and the only check between kernel calls is the cancel word,
  * which the main thread sets when the loop is interrupted or another worker failed.
  */
 import { Effect, Schema } from "effect"
-import * as Actor from "../Actor.ts"
-import * as Codec from "../transport/Codec.ts"
-import * as ModuleLoader from "../transport/ModuleLoader.ts"
+import { Actor, ActorError, Code } from "../index.ts"
 import * as Kernel from "./Kernel.ts"
 import * as Schedule from "./Schedule.ts"
 
-const KernelRef = { module: Schema.String, name: Schema.String, bundle: Schema.String }
-
 export const Job = Schema.Struct({
-  ...KernelRef,
+  kernel: Code.Shipped,
   /** Checked on the main thread (`Kernel.checkArgs`); shared memory passes through structured clone. */
   args: Schema.Unknown,
   start: Schema.Number,
@@ -34,27 +30,16 @@ export type Job = typeof Job.Type
 
 const warmed = new Set<Kernel.Any>()
 
-const findKernel = Effect.fnUntraced(function*(module: string, name: string, bundle: string) {
-  let kernel = Kernel.lookup(module, name)
-  if (kernel === undefined && bundle !== "") {
-    yield* Effect.tryPromise({
-      try: () => ModuleLoader.load(bundle),
-      catch: (error) => new Kernel.KernelUnavailable({ kernel: name, detail: `cannot load ${module}: ${Codec.issue(error)}` })
-    })
-    kernel = Kernel.lookup(module, name)
-  }
-  if (kernel === undefined) {
-    return yield* new Kernel.KernelUnavailable({
-      kernel: name,
-      detail: `no kernel named ${name} in ${module}: make it with Kernel.make at module level in that module`
-    })
-  }
+const findKernel = Effect.fnUntraced(function*(shipped: Code.Shipped) {
+  const kernel = yield* Code.resolve(shipped, Kernel.isKernel, "kernel").pipe(
+    Effect.mapError((error) => new Kernel.KernelUnavailable({ kernel: shipped.name, detail: error.detail }))
+  )
   if (kernel.warmUp !== undefined && !warmed.has(kernel)) {
     warmed.add(kernel)
     const warmUp = kernel.warmUp
     yield* Effect.try({
       try: () => warmUp(),
-      catch: (error) => new Kernel.KernelFailed({ kernel: name, lo: 0, hi: 0, detail: `warmUp: ${Codec.issue(error)}` })
+      catch: (error) => new Kernel.KernelFailed({ kernel: shipped.name, lo: 0, hi: 0, detail: `warmUp: ${ActorError.describe(error)}` })
     })
   }
   return kernel
@@ -134,7 +119,7 @@ export const execute = (
   } catch (thrown) {
     Schedule.cancel(control)
     if (thrown instanceof Kernel.KernelFailed) throw thrown
-    throw new Kernel.KernelFailed({ kernel: kernel.name, lo, hi, detail: Codec.issue(thrown) })
+    throw new Kernel.KernelFailed({ kernel: kernel.name, lo, hi, detail: ActorError.describe(thrown) })
   }
   return done
 }
@@ -145,7 +130,7 @@ export const KernelRunner = Actor.make("KernelRunner", {
   protocol: {
     /** Load a kernel's module here and run its warm-up (done by `run` too, on first use). */
     load: Actor.message({
-      payload: Schema.Struct(KernelRef),
+      payload: Code.Shipped,
       error: Schema.Union([Kernel.KernelUnavailable, Kernel.KernelFailed])
     }),
     /** Run this worker's share of a loop; replies with the number of chunks it ran. */
@@ -157,9 +142,9 @@ export const KernelRunner = Actor.make("KernelRunner", {
   },
   behaviour: () =>
     Effect.succeed({
-      load: ({ bundle, module, name }) => Effect.asVoid(findKernel(module, name, bundle)),
+      load: (shipped) => Effect.asVoid(findKernel(shipped)),
       run: (job) =>
-        Effect.flatMap(findKernel(job.module, job.name, job.bundle), (kernel) =>
+        Effect.flatMap(findKernel(job.kernel), (kernel) =>
           Effect.try({
             try: () =>
               execute(
@@ -175,7 +160,7 @@ export const KernelRunner = Actor.make("KernelRunner", {
             catch: (error) =>
               error instanceof Kernel.KernelFailed
                 ? error
-                : new Kernel.KernelFailed({ kernel: job.name, lo: job.start, hi: job.end, detail: Codec.issue(error) })
+                : new Kernel.KernelFailed({ kernel: job.kernel.name, lo: job.start, hi: job.end, detail: ActorError.describe(error) })
           }))
     })
 })

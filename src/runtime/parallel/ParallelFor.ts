@@ -19,11 +19,10 @@
  * sets the cancel word: workers stop at their next kernel call boundary, and the interruption completes once
  * they have (waiting at most `STOP_WAIT_MS`).
  */
-import { Effect, Exit, Fiber, Option } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Option } from "effect"
 import type { Scope } from "effect"
-import type { ActorError } from "../ActorError.ts"
-import * as ActorSystem from "../ActorSystem.ts"
-import * as WorkerBundle from "../transport/WorkerBundle.ts"
+import { ActorSystem } from "../index.ts"
+import type { ActorError, Code } from "../index.ts"
 import * as Kernel from "./Kernel.ts"
 import { execute, KernelRunner } from "./KernelRunner.ts"
 import * as Reduction from "./Reduction.ts"
@@ -42,7 +41,7 @@ export interface ReduceOptions extends Options {
   readonly reduce: Reduction.Reduce
 }
 
-export type ParallelForError = Kernel.KernelError | ActorError
+export type ParallelForError = Kernel.KernelError | ActorError.ActorError
 
 /** How long an interrupted loop waits for its workers to stop at a call boundary. */
 export const STOP_WAIT_MS = 2_000
@@ -53,7 +52,7 @@ export interface Run<E, R = never> {
   <A extends Kernel.ArgsOf<A>>(kernel: Kernel.Kernel<A>, range: Range, args: A, options?: Options): Effect.Effect<void, E, R>
 }
 
-export interface ParallelFor {
+export interface Shape {
   /** Workers the loops run on (one KernelRunner each). */
   readonly workers: number
   readonly run: Run<ParallelForError>
@@ -99,21 +98,19 @@ const resolve = (kernel: unknown, range: Range, args: unknown, options: Partial<
 
 const newControl = () => new Int32Array(new SharedArrayBuffer(Schedule.CONTROL_WORDS * 4))
 
+/** Loops as a service (`ParallelFor.layer()`), like `Pool.Pool`. */
+export class ParallelFor extends Context.Service<ParallelFor, Shape>()("actorflow/parallel/ParallelFor") {}
+
 /** Runners for every worker of the provided tier; they stop when the scope closes. */
-export const make = (): Effect.Effect<ParallelFor, never, ActorSystem.ActorSystem | Scope.Scope> =>
+export const make = (): Effect.Effect<Shape, never, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const system = yield* ActorSystem.ActorSystem
     const runners = yield* Effect.orDie(ActorSystem.spawnMany(KernelRunner, system.workers, () => ({})))
     const workers = runners.length
 
-    const bundleOf = (kernel: Kernel.Any): Effect.Effect<string, Kernel.KernelUnavailable> =>
-      system.tier === "local" || WorkerBundle.isRuntimeModule(kernel.module)
-        ? Effect.succeed("")
-        : Effect.tryPromise({
-          try: () => WorkerBundle.moduleBundle(kernel.module),
-          catch: (error) =>
-            new Kernel.KernelUnavailable({ kernel: kernel.name, detail: `cannot bundle ${kernel.module} for the workers: ${String(error)}` })
-        })
+    const ship = (kernel: Kernel.Any): Effect.Effect<Code.Shipped, Kernel.KernelUnavailable> =>
+      Effect.mapError(system.ship(kernel), (error) =>
+        new Kernel.KernelUnavailable({ kernel: kernel.name, detail: error.detail }))
 
     const run = ((kernel: Kernel.Any, range: Range, args: Kernel.Args, options?: Partial<ReduceOptions>) =>
       Effect.gen(function*() {
@@ -121,16 +118,14 @@ export const make = (): Effect.Effect<ParallelFor, never, ActorSystem.ActorSyste
         if (resolved instanceof Kernel.KernelInvalid) return yield* resolved
         const { chunks, plan, reduce, schedule } = resolved
         if (chunks === 0) return reduce === undefined ? undefined : Reduction.identity(reduce)
-        const bundle = yield* bundleOf(kernel)
+        const shipped = yield* ship(kernel)
         const control = newControl()
         const partials = reduce === undefined ? null : new Float64Array(new SharedArrayBuffer(chunks * 8))
         const stop = Effect.sync(() => Schedule.cancel(control))
         const all = Effect.forEach(runners, (runner, worker) =>
           Effect.exit(
             runner.ask("run", {
-              module: kernel.module,
-              name: kernel.name,
-              bundle,
+              kernel: shipped,
               args,
               ...plan,
               schedule,
@@ -162,15 +157,18 @@ export const make = (): Effect.Effect<ParallelFor, never, ActorSystem.ActorSyste
       Effect.gen(function*() {
         const invalid = Kernel.checkKernel(kernel)
         if (invalid !== undefined) return yield* invalid
-        const bundle = yield* bundleOf(kernel)
-        yield* Effect.forEach(runners, (runner) => runner.ask("load", { module: kernel.module, name: kernel.name, bundle }), {
+        const shipped = yield* ship(kernel)
+        yield* Effect.forEach(runners, (runner) => runner.ask("load", shipped), {
           concurrency: "unbounded",
           discard: true
         })
       })
 
-    return { workers, run, prepare } satisfies ParallelFor
+    return { workers, run, prepare } satisfies Shape
   })
+
+/** `make` as a Layer over the tier's `ActorSystem`. */
+export const layer = (): Layer.Layer<ParallelFor, never, ActorSystem.ActorSystem> => Layer.effect(ParallelFor, make())
 
 /** One loop on fresh runners (spawned and stopped around it); use `make` to run many. */
 export const parallelFor: Run<ParallelForError, ActorSystem.ActorSystem> = ((kernel: Kernel.Any, range: Range, args: Kernel.Args, options?: ReduceOptions) =>

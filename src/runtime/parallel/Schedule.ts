@@ -15,6 +15,8 @@
  * Claims and the cancel flag live in one small shared `Int32Array` (the *control* words).
  */
 
+import { Partition } from "../index.ts"
+
 export type Schedule = "static" | "dynamic" | "guided"
 
 export const SCHEDULES: ReadonlyArray<Schedule> = ["static", "dynamic", "guided"]
@@ -41,12 +43,8 @@ export const chunkLo = (plan: Plan, c: number): number => plan.start + c * plan.
 export const chunkHi = (plan: Plan, c: number): number => Math.min(plan.end, plan.start + (c + 1) * plan.chunk)
 
 /** Worker w's static block of chunks: `[first, last)`, blocks as equal as possible, in worker order. */
-export const staticBlock = (chunks: number, worker: number, workers: number): readonly [number, number] => {
-  const base = Math.floor(chunks / workers)
-  const extra = chunks % workers
-  const first = worker * base + Math.min(worker, extra)
-  return [first, first + base + (worker < extra ? 1 : 0)]
-}
+export const staticBlock = (chunks: number, worker: number, workers: number): readonly [number, number] =>
+  Partition.bounds(chunks, workers, worker)
 
 /** Claims the next chunk; returns its index, or a value >= `chunks` when none is left. */
 export const claimDynamic = (control: Int32Array<SharedArrayBuffer>): number => Atomics.add(control, NEXT, 1)

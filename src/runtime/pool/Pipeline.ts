@@ -14,7 +14,7 @@
  * the same order for any worker count: the result is the serial one, bit for bit.
  */
 import { Effect, Stream } from "effect"
-import * as Balancer from "./Balancer.ts"
+import { Balancer } from "../index.ts"
 
 /** A source stage over any iterable (lazy: items are pulled as the pipeline has room). */
 export const source = <A>(items: Iterable<A>, options: { readonly capacity?: number } = {}): Stream.Stream<A> =>

@@ -1,22 +1,20 @@
 /**
- * Processes: the `multiprocessing.Process` counterpart. `spawn` starts a task on
- * an actor of its own (placed on a worker, or the one you name) and returns a
- * handle; `join` waits for it. The actor is stopped when the task ends.
+ * Processes: the `multiprocessing.Process` counterpart. `spawn` starts a task on an actor of its own (placed on
+ * a worker, or the one you name) and returns a handle; `join` waits for it. The actor is stopped when the task
+ * ends.
  */
 import { Effect, Schema, Scope } from "effect"
-import type { ActorError } from "../ActorError.ts"
-import * as ActorSystem from "../ActorSystem.ts"
-import * as Handle from "./Handle.ts"
+import { ActorSystem, Handle } from "../index.ts"
+import type { ActorError } from "../index.ts"
+import { runOn } from "./Pool.ts"
 import type { Task } from "./Task.ts"
-import { TaskRunner } from "./TaskRunner.ts"
-import type { TaskUnavailable } from "./TaskRunner.ts"
-import * as WorkerBundle from "../transport/WorkerBundle.ts"
+import { TaskRunner, TaskUnavailable } from "./TaskRunner.ts"
 
 export interface SpawnOptions {
   readonly worker?: number
 }
 
-export type ProcessError<E> = E | ActorError | TaskUnavailable
+export type ProcessError<E> = E | ActorError.ActorError | TaskUnavailable
 
 export const spawn = <I, O, E>(
   task: Task<I, O, E>,
@@ -29,14 +27,9 @@ export const spawn = <I, O, E>(
         Effect.scoped(
           Effect.gen(function*() {
             const runner = yield* Effect.orDie(ActorSystem.spawn(TaskRunner, {}, options))
-            const bundle = system.tier === "local" || WorkerBundle.isRuntimeModule(task.module)
-              ? ""
-              : yield* Effect.promise(() => WorkerBundle.moduleBundle(task.module))
-            const item = Schema.encodeUnknownSync(task.input)(input)
-            const out = yield* runner.ask("run", { module: task.module, name: task.name, bundle, items: [item] }).pipe(
-              Effect.catchTag("TaskFailed", (failed) => Effect.fail(Schema.decodeUnknownSync(task.error)(failed.error) as E))
-            )
-            return Schema.decodeUnknownSync(task.output)(out[0]) as O
+            const shipped = yield* Effect.mapError(system.ship(task), (error) => new TaskUnavailable({ task: task.name, detail: error.detail }))
+            const out = yield* runOn(runner, task, shipped, [Schema.encodeUnknownSync(task.input)(input)])
+            return out[0]!
           })
         ),
       1

@@ -14,9 +14,9 @@
  * })
  * ```
  */
-import { Effect } from "effect"
-import { Schema } from "effect"
-import type { Codec } from "../Actor.ts"
+import { Effect, Predicate, Schema } from "effect"
+import { Code } from "../index.ts"
+import type { Actor } from "../index.ts"
 
 export interface Task<I, O, E = never> {
   readonly _tag: "Task"
@@ -31,9 +31,7 @@ export interface Task<I, O, E = never> {
 
 export type Any = Task<any, any, any>
 
-const registry = new Map<string, Any>()
-
-export const make = <I extends Codec, O extends Codec, E extends Codec = Schema.Never>(
+export const make = <I extends Actor.Codec, O extends Actor.Codec, E extends Actor.Codec = Schema.Never>(
   name: string,
   spec: {
     readonly module: string
@@ -52,11 +50,10 @@ export const make = <I extends Codec, O extends Codec, E extends Codec = Schema.
     error: (spec.error ?? Schema.Never) as E,
     run: spec.run
   }
-  registry.set(`${spec.module}#${name}`, task)
-  return task
+  return Code.register(spec.module, name, task)
 }
 
-export const lookup = (module: string, name: string): Any | undefined => registry.get(`${module}#${name}`)
+export const isTask = (u: unknown): u is Any => Predicate.isTagged(u, "Task")
 
 /** Run one item as an Effect, whether the task returns a value or an Effect. */
 export const runOne = <I, O, E>(task: Task<I, O, E>, input: I): Effect.Effect<O, E> =>

@@ -1,11 +1,9 @@
 /**
- * The built-in actor that pools place on every worker: it loads task modules on
- * demand and runs chunks of items through a task, one chunk per message.
+ * The built-in actor that pools place on every worker: it resolves tasks on demand (`Code.resolve`) and runs
+ * chunks of items through them, one chunk per message.
  */
 import { Effect, Schema } from "effect"
-import * as Actor from "../Actor.ts"
-import * as Codec from "../transport/Codec.ts"
-import * as ModuleLoader from "../transport/ModuleLoader.ts"
+import { Actor, ActorError, Code } from "../index.ts"
 import * as Task from "./Task.ts"
 
 /** A task failed on one item with its own typed error (encoded with the task's error Schema). */
@@ -22,27 +20,9 @@ export class TaskUnavailable extends Schema.TaggedError<TaskUnavailable>()("Task
 }) {}
 
 export const Chunk = Schema.Struct({
-  module: Schema.String,
-  name: Schema.String,
-  bundle: Schema.String,
+  task: Code.Shipped,
   items: Schema.Array(Schema.Unknown)
 })
-
-const findTask = (module: string, name: string, bundle: string): Effect.Effect<Task.Any, TaskUnavailable> =>
-  Effect.gen(function*() {
-    let task = Task.lookup(module, name)
-    if (task === undefined && bundle !== "") {
-      yield* Effect.tryPromise({
-        try: () => ModuleLoader.load(bundle),
-        catch: (error) => new TaskUnavailable({ task: name, detail: `cannot load ${module}: ${Codec.issue(error)}` })
-      })
-      task = Task.lookup(module, name)
-    }
-    if (task === undefined) {
-      return yield* new TaskUnavailable({ task: name, detail: `no task named ${name} in ${module}` })
-    }
-    return task
-  })
 
 export const TaskRunner = Actor.make("TaskRunner", {
   module: import.meta.url,
@@ -57,9 +37,12 @@ export const TaskRunner = Actor.make("TaskRunner", {
   },
   behaviour: () =>
     Effect.succeed({
-      run: ({ bundle, items, module, name }) =>
+      run: ({ items, task: shipped }) =>
         Effect.gen(function*() {
-          const task = yield* findTask(module, name, bundle)
+          const name = shipped.name
+          const task = yield* Code.resolve(shipped, Task.isTask, "task").pipe(
+            Effect.mapError((error) => new TaskUnavailable({ task: name, detail: error.detail }))
+          )
           const decode = Schema.decodeUnknownSync(task.input)
           const encode = Schema.encodeUnknownSync(task.output)
           const encodeError = Schema.encodeUnknownSync(task.error)
@@ -67,7 +50,7 @@ export const TaskRunner = Actor.make("TaskRunner", {
           for (let i = 0; i < items.length; i++) {
             const input = yield* Effect.try({
               try: () => decode(items[i]),
-              catch: (error) => new TaskUnavailable({ task: name, detail: `item ${i}: ${Codec.issue(error)}` })
+              catch: (error) => new TaskUnavailable({ task: name, detail: `item ${i}: ${ActorError.describe(error)}` })
             })
             const value = task.run(input)
             const result = Effect.isEffect(value)
@@ -79,3 +62,6 @@ export const TaskRunner = Actor.make("TaskRunner", {
         })
     })
 })
+
+/** A ref to a running TaskRunner. */
+export type Runner = Actor.Ref<typeof TaskRunner.protocol>

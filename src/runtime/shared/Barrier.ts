@@ -14,7 +14,7 @@
  */
 import { Duration, Effect, Schema } from "effect"
 import * as Futex from "./Futex.ts"
-import * as ThreadSlots from "./ThreadSlots.ts"
+import { ThreadSlots } from "../index.ts"
 
 export class BarrierTimeout extends Schema.TaggedError<BarrierTimeout>()("BarrierTimeout", {
   barrier: Schema.String,

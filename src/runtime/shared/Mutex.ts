@@ -19,7 +19,7 @@
 import { Duration, Effect, Schema } from "effect"
 import type { Scope } from "effect"
 import * as Futex from "./Futex.ts"
-import * as ThreadSlots from "./ThreadSlots.ts"
+import { ThreadSlots } from "../index.ts"
 
 export class LockTimeout extends Schema.TaggedError<LockTimeout>()("LockTimeout", {
   lock: Schema.String,

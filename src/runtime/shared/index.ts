@@ -5,8 +5,6 @@
 export * as AtomicCounter from "./AtomicCounter.ts"
 export * as Barrier from "./Barrier.ts"
 export * as Mutex from "./Mutex.ts"
-export * as RaceKernels from "./RaceKernels.ts"
 export * as SharedArray from "./SharedArray.ts"
 export * as SharedRef from "./SharedRef.ts"
-export * as ThreadSlots from "./ThreadSlots.ts"
 export * as WideCounter from "./WideCounter.ts"

@@ -1,21 +1,20 @@
 /**
- * The entry of every worker thread: a router that hosts actors, connected to the
- * main thread and, by direct channels, to every other worker.
+ * The entry of every worker thread: a router that hosts actors, connected to the main thread and, by direct
+ * channels, to every other worker.
  *
- * Actor modules arrive as bundles built by the main thread; the worker imports
- * them, finds the definition by module and name, decodes the init parameters
- * with the definition's Schema and builds the cell.
+ * A spawn request names its definition as shipped code; the worker resolves it through `Code` (loading the
+ * module's bundle on first use), decodes the init parameters with the definition's Schema and builds the cell.
  */
 import { Effect } from "effect"
 import { parentPort, workerData } from "node:worker_threads"
-import * as Actor from "../Actor.ts"
-import { SpawnFailed } from "../ActorError.ts"
-import { Cell } from "./Cell.ts"
-import * as Codec from "./Codec.ts"
-import * as ModuleLoader from "./ModuleLoader.ts"
-import { Router } from "./Router.ts"
-import * as ThreadSlots from "../shared/ThreadSlots.ts"
-import type { Control, SpawnSpec } from "./Wire.ts"
+import * as Actor from "../../Actor.ts"
+import { SpawnFailed, oneLine } from "../../ActorError.ts"
+import * as Code from "../../Code.ts"
+import * as ThreadSlots from "../../ThreadSlots.ts"
+import { Cell } from "../Cell.ts"
+import * as Codec from "../Codec.ts"
+import { Router } from "../Router.ts"
+import type { Control, SpawnSpec } from "../Wire.ts"
 
 /** Index of the main thread as a peer. */
 export const MAIN = -1
@@ -23,7 +22,7 @@ export const MAIN = -1
 export interface WorkerData {
   readonly index: number
   readonly batching: boolean
-  /** The process's thread-slot table and this worker's slot in it (see shared/ThreadSlots.ts). */
+  /** The process's thread-slot table and this worker's slot in it (see ThreadSlots.ts). */
   readonly slots: ThreadSlots.Handle
   readonly slot: number
 }
@@ -34,16 +33,12 @@ export const start = (): void => {
   ThreadSlots.attach(slots, slot)
   const spawn = (actorId: number, spec: SpawnSpec): Effect.Effect<Cell, unknown> =>
     Effect.gen(function*() {
-      yield* Effect.tryPromise(() => ModuleLoader.load(spec.bundle))
-      const definition = Actor.lookup(spec.module, spec.name)
-      if (definition === undefined) {
-        return yield* new SpawnFailed({ actor: spec.name, detail: `no actor named ${spec.name} in ${spec.module}` })
-      }
+      const definition = yield* Code.resolve(spec.code, Actor.isDefinition, "actor definition")
       const init = yield* Effect.try({
         try: () => Codec.forDefinition(definition).init.decode(spec.init),
-        catch: (error) => new SpawnFailed({ actor: spec.name, detail: `init: ${Codec.issue(error)}` })
+        catch: (error) => new SpawnFailed({ actor: spec.code.name, detail: `init: ${oneLine(error instanceof Error ? error.message : String(error))}` })
       })
-      const address: Actor.Address = { id: actorId, name: spec.name, worker: index }
+      const address: Actor.Address = { id: actorId, name: spec.code.name, worker: index }
       return yield* Cell.make(actorId, definition, init, { self: address, worker: index, connect })
     })
 

@@ -16,11 +16,12 @@ import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
 /** src/runtime: everything below it is part of the base bundle. */
-const runtimeDir = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
+const runtimeDir = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 const projectDir = Path.resolve(runtimeDir, "..", "..")
 const cacheDir = Path.join(projectDir, "node_modules", ".cache", "actorflow")
-const workerMain = Path.join(runtimeDir, "transport", "worker.ts")
+const workerMain = Path.join(runtimeDir, "internal", "threads", "worker.ts")
 const SHARED = "__actorflow_shared"
+const codeModule = Path.join(runtimeDir, "Code.ts")
 
 /** The runtime's own modules: shared with every module bundle, never duplicated. */
 const runtimeModules = (): Array<string> => {
@@ -165,9 +166,8 @@ let base: Promise<string> | undefined
 /** Path of the base worker bundle, built if missing or stale. */
 export const baseBundle = (): Promise<string> =>
   (base ??= (async () => {
-    const output = Path.join(cacheDir, `worker-base-${layoutHash()}.mjs`)
-    if (fresh(output)) return output
     const modules = runtimeModules()
+    const codeIndex = modules.indexOf(codeModule)
     const lines = [
       `import * as effect from "effect"`,
       ...modules.map((file, i) => `import * as m${i} from ${JSON.stringify(file)}`),
@@ -176,8 +176,14 @@ export const baseBundle = (): Promise<string> =>
       `for (const name of Object.keys(effect)) shared["effect/" + name] = effect[name]`,
       ...modules.map((file, i) => `shared[${JSON.stringify(file)}] = m${i}`),
       `globalThis[${JSON.stringify(SHARED)}] = shared`,
+      // The runtime's own modules are in this bundle already: code in them resolves without a module bundle.
+      ...modules.map((file, i) => `m${codeIndex}.provide(${JSON.stringify(pathToFileURL(file).href)}, m${i})`),
       `start()`
     ]
+    // Named after its entry, which lists every runtime file: a layout or generator change makes a new bundle.
+    const entryHash = Crypto.createHash("sha1").update(lines.join("\n")).digest("hex").slice(0, 8)
+    const output = Path.join(cacheDir, `worker-base-${entryHash}.mjs`)
+    if (fresh(output)) return output
     await build(output, { entry: "actorflow-worker-entry.ts", contents: lines.join("\n"), plugins: [keepModuleUrls] })
     return output
   })().catch((error) => {

@@ -10,6 +10,8 @@
  * thousands of messages per second.
  */
 
+import type { Shipped } from "../Code.ts"
+
 export const Kind = {
   /** [ASK, reqId, actorId, tag, payload] */
   Ask: 0,
@@ -31,11 +33,9 @@ export const Kind = {
 
 export const FRAME = 5
 
+/** What a spawn request carries: the definition, shipped by the tier, and its encoded init parameters. */
 export interface SpawnSpec {
-  readonly module: string
-  readonly name: string
-  /** File the worker imports to get the module (a bundle built by the main thread). */
-  readonly bundle: string
+  readonly code: Shipped
   readonly init: unknown
 }
 

@@ -55,6 +55,3 @@ export const forDefinition = (definition: Actor.Any): ActorCodec => {
 }
 
 export const runtimeError = compile(ActorErrorSchema as unknown as Actor.Codec)
-
-/** One line out of a SchemaError or anything else thrown by a codec. */
-export const issue = (u: unknown): string => (u instanceof Error ? u.message : String(u)).split("\n").slice(0, 3).join(" ")

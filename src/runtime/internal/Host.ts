@@ -1,0 +1,141 @@
+/**
+ * The hosting half of a thread's router: the actors (cells) living on this thread, and the answers to the
+ * asks, tells, cancels, spawns and stops that peers send them.
+ *
+ * An incoming message is decoded with its protocol's Schemas before its cell sees it; one that does not fit is
+ * answered with `MalformedMessage` and never reaches a handler. Replies go back on the outbox of the peer that
+ * asked (a `PortOrigin` per peer). Frames for an actor whose spawn is still in progress wait, in order, until it
+ * is up.
+ */
+import { Effect, Exit } from "effect"
+import { ActorDefect, ActorStopped, MalformedMessage, describe, isActorError } from "../ActorError.ts"
+import type { ActorError } from "../ActorError.ts"
+import type { Cell, Origin } from "./Cell.ts"
+import * as Codec from "./Codec.ts"
+import { Kind } from "./Wire.ts"
+import type { Outbox, SpawnSpec } from "./Wire.ts"
+
+/** A peer thread whose asks are answered on its outbox. */
+export class PortOrigin implements Origin {
+  constructor(readonly outbox: Outbox) {}
+  settle(reqId: number, cell: Cell, tag: string, exit: Exit.Exit<unknown, unknown>): void {
+    if (reqId === 0) {
+      this.outbox.push(Kind.Ack, 0, cell.id, 1, 0)
+      return
+    }
+    const codec = Codec.forDefinition(cell.definition).messages[tag]
+    if (Exit.isSuccess(exit)) {
+      try {
+        this.outbox.push(Kind.Ok, reqId, 0, 0, codec ? codec.encodeSuccess(exit.value) : exit.value)
+      } catch (error) {
+        this.runtimeError(reqId, new MalformedMessage({ actor: cell.definition.name, message: tag, detail: `reply: ${describe(error)}` }))
+      }
+      return
+    }
+    const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+    if (failure === undefined) {
+      this.runtimeError(reqId, new ActorDefect({ actor: cell.definition.name, message: tag, detail: "interrupted" }))
+      return
+    }
+    const error = failure.error
+    if (isActorError(error)) {
+      this.runtimeError(reqId, error)
+      return
+    }
+    try {
+      this.outbox.push(Kind.Err, reqId, 0, 0, codec!.encodeError(error))
+    } catch (thrown) {
+      this.runtimeError(reqId, new ActorDefect({ actor: cell.definition.name, message: tag, detail: `undeclared error: ${describe(error)} (${describe(thrown)})` }))
+    }
+  }
+  runtimeError(reqId: number, error: ActorError): void {
+    this.outbox.push(Kind.Err, reqId, 1, 0, Codec.runtimeError.encode(error))
+  }
+  /** Answer a control request (spawn, stop). */
+  done(reqId: number): void {
+    this.outbox.push(Kind.Ok, reqId, 0, 0, undefined)
+  }
+  /** Return the credit of a tell that will not be handled. */
+  acknowledge(actorId: number): void {
+    this.outbox.push(Kind.Ack, 0, actorId, 1, 0)
+  }
+}
+
+/** Builds a cell for a spawn request arriving from a peer (worker threads only). */
+export type Spawner = (actorId: number, spec: SpawnSpec) => Effect.Effect<Cell, unknown>
+
+export class Host {
+  readonly cells = new Map<number, Cell>()
+  /** Frames for actors whose spawn is still in progress, in order. */
+  private readonly spawning = new Map<number, Array<() => void>>()
+
+  constructor(private readonly spawner: Spawner | undefined) {}
+
+  host(cell: Cell): void {
+    this.cells.set(cell.id, cell)
+  }
+
+  /** Stop and forget a hosted cell. */
+  unhost(actorId: number): Effect.Effect<void> {
+    const cell = this.cells.get(actorId)
+    if (cell === undefined) return Effect.void
+    this.cells.delete(actorId)
+    return cell.stop()
+  }
+
+  /** An ask (`reqId` > 0) or a tell (`reqId` 0) for a hosted actor. */
+  deliver(origin: PortOrigin, reqId: number, actorId: number, tag: string, encoded: unknown): void {
+    const cell = this.cells.get(actorId)
+    if (cell === undefined) {
+      const backlog = this.spawning.get(actorId)
+      if (backlog !== undefined) {
+        backlog.push(() => this.deliver(origin, reqId, actorId, tag, encoded))
+        return
+      }
+      if (reqId !== 0) origin.runtimeError(reqId, new ActorStopped({ actor: `#${actorId}` }))
+      else origin.acknowledge(actorId)
+      return
+    }
+    const message = Codec.forDefinition(cell.definition).messages[tag]
+    let payload: unknown
+    try {
+      if (message === undefined) throw new Error("unknown message tag")
+      payload = message.decodePayload(encoded)
+    } catch (error) {
+      if (reqId === 0) return origin.acknowledge(actorId)
+      const detail = message === undefined ? "unknown message tag" : describe(error)
+      return origin.runtimeError(reqId, new MalformedMessage({ actor: cell.definition.name, message: String(tag), detail }))
+    }
+    cell.enqueue(reqId, tag, payload, origin)
+  }
+
+  cancel(origin: PortOrigin, reqId: number, actorId: number): void {
+    this.cells.get(actorId)?.cancel(reqId, origin)
+  }
+
+  spawn(origin: PortOrigin, reqId: number, actorId: number, spec: SpawnSpec): void {
+    const spawner = this.spawner
+    if (spawner === undefined) {
+      origin.runtimeError(reqId, new ActorDefect({ actor: spec.code.name, message: "spawn", detail: "this thread hosts no actors" }))
+      return
+    }
+    this.spawning.set(actorId, [])
+    Effect.runFork(spawner(actorId, spec)).addObserver((exit) => {
+      const backlog = this.spawning.get(actorId) ?? []
+      this.spawning.delete(actorId)
+      if (Exit.isSuccess(exit)) {
+        this.host(exit.value)
+        origin.done(reqId)
+      } else {
+        const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+        const detail = failure ? describe(failure.error) : describe(exit.cause)
+        origin.runtimeError(reqId, new ActorDefect({ actor: spec.code.name, message: "spawn", detail }))
+      }
+      for (const replay of backlog) replay()
+    })
+  }
+
+  stop(origin: PortOrigin, reqId: number, actorId: number): void {
+    Effect.runFork(this.unhost(actorId)).addObserver(() => origin.done(reqId))
+  }
+}

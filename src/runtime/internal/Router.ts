@@ -1,0 +1,108 @@
+/**
+ * The message router of one thread: its sending half (`Sender`) and its hosting half (`Host`), joined to the
+ * peer threads by one batched outbox each.
+ *
+ * Every thread that takes part runs one: the main thread (which hosts no actors on the Threads tier), each
+ * worker (whose peers are the main thread and the other workers, over direct worker-to-worker channels), and
+ * the Local tier (a single router whose actors are all in-process). Incoming batches are split by frame kind:
+ * replies and acknowledgements go to the sender, everything addressed to an actor to the host.
+ */
+import type { Effect } from "effect"
+import type * as Actor from "../Actor.ts"
+import { MalformedMessage, describe } from "../ActorError.ts"
+import { Host, PortOrigin } from "./Host.ts"
+import type { Spawner } from "./Host.ts"
+import { Sender } from "./Sender.ts"
+import { Kind, Outbox } from "./Wire.ts"
+import type { SpawnSpec } from "./Wire.ts"
+
+export interface Options {
+  /** Build cells for spawn requests from peers (worker threads only). */
+  readonly spawn?: Spawner
+  /** Batch frames per destination (default); off only to show what batching saves. */
+  readonly batching?: boolean
+}
+
+export class Router {
+  readonly host: Host
+  readonly sender: Sender
+  private readonly outboxes = new Map<number, Outbox>()
+  private readonly origins = new Map<number, PortOrigin>()
+
+  constructor(readonly self: number, private readonly options: Options = {}) {
+    this.host = new Host(options.spawn)
+    this.sender = new Sender(self, {
+      outbox: (peer) => this.outboxes.get(peer),
+      cell: (actorId) => this.host.cells.get(actorId)
+    })
+  }
+
+  /** Attach a peer thread: `post` sends a batch there; incoming batches go to `receive`. */
+  connect(peer: number, post: (frames: Array<unknown>) => void): void {
+    const outbox = new Outbox(post, this.options.batching ?? true, (frame, error) => this.unsendable(peer, frame, error))
+    this.outboxes.set(peer, outbox)
+    this.origins.set(peer, new PortOrigin(outbox))
+  }
+
+  /** A peer is gone: asks waiting on it fail with `WorkerDied`. */
+  disconnect(peer: number, reason: string): void {
+    this.outboxes.delete(peer)
+    this.origins.delete(peer)
+    this.sender.disconnect(peer, reason)
+  }
+
+  /** A typed ref to the actor at `address`, usable from this thread. */
+  ref<P extends Actor.Protocol>(definition: Actor.Definition<string, Actor.Codec, P>, address: Actor.Address): Actor.Ref<P> {
+    return this.sender.ref(definition, address)
+  }
+
+  /** Send a control request (spawn / stop) to a peer and wait for its answer. */
+  request(peer: number, kind: typeof Kind.Spawn, actorId: number, body: SpawnSpec): Effect.Effect<unknown, unknown>
+  request(peer: number, kind: typeof Kind.Stop, actorId: number, body: 0): Effect.Effect<unknown, unknown>
+  request(peer: number, kind: number, actorId: number, body: unknown): Effect.Effect<unknown, unknown> {
+    return this.sender.request(peer, kind, actorId, body)
+  }
+
+  /** A frame structured clone refused: fail its own message only. */
+  private unsendable(peer: number, frame: Array<unknown>, error: unknown): void {
+    const detail = `cannot be sent between threads: ${describe(error)}`
+    const kind = frame[0]
+    if (kind === Kind.Ok || kind === Kind.Err) {
+      this.origins.get(peer)?.runtimeError(frame[1] as number, new MalformedMessage({ actor: "?", message: "reply", detail }))
+    } else {
+      this.sender.unsendable(frame, detail)
+    }
+  }
+
+  /** Handle one batch of frames arriving from `peer`. */
+  receive(peer: number, frames: Array<unknown>): void {
+    const origin = this.origins.get(peer)
+    for (let i = 0; i < frames.length; i += 5) {
+      const kind = frames[i] as number
+      const reqId = frames[i + 1] as number
+      const actorId = frames[i + 2] as number
+      switch (kind) {
+        case Kind.Ok:
+        case Kind.Err:
+          this.sender.settle(reqId, kind, actorId, frames[i + 4])
+          break
+        case Kind.Ack:
+          this.sender.acknowledge(actorId, frames[i + 3] as number)
+          break
+        case Kind.Ask:
+        case Kind.Tell:
+          if (origin !== undefined) this.host.deliver(origin, reqId, actorId, frames[i + 3] as string, frames[i + 4])
+          break
+        case Kind.Cancel:
+          if (origin !== undefined) this.host.cancel(origin, reqId, actorId)
+          break
+        case Kind.Spawn:
+          if (origin !== undefined) this.host.spawn(origin, reqId, actorId, frames[i + 3] as SpawnSpec)
+          break
+        case Kind.Stop:
+          if (origin !== undefined) this.host.stop(origin, reqId, actorId)
+          break
+      }
+    }
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * The sending half of a thread's router: refs, asks and tells, mailbox credit, and the asks still waiting for
+ * their reply.
+ *
+ * An ask to an actor hosted on this very thread skips the codec (a message of an `isolated` actor is copied
+ * instead); one that crosses threads is encoded with the protocol's Schemas and pushed onto the peer's outbox,
+ * and its reply is decoded when it comes back (`settle`). Mailbox credit is counted per target actor on the
+ * sending side: a sender waits once `mailbox` messages are outstanding, and the receiver returns credit with
+ * each reply (asks) or acknowledgement (tells).
+ */
+import { Effect, Exit } from "effect"
+import type * as Actor from "../Actor.ts"
+import { MalformedMessage, WorkerDied, describe } from "../ActorError.ts"
+import type { Cell, Origin } from "./Cell.ts"
+import * as Codec from "./Codec.ts"
+import { Kind } from "./Wire.ts"
+import type { Outbox } from "./Wire.ts"
+
+interface Pending {
+  readonly resume: (effect: Effect.Effect<unknown, unknown>) => void
+  readonly codec: Codec.MessageCodec | undefined
+  readonly peer: number
+  /** The target actor, whose credit the reply returns; -1 for control requests (spawn, stop). */
+  readonly actorId: number
+  /** Copy the reply (an isolated actor on this thread). */
+  readonly copy: boolean
+}
+
+/** Mailbox credit for one target actor, as seen from this thread. */
+class Credit {
+  inflight = 0
+  readonly waiters: Array<() => void> = []
+  constructor(readonly limit: number) {}
+  release(n: number): void {
+    this.inflight -= n
+    if (this.inflight < 0) this.inflight = 0
+    while (this.waiters.length > 0 && this.inflight < this.limit) {
+      this.inflight++
+      this.waiters.shift()!()
+    }
+  }
+}
+
+/** What the sending half needs of the thread around it. */
+export interface Links {
+  /** The outbox towards a peer thread, if connected. */
+  readonly outbox: (peer: number) => Outbox | undefined
+  /** A cell hosted on this thread. */
+  readonly cell: (actorId: number) => Cell | undefined
+}
+
+export class Sender {
+  private readonly pending = new Map<number, Pending>()
+  private readonly credits = new Map<number, Credit>()
+  private readonly peerOf = new Map<number, number>()
+  private nextReq = 1
+
+  /** Settles asks and returns credit for actors hosted on this very thread. */
+  readonly localOrigin: Origin = {
+    settle: (reqId, cell, _tag, exit) => {
+      if (reqId === 0) return this.credit(cell.id, cell.definition.mailbox).release(1)
+      const pending = this.pending.get(reqId)
+      if (pending === undefined) return
+      this.pending.delete(reqId)
+      this.credit(pending.actorId, 0).release(1)
+      pending.resume(pending.copy && Exit.isSuccess(exit) ? copied(exit.value, cell.definition.name, _tag, "reply") : exit)
+    }
+  }
+
+  constructor(private readonly self: number, private readonly links: Links) {}
+
+  private credit(actorId: number, limit: number): Credit {
+    let credit = this.credits.get(actorId)
+    if (credit === undefined) {
+      credit = new Credit(limit > 0 ? limit : 1024)
+      this.credits.set(actorId, credit)
+    }
+    return credit
+  }
+
+  /** A typed ref to the actor at `address`, usable from this thread. */
+  ref<P extends Actor.Protocol>(definition: Actor.Definition<string, Actor.Codec, P>, address: Actor.Address): Actor.Ref<P> {
+    const any = definition as unknown as Actor.Any
+    const codec = Codec.forDefinition(any)
+    this.peerOf.set(address.id, address.worker)
+    return {
+      address,
+      ask: ((tag: string, payload: unknown) => this.ask(any, codec, address, tag, payload)) as Actor.Ref<P>["ask"],
+      tell: ((tag: string, payload: unknown) => this.tell(any, codec, address, tag, payload)) as Actor.Ref<P>["tell"]
+    }
+  }
+
+  private ask(
+    definition: Actor.Any,
+    codec: Codec.ActorCodec,
+    address: Actor.Address,
+    tag: string,
+    payload: unknown
+  ): Effect.Effect<unknown, unknown> {
+    return Effect.callback<unknown, unknown>((resume) => {
+      const credit = this.credit(address.id, definition.mailbox)
+      const reqId = this.nextReq++
+      // Fast path (room in the mailbox): send now, no closures beyond the cancel hook.
+      if (credit.inflight < credit.limit) {
+        credit.inflight++
+        this.send(definition, address, reqId, codec, tag, payload, resume)
+        return Effect.sync(() => this.cancel(reqId, address, credit))
+      }
+      let sent = false
+      const sendLater = () => {
+        sent = true
+        this.send(definition, address, reqId, codec, tag, payload, resume)
+      }
+      credit.waiters.push(sendLater)
+      return Effect.sync(() => {
+        if (sent) return this.cancel(reqId, address, credit)
+        const i = credit.waiters.indexOf(sendLater)
+        if (i >= 0) credit.waiters.splice(i, 1)
+      })
+    })
+  }
+
+  /** An interrupted ask: forget it, return its credit, and stop it where it runs. */
+  private cancel(reqId: number, address: Actor.Address, credit: Credit): void {
+    if (!this.pending.delete(reqId)) return
+    credit.release(1)
+    const cell = this.links.cell(address.id)
+    if (cell !== undefined) cell.cancel(reqId, this.localOrigin)
+    else this.links.outbox(address.worker)?.push(Kind.Cancel, reqId, address.id, 0, 0)
+  }
+
+  private send(
+    definition: Actor.Any,
+    address: Actor.Address,
+    reqId: number,
+    codec: Codec.ActorCodec,
+    tag: string,
+    payload: unknown,
+    resume: (effect: Effect.Effect<unknown, unknown>) => void
+  ): void {
+    const message = codec.messages[tag]
+    const cell = this.links.cell(address.id)
+    if (cell !== undefined) {
+      let local = payload
+      if (definition.isolated) {
+        const copy = copied(payload, definition.name, tag, "payload")
+        if (Exit.isFailure(copy)) {
+          this.credit(address.id, 0).release(1)
+          return resume(copy)
+        }
+        local = copy.value
+      }
+      this.pending.set(reqId, { resume, codec: undefined, peer: this.self, actorId: address.id, copy: definition.isolated })
+      cell.enqueue(reqId, tag, local, this.localOrigin)
+      return
+    }
+    const outbox = this.links.outbox(address.worker)
+    if (outbox === undefined) {
+      this.credit(address.id, 0).release(1)
+      resume(Exit.fail(new WorkerDied({ worker: address.worker, reason: "not connected" })))
+      return
+    }
+    let encoded: unknown
+    try {
+      encoded = message === undefined ? payload : message.encodePayload(payload)
+    } catch (error) {
+      this.credit(address.id, 0).release(1)
+      resume(Exit.fail(new MalformedMessage({ actor: address.name, message: tag, detail: describe(error) })))
+      return
+    }
+    this.pending.set(reqId, { resume, codec: message, peer: address.worker, actorId: address.id, copy: false })
+    outbox.push(Kind.Ask, reqId, address.id, tag, encoded)
+  }
+
+  private tell(
+    definition: Actor.Any,
+    codec: Codec.ActorCodec,
+    address: Actor.Address,
+    tag: string,
+    payload: unknown
+  ): Effect.Effect<void> {
+    return Effect.callback<void>((resume) => {
+      const credit = this.credit(address.id, definition.mailbox)
+      const send = () => {
+        const cell = this.links.cell(address.id)
+        if (cell !== undefined) {
+          const copy = definition.isolated ? copied(payload, definition.name, tag, "payload") : Exit.succeed(payload)
+          // A tell has no one to report to: a payload that cannot be copied is dropped.
+          if (Exit.isSuccess(copy)) cell.enqueue(0, tag, copy.value, this.localOrigin)
+          else credit.release(1)
+        } else {
+          const outbox = this.links.outbox(address.worker)
+          const message = codec.messages[tag]
+          if (outbox === undefined || message === undefined) {
+            credit.release(1)
+          } else {
+            try {
+              outbox.push(Kind.Tell, 0, address.id, tag, message.encodePayload(payload))
+            } catch {
+              // A tell has no one to report to: a payload that does not fit its schema is dropped.
+              credit.release(1)
+            }
+          }
+        }
+        resume(Effect.void)
+      }
+      if (credit.inflight < credit.limit) {
+        credit.inflight++
+        send()
+        return
+      }
+      credit.waiters.push(send)
+      return Effect.sync(() => {
+        const i = credit.waiters.indexOf(send)
+        if (i >= 0) credit.waiters.splice(i, 1)
+      })
+    })
+  }
+
+  /** Send a control request (spawn / stop) to a peer and wait for its answer. */
+  request(peer: number, kind: number, actorId: number, body: unknown): Effect.Effect<unknown, unknown> {
+    return Effect.callback<unknown, unknown>((resume) => {
+      const outbox = this.links.outbox(peer)
+      if (outbox === undefined) {
+        resume(Exit.fail(new WorkerDied({ worker: peer, reason: "not connected" })))
+        return
+      }
+      const reqId = this.nextReq++
+      this.pending.set(reqId, { resume, codec: undefined, peer, actorId: -1, copy: false })
+      outbox.push(kind, reqId, actorId, body, 0)
+      return Effect.sync(() => {
+        this.pending.delete(reqId)
+      })
+    })
+  }
+
+  /** A reply (`Kind.Ok` / `Kind.Err`) arrived: decode it and resume its ask. */
+  settle(reqId: number, kind: number, source: number, value: unknown): void {
+    const pending = this.pending.get(reqId)
+    if (pending === undefined) return
+    this.pending.delete(reqId)
+    if (pending.actorId >= 0) this.credits.get(pending.actorId)?.release(1)
+    const codec = pending.codec
+    try {
+      if (kind === Kind.Ok) {
+        pending.resume(Exit.succeed(codec === undefined ? value : codec.decodeSuccess(value)))
+      } else if (source === 1 || codec === undefined) {
+        pending.resume(Exit.fail(Codec.runtimeError.decode(value)))
+      } else {
+        pending.resume(Exit.fail(codec.decodeError(value)))
+      }
+    } catch (error) {
+      pending.resume(Exit.fail(new MalformedMessage({ actor: "?", message: "reply", detail: describe(error) })))
+    }
+  }
+
+  /** Tells were handled: their mailbox credit comes back. */
+  acknowledge(actorId: number, count: number): void {
+    this.credits.get(actorId)?.release(count)
+  }
+
+  /** A frame of ours that structured clone refused: fail its own message only. */
+  unsendable(frame: ReadonlyArray<unknown>, detail: string): void {
+    const [kind, reqId, actorId] = frame as [number, number, number]
+    if (kind === Kind.Tell) {
+      this.credits.get(actorId)?.release(1)
+      return
+    }
+    const pending = this.pending.get(reqId)
+    if (pending === undefined) return
+    this.pending.delete(reqId)
+    if (pending.actorId >= 0) this.credits.get(pending.actorId)?.release(1)
+    pending.resume(Exit.fail(new MalformedMessage({ actor: `#${actorId}`, message: String(frame[3]), detail })))
+  }
+
+  /** A peer is gone: every ask waiting on it fails with `WorkerDied`; its actors' credit is returned. */
+  disconnect(peer: number, reason: string): void {
+    const error = Exit.fail(new WorkerDied({ worker: peer, reason }))
+    for (const [reqId, pending] of this.pending) {
+      if (pending.peer === peer) {
+        this.pending.delete(reqId)
+        pending.resume(error)
+      }
+    }
+    for (const [actorId, credit] of this.credits) {
+      if (this.peerOf.get(actorId) === peer) credit.release(credit.inflight)
+    }
+  }
+}
+
+/** A structured-clone copy, or the `MalformedMessage` that says why there is none. */
+const copied = (value: unknown, actor: string, message: string, what: string): Exit.Exit<unknown, MalformedMessage> => {
+  try {
+    return Exit.succeed(structuredClone(value))
+  } catch (error) {
+    return Exit.fail(new MalformedMessage({ actor, message, detail: `${what} cannot be copied: ${describe(error)}` }))
+  }
+}

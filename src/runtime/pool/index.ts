@@ -1,0 +1,9 @@
+/**
+ * Pools, processes, tasks and pipelines — the `multiprocessing` counterpart, built on the public actor API
+ * (`../index.ts`) and so on any tier.
+ */
+export * as Pipeline from "./Pipeline.ts"
+export * as Pool from "./Pool.ts"
+export * as Process from "./Process.ts"
+export * as Task from "./Task.ts"
+export * as TaskRunner from "./TaskRunner.ts"
