@@ -4,8 +4,8 @@
 import { Effect, Exit, ManagedRuntime } from "effect"
 import * as fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type * as ActorSystem from "../src/runtime/ActorSystem.ts"
-import * as Threads from "../src/runtime/Threads.ts"
+import { Threads } from "../src/runtime/index.ts"
+import type { ActorSystem } from "../src/runtime/index.ts"
 import { Client, Partition, Remote } from "../src/runtime/engines/index.ts"
 import * as fns from "./fixtures/engineFns.ts"
 

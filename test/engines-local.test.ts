@@ -3,7 +3,7 @@
 import { Effect } from "effect"
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import * as Local from "../src/runtime/Local.ts"
+import { Local } from "../src/runtime/index.ts"
 import { freeVariables } from "../src/runtime/engines/FreeVariables.ts"
 import { Client, Remote, Selection } from "../src/runtime/engines/index.ts"
 import * as fns from "./fixtures/engineFns.ts"

@@ -4,7 +4,7 @@
  */
 import { Effect, Exit, Fiber, Option, Scope } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import * as ActorSystem from "../src/runtime/ActorSystem.ts"
+import { ActorSystem } from "../src/runtime/index.ts"
 import { Gate } from "./fixtures/Gate.ts"
 import * as Tiers from "./support/tiers.ts"
 

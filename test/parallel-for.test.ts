@@ -6,11 +6,8 @@
 import { Cause, Effect, Exit, Fiber } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
-import * as Kernel from "../src/runtime/parallel/Kernel.ts"
-import * as ParallelFor from "../src/runtime/parallel/ParallelFor.ts"
-import * as Reduction from "../src/runtime/parallel/Reduction.ts"
-import * as Schedule from "../src/runtime/parallel/Schedule.ts"
-import * as SharedArray from "../src/runtime/shared/SharedArray.ts"
+import { Kernel, ParallelFor, Reduction, Schedule } from "../src/runtime/parallel/index.ts"
+import { SharedArray } from "../src/runtime/shared/index.ts"
 import { exitAt, mapData, noPartial, opIndex, reduceData, slow, throwAt, visit } from "./fixtures/kernels.ts"
 import * as Tiers from "./support/tiers.ts"
 

@@ -6,11 +6,8 @@
  */
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import * as ActorSystem from "../src/runtime/ActorSystem.ts"
-import * as Retry from "../src/runtime/Retry.ts"
-import * as AtomicCounter from "../src/runtime/shared/AtomicCounter.ts"
-import * as Mutex from "../src/runtime/shared/Mutex.ts"
-import * as SharedArray from "../src/runtime/shared/SharedArray.ts"
+import { ActorSystem, Retry } from "../src/runtime/index.ts"
+import { AtomicCounter, Mutex, SharedArray } from "../src/runtime/shared/index.ts"
 import { LockHolder } from "./fixtures/LockHolder.ts"
 import * as Tiers from "./support/tiers.ts"
 import { RaceCounter } from "../src/actors/RaceCounter.ts"

@@ -4,12 +4,8 @@
 import { Cause, Effect, Exit } from "effect"
 import * as fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as AtomicCounter from "../src/runtime/shared/AtomicCounter.ts"
-import * as Barrier from "../src/runtime/shared/Barrier.ts"
-import * as Mutex from "../src/runtime/shared/Mutex.ts"
-import * as SharedArray from "../src/runtime/shared/SharedArray.ts"
-import * as SharedRef from "../src/runtime/shared/SharedRef.ts"
-import * as ThreadSlots from "../src/runtime/ThreadSlots.ts"
+import { AtomicCounter, Barrier, Mutex, SharedArray, SharedRef } from "../src/runtime/shared/index.ts"
+import { ThreadSlots } from "../src/runtime/index.ts"
 import { type PoolWorker, spawn } from "./fixtures/shared-pool.mjs"
 
 let pool: ReadonlyArray<PoolWorker> = []

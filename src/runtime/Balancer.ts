@@ -12,25 +12,40 @@ export interface Balancer<R> {
   readonly load: () => ReadonlyArray<number>
 }
 
+/**
+ * The least-loaded choice, written once for pools, pipelines and engine schedulers: among `candidates`, the one
+ * with the fewest jobs outstanding (`load`); ties go to the first at or after `cursor` in index order, wrapping
+ * around, so that equally loaded members take turns.
+ */
+export const leastLoaded = (candidates: ReadonlyArray<number>, load: (member: number) => number, cursor: number): number => {
+  let best = candidates[0]!
+  let bestLoad = Infinity
+  let bestDistance = Infinity
+  for (const member of candidates) {
+    const l = load(member)
+    const distance = member >= cursor ? member - cursor : member - cursor + 2 ** 31
+    if (l < bestLoad || (l === bestLoad && distance < bestDistance)) {
+      best = member
+      bestLoad = l
+      bestDistance = distance
+    }
+  }
+  return best
+}
+
 export const make = <R>(members: ReadonlyArray<R>): Balancer<R> => {
   if (members.length === 0) throw new RangeError("a balancer needs at least one member")
   const load = members.map(() => 0)
+  const all = members.map((_, i) => i)
+  const loadOf = (i: number) => load[i]!
   let cursor = 0
-  const pick = (): number => {
-    let best = cursor % members.length
-    for (let k = 1; k < members.length; k++) {
-      const i = (cursor + k) % members.length
-      if (load[i]! < load[best]!) best = i
-    }
-    cursor = best + 1
-    return best
-  }
   return {
     members,
     load: () => load.slice(),
     run: (f) =>
       Effect.suspend(() => {
-        const i = pick()
+        const i = leastLoaded(all, loadOf, cursor)
+        cursor = i + 1
         load[i]!++
         return Effect.ensuring(f(members[i]!, i), Effect.sync(() => load[i]!--))
       })

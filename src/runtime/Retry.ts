@@ -8,6 +8,7 @@
  * per second.
  */
 import { Effect } from "effect"
+import { isWorkerDied } from "./ActorError.ts"
 
 export interface Policy {
   /** Resends after the first attempt (default 5). */
@@ -15,9 +16,6 @@ export interface Policy {
   /** First delay in milliseconds, doubled per attempt (default 20). */
   readonly baseMs?: number
 }
-
-const isWorkerDied = (error: unknown): boolean =>
-  typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "WorkerDied"
 
 export const onWorkerDeath = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Policy = {}): Effect.Effect<A, E, R> =>
   resend(self, policy.times ?? 5, policy.baseMs ?? 20)

@@ -4,8 +4,7 @@
  */
 import { Effect, ManagedRuntime, Scope } from "effect"
 import type { ActorSystem } from "../../src/runtime/ActorSystem.ts"
-import * as Local from "../../src/runtime/Local.ts"
-import * as Threads from "../../src/runtime/Threads.ts"
+import { Local, Threads } from "../../src/runtime/index.ts"
 
 export type Tier = ManagedRuntime.ManagedRuntime<ActorSystem, never>
 

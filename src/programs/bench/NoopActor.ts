@@ -3,7 +3,7 @@
  * ask costs through the framework.
  */
 import { Effect, Schema } from "effect"
-import * as Actor from "../../runtime/Actor.ts"
+import { Actor } from "../../runtime/index.ts"
 
 export const Noop = Actor.make("Noop", {
   module: import.meta.url,

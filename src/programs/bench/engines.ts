@@ -7,7 +7,7 @@
 import { Context, Effect, Layer } from "effect"
 import * as Os from "node:os"
 import { Worker } from "node:worker_threads"
-import * as Threads from "../../runtime/Threads.ts"
+import { Threads } from "../../runtime/index.ts"
 import { Client, Remote } from "../../runtime/engines/index.ts"
 import type { Row } from "./Row.ts"
 import { median } from "./Row.ts"

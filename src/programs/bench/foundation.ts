@@ -5,36 +5,21 @@
  * every figure is the median over rounds, so ratios come from the same run.
  */
 import { Duration, Effect, Layer } from "effect"
-import { Worker } from "node:worker_threads"
-import { fileURLToPath } from "node:url"
+import type { Worker } from "node:worker_threads"
 import { warmUp } from "../../actors/piKernel.ts"
-import * as ActorSystem from "../../runtime/ActorSystem.ts"
-import * as Threads from "../../runtime/Threads.ts"
-import * as WorkerBundle from "../../runtime/internal/threads/WorkerBundle.ts"
+import { ActorSystem, Threads } from "../../runtime/index.ts"
 import * as Modes from "../pi/modes.ts"
 import { Noop } from "./NoopActor.ts"
+import * as RawPool from "./RawPool.ts"
 import type { Row } from "./Row.ts"
 import { median } from "./Row.ts"
 
 const SEED = 2024
 
 /** Raw baseline: N hand-written workers, each given one contiguous share of the samples. */
-const rawPool = (workers: number) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const file = await WorkerBundle.standaloneBundle(fileURLToPath(new URL("./rawPiWorker.ts", import.meta.url)))
-      const pool = Array.from({ length: workers }, () => new Worker(file, { execArgv: [] }))
-      await Promise.all(pool.map((w) => ask(w, 0)))
-      return pool
-    }),
-    (pool) => Effect.promise(() => Promise.all(pool.map((w) => w.terminate())))
-  )
+const rawPool = (workers: number) => RawPool.make(new URL("./rawPiWorker.ts", import.meta.url).href, workers, 0)
 
-const ask = (worker: Worker, message: unknown) =>
-  new Promise<number>((resolve) => {
-    worker.once("message", resolve)
-    worker.postMessage(message)
-  })
+const ask = (worker: Worker, message: unknown) => RawPool.ask<number>(worker, message)
 
 const rawPi = (pool: ReadonlyArray<Worker>, samples: number) =>
   Effect.promise(async () => {

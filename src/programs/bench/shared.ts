@@ -6,41 +6,26 @@
  * within each round and every figure is the median over rounds, so ratios come from the same run.
  */
 import { Duration, Effect, Layer } from "effect"
-import { fileURLToPath } from "node:url"
-import { Worker } from "node:worker_threads"
+import type { Worker } from "node:worker_threads"
 import { checksum, randomParticles, stepsFor } from "../../actors/particles/index.ts"
 import type { ParticleState } from "../../actors/particles/index.ts"
 import { allocParticles } from "../../actors/particles/index.ts"
 import * as ActorSystem from "../../runtime/ActorSystem.ts"
 import * as Threads from "../../runtime/Threads.ts"
-import * as WorkerBundle from "../../runtime/internal/threads/WorkerBundle.ts"
 import * as ParticleModes from "../particles/modes.ts"
 import * as RaceModes from "../race/modes.ts"
+import * as RawPool from "./RawPool.ts"
 import type { Row } from "./Row.ts"
 import { median } from "./Row.ts"
 import { SharedBench, withLockMicros } from "./SharedBenchActor.ts"
 
 const SEED = 42
-const RAW_WORKER = fileURLToPath(new URL("./rawParticlesWorker.ts", import.meta.url))
+const RAW_WORKER = new URL("./rawParticlesWorker.ts", import.meta.url).href
 
 /** Raw baseline: N hand-written workers, each evolving one contiguous share of a shared state. */
-const rawPool = (workers: number) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const file = await WorkerBundle.standaloneBundle(RAW_WORKER)
-      const pool = Array.from({ length: workers }, () => new Worker(file, { execArgv: [] }))
-      await Promise.all(pool.map((w) => ask(w, "ping")))
-      return pool
-    }),
-    (pool) => Effect.promise(() => Promise.all(pool.map((w) => w.terminate())))
-  )
+const rawPool = (workers: number) => RawPool.make(RAW_WORKER, workers, "ping")
 
-const ask = (worker: Worker, message: unknown) =>
-  new Promise<unknown>((resolve, reject) => {
-    worker.once("message", resolve)
-    worker.once("error", reject)
-    worker.postMessage(message)
-  })
+const ask = RawPool.ask
 
 const rawEvolve = (pool: ReadonlyArray<Worker>, initial: ParticleState, nsteps: number) =>
   Effect.promise(async () => {

@@ -5,7 +5,8 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Effect } from "effect"
+import { Effect, Predicate } from "effect"
+import { ActorError } from "../../runtime/index.ts"
 import { CliError, CliOutput, Command } from "effect/cli"
 
 /** Help only when asked for: a mistake gets one line (below), not the whole help text. */
@@ -22,16 +23,15 @@ export const run = <Name extends string, Input, E, R extends NodeServices.NodeSe
       Effect.sync(() => {
         if (help.errors.length === 0) return
         const first = help.errors[0]!
-        const line = (first.message ?? String(first)).split("\n")[0]
+        const line = ActorError.oneLine(first.message ?? String(first))
         process.stderr.write(`${command.name}: ${line} (see --help)\n`)
         process.exitCode = 2
       })),
     Effect.catch((error) =>
       Effect.sync(() => {
-        const message = typeof error === "object" && error !== null && "message" in error
-          ? String((error as { message: unknown }).message)
-          : String(error)
-        process.stderr.write(`${command.name}: ${message.split("\n")[0]}\n`)
+        // A program's typed errors carry a message written for the user; anything else is described.
+        const message = Predicate.hasProperty(error, "message") ? ActorError.oneLine(String(error.message)) : ActorError.describe(error)
+        process.stderr.write(`${command.name}: ${message}\n`)
         process.exitCode = 1
       })),
     Effect.provide(quietPresenter),

@@ -15,7 +15,7 @@
  * The controller only talks to `Actor.Ref`s of engines, so it does not care
  * where they live.
  */
-import { Cause, Deferred, Effect, Exit } from "effect"
+import { Cause, Deferred, Effect, Exit, Predicate } from "effect"
 import type { Fiber } from "effect"
 import { ActorError } from "../index.ts"
 import type { Actor, ActorSystem, Code } from "../index.ts"
@@ -23,7 +23,18 @@ import { findUncloneable } from "./Cloneable.ts"
 import * as Dependency from "./Dependency.ts"
 import type { Engine, Reply } from "./Engine.ts"
 import { now } from "./Engine.ts"
-import { DependencyTimeout, EngineDied, ImpossibleDependency, NotCloneable, NotShippable, RemoteError, TaskAborted } from "./Errors.ts"
+import {
+  DependencyTimeout,
+  EngineDied,
+  ImpossibleDependency,
+  isEngineDied,
+  isRemoteError,
+  isTaskAborted,
+  NotCloneable,
+  NotShippable,
+  RemoteError,
+  TaskAborted
+} from "./Errors.ts"
 import type { TaskFailure } from "./Errors.ts"
 import type * as Remote from "./Remote.ts"
 import type * as Scheduler from "./Scheduler.ts"
@@ -253,7 +264,7 @@ export class Controller {
     } else {
       const failure = Cause.findErrorOption(exit.cause)
       task.failure = failure._tag === "Some" ? failure.value : undefined
-      task.status = status ?? (task.failure?._tag === "TaskAborted" ? "aborted" : "failed")
+      task.status = status ?? (isTaskAborted(task.failure) ? "aborted" : "failed")
     }
     done(exit)
     this.schedule()
@@ -321,17 +332,14 @@ export class Controller {
       if (Cause.hasInterruptsOnly(exit.cause)) return exit as Exit.Exit<never, never>
       return Exit.fail(new RemoteError({ engine: slot.id, error: "Defect", message: ActorError.describe(Cause.squash(exit.cause)), stack: "" }))
     }
-    const error = failure.value as { _tag?: string }
-    switch (error._tag) {
-      case "RemoteError":
-        return Exit.fail(error as RemoteError)
-      case "WorkerDied": {
-        this.markDown(slot)
-        return Exit.fail(new EngineDied({ engine: slot.id, reason: (error as { reason: string }).reason }))
-      }
-      default:
-        return Exit.fail(new RemoteError({ engine: slot.id, error: error._tag ?? "Error", message: ActorError.describe(error), stack: "" }))
+    const error = failure.value
+    if (isRemoteError(error)) return Exit.fail(error)
+    if (ActorError.isWorkerDied(error)) {
+      this.markDown(slot)
+      return Exit.fail(new EngineDied({ engine: slot.id, reason: error.reason }))
     }
+    const kind = Predicate.hasProperty(error, "_tag") && typeof error._tag === "string" ? error._tag : "Error"
+    return Exit.fail(new RemoteError({ engine: slot.id, error: kind, message: ActorError.describe(error), stack: "" }))
   }
 
   private cancelJob(slot: Slot, job: Job): void {
@@ -449,7 +457,7 @@ export class Controller {
         waiting.job = undefined
         if (Exit.isSuccess(exit) || waiting.cancelled) return waiting.done(exit)
         const failure = Cause.findErrorOption(exit.cause)
-        const retryable = failure._tag === "Some" && (failure.value._tag === "RemoteError" || failure.value._tag === "EngineDied")
+        const retryable = failure._tag === "Some" && (isRemoteError(failure.value) || isEngineDied(failure.value))
         if (retryable && task.attempts <= request.retries && !this.closed) {
           // Resubmit, preferably elsewhere; it goes first, ahead of newer tasks.
           waiting.excluded.add(engine)

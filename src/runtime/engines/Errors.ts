@@ -5,7 +5,7 @@
  * `RemoteError`, the client decodes the same class) and so a summary of many of
  * them (`CompositeError`) can name every engine's failure precisely.
  */
-import { Schema } from "effect"
+import { Predicate, Schema } from "effect"
 
 /** The user's function threw (or failed) on an engine; `error` is the thrown error's name, e.g. `TypeError`. */
 export class RemoteError extends Schema.TaggedError<RemoteError>()("RemoteError", {
@@ -81,6 +81,10 @@ export class NoSuchEngine extends Schema.TaggedError<NoSuchEngine>()("NoSuchEngi
 export type TaskFailure = RemoteError | EngineDied | TaskAborted | ImpossibleDependency | DependencyTimeout | NotCloneable
 
 export const TaskFailure = Schema.Union([RemoteError, EngineDied, TaskAborted, ImpossibleDependency, DependencyTimeout, NotCloneable])
+
+export const isRemoteError = (u: unknown): u is RemoteError => Predicate.isTagged(u, "RemoteError")
+export const isEngineDied = (u: unknown): u is EngineDied => Predicate.isTagged(u, "EngineDied")
+export const isTaskAborted = (u: unknown): u is TaskAborted => Predicate.isTagged(u, "TaskAborted")
 
 /** One line for a failure, as the per-engine summary prints it. */
 export const describeFailure = (failure: TaskFailure): string => {

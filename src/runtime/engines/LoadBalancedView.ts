@@ -16,6 +16,7 @@
  */
 import { Duration, Effect, Stream } from "effect"
 import type { Scope } from "effect"
+import { Partition } from "../index.ts"
 import * as AsyncResult from "./AsyncResult.ts"
 import * as CompositeError from "./CompositeError.ts"
 import type { Balanced, Controller } from "./Controller.ts"
@@ -83,7 +84,7 @@ const TARGET_CHUNK_MS = 4
 class ChunkSizer {
   private size: number
   constructor(readonly fixed: number | undefined, known: number | undefined, engines: number) {
-    this.size = fixed ?? (known !== undefined ? Math.max(1, Math.min(MAX_CHUNK, Math.ceil(known / (engines * 4)))) : 1)
+    this.size = fixed ?? (known !== undefined ? Math.min(MAX_CHUNK, Partition.chunkSize(known, engines)) : 1)
     this.adaptive = fixed === undefined && known === undefined
   }
   private readonly adaptive: boolean

@@ -8,6 +8,8 @@
  * - `random`: uniformly at random (seeded, so runs can be replayed).
  */
 
+import { Balancer } from "../index.ts"
+
 export type Kind = "leastload" | "roundrobin" | "random"
 
 export const kinds: ReadonlyArray<Kind> = ["leastload", "roundrobin", "random"]
@@ -20,29 +22,18 @@ export interface Scheduler {
 
 export const make = (kind: Kind = "leastload", seed = 0x9e3779b9): Scheduler => {
   let cursor = 0
-  /** The candidate at or after the cursor (engines in turn). */
-  const next = (candidates: ReadonlyArray<number>) => {
-    let best = candidates[0]!
-    let bestDistance = Infinity
-    for (const engine of candidates) {
-      const distance = engine >= cursor ? engine - cursor : engine - cursor + 1e9
-      if (distance < bestDistance) (best = engine), (bestDistance = distance)
-    }
-    cursor = best + 1
-    return best
+  /** The least-loaded candidate, ties (and, with no load, everyone) taken in turn from the cursor. */
+  const next = (candidates: ReadonlyArray<number>, load: (engine: number) => number) => {
+    const engine = Balancer.leastLoaded(candidates, load, cursor)
+    cursor = engine + 1
+    return engine
   }
+  const none = () => 0
   switch (kind) {
     case "leastload":
-      return {
-        kind,
-        pick: (candidates, load) => {
-          let least = Infinity
-          for (const engine of candidates) least = Math.min(least, load(engine))
-          return next(candidates.filter((engine) => load(engine) === least))
-        }
-      }
+      return { kind, pick: next }
     case "roundrobin":
-      return { kind, pick: (candidates) => next(candidates) }
+      return { kind, pick: (candidates) => next(candidates, none) }
     case "random": {
       let state = seed >>> 0 || 1
       return {

@@ -210,14 +210,3 @@ export const moduleBundle = (moduleUrl: string): Promise<string> => {
   }
   return bundle
 }
-
-/**
- * A self-contained bundle of one file (its own copy of everything it imports), for
- * hand-written raw `worker_threads` scripts such as the benchmarks' baselines.
- */
-export const standaloneBundle = async (file: string): Promise<string> => {
-  const hash = Crypto.createHash("sha1").update(file).digest("hex").slice(0, 12)
-  const output = Path.join(cacheDir, `standalone-${Path.basename(file).replace(/\W/g, "_")}-${hash}.mjs`)
-  if (!fresh(output)) await build(output, { entry: file, plugins: [keepModuleUrls] })
-  return output
-}
