@@ -4,20 +4,11 @@
  * The counter is one Int32 cell; it wraps around at 2^31 like any Int32. Its handle is also the cell that the
  * race demo (`RaceKernels`) increments with and without guards.
  */
-import { Schema } from "effect"
+import * as Postable from "./Postable.ts"
 
-export interface Handle {
-  readonly _tag: "AtomicCounter"
-  readonly buffer: SharedArrayBuffer
-  readonly byteOffset: number
-}
-
-/** A handle's Schema, for actor protocols: the buffer crosses threads shared, not copied. */
-export const HandleSchema: Schema.Codec<Handle> = Schema.Struct({
-  _tag: Schema.Literal("AtomicCounter"),
-  buffer: Schema.instanceOf(SharedArrayBuffer),
-  byteOffset: Schema.Number
-})
+/** A counter's postable handle (see `Postable.schema`). */
+export const HandleSchema = Postable.schema("AtomicCounter")
+export type Handle = typeof HandleSchema.Type
 
 /** Bytes a counter occupies (one Int32, 4-byte aligned). */
 export const byteSize = 4

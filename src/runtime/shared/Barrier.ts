@@ -14,6 +14,7 @@
  */
 import { Duration, Effect, Schema } from "effect"
 import * as Futex from "./Futex.ts"
+import * as Postable from "./Postable.ts"
 import { ThreadSlots } from "../index.ts"
 
 export class BarrierTimeout extends Schema.TaggedError<BarrierTimeout>()("BarrierTimeout", {
@@ -28,24 +29,9 @@ export class BarrierBroken extends Schema.TaggedError<BarrierBroken>()("BarrierB
   slot: Schema.Number
 }) {}
 
-export interface Handle {
-  readonly _tag: "Barrier"
-  readonly name: string
-  readonly parties: number
-  readonly buffer: SharedArrayBuffer
-  readonly byteOffset: number
-  readonly registry: number
-}
-
-/** A handle's Schema, for actor protocols: the buffer crosses threads shared, not copied. */
-export const HandleSchema: Schema.Codec<Handle> = Schema.Struct({
-  _tag: Schema.Literal("Barrier"),
-  name: Schema.String,
-  parties: Schema.Number,
-  buffer: Schema.instanceOf(SharedArrayBuffer),
-  byteOffset: Schema.Number,
-  registry: Schema.Number
-})
+/** The postable description of a barrier (see `Postable.schema`). */
+export const HandleSchema = Postable.schema("Barrier", { name: Schema.String, parties: Schema.Number, registry: Schema.Number })
+export type Handle = typeof HandleSchema.Type
 
 // Int32 words: arrivals in this generation, the generation, the broken word ((slot + 1) << 2 | reason, or 0),
 // then one member word per party (slot + 1, or 0 while free).

@@ -19,6 +19,7 @@
 import { Duration, Effect, Schema } from "effect"
 import type { Scope } from "effect"
 import * as Futex from "./Futex.ts"
+import * as Postable from "./Postable.ts"
 import { ThreadSlots } from "../index.ts"
 
 export class LockTimeout extends Schema.TaggedError<LockTimeout>()("LockTimeout", {
@@ -31,24 +32,9 @@ export class LockOwnerDied extends Schema.TaggedError<LockOwnerDied>()("LockOwne
   ownerSlot: Schema.Number
 }) {}
 
-/** The postable description of a mutex. */
-export interface Handle {
-  readonly _tag: "Mutex"
-  readonly name: string
-  readonly buffer: SharedArrayBuffer
-  readonly byteOffset: number
-  /** `ThreadSlots` id: owner slots only mean something within one registry. */
-  readonly registry: number
-}
-
-/** A handle's Schema, for actor protocols: the buffer crosses threads shared, not copied. */
-export const HandleSchema: Schema.Codec<Handle> = Schema.Struct({
-  _tag: Schema.Literal("Mutex"),
-  name: Schema.String,
-  buffer: Schema.instanceOf(SharedArrayBuffer),
-  byteOffset: Schema.Number,
-  registry: Schema.Number
-})
+/** The postable description of a mutex (see `Postable.schema`); `registry` is the `ThreadSlots` id, since owner slots only mean something within one registry. */
+export const HandleSchema = Postable.schema("Mutex", { name: Schema.String, registry: Schema.Number })
+export type Handle = typeof HandleSchema.Type
 
 /** Outcome of a timed synchronous acquire. */
 export type LockStatus = "acquired" | "timed-out" | "owner-died"

@@ -5,20 +5,11 @@
  * For totals that outgrow `AtomicCounter`'s Int32, which wraps at 2^31: π's hit count at 1e9+ samples, say.
  * `add` takes and `get` returns plain numbers (exact below 2^53); `addBig` / `getBig` work in bigints.
  */
-import { Schema } from "effect"
+import * as Postable from "./Postable.ts"
 
-export interface Handle {
-  readonly _tag: "WideCounter"
-  readonly buffer: SharedArrayBuffer
-  readonly byteOffset: number
-}
-
-/** A handle's Schema, for actor protocols: the buffer crosses threads shared, not copied. */
-export const HandleSchema: Schema.Codec<Handle> = Schema.Struct({
-  _tag: Schema.Literal("WideCounter"),
-  buffer: Schema.instanceOf(SharedArrayBuffer),
-  byteOffset: Schema.Number
-})
+/** A counter's postable handle (see `Postable.schema`). */
+export const HandleSchema = Postable.schema("WideCounter")
+export type Handle = typeof HandleSchema.Type
 
 /** Bytes a counter occupies (one BigInt64, 8-byte aligned). */
 export const byteSize = 8
