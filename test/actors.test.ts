@@ -89,9 +89,11 @@ describe("thread boundaries", () => {
         const after = yield* Effect.forEach(relays, (r) =>
           Retry.onWorkerDeath(
             r.ask("forward", { to: echo.address, text: "again" }).pipe(
-              Effect.catchTag("ActorDefect", () => Effect.fail(new WorkerDied({ worker: 2, reason: "echo not back yet" })))
+              // The relay's worker is up, but the echo may not be re-spawned yet: try again a little later.
+              Effect.catchTag("ActorDefect", () =>
+                Effect.andThen(Effect.sleep("25 millis"), Effect.fail(new WorkerDied({ worker: 2, reason: "echo not back yet" }))))
             ),
-            { times: 10, baseMs: 25 }
+            { times: 10 }
           ))
         return [...before, ...after]
       })

@@ -5,14 +5,14 @@ import { Effect, ManagedRuntime, Stream } from "effect"
 import * as fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Threads } from "../src/runtime/index.ts"
-import type { ActorSystem } from "../src/runtime/index.ts"
+import type { ActorError, ActorSystem } from "../src/runtime/index.ts"
 import { Client, Dependency, Remote } from "../src/runtime/engines/index.ts"
 import type { AsyncResult } from "../src/runtime/engines/index.ts"
 import * as fns from "./fixtures/engineFns.ts"
 
 const F = Remote.module(new URL("./fixtures/engineFns.ts", import.meta.url).href, fns)
 
-let runtime: ManagedRuntime.ManagedRuntime<ActorSystem.ActorSystem, never>
+let runtime: ManagedRuntime.ManagedRuntime<ActorSystem.ActorSystem, ActorError.WorkerLost>
 
 beforeAll(async () => {
   runtime = ManagedRuntime.make(Threads.layer({ workers: 2, backoffMs: 20 }))

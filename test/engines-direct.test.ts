@@ -5,13 +5,13 @@ import { Effect, Exit, ManagedRuntime } from "effect"
 import * as fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Threads } from "../src/runtime/index.ts"
-import type { ActorSystem } from "../src/runtime/index.ts"
+import type { ActorError, ActorSystem } from "../src/runtime/index.ts"
 import { Client, Partition, Remote } from "../src/runtime/engines/index.ts"
 import * as fns from "./fixtures/engineFns.ts"
 
 const F = Remote.module(new URL("./fixtures/engineFns.ts", import.meta.url).href, fns)
 
-let runtime: ManagedRuntime.ManagedRuntime<ActorSystem.ActorSystem, never>
+let runtime: ManagedRuntime.ManagedRuntime<ActorSystem.ActorSystem, ActorError.WorkerLost>
 
 beforeAll(async () => {
   runtime = ManagedRuntime.make(Threads.layer({ workers: 2 }))

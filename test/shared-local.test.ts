@@ -122,8 +122,54 @@ describe("ThreadSlots", () => {
     ThreadSlots.markDead(slot)
     expect(slots.isDead(slot)).toBe(true)
     expect(slots.epoch()).toBe(epoch + 1)
-    expect(ThreadSlots.allocate()).not.toBe(slot) // slots are never reused
     expect(() => ThreadSlots.markDead(0)).toThrow()
+  })
+
+  it("a dead slot is reused under a new id, and the old id stays dead (a small registry, so reuse comes at once)", () => {
+    const slots = ThreadSlots.make({ capacity: 4 })
+    const first = [ThreadSlots.allocate(slots), ThreadSlots.allocate(slots), ThreadSlots.allocate(slots)]
+    expect(new Set(first.map((id) => id % 4))).toEqual(new Set([1, 2, 3]))
+    expect(first.every((id) => slots.isAlive(id))).toBe(true)
+    // Every slot alive: no room, and a typed error says so.
+    expect(() => ThreadSlots.allocate(slots)).toThrow(ThreadSlots.ThreadSlotsExhausted)
+    ThreadSlots.markDead(first[1]!, slots)
+    const reused = ThreadSlots.allocate(slots)
+    expect(reused % 4).toBe(first[1]! % 4)
+    expect(reused).not.toBe(first[1])
+    expect(slots.isAlive(reused)).toBe(true)
+    expect(slots.isDead(first[1]!)).toBe(true)
+    expect(slots.isAlive(first[1]!)).toBe(false)
+    // Marking the old id dead again must not kill the slot's new thread.
+    ThreadSlots.markDead(first[1]!, slots)
+    expect(slots.isAlive(reused)).toBe(true)
+    // Thousands of lives through one slot: ids never repeat while they stay below the packing limit.
+    const seen = new Set<number>([reused])
+    let id = reused
+    for (let i = 0; i < 5000; i++) {
+      ThreadSlots.markDead(id, slots)
+      id = ThreadSlots.allocate(slots)
+      expect(seen.has(id)).toBe(false)
+      seen.add(id)
+    }
+    expect(Math.max(...seen)).toBeLessThan(2 ** 29)
+  })
+
+  it("a lock owned by a dead thread stays dead-owned after its slot is reused by a live thread", async () => {
+    const previous = ThreadSlots.current()
+    const slots = ThreadSlots.install(ThreadSlots.make({ capacity: 2 }))
+    try {
+      const m = Mutex.make({ name: "reused" })
+      const owner = ThreadSlots.allocate()
+      Atomics.store(m.word, 0, (owner + 1) << 1)
+      ThreadSlots.markDead(owner)
+      const successor = ThreadSlots.allocate()
+      expect(successor % 2).toBe(owner % 2) // the same slot, alive again
+      expect(slots.isAlive(successor)).toBe(true)
+      const error = failureOf(await Effect.runPromiseExit(Mutex.withLock(m, Effect.void)))
+      expect(error).toMatchObject({ _tag: "LockOwnerDied", lock: "reused", ownerSlot: owner })
+    } finally {
+      ThreadSlots.install(previous)
+    }
   })
 })
 

@@ -26,7 +26,7 @@ describe("a worker that dies", () => {
         const crash = yield* Effect.exit(victim.ask("crash", how))
         const other = yield* bystander.ask("echo", "still here")
         // The victim's actor comes back under the same address once the worker restarts.
-        const again = yield* Retry.onWorkerDeath(victim.ask("echo", "back"), { times: 8, baseMs: 25 })
+        const again = yield* Retry.onWorkerDeath(victim.ask("echo", "back"), { times: 8 })
         return { crash, other, again }
       }).pipe(Effect.timeout("20 seconds"))
     )

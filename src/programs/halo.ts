@@ -14,6 +14,7 @@ import * as Fs from "node:fs"
 import { boxForDensity, checksum, initialState, regionsSvg } from "../actors/halo/index.ts"
 import type { Grid, HaloParams } from "../actors/halo/index.ts"
 import type { ActorSystem } from "../runtime/ActorSystem.ts"
+import type { WorkerLost } from "../runtime/ActorError.ts"
 import * as Local from "../runtime/Local.ts"
 import * as Threads from "../runtime/Threads.ts"
 import * as Flags from "./cli/Flags.ts"
@@ -143,7 +144,7 @@ const command = Command.make("halo", flags, (options) =>
           const words = new Int32Array(progress)
           yield* Progress.track(mode, () => ({ done: Math.min(...words), total: steps }))
           // Start the workers and the actors before the clock; serial starts none.
-          const layer: Layer.Layer<ActorSystem> = tier === "local" ? Local.layer : Threads.layer({ workers: options.workers })
+          const layer: Layer.Layer<ActorSystem, WorkerLost> = tier === "local" ? Local.layer : Threads.layer({ workers: options.workers })
           const runner = mode === "serial"
             ? yield* Modes.serial({ params, grid })
             : yield* Modes.prepare(mode, { params, grid }).pipe(Effect.provide(yield* Layer.build(layer)))

@@ -11,6 +11,7 @@ import { Command, Flag } from "effect/cli"
 import * as Fs from "node:fs"
 import { checksum, pathsSvg, randomParticles, stepsFor } from "../actors/particles/index.ts"
 import type { ActorSystem } from "../runtime/ActorSystem.ts"
+import type { WorkerLost } from "../runtime/ActorError.ts"
 import { SCHEDULES } from "../runtime/parallel/Schedule.ts"
 import * as Threads from "../runtime/Threads.ts"
 import * as Flags from "./cli/Flags.ts"
@@ -79,7 +80,7 @@ const command = Command.make("particles", flags, (options) =>
     const modes = Option.match(options.mode, { onNone: () => Modes.MODES, onSome: (mode) => [mode] as const })
     const nsteps = stepsFor(options.dt)
     const initial = randomParticles(options.particles, options.seed)
-    const layer: Layer.Layer<ActorSystem> = Threads.layer({ workers: options.workers })
+    const layer: Layer.Layer<ActorSystem, WorkerLost> = Threads.layer({ workers: options.workers })
     const runOptions: Modes.Options = {
       schedule: options.schedule,
       chunk: Option.getOrUndefined(options.chunk)

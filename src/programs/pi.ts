@@ -62,7 +62,7 @@ const columns: ReadonlyArray<Table.Column<Row>> = [
 const measure = (
   mode: Modes.Mode,
   options: { samples: number; workers: number; seed: number; chunk: Option.Option<number> },
-  layer: Layer.Layer<import("../runtime/ActorSystem.ts").ActorSystem>,
+  layer: Layer.Layer<import("../runtime/ActorSystem.ts").ActorSystem, import("../runtime/ActorError.ts").WorkerLost>,
   batching?: boolean
 ) =>
   Effect.scoped(

@@ -12,6 +12,16 @@ export class WorkerDied extends Schema.TaggedError<WorkerDied>()("WorkerDied", {
   reason: Schema.String
 }) {}
 
+/**
+ * The tier gave up on the worker that held the message, or that the actor was placed on: it kept dying
+ * (more restarts than its supervision policy allows) or could not be started at all. Unlike `WorkerDied`,
+ * waiting does not help: the worker does not come back for the life of the tier.
+ */
+export class WorkerLost extends Schema.TaggedError<WorkerLost>()("WorkerLost", {
+  worker: Schema.Number,
+  reason: Schema.String
+}) {}
+
 /** A message, reply or init payload failed Schema decoding at a thread boundary. */
 export class MalformedMessage extends Schema.TaggedError<MalformedMessage>()("MalformedMessage", {
   actor: Schema.String,
@@ -38,11 +48,12 @@ export class ActorStopped extends Schema.TaggedError<ActorStopped>()("ActorStopp
 }) {}
 
 /** Every error the runtime itself can add to an ask, on top of the message's own error. */
-export type ActorError = WorkerDied | MalformedMessage | ActorDefect | ActorStopped
+export type ActorError = WorkerDied | WorkerLost | MalformedMessage | ActorDefect | ActorStopped
 
-export const ActorErrorSchema = Schema.Union([WorkerDied, MalformedMessage, ActorDefect, ActorStopped, SpawnFailed])
+export const ActorErrorSchema = Schema.Union([WorkerDied, WorkerLost, MalformedMessage, ActorDefect, ActorStopped, SpawnFailed])
 
 export const isWorkerDied = (u: unknown): u is WorkerDied => Predicate.isTagged(u, "WorkerDied")
+export const isWorkerLost = (u: unknown): u is WorkerLost => Predicate.isTagged(u, "WorkerLost")
 export const isMalformedMessage = (u: unknown): u is MalformedMessage => Predicate.isTagged(u, "MalformedMessage")
 export const isActorDefect = (u: unknown): u is ActorDefect => Predicate.isTagged(u, "ActorDefect")
 export const isActorStopped = (u: unknown): u is ActorStopped => Predicate.isTagged(u, "ActorStopped")
@@ -50,7 +61,7 @@ export const isSpawnFailed = (u: unknown): u is SpawnFailed => Predicate.isTagge
 
 /** One of the errors the runtime adds to an ask (not a message's own typed error). */
 export const isActorError = (u: unknown): u is ActorError =>
-  isWorkerDied(u) || isMalformedMessage(u) || isActorDefect(u) || isActorStopped(u)
+  isWorkerDied(u) || isWorkerLost(u) || isMalformedMessage(u) || isActorDefect(u) || isActorStopped(u)
 
 /**
  * Anything thrown or failed, as one line: for `detail` fields, and for what programs print to a user. Tagged

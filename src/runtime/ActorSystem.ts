@@ -8,7 +8,7 @@
 import { Context, Effect } from "effect"
 import type { Scope } from "effect"
 import type * as Actor from "./Actor.ts"
-import type { SpawnFailed } from "./ActorError.ts"
+import type { SpawnFailed, WorkerLost } from "./ActorError.ts"
 import type * as Code from "./Code.ts"
 
 export interface SpawnOptions {
@@ -34,6 +34,10 @@ export interface Service {
   ) => Effect.Effect<Actor.Ref<P>, SpawnFailed, Scope.Scope>
   /** Workers restarted after dying, so far (always 0 on the Local tier). */
   readonly restarts: () => number
+  /** Whether worker `k` can take messages now (false while it is being restarted, or once the tier gave up on it). */
+  readonly isUp: (worker: number) => boolean
+  /** Wait until worker `k` runs (at once if it does); fails with `WorkerLost` once the tier gave up on it. */
+  readonly awaitUp: (worker: number) => Effect.Effect<void, WorkerLost>
   /**
    * Make the module of `code` loadable by the workers: the `Shipped` form travels in messages, and a worker
    * turns it back into the code with `Code.resolve`.

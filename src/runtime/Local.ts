@@ -35,7 +35,9 @@ export const make: Effect.Effect<Service> = Effect.sync(() => {
     spawn,
     connect,
     ship: ({ module, name }) => Effect.succeed({ module, name, via: "" }),
-    restarts: () => 0
+    restarts: () => 0,
+    isUp: () => true,
+    awaitUp: () => Effect.void
   }
 })
 

@@ -11,13 +11,14 @@
  * `WorkerDied`; it is restarted and its actors are spawned again from their init parameters, under the same
  * addresses. Closing the layer's scope terminates every worker and waits until each has exited.
  */
-import { Deferred, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as Os from "node:os"
 import { pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
 import type { ResourceLimits } from "node:worker_threads"
 import type * as Actor from "./Actor.ts"
-import { SpawnFailed, describe } from "./ActorError.ts"
+import { SpawnFailed, describe, isWorkerDied } from "./ActorError.ts"
+import type { WorkerLost } from "./ActorError.ts"
 import { ActorSystem } from "./ActorSystem.ts"
 import type { Service } from "./ActorSystem.ts"
 import { CodeUnavailable } from "./Code.ts"
@@ -32,7 +33,6 @@ import type { WorkerData } from "./internal/threads/worker.ts"
 import * as WorkerBundle from "./internal/threads/WorkerBundle.ts"
 import { Kind } from "./internal/Wire.ts"
 import type { SpawnSpec } from "./internal/Wire.ts"
-import * as Retry from "./Retry.ts"
 import * as ThreadSlots from "./ThreadSlots.ts"
 
 export interface Options extends Policy {
@@ -43,9 +43,6 @@ export interface Options extends Policy {
   /** Batch messages per destination (default true); turn off only to measure what batching saves. */
   readonly batching?: boolean
 }
-
-/** How long stopping an actor waits for its worker to confirm. */
-const STOP_TIMEOUT_MS = 2_000
 
 /** Live worker threads of every Threads instance, so tests can check that none outlive their scope. */
 const live = new Set<Worker>()
@@ -59,23 +56,29 @@ export const make = (options: Options = {}) =>
     }
     const basePath = yield* Effect.promise(() => WorkerBundle.baseBundle())
     const batching = options.batching ?? true
-    const router = new Router(MAIN, { batching })
+    const router = new Router(MAIN, { batching, cancelled: (worker) => supervisor.suspect(worker) })
     const placement = new Placement(count)
     let nextId = 1
 
     const supervisor: Supervisor = new Supervisor(count, options, {
       boot: (slot) => {
-        // Every thread gets a fresh thread slot: locks and barriers held by a dead thread report it.
-        const threadSlot = ThreadSlots.allocate()
-        const worker = new Worker(basePath, {
-          workerData: { index: slot.index, batching, slots: ThreadSlots.current().handle, slot: threadSlot } satisfies WorkerData,
-          // Workers load a plain bundle: inheriting a TypeScript loader from the parent only slows their boot.
-          execArgv: [],
-          ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
-          stdout: false,
-          stderr: false
-        })
-        ThreadSlots.watch(worker, threadSlot)
+        // Every thread gets its own thread id: locks and barriers held by a dead thread report it.
+        const threadId = ThreadSlots.allocate()
+        let worker: Worker
+        try {
+          worker = new Worker(basePath, {
+            workerData: { index: slot.index, batching, slots: ThreadSlots.current().handle, slot: threadId } satisfies WorkerData,
+            // Workers load a plain bundle: inheriting a TypeScript loader from the parent only slows their boot.
+            execArgv: [],
+            ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
+            stdout: false,
+            stderr: false
+          })
+        } catch (error) {
+          ThreadSlots.markDead(threadId)
+          throw error
+        }
+        ThreadSlots.watch(worker, threadId)
         live.add(worker)
         worker.once("exit", () => live.delete(worker))
         return worker
@@ -95,10 +98,12 @@ export const make = (options: Options = {}) =>
       died: (slot, reason) => {
         router.disconnect(slot.index, reason)
         Mesh.leave(slot, supervisor.slots, reason)
-      }
+      },
+      lost: (_slot, error) => router.sender.lose(error)
     })
-    supervisor.startAll()
+    // Registered before the start, so that a start that fails half-way still terminates what it started.
     yield* Effect.addFinalizer(() => supervisor.close)
+    yield* supervisor.startAll
 
     const connect: Service["connect"] = (definition, address) => router.ref(definition, address)
 
@@ -119,23 +124,24 @@ export const make = (options: Options = {}) =>
           catch: (error) => fail(`init: ${describe(error)}`)
         })
         const code = yield* Effect.mapError(ship(definition), (error) => fail(error.detail))
-        const worker = placement.choose(spawnOptions?.worker)
+        const worker = placement.choose(spawnOptions?.worker, (k) => supervisor.slots[k]!.lost === undefined)
         const id = nextId++
         const spec: SpawnSpec = { code, init: encodedInit }
-        const slot = supervisor.slots[worker]!
         // A worker being restarted takes new actors once it is back; one that dies mid-spawn is restarted, and
-        // the spawn then simply happens on its successor.
-        const attempt = Effect.andThen(Deferred.await(slot.up), Effect.suspend(() => router.request(worker, Kind.Spawn, id, spec)))
-        yield* Retry.onWorkerDeath(attempt, { times: 3 }).pipe(Effect.mapError((error) => fail(describe(error))))
+        // the spawn then happens on its successor (a few times at most); a lost worker takes none.
+        const attempt = Effect.andThen(supervisor.awaitUp(worker), Effect.suspend(() => router.request(worker, Kind.Spawn, id, spec)))
+        const retried = Effect.catchIf(attempt, isWorkerDied, () =>
+          Effect.catchIf(attempt, isWorkerDied, () => attempt))
+        yield* Effect.mapError(retried, (error) => fail(describe(error)))
         placement.record(worker, id, spec)
         yield* Effect.addFinalizer(() =>
           Effect.suspend(() => {
             placement.forget(worker, id)
-            // Bounded: a worker stuck in a long synchronous call cannot answer, and closing the scope must not
-            // hang on it (the layer's own close terminates such a worker).
-            return supervisor.isClosing
-              ? Effect.void
-              : Effect.ignore(Effect.timeoutOption(router.request(worker, Kind.Stop, id, 0), STOP_TIMEOUT_MS))
+            if (supervisor.isClosing || !supervisor.isUp(worker)) return Effect.void
+            // A worker that does not answer because it is stuck in a synchronous call is terminated by the
+            // supervisor after `stuckAfterMs`, which ends this request with WorkerDied.
+            supervisor.suspect(worker)
+            return Effect.ignore(router.request(worker, Kind.Stop, id, 0))
           })
         )
         return router.ref(definition, { id, name: definition.name, worker })
@@ -148,9 +154,12 @@ export const make = (options: Options = {}) =>
       spawn,
       connect,
       ship,
-      restarts: () => supervisor.restarts()
+      restarts: () => supervisor.restarts(),
+      isUp: (worker) => supervisor.isUp(worker),
+      awaitUp: (worker) => supervisor.awaitUp(worker)
     }
     return service
   })
 
-export const layer = (options: Options = {}): Layer.Layer<ActorSystem> => Layer.effect(ActorSystem, make(options))
+/** The tier as a Layer; it fails with `WorkerLost` when a worker cannot be started at all. */
+export const layer = (options: Options = {}): Layer.Layer<ActorSystem, WorkerLost> => Layer.effect(ActorSystem, make(options))

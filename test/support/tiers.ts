@@ -3,10 +3,11 @@
  * shared by every case in a file, disposed at the end (so no worker survives).
  */
 import { Effect, ManagedRuntime, Scope } from "effect"
+import type { WorkerLost } from "../../src/runtime/ActorError.ts"
 import type { ActorSystem } from "../../src/runtime/ActorSystem.ts"
 import { Local, Threads } from "../../src/runtime/index.ts"
 
-export type Tier = ManagedRuntime.ManagedRuntime<ActorSystem, never>
+export type Tier = ManagedRuntime.ManagedRuntime<ActorSystem, WorkerLost>
 
 export const make = () => {
   const runtimes = new Map<string, Tier>()

@@ -69,7 +69,7 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 const seconds = (effect: Effect.Effect<unknown, unknown, never>) =>
   Effect.map(Effect.orDie(timed(effect)), (r) => r.seconds)
 
-export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>> =>
+export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
   Effect.scoped(
     Effect.gen(function*() {
       const workers = 2

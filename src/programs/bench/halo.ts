@@ -25,7 +25,7 @@ const setupFor = (n: number, steps: number): Modes.Setup => ({
 
 const targets: Record<number, number> = { 20_000: 1.5, 80_000: 1.7 }
 
-export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>> =>
+export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
   Effect.scoped(
     Effect.gen(function*() {
       const sizes = options.quick ? [5_000, 20_000] : [20_000, 80_000]

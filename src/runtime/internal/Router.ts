@@ -19,6 +19,8 @@ import type { SpawnSpec } from "./Wire.ts"
 export interface Options {
   /** Build cells for spawn requests from peers (worker threads only). */
   readonly spawn?: Spawner
+  /** An ask to `peer` was interrupted (see `Sender.Links.cancelled`). */
+  readonly cancelled?: (peer: number) => void
   /** Batch frames per destination (default); off only to show what batching saves. */
   readonly batching?: boolean
 }
@@ -33,7 +35,8 @@ export class Router {
     this.host = new Host(options.spawn)
     this.sender = new Sender(self, {
       outbox: (peer) => this.outboxes.get(peer),
-      cell: (actorId) => this.host.cells.get(actorId)
+      cell: (actorId) => this.host.cells.get(actorId),
+      cancelled: options.cancelled
     })
   }
 
@@ -42,6 +45,7 @@ export class Router {
     const outbox = new Outbox(post, this.options.batching ?? true, (frame, error) => this.unsendable(peer, frame, error))
     this.outboxes.set(peer, outbox)
     this.origins.set(peer, new PortOrigin(outbox))
+    this.sender.connected(peer)
   }
 
   /** A peer is gone: asks waiting on it fail with `WorkerDied`. */

@@ -10,7 +10,7 @@
  */
 import { Effect, Exit } from "effect"
 import type * as Actor from "../Actor.ts"
-import { MalformedMessage, WorkerDied, describe } from "../ActorError.ts"
+import { MalformedMessage, WorkerDied, WorkerLost, describe } from "../ActorError.ts"
 import type { Cell, Origin } from "./Cell.ts"
 import * as Codec from "./Codec.ts"
 import { Kind } from "./Wire.ts"
@@ -47,12 +47,16 @@ export interface Links {
   readonly outbox: (peer: number) => Outbox | undefined
   /** A cell hosted on this thread. */
   readonly cell: (actorId: number) => Cell | undefined
+  /** An ask to `peer` was interrupted: it was sent a Cancel frame (the supervisor may watch it for being stuck). */
+  readonly cancelled?: ((peer: number) => void) | undefined
 }
 
 export class Sender {
   private readonly pending = new Map<number, Pending>()
   private readonly credits = new Map<number, Credit>()
   private readonly peerOf = new Map<number, number>()
+  /** Why a peer is not connected: it died (and may come back) or it is lost for good. */
+  private readonly gone = new Map<number, WorkerDied | WorkerLost>()
   private nextReq = 1
 
   /** Settles asks and returns credit for actors hosted on this very thread. */
@@ -126,7 +130,25 @@ export class Sender {
     credit.release(1)
     const cell = this.links.cell(address.id)
     if (cell !== undefined) cell.cancel(reqId, this.localOrigin)
-    else this.links.outbox(address.worker)?.push(Kind.Cancel, reqId, address.id, 0, 0)
+    else {
+      this.links.outbox(address.worker)?.push(Kind.Cancel, reqId, address.id, 0, 0)
+      this.links.cancelled?.(address.worker)
+    }
+  }
+
+  /** The error for a message to a peer that is not connected: why it went, if known. */
+  unreachable(peer: number): WorkerDied | WorkerLost {
+    return this.gone.get(peer) ?? new WorkerDied({ worker: peer, reason: "not connected" })
+  }
+
+  /** A peer (re)connected. */
+  connected(peer: number): void {
+    this.gone.delete(peer)
+  }
+
+  /** The tier gave up on a peer: messages to it fail with `WorkerLost` from now on. */
+  lose(error: WorkerLost): void {
+    this.gone.set(error.worker, error)
   }
 
   private send(
@@ -157,7 +179,7 @@ export class Sender {
     const outbox = this.links.outbox(address.worker)
     if (outbox === undefined) {
       this.credit(address.id, 0).release(1)
-      resume(Exit.fail(new WorkerDied({ worker: address.worker, reason: "not connected" })))
+      resume(Exit.fail(this.unreachable(address.worker)))
       return
     }
     let encoded: unknown
@@ -222,7 +244,7 @@ export class Sender {
     return Effect.callback<unknown, unknown>((resume) => {
       const outbox = this.links.outbox(peer)
       if (outbox === undefined) {
-        resume(Exit.fail(new WorkerDied({ worker: peer, reason: "not connected" })))
+        resume(Exit.fail(this.unreachable(peer)))
         return
       }
       const reqId = this.nextReq++
@@ -275,7 +297,9 @@ export class Sender {
 
   /** A peer is gone: every ask waiting on it fails with `WorkerDied`; its actors' credit is returned. */
   disconnect(peer: number, reason: string): void {
-    const error = Exit.fail(new WorkerDied({ worker: peer, reason }))
+    const died = new WorkerDied({ worker: peer, reason })
+    if (!this.gone.has(peer)) this.gone.set(peer, died)
+    const error = Exit.fail(died)
     for (const [reqId, pending] of this.pending) {
       if (pending.peer === peer) {
         this.pending.delete(reqId)

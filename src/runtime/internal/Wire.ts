@@ -43,6 +43,8 @@ export interface SpawnSpec {
 export type Control =
   | { readonly _tag: "Connect"; readonly worker: number; readonly port: import("node:worker_threads").MessagePort }
   | { readonly _tag: "PeerDied"; readonly worker: number; readonly reason: string }
+  /** A liveness probe: the worker answers `{ _tag: "Pong", seq }` as soon as its event loop turns. */
+  | { readonly _tag: "Ping"; readonly seq: number }
 
 /** Collects frames for one destination and posts them as one batch once the thread goes idle. */
 export class Outbox {

@@ -65,7 +65,7 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
     const system = yield* ActorSystem.ActorSystem
     const size = options.size ?? system.workers
     const runners = yield* Effect.orDie(ActorSystem.spawnMany(TaskRunner, size, () => ({})))
-    const balancer = Balancer.make(runners)
+    const balancer = Balancer.ofRefs(runners, system.isUp)
 
     const ship = (task: Task<any, any, any>) =>
       Effect.mapError(system.ship(task), (error) => new TaskUnavailable({ task: task.name, detail: error.detail }))
@@ -84,7 +84,11 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
         const shipped = yield* ship(task)
         const retries = options.retries ?? 3
         const run = (chunk: Array<unknown>) =>
-          Retry.onWorkerDeath(balancer.run((runner) => runOn(runner, task, shipped, chunk)), { times: retries }).pipe(
+          Retry.onWorkerDeath(balancer.run((runner) => runOn(runner, task, shipped, chunk)), {
+            times: retries,
+            elsewhere: balancer.anyAvailable
+          }).pipe(
+            Effect.provideService(ActorSystem.ActorSystem, system),
             Effect.tap(() => Effect.sync(() => tracker && tracker.done++))
           )
         return { chunks, run, inFlight: options.inFlight ?? size * 2 }

@@ -16,10 +16,18 @@ export class Placement {
     this.actors = Array.from({ length: workers }, () => new Map())
   }
 
-  /** The worker for a new actor. */
-  choose(requested: number | undefined): number {
-    const k = requested ?? this.placed++
-    return ((k % this.workers) + this.workers) % this.workers
+  /**
+   * The worker for a new actor: the requested one (modulo the count), or the next in turn that `usable` accepts
+   * (any, if none does).
+   */
+  choose(requested: number | undefined, usable: (worker: number) => boolean = () => true): number {
+    const wrap = (k: number) => ((k % this.workers) + this.workers) % this.workers
+    if (requested !== undefined) return wrap(requested)
+    for (let tries = 0; tries < this.workers; tries++) {
+      const worker = wrap(this.placed++)
+      if (usable(worker)) return worker
+    }
+    return wrap(this.placed++)
   }
 
   record(worker: number, actorId: number, spec: SpawnSpec): void {

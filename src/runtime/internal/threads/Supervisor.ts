@@ -1,20 +1,32 @@
 /**
- * Supervision of a fixed set of worker threads: start each, notice when one dies, restart it after a backoff,
- * and terminate them all when the tier closes.
+ * Supervision of a fixed set of worker threads: start each, notice when one dies or is stuck, restart it after
+ * a backoff, give up on one that keeps dying, and terminate them all when the tier closes.
  *
- * Restart policy: the first restart of a worker waits `backoffMs`, each further consecutive death doubles the
- * wait up to `maxBackoffMs`; a worker that lived longer than `STABLE_MS` starts again from `backoffMs`. What a
- * worker is (its entry, its data) and what follows a start or a death (routing, the mesh, re-spawning actors)
- * is the caller's, through `Hooks`; the supervisor only keeps the lifecycle.
+ * - Backoff: the first restart of a worker waits `backoffMs`, each further consecutive death doubles the wait up
+ *   to `maxBackoffMs`; a worker that lived longer than `STABLE_MS` starts again from `backoffMs`.
+ * - Intensity: at most `maxRestarts` restarts of one worker within `restartWindowMs`. One more death and the tier
+ *   gives up on that worker for good: it is *lost*, and whatever waits for it fails with `WorkerLost`.
+ * - Stuck workers: a worker whose event loop does not turn for `stuckAfterMs` after it was asked to interrupt
+ *   or stop something (`suspect`) is blocked in a synchronous call that ignores interruption; it is terminated
+ *   and restarted like a crashed one, which fails only the messages it held.
+ *
+ * What a worker is (its entry, its data) and what follows a start, a death or a loss (routing, the mesh,
+ * re-spawning actors) is the caller's, through `Hooks`; the supervisor only keeps the lifecycle.
  */
 import { Deferred, Effect } from "effect"
 import type { Worker } from "node:worker_threads"
-import { describe } from "../../ActorError.ts"
+import { WorkerLost, describe } from "../../ActorError.ts"
 
 export interface Policy {
-  /** First restart delay; doubles per consecutive death up to `maxBackoffMs`. */
+  /** First restart delay in ms (default 50); doubles per consecutive death up to `maxBackoffMs` (default 5000). */
   readonly backoffMs?: number
   readonly maxBackoffMs?: number
+  /** Restarts of one worker allowed within `restartWindowMs` before the tier gives up on it (default 10). */
+  readonly maxRestarts?: number
+  /** The window of `maxRestarts`, in ms (default 30000). */
+  readonly restartWindowMs?: number
+  /** How long an interrupted or stopped worker may leave its event loop blocked before it is terminated (default 2000 ms). */
+  readonly stuckAfterMs?: number
 }
 
 /** A worker alive this long counts as stable: its next death restarts it after the first delay again. */
@@ -28,42 +40,70 @@ export interface Slot {
   startedAt: number
   /** Consecutive deaths, for the backoff. */
   deaths: number
-  /** Why the current thread failed, when its "error" event said so. */
+  /** Times of the restarts within the intensity window. */
+  restarts: Array<number>
+  /** Why the current thread failed, when its "error" event (or the watchdog) said so. */
   reason: string | undefined
+  /** Set once the tier gave up on this worker. */
+  lost: WorkerLost | undefined
   /** Done when the current thread exits. */
   exited: Deferred.Deferred<void>
-  /** Done while a thread runs here; replaced when it dies, done again once it is restarted. */
-  up: Deferred.Deferred<void>
+  /** Done while a thread runs here; replaced when it dies, done again once it is restarted, failed once lost. */
+  up: Deferred.Deferred<void, WorkerLost>
+  /** A liveness probe in flight: the ping's number and the timer that declares the worker stuck. */
+  probe: { readonly seq: number; readonly timer: ReturnType<typeof setTimeout> } | undefined
 }
 
 export interface Hooks {
-  /** Create the thread for `slot` (it starts running at once). */
+  /** Create the thread for `slot` (it starts running at once); may throw (no thread id left, bad options). */
   readonly boot: (slot: Slot) => Worker
   /** A thread started in `slot` (first start or restart); `slot.up` is done right after. */
   readonly started: (slot: Slot) => void
   /** The thread of `slot` exited; `reason` says why. Called before any restart is scheduled. */
   readonly died: (slot: Slot, reason: string) => void
+  /** The tier gave up on `slot`: it will not be restarted. */
+  readonly lost: (slot: Slot, error: WorkerLost) => void
+}
+
+/** The control messages of the liveness probe. */
+export interface Ping {
+  readonly _tag: "Ping"
+  readonly seq: number
+}
+export interface Pong {
+  readonly _tag: "Pong"
+  readonly seq: number
 }
 
 export class Supervisor {
   readonly slots: ReadonlyArray<Slot>
   private closing = false
   private restartCount = 0
+  private seq = 0
   private readonly backoff: number
   private readonly maxBackoff: number
+  private readonly maxRestarts: number
+  private readonly window: number
+  private readonly stuckAfter: number
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
 
   constructor(count: number, policy: Policy, private readonly hooks: Hooks) {
     this.backoff = policy.backoffMs ?? 50
     this.maxBackoff = policy.maxBackoffMs ?? 5_000
+    this.maxRestarts = policy.maxRestarts ?? 10
+    this.window = policy.restartWindowMs ?? 30_000
+    this.stuckAfter = policy.stuckAfterMs ?? 2_000
     this.slots = Array.from({ length: count }, (_, index) => ({
       index,
       worker: undefined,
       startedAt: 0,
       deaths: 0,
+      restarts: [],
       reason: undefined,
+      lost: undefined,
       exited: Deferred.makeUnsafe<void>(),
-      up: Deferred.makeUnsafe<void>()
+      up: Deferred.makeUnsafe<void, WorkerLost>(),
+      probe: undefined
     }))
   }
 
@@ -72,43 +112,120 @@ export class Supervisor {
     return this.restartCount
   }
 
-  /** Start every worker (once). */
-  startAll(): void {
-    for (const slot of this.slots) this.start(slot)
-  }
+  /** Start every worker; fails (having started none of the rest) if one cannot be started. */
+  readonly startAll: Effect.Effect<void, WorkerLost> = Effect.suspend(() => {
+    for (const slot of this.slots) {
+      const error = this.start(slot)
+      if (error !== undefined) return Effect.fail(new WorkerLost({ worker: slot.index, reason: `could not start: ${error}` }))
+    }
+    return Effect.void
+  })
 
-  private start(slot: Slot): void {
-    const worker = this.hooks.boot(slot)
+  /** Start a thread in `slot`; the reason if it could not be created. */
+  private start(slot: Slot): string | undefined {
+    let worker: Worker
+    try {
+      worker = this.hooks.boot(slot)
+    } catch (error) {
+      return describe(error)
+    }
     slot.worker = worker
     slot.startedAt = Date.now()
     slot.reason = undefined
     slot.exited = Deferred.makeUnsafe<void>()
     worker.on("error", (error) => {
-      slot.reason = describe(error)
+      slot.reason ??= describe(error)
+    })
+    worker.on("message", (message: unknown) => {
+      if ((message as Pong | undefined)?._tag === "Pong") this.answered(slot, (message as Pong).seq)
     })
     worker.on("exit", (code) => this.onExit(slot, worker, code))
     this.hooks.started(slot)
     // Only once the caller's routing knows the worker: a spawn waiting for this slot may resume at once, and send.
     Deferred.doneUnsafe(slot.up, Effect.void)
+    return undefined
   }
 
   private onExit(slot: Slot, worker: Worker, code: number): void {
     if (slot.worker !== worker) return
     slot.worker = undefined
-    slot.up = Deferred.makeUnsafe<void>()
+    this.clearProbe(slot)
+    slot.up = Deferred.makeUnsafe<void, WorkerLost>()
     const reason = slot.reason ?? (this.closing ? "terminated" : `exited with code ${code}`)
     this.hooks.died(slot, reason)
     Deferred.doneUnsafe(slot.exited, Effect.void)
-    if (this.closing) return
+    if (!this.closing) this.restartLater(slot, reason)
+  }
+
+  /** Schedule a restart of `slot` after its backoff, or give up on it when it died too often. */
+  private restartLater(slot: Slot, reason: string): void {
+    const now = Date.now()
+    slot.restarts = slot.restarts.filter((t) => now - t < this.window)
+    if (slot.restarts.length >= this.maxRestarts) {
+      return this.giveUp(
+        slot,
+        `it died ${slot.restarts.length + 1} times within ${this.window / 1000} s (more than the ${this.maxRestarts} restarts allowed); last: ${reason}`
+      )
+    }
+    slot.restarts.push(now)
     this.restartCount++
-    if (Date.now() - slot.startedAt > STABLE_MS) slot.deaths = 0
+    if (now - slot.startedAt > STABLE_MS) slot.deaths = 0
     const delay = Math.min(this.maxBackoff, this.backoff * 2 ** slot.deaths)
     slot.deaths++
     const timer = setTimeout(() => {
       this.timers.delete(timer)
-      if (!this.closing) this.start(slot)
+      if (this.closing) return
+      const failed = this.start(slot)
+      // A thread that cannot even be created counts as one more death.
+      if (failed !== undefined) this.restartLater(slot, `could not start: ${failed}`)
     }, delay)
     this.timers.add(timer)
+  }
+
+  private giveUp(slot: Slot, reason: string): void {
+    const error = new WorkerLost({ worker: slot.index, reason })
+    slot.lost = error
+    Deferred.doneUnsafe(slot.up, Effect.fail(error))
+    this.hooks.lost(slot, error)
+  }
+
+  /** Whether worker `index` can take messages now. */
+  isUp(index: number): boolean {
+    return this.slots[index]?.worker !== undefined
+  }
+
+  /** Wait until worker `index` runs (at once if it does); fails with `WorkerLost` once the tier gave up on it. */
+  awaitUp(index: number): Effect.Effect<void, WorkerLost> {
+    return Effect.suspend(() => Deferred.await(this.slots[index]!.up))
+  }
+
+  /**
+   * Worker `index` was asked to interrupt or stop something: unless its event loop answers a ping within
+   * `stuckAfterMs`, it is blocked in a call that ignores interruption, and is terminated (then restarted).
+   */
+  suspect(index: number): void {
+    const slot = this.slots[index]
+    const worker = slot?.worker
+    if (slot === undefined || worker === undefined || slot.probe !== undefined || this.closing) return
+    const seq = ++this.seq
+    const timer = setTimeout(() => {
+      if (slot.worker !== worker || slot.probe?.seq !== seq) return
+      slot.probe = undefined
+      slot.reason = `stuck: its event loop did not turn for ${this.stuckAfter} ms after an interrupt or stop (a synchronous call that never yields); terminated`
+      void worker.terminate()
+    }, this.stuckAfter)
+    timer.unref()
+    slot.probe = { seq, timer }
+    worker.postMessage({ _tag: "Ping", seq } satisfies Ping)
+  }
+
+  private answered(slot: Slot, seq: number): void {
+    if (slot.probe?.seq === seq) this.clearProbe(slot)
+  }
+
+  private clearProbe(slot: Slot): void {
+    if (slot.probe !== undefined) clearTimeout(slot.probe.timer)
+    slot.probe = undefined
   }
 
   /** Whether the supervisor is shutting down (no more restarts). */
@@ -122,7 +239,10 @@ export class Supervisor {
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
     const running = this.slots.filter((slot) => slot.worker !== undefined)
-    for (const slot of running) void slot.worker!.terminate()
+    for (const slot of running) {
+      this.clearProbe(slot)
+      void slot.worker!.terminate()
+    }
     return Effect.forEach(running, (slot) => Deferred.await(slot.exited), { discard: true })
   })
 }

@@ -58,6 +58,8 @@ export const start = (): void => {
       }
       case "PeerDied":
         return router.disconnect(message.worker, message.reason)
+      case "Ping":
+        return port.postMessage({ _tag: "Pong", seq: message.seq })
     }
   })
   port.postMessage({ _tag: "Ready" })
