@@ -26,19 +26,51 @@ interface Pending {
   readonly copy: boolean
 }
 
-/** Mailbox credit for one target actor, as seen from this thread. */
+/**
+ * Mailbox credit for one target actor, as seen from this thread: messages in flight, and the senders waiting
+ * for room in arrival order. The queue is an array read from a moving head (compacted now and then), and a
+ * waiter that gives up is only marked, so that every operation is O(1) however many senders wait.
+ */
 class Credit {
   inflight = 0
-  readonly waiters: Array<() => void> = []
+  private waiters: Array<Waiter | undefined> = []
+  private head = 0
   constructor(readonly limit: number) {}
+
+  /** Queue a sender until there is room; returns the waiter, to `withdraw` it if the sender gives up. */
+  wait(send: () => void): Waiter {
+    const waiter: Waiter = { send, withdrawn: false }
+    this.waiters.push(waiter)
+    return waiter
+  }
+
+  withdraw(waiter: Waiter): void {
+    waiter.withdrawn = true
+  }
+
   release(n: number): void {
     this.inflight -= n
     if (this.inflight < 0) this.inflight = 0
-    while (this.waiters.length > 0 && this.inflight < this.limit) {
+    while (this.head < this.waiters.length && this.inflight < this.limit) {
+      const waiter = this.waiters[this.head]!
+      this.waiters[this.head++] = undefined
+      if (waiter.withdrawn) continue
       this.inflight++
-      this.waiters.shift()!()
+      waiter.send()
+    }
+    if (this.head === this.waiters.length) {
+      this.waiters = []
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > this.waiters.length) {
+      this.waiters = this.waiters.slice(this.head)
+      this.head = 0
     }
   }
+}
+
+interface Waiter {
+  readonly send: () => void
+  withdrawn: boolean
 }
 
 /** What the sending half needs of the thread around it. */
@@ -111,16 +143,11 @@ export class Sender {
         return Effect.sync(() => this.cancel(reqId, address, credit))
       }
       let sent = false
-      const sendLater = () => {
+      const waiter = credit.wait(() => {
         sent = true
         this.send(definition, address, reqId, codec, tag, payload, resume)
-      }
-      credit.waiters.push(sendLater)
-      return Effect.sync(() => {
-        if (sent) return this.cancel(reqId, address, credit)
-        const i = credit.waiters.indexOf(sendLater)
-        if (i >= 0) credit.waiters.splice(i, 1)
       })
+      return Effect.sync(() => (sent ? this.cancel(reqId, address, credit) : credit.withdraw(waiter)))
     })
   }
 
@@ -231,11 +258,8 @@ export class Sender {
         send()
         return
       }
-      credit.waiters.push(send)
-      return Effect.sync(() => {
-        const i = credit.waiters.indexOf(send)
-        if (i >= 0) credit.waiters.splice(i, 1)
-      })
+      const waiter = credit.wait(send)
+      return Effect.sync(() => credit.withdraw(waiter))
     })
   }
 

@@ -1,0 +1,229 @@
+/**
+ * What a long-lived process meets: thread ids that must be reused, handlers that never yield, retries that
+ * must not be wasted on a worker that is restarting, workers that keep dying, and many senders at once. Each
+ * test injects its fault for real and checks that it happened before it checks the recovery.
+ */
+import { Effect, Exit, Layer } from "effect"
+import { describe, expect, it } from "vitest"
+import { ActorError, ActorSystem, Retry, Threads, ThreadSlots } from "../src/runtime/index.ts"
+import { Pool } from "../src/runtime/pool/index.ts"
+import { Crasher, Echo } from "./fixtures/Echo.ts"
+import { dieWhileCounting } from "./fixtures/tasks.ts"
+import { failureOf } from "./support/exit.ts"
+
+type Program<A, E> = Effect.Effect<A, E, ActorSystem.ActorSystem | import("effect").Scope.Scope>
+
+const onThreads = <A, E>(options: Threads.Options, program: Program<A, E>) =>
+  Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(Threads.layer(options))))
+
+/** Runs `f` with this process's thread registry replaced by a small one, so that reuse is needed at once. */
+const withSmallRegistry = async <A>(capacity: number, f: (slots: ThreadSlots.ThreadSlots) => Promise<A>): Promise<A> => {
+  const previous = ThreadSlots.current()
+  const slots = ThreadSlots.install(ThreadSlots.make({ capacity }))
+  try {
+    return await f(slots)
+  } finally {
+    ThreadSlots.install(previous)
+  }
+}
+
+describe("thread ids", () => {
+  it("are reused: a registry with room for 4 threads serves 15 create-and-close cycles of a 2-worker layer", async () => {
+    await withSmallRegistry(5, async (slots) => {
+      for (let cycle = 0; cycle < 15; cycle++) {
+        const reply = await onThreads({ workers: 2 }, Effect.flatMap(ActorSystem.spawn(Echo, { prefix: `${cycle}:` }, { worker: 1 }), (echo) => echo.ask("echo", "x")))
+        expect(reply).toBe(`${cycle}:x`)
+      }
+      // 30 threads were started through 4 slots; all have exited, only the main thread is alive.
+      expect(slots.alive()).toBe(1)
+      expect(Threads.liveWorkers()).toBe(0)
+    })
+  })
+
+  it("a layer that cannot start all its workers fails typed and leaves none running", async () => {
+    await withSmallRegistry(3, async () => {
+      const exit = await Effect.runPromiseExit(Effect.scoped(Layer.build(Threads.layer({ workers: 3 }))))
+      const error = failureOf(exit)
+      expect(ActorError.isWorkerLost(error)).toBe(true)
+      expect(String((error as ActorError.WorkerLost).reason)).toMatch(/ThreadSlotsExhausted/)
+      expect(Threads.liveWorkers()).toBe(0)
+    })
+  })
+
+  it("a restart that finds no free id is retried later instead of crashing the process", async () => {
+    await withSmallRegistry(3, async (slots) => {
+      const out = await onThreads(
+        { workers: 2, backoffMs: 100 },
+        Effect.gen(function*() {
+          const system = yield* ActorSystem.ActorSystem
+          const echo = yield* ActorSystem.spawn(Echo, { prefix: "e:" }, { worker: 0 })
+          const death = yield* Effect.exit(echo.ask("crash", "exit"))
+          // The dead worker's id is free again: take it, so that its first restart finds none.
+          const stolen = ThreadSlots.allocate(slots)
+          yield* Effect.sleep("400 millis")
+          const upWhileStolen = system.isUp(0)
+          ThreadSlots.markDead(stolen, slots)
+          yield* system.awaitUp(0)
+          return { death, upWhileStolen, reply: yield* echo.ask("echo", "back"), restarts: system.restarts() }
+        })
+      )
+      expect(failureOf(out.death)).toMatchObject({ _tag: "WorkerDied", worker: 0 })
+      expect(out.upWhileStolen).toBe(false)
+      expect(out.restarts).toBeGreaterThanOrEqual(2) // the failed start counted as a death, then it came back
+      expect(out.reply).toBe("e:back")
+    })
+  })
+})
+
+describe("a handler that never yields", () => {
+  it("is detected once its ask is interrupted: the worker is replaced, and only the messages it held fail", async () => {
+    const out = await onThreads(
+      { workers: 2, stuckAfterMs: 300 },
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        const stuck = yield* ActorSystem.spawn(Echo, { prefix: "s:" }, { worker: 0 })
+        const neighbour = yield* ActorSystem.spawn(Echo, { prefix: "n:" }, { worker: 0 })
+        const elsewhere = yield* ActorSystem.spawn(Echo, { prefix: "e:" }, { worker: 1 })
+        const before = system.restarts()
+        const timedOut = yield* Effect.exit(Effect.timeout(stuck.ask("block", 600_000), "100 millis"))
+        // Sent while the worker is blocked: it fails with WorkerDied when the worker is replaced, and is resent.
+        const neighbourReply = yield* Retry.onWorkerDeath(neighbour.ask("echo", "hi"))
+        const placed = yield* ActorSystem.spawn(Echo, { prefix: "p:" }, { worker: 0 })
+        return {
+          timedOut,
+          neighbourReply,
+          placedReply: yield* placed.ask("echo", "new"),
+          elsewhereReply: yield* elsewhere.ask("echo", "fine"),
+          restarts: system.restarts() - before
+        }
+      })
+    )
+    expect(Exit.isFailure(out.timedOut)).toBe(true)
+    expect(out.restarts).toBe(1) // the blocked worker really was terminated and restarted
+    expect(out.neighbourReply).toBe("n:hi")
+    expect(out.placedReply).toBe("p:new")
+    expect(out.elsewhereReply).toBe("e:fine")
+  })
+
+  it("does not make closing wait per actor: 12 actors on a blocked worker close in about one watchdog period", async () => {
+    const started = performance.now()
+    await onThreads(
+      { workers: 2, stuckAfterMs: 300 },
+      Effect.gen(function*() {
+        const actors = yield* Effect.forEach(Array.from({ length: 12 }, (_, i) => i), (i) => ActorSystem.spawn(Echo, { prefix: `${i}` }, { worker: 0 }))
+        yield* Effect.forkDetach(actors[0]!.ask("block", 600_000))
+        yield* Effect.sleep("50 millis")
+      })
+    )
+    // Before: 2 s per actor on that worker (24 s). Generous: one watchdog period plus restarts, on a loaded machine.
+    expect((performance.now() - started) / 1000).toBeLessThan(8)
+    expect(Threads.liveWorkers()).toBe(0)
+  })
+})
+
+describe("retried work", () => {
+  it("goes to the live worker instead of waiting out a restart: a map survives 4 deaths in a row with 5 retries", async () => {
+    const cell = new SharedArrayBuffer(4)
+    const items = Array.from({ length: 12 }, (_, x) => ({ x, deaths: 4, cell }))
+    const out = await onThreads(
+      { workers: 2 },
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        const pool = yield* Pool.make()
+        const squares = yield* pool.map(dieWhileCounting, items, { chunkSize: 1, retries: 5 })
+        return { squares, restarts: system.restarts() }
+      })
+    )
+    expect(Atomics.load(new Int32Array(cell), 0)).toBeGreaterThanOrEqual(4 + items.length) // 4 deaths, then every item
+    expect(out.restarts).toBe(4)
+    expect(out.squares).toEqual(items.map(({ x }) => x * x))
+  })
+
+  it("to a dead worker's own actor waits for its successor (bounded by the policy)", async () => {
+    const out = await onThreads(
+      { workers: 1, backoffMs: 300 },
+      Effect.gen(function*() {
+        const echo = yield* ActorSystem.spawn(Echo, { prefix: "e:" }, { worker: 0 })
+        const death = yield* Effect.exit(echo.ask("crash", "exit"))
+        // With the old fixed 20 / 40 / 80 ms backoff, three resends were spent before a 300 ms restart.
+        return { death, reply: yield* Retry.onWorkerDeath(echo.ask("echo", "back"), { times: 1 }) }
+      })
+    )
+    expect(failureOf(out.death)).toMatchObject({ _tag: "WorkerDied" })
+    expect(out.reply).toBe("e:back")
+  })
+})
+
+describe("a worker that keeps dying", () => {
+  it("is given up after the allowed restarts: everything placed there fails with WorkerLost, the rest works", async () => {
+    const starts = new SharedArrayBuffer(4)
+    const out = await onThreads(
+      { workers: 2, backoffMs: 10, maxRestarts: 3, restartWindowMs: 60_000 },
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        // Starts once fine; every later start (its re-spawn after a restart) kills the worker again.
+        const crasher = yield* ActorSystem.spawn(Crasher, { starts, crashFrom: 2 }, { worker: 0 })
+        const bystander = yield* ActorSystem.spawn(Echo, { prefix: "b:" }, { worker: 1 })
+        const first = yield* crasher.ask("ping", undefined)
+        const neighbour = yield* ActorSystem.spawn(Echo, { prefix: "n:" }, { worker: 0 })
+        yield* Effect.exit(neighbour.ask("crash", "exit"))
+        // Each restart is up for a moment, until the re-spawn kills it again: wait until the tier gives up.
+        const lost = yield* Effect.exit(
+          Effect.repeat(Effect.andThen(system.awaitUp(0), Effect.sleep("20 millis")), { times: 500 })
+        )
+        return {
+          first,
+          lost,
+          ask: yield* Effect.exit(crasher.ask("ping", undefined)),
+          spawn: yield* Effect.exit(ActorSystem.spawn(Echo, { prefix: "x:" }, { worker: 0 })),
+          automatic: yield* Effect.flatMap(ActorSystem.spawn(Echo, { prefix: "a:" }), (a) => a.ask("echo", "placed")),
+          bystander: yield* bystander.ask("echo", "ok"),
+          restarts: system.restarts(),
+          up: system.isUp(0)
+        }
+      })
+    )
+    expect(out.first).toBe(1)
+    // The worker died once from the crash message and then at every re-spawn: 1 + 3 restarts, then given up.
+    expect(Atomics.load(new Int32Array(starts), 0)).toBe(4)
+    expect(out.restarts).toBe(3)
+    expect(failureOf(out.lost)).toMatchObject({ _tag: "WorkerLost", worker: 0 })
+    expect(String((failureOf(out.lost) as ActorError.WorkerLost).reason)).toMatch(/restarts allowed/)
+    expect(failureOf(out.ask)).toMatchObject({ _tag: "WorkerLost", worker: 0 })
+    expect(failureOf(out.spawn)).toMatchObject({ _tag: "SpawnFailed" })
+    expect(out.automatic).toBe("a:placed") // automatic placement avoids the lost worker
+    expect(out.bystander).toBe("b:ok")
+    expect(out.up).toBe(false)
+  })
+
+  it("during a spawn reports why it died, not that it is 'not connected'", async () => {
+    const starts = new SharedArrayBuffer(4)
+    const exit = await Effect.runPromiseExit(
+      Effect.scoped(ActorSystem.spawn(Crasher, { starts, crashFrom: 1 }, { worker: 0 })).pipe(
+        Effect.provide(Threads.layer({ workers: 1, backoffMs: 10, maxRestarts: 2 }))
+      )
+    )
+    const error = failureOf(exit)
+    expect(error).toMatchObject({ _tag: "SpawnFailed" })
+    expect((error as ActorError.SpawnFailed).detail).toMatch(/code 9/)
+    expect((error as ActorError.SpawnFailed).detail).not.toMatch(/not connected/)
+  })
+})
+
+describe("many senders to one actor", () => {
+  it("are served in linear time: 200,000 concurrent tells through a mailbox of 1024", async () => {
+    const n = 200_000
+    const started = performance.now()
+    const total = await onThreads(
+      { workers: 1 },
+      Effect.gen(function*() {
+        const echo = yield* ActorSystem.spawn(Echo, { prefix: "" }, { worker: 0 })
+        yield* Effect.forEach(Array.from({ length: n }, (_, i) => i), () => echo.tell("bump", 1), { concurrency: "unbounded", discard: true })
+        return yield* echo.ask("count", undefined)
+      })
+    )
+    expect(total).toBe(n)
+    // Generous: ~3 s here; the quadratic credit queue took ~29-54 s.
+    expect((performance.now() - started) / 1000).toBeLessThan(20)
+  })
+})
