@@ -11,7 +11,7 @@
  * `WorkerDied`; it is restarted and its actors are spawned again from their init parameters, under the same
  * addresses. Closing the layer's scope terminates every worker and waits until each has exited.
  */
-import { Effect, Layer } from "effect"
+import { Deferred, Effect, Layer } from "effect"
 import * as Os from "node:os"
 import { pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
@@ -102,7 +102,21 @@ export const make = (options: Options = {}) =>
       lost: (_slot, error) => router.sender.lose(error)
     })
     // Registered before the start, so that a start that fails half-way still terminates what it started.
-    yield* Effect.addFinalizer(() => supervisor.close)
+    /** Stops sent to actors whose scope closed and not answered yet, and who waits for the last answer. */
+    let stopping = 0
+    let stopped: Deferred.Deferred<void> | undefined
+    const stopDone = () => {
+      if (--stopping === 0 && stopped !== undefined) Deferred.doneUnsafe(stopped, Effect.void)
+    }
+    // Registered before the start, so that a start that fails half-way still terminates what it started. The
+    // tier's close lets the stops already sent finish first (a stuck worker is cut short by the watchdog).
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        if (stopping === 0) return supervisor.close
+        stopped = Deferred.makeUnsafe<void>()
+        return Effect.andThen(Deferred.await(stopped), supervisor.close)
+      })
+    )
     yield* supervisor.startAll
 
     const connect: Service["connect"] = (definition, address) => router.ref(definition, address)
@@ -134,14 +148,17 @@ export const make = (options: Options = {}) =>
           Effect.catchIf(attempt, isWorkerDied, () => attempt))
         yield* Effect.mapError(retried, (error) => fail(describe(error)))
         placement.record(worker, id, spec)
+        // Closing the actor's scope sends its stop and does not wait for the answer, so that closing many actors
+        // costs one batch per worker, not a round trip each; the tier's own close waits for the answers.
         yield* Effect.addFinalizer(() =>
-          Effect.suspend(() => {
+          Effect.sync(() => {
             placement.forget(worker, id)
-            if (supervisor.isClosing || !supervisor.isUp(worker)) return Effect.void
+            if (supervisor.isClosing || !supervisor.isUp(worker)) return
             // A worker that does not answer because it is stuck in a synchronous call is terminated by the
             // supervisor after `stuckAfterMs`, which ends this request with WorkerDied.
             supervisor.suspect(worker)
-            return Effect.ignore(router.request(worker, Kind.Stop, id, 0))
+            stopping++
+            router.sender.post(worker, Kind.Stop, id, 0, stopDone)
           })
         )
         return router.ref(definition, { id, name: definition.name, worker })

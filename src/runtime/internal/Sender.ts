@@ -266,18 +266,24 @@ export class Sender {
   /** Send a control request (spawn / stop) to a peer and wait for its answer. */
   request(peer: number, kind: number, actorId: number, body: unknown): Effect.Effect<unknown, unknown> {
     return Effect.callback<unknown, unknown>((resume) => {
-      const outbox = this.links.outbox(peer)
-      if (outbox === undefined) {
-        resume(Exit.fail(this.unreachable(peer)))
-        return
-      }
-      const reqId = this.nextReq++
-      this.pending.set(reqId, { resume, codec: undefined, peer, actorId: -1, copy: false })
-      outbox.push(kind, reqId, actorId, body, 0)
+      const reqId = this.post(peer, kind, actorId, body, resume)
       return Effect.sync(() => {
         this.pending.delete(reqId)
       })
     })
+  }
+
+  /** `request` without a fiber: `done` hears the answer (for many stops at once). */
+  post(peer: number, kind: number, actorId: number, body: unknown, done: (exit: Exit.Exit<unknown, unknown>) => void): number {
+    const outbox = this.links.outbox(peer)
+    if (outbox === undefined) {
+      done(Exit.fail(this.unreachable(peer)))
+      return 0
+    }
+    const reqId = this.nextReq++
+    this.pending.set(reqId, { resume: done as (effect: Effect.Effect<unknown, unknown>) => void, codec: undefined, peer, actorId: -1, copy: false })
+    outbox.push(kind, reqId, actorId, body, 0)
+    return reqId
   }
 
   /** A reply (`Kind.Ok` / `Kind.Err`) arrived: decode it and resume its ask. */
