@@ -65,6 +65,7 @@ describe("Pool.map", () => {
   it("an item that does not fit the task's input Schema is rejected", async () => {
     const exit = await Tiers.run(tiers.threads(2), Effect.exit(Effect.flatMap(Pool.make(), (pool) => pool.apply(square, "x" as unknown as number))))
     expect(Exit.isFailure(exit)).toBe(true)
+    expect(failureOf(exit)).toMatchObject({ _tag: "TaskUnavailable", task: "square" })
   })
 
   it("a worker dying mid-map costs nothing but a retry: the result is still right", async () => {
@@ -128,5 +129,35 @@ describe("handles and processes", () => {
       })
     )
     expect(results).toEqual([4, 9, 16])
+  })
+
+  it("reads its input as it goes: imap over an endless generator takes a bounded number of items ahead", async () => {
+    let read = 0
+    function* naturals() {
+      for (let i = 0; ; i++) {
+        read++
+        yield i
+      }
+    }
+    const first = await Tiers.run(
+      tiers.threads(2),
+      Effect.flatMap(Pool.make(), (pool) => Stream.runCollect(Stream.take(pool.imap(square, naturals()), 50)))
+    )
+    expect(first).toEqual(Array.from({ length: 50 }, (_, i) => i * i))
+    // Adaptive chunks (1, then growing at most 4x) with 4 in flight: a few chunks past what was taken (~110 here),
+    // never the whole input (an eager map would never return).
+    expect(read).toBeGreaterThanOrEqual(50)
+    expect(read).toBeLessThan(5_000)
+  })
+
+  it("a map over a generator equals Array.map over its items, for sizes that make several adaptive chunks", async () => {
+    const n = 3_000
+    const out = await Tiers.run(
+      tiers.threads(2),
+      Effect.flatMap(Pool.make(), (pool) => pool.map(square, (function*() {
+        for (let i = 0; i < n; i++) yield i - 1500
+      })()))
+    )
+    expect(out).toEqual(Array.from({ length: n }, (_, i) => (i - 1500) ** 2))
   })
 })

@@ -35,3 +35,67 @@ export interface Range {
 export function* ranges(n: number, size: number): Generator<Range> {
   for (let start = 0; start < n; start += size) yield { start, count: Math.min(size, n - start) }
 }
+
+/** The number of items of an input whose size is known without reading it (arrays, typed arrays, sets, maps). */
+export const knownLength = (items: Iterable<unknown>): number | undefined => {
+  if (Array.isArray(items) || ArrayBuffer.isView(items)) return (items as ArrayLike<unknown>).length
+  if (items instanceof Set || items instanceof Map) return items.size
+  return undefined
+}
+
+/** Largest automatic chunk. */
+export const MAX_CHUNK = 1 << 16
+/** What an adaptive chunk aims at: this many milliseconds of work on a worker. */
+export const TARGET_CHUNK_MS = 4
+
+/**
+ * Items per chunk when an input is cut as it is read: a fixed size if one is given; `chunkSize` for an input of
+ * known length; otherwise adaptive — one item first, then sized from the measured time per item so that a chunk
+ * is about `TARGET_CHUNK_MS` of work (growing at most 4x per observation, up to `MAX_CHUNK`).
+ */
+export class Chunker {
+  private size: number
+  private readonly adaptive: boolean
+
+  constructor(fixed: number | undefined, known: number | undefined, workers: number) {
+    this.size = fixed ?? (known !== undefined ? Math.min(MAX_CHUNK, chunkSize(known, workers)) : 1)
+    this.adaptive = fixed === undefined && known === undefined
+  }
+
+  next(): number {
+    return this.size
+  }
+
+  /** A chunk of `items` took `ms` of work: adapt the size (adaptive chunkers only). */
+  observe(items: number, ms: number): void {
+    if (!this.adaptive || items === 0) return
+    const perItem = Math.max(ms / items, 1e-5)
+    const wanted = Math.max(1, Math.min(MAX_CHUNK, Math.round(TARGET_CHUNK_MS / perItem)))
+    this.size = Math.max(1, Math.min(wanted, this.size * 4))
+  }
+}
+
+/**
+ * `items` cut into chunks as they are read: at most one chunk is held at a time, so an endless or huge input
+ * costs no more memory than its chunks in flight. `stop()` ends it early (checked before each chunk).
+ */
+export function* chunks<A>(items: Iterable<A>, chunker: Chunker, stop: () => boolean = () => false): Generator<Array<A>> {
+  const iterator = items[Symbol.iterator]()
+  try {
+    for (;;) {
+      if (stop()) return
+      const size = chunker.next()
+      const chunk: Array<A> = []
+      for (let i = 0; i < size; i++) {
+        const next = iterator.next()
+        if (next.done === true) break
+        chunk.push(next.value)
+      }
+      if (chunk.length === 0) return
+      yield chunk
+      if (chunk.length < size) return
+    }
+  } finally {
+    iterator.return?.()
+  }
+}

@@ -75,36 +75,6 @@ export interface LoadBalancedView {
   ) => Stream.Stream<Remote.Result<R>, CompositeError.CompositeError | NotShippable>
 }
 
-/** Largest automatic chunk. */
-const MAX_CHUNK = 1 << 16
-/** Engine time an adaptive chunk aims at (ms). */
-const TARGET_CHUNK_MS = 4
-
-/** Items per chunk for `map`: fixed, Python's rule for known lengths, or adapting to measured item times. */
-class ChunkSizer {
-  private size: number
-  constructor(readonly fixed: number | undefined, known: number | undefined, engines: number) {
-    this.size = fixed ?? (known !== undefined ? Math.min(MAX_CHUNK, Partition.chunkSize(known, engines)) : 1)
-    this.adaptive = fixed === undefined && known === undefined
-  }
-  private readonly adaptive: boolean
-  next(): number {
-    return this.size
-  }
-  observe(items: number, engineMs: number): void {
-    if (!this.adaptive || items === 0) return
-    const perItem = Math.max(engineMs / items, 1e-5)
-    const wanted = Math.max(1, Math.min(MAX_CHUNK, Math.round(TARGET_CHUNK_MS / perItem)))
-    this.size = Math.max(1, Math.min(wanted, this.size * 4))
-  }
-}
-
-const knownLength = (items: Iterable<unknown>): number | undefined => {
-  if (Array.isArray(items) || ArrayBuffer.isView(items)) return (items as ArrayLike<unknown>).length
-  if (items instanceof Set || items instanceof Map) return items.size
-  return undefined
-}
-
 const ABORTED: unique symbol = Symbol("aborted")
 
 export const make = (controller: Controller, targets: ReadonlyArray<number>, scope: Scope.Scope, flags: Flags = {}): LoadBalancedView => {
@@ -130,39 +100,24 @@ export const make = (controller: Controller, targets: ReadonlyArray<number>, sco
     readonly progress: { done: number; total: number; known: boolean }
     aborted: boolean
   }) => {
-    const known = knownLength(items)
+    const known = Partition.knownLength(items)
     const chunkSize = options.chunkSize
     if (chunkSize !== undefined && (!Number.isInteger(chunkSize) || chunkSize < 1)) {
       return Stream.die(new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`))
     }
-    const sizer = new ChunkSizer(chunkSize, known, targets.length)
+    const sizer = new Partition.Chunker(chunkSize, known, targets.length)
     const maxOutstanding = options.maxOutstanding ?? 2 * targets.length
     state.progress.total = known ?? 0
     state.progress.known = known !== undefined
     const chunks: Iterable<Array<unknown> | typeof ABORTED> = {
       [Symbol.iterator]: function*() {
-        const iterator = items[Symbol.iterator]()
-        try {
-          for (;;) {
-            if (state.aborted) {
-              yield ABORTED
-              return
-            }
-            const size = sizer.next()
-            const chunk: Array<unknown> = []
-            for (let i = 0; i < size; i++) {
-              const next = iterator.next()
-              if (next.done === true) break
-              chunk.push(next.value)
-            }
-            if (chunk.length === 0) return
-            if (!state.progress.known) state.progress.total += chunk.length
-            yield chunk
-            if (chunk.length < size) return
-          }
-        } finally {
-          iterator.return?.()
+        let cut = false
+        for (const chunk of Partition.chunks(items, sizer, () => (cut = state.aborted))) {
+          if (!state.progress.known) state.progress.total += chunk.length
+          yield chunk
         }
+        // Chunks not read yet when the map was aborted fail it; one that had read everything goes on.
+        if (cut) yield ABORTED
       }
     }
     const run = (chunk: Array<unknown> | typeof ABORTED) => {

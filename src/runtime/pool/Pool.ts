@@ -7,13 +7,14 @@
  * - `apply`: one item; `applyAsync` / `mapAsync` / `Process.spawn`: handles that can be awaited (`join`) or
  *   interrupted, with progress.
  *
+ * Inputs are read as they are consumed (any iterable, endless ones too), a bounded number of chunks ahead.
  * Tasks are assumed pure, as with Python's pool: a chunk whose worker died is sent again (to whichever worker
  * is free) up to `retries` times, so each item's result is counted exactly once.
  */
 import { Context, Effect, Layer, Schema, Stream } from "effect"
 import type { Scope } from "effect"
-import { ActorSystem, Balancer, Handle, Partition, Retry } from "../index.ts"
-import type { ActorError, Code } from "../index.ts"
+import { ActorError, ActorSystem, Balancer, Handle, Partition, Retry } from "../index.ts"
+import type { Code } from "../index.ts"
 import type { Task } from "./Task.ts"
 import { TaskFailed, TaskRunner, TaskUnavailable } from "./TaskRunner.ts"
 import type { Runner } from "./TaskRunner.ts"
@@ -70,42 +71,65 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
     const ship = (task: Task<any, any, any>) =>
       Effect.mapError(system.ship(task), (error) => new TaskUnavailable({ task: task.name, detail: error.detail }))
 
-    const chunked = <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options: MapOptions = {}, tracker?: Handle.Tracker) =>
-      Effect.gen(function*() {
-        const all = Array.from(items)
-        const encode = Schema.encodeUnknownSync(task.input)
-        const chunkSize = options.chunkSize ?? Partition.chunkSize(all.length, size)
-        if (!Number.isInteger(chunkSize) || chunkSize < 1) {
-          return yield* Effect.die(new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`))
+    /**
+     * The chunks of an input as a stream of result arrays. The input is read as the chunks are sent, with at
+     * most `inFlight` chunks out at once, so an endless or huge input costs the memory of its chunks in flight.
+     */
+    const chunked = <I, O, E>(
+      task: Task<I, O, E>,
+      items: Iterable<I>,
+      options: MapOptions,
+      unordered: boolean,
+      tracker?: Handle.Tracker
+    ): Stream.Stream<Array<O>, PoolError<E>> =>
+      Stream.unwrap(Effect.gen(function*() {
+        const fixed = options.chunkSize
+        if (fixed !== undefined && (!Number.isInteger(fixed) || fixed < 1)) {
+          return yield* Effect.die(new RangeError(`chunkSize must be a positive integer, got ${fixed}`))
         }
-        const chunks: Array<Array<unknown>> = []
-        for (let i = 0; i < all.length; i += chunkSize) chunks.push(all.slice(i, i + chunkSize).map((item) => encode(item)))
-        if (tracker) tracker.total = chunks.length
+        const known = Partition.knownLength(items)
+        const chunker = new Partition.Chunker(fixed, known, size)
+        if (tracker) tracker.total = known === undefined ? 0 : Math.ceil(known / chunker.next())
         const shipped = yield* ship(task)
+        const encode = Schema.encodeUnknownSync(task.input)
         const retries = options.retries ?? 3
-        const run = (chunk: Array<unknown>) =>
-          Retry.onWorkerDeath(balancer.run((runner) => runOn(runner, task, shipped, chunk)), {
-            times: retries,
-            elsewhere: balancer.anyAvailable
-          }).pipe(
-            Effect.provideService(ActorSystem.ActorSystem, system),
-            Effect.tap(() => Effect.sync(() => tracker && tracker.done++))
-          )
-        return { chunks, run, inFlight: options.inFlight ?? size * 2 }
-      })
+        const run = (chunk: Array<I>): Effect.Effect<Array<O>, PoolError<E>> =>
+          Effect.suspend(() => {
+            const encoded: Array<unknown> = new Array(chunk.length)
+            for (let i = 0; i < chunk.length; i++) {
+              try {
+                encoded[i] = encode(chunk[i])
+              } catch (error) {
+                return Effect.fail(new TaskUnavailable({ task: task.name, detail: `an item does not fit the task's input: ${ActorError.describe(error)}` }))
+              }
+            }
+            if (tracker && known === undefined) tracker.total++
+            const started = performance.now()
+            return Retry.onWorkerDeath(balancer.run((runner) => runOn(runner, task, shipped, encoded)), {
+              times: retries,
+              elsewhere: balancer.anyAvailable
+            }).pipe(
+              Effect.provideService(ActorSystem.ActorSystem, system),
+              Effect.tap(() =>
+                Effect.sync(() => {
+                  chunker.observe(chunk.length, performance.now() - started)
+                  if (tracker) tracker.done++
+                })
+              )
+            )
+          })
+        return Stream.fromIterable(Partition.chunks(items, chunker), { chunkSize: 1 }).pipe(
+          Stream.mapEffect(run, { concurrency: options.inFlight ?? size * 2, unordered })
+        )
+      }))
 
-    const map: Shape["map"] = (task, items, options) =>
-      Effect.flatMap(chunked(task, items, options), ({ chunks, inFlight, run }) =>
-        Effect.map(Effect.forEach(chunks, run, { concurrency: inFlight }), (parts) => parts.flat()))
+    const collect = <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options: MapOptions = {}, tracker?: Handle.Tracker) =>
+      Effect.map(Stream.runCollect(chunked(task, items, options, false, tracker)), (parts) => parts.flat())
 
-    const streamOf = (unordered: boolean): Shape["imap"] => (task, items, options) =>
-      Stream.unwrap(
-        Effect.map(chunked(task, items, options), ({ chunks, inFlight, run }) =>
-          Stream.fromIterable(chunks).pipe(
-            Stream.mapEffect(run, { concurrency: inFlight, unordered }),
-            Stream.flattenIterable
-          ))
-      )
+    const map: Shape["map"] = (task, items, options) => collect(task, items, options)
+
+    const streamOf = (unordered: boolean): Shape["imap"] => (task, items, options = {}) =>
+      Stream.flattenIterable(chunked(task, items, options, unordered))
 
     const apply: Shape["apply"] = (task, input, options) =>
       Effect.flatMap(map(task, [input], { ...options, chunkSize: 1 }), (out) => Effect.succeed(out[0]!))
@@ -117,13 +141,7 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
       mapUnordered: streamOf(true),
       apply,
       applyAsync: (task, input, options) => Handle.start(() => apply(task, input, options), 1),
-      mapAsync: (task, items, options) =>
-        Handle.start(
-          (tracker) =>
-            Effect.flatMap(chunked(task, items, options, tracker), ({ chunks, inFlight, run }) =>
-              Effect.map(Effect.forEach(chunks, run, { concurrency: inFlight }), (parts) => parts.flat())),
-          0
-        )
+      mapAsync: (task, items, options) => Handle.start((tracker) => collect(task, items, options, tracker), 0)
     } satisfies Shape
   })
 
