@@ -64,4 +64,34 @@ describe("console.ts", () => {
     expect(lines).toHaveLength(1)
     expect(lines[0]).toMatch(/captures outer variables \(k\)/)
   })
+
+  it("prints every engine's line of a failure under --eval, not only the first", async () => {
+    const { code, stderr } = await Program.run(["src/programs/console.ts", "--engines", "2", "--eval", "await dview.pull('nothing')"])
+    expect(code).toBe(1)
+    const lines = Program.errorLines(stderr)
+    expect(lines[0]).toMatch(/2 of 2 engines failed in pull/)
+    expect(lines.some((line) => line.startsWith("[0:pull] NameError"))).toBe(true)
+    expect(lines.some((line) => line.startsWith("[1:pull] NameError"))).toBe(true)
+  })
+
+  it.runIf(Program.hasTerminal())("Ctrl-C ends a long await in the REPL, interrupts the work on the engines, and the REPL goes on", async () => {
+    const terminal = Program.inTerminal(["src/programs/console.ts", "--engines", "2"])
+    try {
+      await terminal.until(/engines> /)
+      // 400 tasks of 50 ms on 2 engines: 10 s of work.
+      terminal.type("await lview.map((ms) => { const end = Date.now() + ms; while (Date.now() < end) {} return ms }, Array(400).fill(50), { chunkSize: 1 })\r")
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      const typed = terminal.output().length
+      terminal.type("\x03")
+      await terminal.until(/interrupted by `SIGINT`/, { ms: 5_000, from: typed })
+      terminal.type("JSON.stringify(rc.queueStatus())\r")
+      await terminal.until(/"queued":0,"inflight":0,"down":false\},\{"engine":1,"queued":0,"inflight":0/, { ms: 5_000, from: typed })
+      terminal.type("1 + 41\r")
+      await terminal.until(/42/, { ms: 5_000, from: typed })
+      terminal.type(".exit\r")
+      expect(await terminal.exited).toBe(0)
+    } finally {
+      terminal.kill()
+    }
+  })
 })

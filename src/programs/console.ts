@@ -12,7 +12,7 @@
  * `Remote.module`, `Remote.reference`), `Dependency`, `particles` (the particle kernels as an engine module:
  * `await dview.syncImports({ particles })`), `range(n)`.
  */
-import { Console, Effect, Layer, ManagedRuntime, Schema, Stream } from "effect"
+import { Cause, Console, Effect, Exit, Layer, ManagedRuntime, Schema, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Os from "node:os"
 import * as Repl from "node:repl"
@@ -36,10 +36,20 @@ export interface PromiseResult<A> extends Promise<A> {
   readonly interrupt: () => Promise<void>
 }
 
+/** Results not settled yet: Ctrl-C in the REPL interrupts them, inside the engines too. */
+const outstanding = new Set<AsyncResult.AsyncResult<unknown, unknown>>()
+
 const promiseResult = <A>(run: Run, submit: Effect.Effect<AsyncResult.AsyncResult<A, unknown>, unknown>): PromiseResult<A> => {
   let handle: AsyncResult.AsyncResult<A, unknown> | undefined
-  const submitted = run(submit).then((h) => (handle = h))
+  const submitted = run(submit).then((h) => {
+    outstanding.add(h)
+    return (handle = h)
+  })
   const value = submitted.then((h) => run(h))
+  void value.then(
+    () => handle && outstanding.delete(handle),
+    () => handle && outstanding.delete(handle)
+  )
   // A result nobody awaits must not take the session down when it fails.
   value.catch(() => {})
   return Object.assign(value, {
@@ -122,8 +132,6 @@ const BANNER = (ids: ReadonlyArray<number>) =>
   `Actorflow engines ${JSON.stringify(ids)} are up. In scope: rc, dview (all engines), lview (load-balanced), ` +
   `Remote, Dependency, particles, range.\nTry: await dview.apply((x) => x * x, 2)   or   .help   (.exit or Ctrl-D to stop)`
 
-class EvalFailed extends Schema.TaggedError<EvalFailed>()("EvalFailed", { message: Schema.String }) {}
-
 const flags = {
   engines: Flag.Int("engines").pipe(
     Flag.withSchema(Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(64))),
@@ -148,18 +156,30 @@ const command = Command.make("console", flags, (options) =>
     if (options.eval._tag === "Some") {
       const code = options.eval.value
       const sandbox = Vm.createContext({ ...context, console, process, setTimeout, performance })
-      const value = yield* Effect.tryPromise({
+      const evaluated = yield* Effect.exit(Effect.tryPromise({
         try: () => Vm.runInContext(`(async () => (${code}\n))()`, sandbox) as Promise<unknown>,
-        catch: (error) => new EvalFailed({ message: error instanceof Error ? `${error.name}: ${error.message}` : String(error) })
-      })
+        catch: (error) => error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+      }))
+      if (Exit.isFailure(evaluated)) {
+        // The whole message, not its first line: a CompositeError lists one line per engine.
+        const failure = Cause.findErrorOption(evaluated.cause)
+        process.stderr.write(`console: ${failure._tag === "Some" ? failure.value : Cause.pretty(evaluated.cause)}\n`)
+        process.exitCode = 1
+        return
+      }
+      const value = evaluated.value
       if (options.json) return yield* Console.log(JSON.stringify({ eval: code, value: jsonSafe(value) }))
       return yield* Console.log(Util.inspect(value, { depth: 4, colors: process.stdout.isTTY }))
     }
 
     yield* Console.log(BANNER(client.ids))
     yield* Effect.callback<void>((resume) => {
-      const server = Repl.start({ prompt: "engines> ", useGlobal: false })
+      // Ctrl-C while an `await` runs ends the wait (the REPL stays usable) and interrupts what it waited for.
+      const server = Repl.start({ prompt: "engines> ", useGlobal: false, breakEvalOnSigint: true })
       Object.assign(server.context, context)
+      server.on("SIGINT", () => {
+        for (const result of outstanding) void run(result.interrupt)
+      })
       server.on("exit", () => resume(Effect.void))
     })
   }))).pipe(Command.withDescription("An interactive session with engines: a REPL with a client and promise-returning views"))
