@@ -319,4 +319,16 @@ describe("engine deaths", () => {
         expect(client.queueStatus()[1]!.down).toBe(false)
       }))
   })
+
+  it("an engine's death names the engines that shared its worker and went with it", async () => {
+    // 4 engines on 2 workers: engines 1 and 3 share worker 1.
+    await withClient({ engines: 4 }, (client) =>
+      Effect.gen(function*() {
+        const lview = yield* client.loadBalanced({ targets: 1 })
+        const died = yield* Effect.flip(yield* lview.apply(() => process.exit(3)))
+        expect(died).toMatchObject({ _tag: "EngineDied", engine: 1 })
+        expect(died.message).toMatch(/engines 1, 3 share worker 1/)
+        expect(yield* yield* lview.apply(F.square, 7)).toBe(49)
+      }))
+  })
 })

@@ -334,12 +334,22 @@ export class Controller {
     }
     const error = failure.value
     if (isRemoteError(error)) return Exit.fail(error)
-    if (ActorError.isWorkerDied(error)) {
-      this.markDown(slot)
-      return Exit.fail(new EngineDied({ engine: slot.id, reason: error.reason }))
+    if (ActorError.isWorkerDied(error) || ActorError.isWorkerLost(error)) {
+      const lost = ActorError.isWorkerLost(error)
+      if (lost) slot.down = true
+      else this.markDown(slot)
+      return Exit.fail(new EngineDied({ engine: slot.id, reason: this.deathReason(slot, error.reason, lost) }))
     }
     const kind = Predicate.hasProperty(error, "_tag") && typeof error._tag === "string" ? error._tag : "Error"
     return Exit.fail(new RemoteError({ engine: slot.id, error: kind, message: ActorError.describe(error), stack: "" }))
+  }
+
+  /** Why an engine died, saying which other engines shared its worker (they died with it). */
+  private deathReason(slot: Slot, reason: string, lost: boolean): string {
+    const worker = slot.ref.address.worker
+    const sharing = this.slots.filter((other) => other.ref.address.worker === worker).map((other) => other.id)
+    const shared = sharing.length > 1 ? `; engines ${sharing.join(", ")} share worker ${worker} and went with it` : ""
+    return `${reason}${shared}${lost ? "; the worker is lost for good (it will not restart)" : ""}`
   }
 
   private cancelJob(slot: Slot, job: Job): void {
