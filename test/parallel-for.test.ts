@@ -25,9 +25,34 @@ const failure = <A, E>(exit: Exit.Exit<A, E>): unknown => (Exit.isFailure(exit) 
 // Doubles across many magnitudes, so that the bracketing of a sum changes its bits.
 const value = fc.tuple(fc.double({ min: -1, max: 1, noNaN: true }), fc.integer({ min: -8, max: 8 })).map(([m, e]) => m * 10 ** e)
 
+/**
+ * The documented result, written out independently of the code under test: chunk c holds indices
+ * [c·chunk, min(n, (c+1)·chunk)) and is summed in index order; the chunk sums are added pairwise, (0,1), (2,3), …,
+ * level by level, an odd last one carried up. The default chunk is ceil(n / 64).
+ */
+const documentedSum = (values: ReadonlyArray<number>, chunk = Math.max(1, Math.ceil(values.length / 64))): number => {
+  let level: Array<number> = []
+  for (let lo = 0; lo < values.length; lo += chunk) {
+    let acc = 0
+    for (let i = lo; i < Math.min(values.length, lo + chunk); i++) acc += values[i]!
+    level.push(acc)
+  }
+  if (level.length === 0) return 0
+  while (level.length > 1) {
+    const next: Array<number> = []
+    for (let i = 0; i + 1 < level.length; i += 2) next.push(level[i]! + level[i + 1]!)
+    if (level.length % 2 === 1) next.push(level[level.length - 1]!)
+    level = next
+  }
+  return level[0]!
+}
+
 describe("reduction tree", () => {
   it("pairs partials by chunk index, level by level", () => {
-    expect(Reduction.tree("sum", [1, 2, 3, 4, 5])).toBe(((1 + 2) + (3 + 4)) + 5)
+    // Values whose sum depends on the bracketing: the tree gives 9, a left-to-right sum gives 8.
+    expect(Reduction.tree("sum", [3, 1e16, -1e16, 3, 1])).toBe(((3 + 1e16) + (-1e16 + 3)) + 1)
+    expect(Reduction.tree("sum", [3, 1e16, -1e16, 3, 1])).toBe(9)
+    expect([3, 1e16, -1e16, 3, 1].reduce((a, b) => a + b, 0)).toBe(8)
     expect(Reduction.tree("sum", [])).toBe(0)
     expect(Reduction.tree("min", [])).toBe(Infinity)
     expect(Reduction.tree("max", [3, -1, 7])).toBe(7)
@@ -51,6 +76,7 @@ describe("reduction tree", () => {
 
 describe("parallelFor equals the serial reference, bit for bit", () => {
   it("sum, min and max, for any data, chunk, schedule and workers 1-4", async () => {
+    let bracketingMattered = 0
     await fc.assert(
       fc.asyncProperty(
         fc.array(value, { maxLength: 5000, size: "max" }),
@@ -67,13 +93,32 @@ describe("parallelFor equals the serial reference, bit for bit", () => {
             ParallelFor.parallelFor(reduceData, values.length, args, { reduce, chunk, schedule })
           )
           expect(Object.is(parallel, reference)).toBe(true)
-          if (reduce !== "sum") {
+          if (reduce === "sum") {
+            expect(Object.is(parallel, documentedSum(values, chunk))).toBe(true)
+            // The data is such that the bracketing shows in the bits (counted below: a property over sums
+            // that any bracketing gets right would pin nothing).
+            if (!Object.is(documentedSum(values, chunk), values.reduce((a, b) => a + b, 0))) bracketingMattered++
+          } else {
             expect(parallel).toBe(values.reduce((a, b) => (reduce === "min" ? Math.min(a, b) : Math.max(a, b)), Reduction.identity(reduce)))
           }
         }
       ),
       { numRuns: 40 }
     )
+    expect(bracketingMattered).toBeGreaterThan(0)
+  })
+
+  it("a long range cut into the default ~64 chunks, the last one short, sums as documented", async () => {
+    // 1e6 + 7 indices: default chunk 15626, 64 chunks, the last holding 15569; sizes the programs use.
+    const n = 1_000_007
+    const values = Array.from({ length: n }, (_, i) => Math.sin(i) * 10 ** ((i % 13) - 6))
+    const data = shared(values)
+    const expected = documentedSum(values)
+    expect(Object.is(expected, values.reduce((a, b) => a + b, 0))).toBe(false)
+    for (const schedule of Schedule.SCHEDULES) {
+      const sum = await Tiers.run(tiers.threads(2), ParallelFor.parallelFor(reduceData, n, { data, op: 0 }, { reduce: "sum", schedule }))
+      expect(Object.is(sum, expected)).toBe(true)
+    }
   })
 
   it("every schedule on one pool of runners gives the same sum (many loops on one ParallelFor)", async () => {
