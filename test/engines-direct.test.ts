@@ -56,6 +56,40 @@ describe("client", () => {
   })
 })
 
+describe("views of some engines", () => {
+  it("run on exactly the selected engines and answer in the view's order, for any selection", async () => {
+    // A mix-up of view positions and engine ids (result i from engine i instead of from targets[i]) shows only on
+    // views that are not 0..n-1: reversed, strided and shuffled lists.
+    await withClient(5, (client) =>
+      Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(
+            fc.oneof(
+              fc.shuffledSubarray(range(5), { minLength: 1 }),
+              fc.record({ start: fc.integer({ min: -5, max: 4 }), step: fc.constantFrom(1, 2, -1, -2) })
+            ),
+            async (selection) => {
+              const view = await Effect.runPromise(client.view(selection))
+              // Each engine writes its id into its namespace and reads it back through the view.
+              await Effect.runPromise(Effect.flatten(view.execute((ns, context) => {
+                ns.me = context.engine
+              })))
+              const whoAnswered = await Effect.runPromise(Effect.flatten(view.apply((x: number) => x, Remote.reference("me"))))
+              expect(whoAnswered).toEqual(view.targets)
+              const pulled = await Effect.runPromise(Effect.flatten(view.pull("me")))
+              expect(pulled).toEqual(view.targets)
+              // scatter / gather through the view keep its order: part i lands on targets[i].
+              await Effect.runPromise(Effect.flatten(view.scatter("part", view.targets.map((id) => id * 10))))
+              const parts = await Effect.runPromise(Effect.flatten(view.apply((p: Array<number>, me: number) => [p[0], me], Remote.reference("part"), Remote.reference("me"))))
+              expect(parts).toEqual(view.targets.map((id) => [id * 10, id]))
+            }
+          ),
+          { numRuns: 20 }
+        )
+      ))
+  })
+})
+
 describe("namespace", () => {
   it("execute, push / pull and the dictionary form keep values between calls, per engine", async () => {
     await withClient(undefined, (client) =>
