@@ -15,9 +15,9 @@ export interface Outcome {
 }
 
 /** `args` start with the program's path, e.g. `["src/programs/pi.ts", "--json"]`. */
-export const run = (args: ReadonlyArray<string>): Promise<Outcome> =>
+export const run = (args: ReadonlyArray<string>, options: { readonly timeoutMs?: number } = {}): Promise<Outcome> =>
   new Promise((resolve) => {
-    execFile(tsx, args, { cwd: root, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(tsx, args, { cwd: root, timeout: options.timeoutMs ?? 60_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr })
     })
   })

@@ -41,7 +41,8 @@ export interface ReduceOptions extends Options {
   readonly reduce: Reduction.Reduce
 }
 
-export type ParallelForError = Kernel.KernelError | ActorError.ActorError
+/** What a loop can fail with: the kernel's own errors, the runtime's, and runners that could not be started. */
+export type ParallelForError = Kernel.KernelError | ActorError.ActorError | ActorError.SpawnFailed
 
 /** How long an interrupted loop waits for its workers to stop at a call boundary. */
 export const STOP_WAIT_MS = 2_000
@@ -102,10 +103,10 @@ const newControl = () => new Int32Array(new SharedArrayBuffer(Schedule.CONTROL_W
 export class ParallelFor extends Context.Service<ParallelFor, Shape>()("actorflow/parallel/ParallelFor") {}
 
 /** Runners for every worker of the provided tier; they stop when the scope closes. */
-export const make = (): Effect.Effect<Shape, never, ActorSystem.ActorSystem | Scope.Scope> =>
+export const make = (): Effect.Effect<Shape, ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const system = yield* ActorSystem.ActorSystem
-    const runners = yield* Effect.orDie(ActorSystem.spawnMany(KernelRunner, system.workers, () => ({})))
+    const runners = yield* ActorSystem.spawnMany(KernelRunner, system.workers, () => ({}))
     const workers = runners.length
 
     const ship = (kernel: Kernel.Any): Effect.Effect<Code.Shipped, Kernel.KernelUnavailable> =>
@@ -168,7 +169,7 @@ export const make = (): Effect.Effect<Shape, never, ActorSystem.ActorSystem | Sc
   })
 
 /** `make` as a Layer over the tier's `ActorSystem`. */
-export const layer = (): Layer.Layer<ParallelFor, never, ActorSystem.ActorSystem> => Layer.effect(ParallelFor, make())
+export const layer = (): Layer.Layer<ParallelFor, ActorError.SpawnFailed, ActorSystem.ActorSystem> => Layer.effect(ParallelFor, make())
 
 /** One loop on fresh runners (spawned and stopped around it); use `make` to run many. */
 export const parallelFor: Run<ParallelForError, ActorSystem.ActorSystem> = ((kernel: Kernel.Any, range: Range, args: Kernel.Args, options?: ReduceOptions) =>

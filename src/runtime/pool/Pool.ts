@@ -61,11 +61,11 @@ export const runOn = <I, O, E>(
   )
 }
 
-export const make = (options: { readonly size?: number } = {}): Effect.Effect<Shape, never, ActorSystem.ActorSystem | Scope.Scope> =>
+export const make = (options: { readonly size?: number } = {}): Effect.Effect<Shape, ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const system = yield* ActorSystem.ActorSystem
     const size = options.size ?? system.workers
-    const runners = yield* Effect.orDie(ActorSystem.spawnMany(TaskRunner, size, () => ({})))
+    const runners = yield* ActorSystem.spawnMany(TaskRunner, size, () => ({}))
     const balancer = Balancer.ofRefs(runners, system.isUp)
 
     const ship = (task: Task<any, any, any>) =>
@@ -146,5 +146,5 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
   })
 
 /** A pool as a Layer over the tier's `ActorSystem`; its runners stop when the layer is released. */
-export const layer = (options: { readonly size?: number } = {}): Layer.Layer<Pool, never, ActorSystem.ActorSystem> =>
+export const layer = (options: { readonly size?: number } = {}): Layer.Layer<Pool, ActorError.SpawnFailed, ActorSystem.ActorSystem> =>
   Layer.effect(Pool, make(options))

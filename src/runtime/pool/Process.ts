@@ -14,7 +14,7 @@ export interface SpawnOptions {
   readonly worker?: number
 }
 
-export type ProcessError<E> = E | ActorError.ActorError | TaskUnavailable
+export type ProcessError<E> = E | ActorError.ActorError | ActorError.SpawnFailed | TaskUnavailable
 
 export const spawn = <I, O, E>(
   task: Task<I, O, E>,
@@ -26,7 +26,7 @@ export const spawn = <I, O, E>(
       () =>
         Effect.scoped(
           Effect.gen(function*() {
-            const runner = yield* Effect.orDie(ActorSystem.spawn(TaskRunner, {}, options))
+            const runner = yield* ActorSystem.spawn(TaskRunner, {}, options)
             const shipped = yield* Effect.mapError(system.ship(task), (error) => new TaskUnavailable({ task: task.name, detail: error.detail }))
             const out = yield* runOn(runner, task, shipped, [Schema.encodeUnknownSync(task.input)(input)])
             return out[0]!
