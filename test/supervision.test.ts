@@ -5,7 +5,7 @@
  */
 import { Effect, Fiber } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { countHits } from "../src/actors/piKernel.ts"
+import { countHits } from "../src/actors/pi/kernel.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
 import * as ActorSystem from "../src/runtime/ActorSystem.ts"
 import * as Retry from "../src/runtime/Retry.ts"

@@ -7,7 +7,7 @@
 import { Duration, Effect, Layer } from "effect"
 import { Worker } from "node:worker_threads"
 import { fileURLToPath } from "node:url"
-import { warmUp } from "../../actors/piKernel.ts"
+import { warmUp } from "../../actors/pi/kernel.ts"
 import * as ActorSystem from "../../runtime/ActorSystem.ts"
 import * as Threads from "../../runtime/Threads.ts"
 import * as WorkerBundle from "../../runtime/internal/threads/WorkerBundle.ts"
