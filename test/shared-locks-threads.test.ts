@@ -13,7 +13,7 @@ import * as Mutex from "../src/runtime/shared/Mutex.ts"
 import * as SharedArray from "../src/runtime/shared/SharedArray.ts"
 import { LockHolder } from "./fixtures/LockHolder.ts"
 import * as Tiers from "./support/tiers.ts"
-import { RaceCounter } from "../src/actors/RaceCounter.ts"
+import { RaceCounter } from "../src/actors/race/RaceCounter.ts"
 
 const tiers = Tiers.make()
 afterAll(() => tiers.dispose())
