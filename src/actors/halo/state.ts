@@ -3,7 +3,7 @@
  * a checksum of the exact bits.
  */
 import { seedKey, uniformK } from "../rng.ts"
-import { Fnv1a64 } from "../particles/checksum.ts"
+import { Fnv1a64 } from "../fingerprint.ts"
 import type { HaloParams } from "./params.ts"
 
 /** Particle i has position (x[i], y[i]) in [0, L)² and velocity (vx[i], vy[i]); mass 1. */
