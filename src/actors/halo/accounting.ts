@@ -4,7 +4,7 @@
  * particle was lost or duplicated), and a JIT warm-up of the kernels.
  */
 import { runDecomposed } from "./decomposed.ts"
-import type { Envelope, Particles } from "./region.ts"
+import type { Envelope, Particles, Trace } from "./Schemas.ts"
 
 /** Bytes of the typed arrays of an envelope: 36 per migrant (id, x, y, vx, vy), 20 per halo copy (id, x, y). */
 export const envelopeBytes = (e: Envelope): number =>
@@ -16,12 +16,6 @@ export const idHash = (id: number): number => {
   let h = Math.imul(id ^ (id >>> 16), 0x45d9f3b)
   h = Math.imul(h ^ (h >>> 16), 0x45d9f3b)
   return (h ^ (h >>> 16)) >>> 0
-}
-
-/** Per step 0..steps: particles owned and their id hash-sum (one region's, or the sum over regions). */
-export interface Trace {
-  readonly counts: Int32Array
-  readonly hashes: Uint32Array
 }
 
 export const makeTrace = (steps: number): Trace => ({ counts: new Int32Array(steps + 1), hashes: new Uint32Array(steps + 1) })

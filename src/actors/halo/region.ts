@@ -1,5 +1,6 @@
 /**
- * The halo model decomposed into regions: the pure per-region kernel that region actors run, and its message types.
+ * The halo model decomposed into regions: the pure per-region kernel that region actors run (its message types
+ * are Schemas.ts).
  *
  * Protocol (one round of messages per step, no request/reply, so it cannot deadlock):
  * - Region r exchanges with `targets[r]`: the distinct regions of its periodic 3 × 3 neighbourhood, itself
@@ -24,35 +25,11 @@
  * the sender never reuses them). The one exception is opt-in: with `RegionWorkspace({ reuseOwnEnvelope: true })`
  * the envelope a region addresses to itself lives in the workspace (see there); it is never posted anyway.
  */
-import type { Geometry, HaloIssue } from "./params.ts"
+import type { Geometry } from "./params.ts"
 import { displacementLimit, movedTooFar, regionOf } from "./params.ts"
+import type { Envelope, Halo, HaloIssue, Particles } from "./Schemas.ts"
 import type { HaloState } from "./state.ts"
 import { allocState, wrap } from "./state.ts"
-
-/** Full particle state, parallel arrays sorted by id. */
-export interface Particles {
-  readonly ids: Int32Array
-  readonly x: Float64Array
-  readonly y: Float64Array
-  readonly vx: Float64Array
-  readonly vy: Float64Array
-}
-
-/** Halo copies: ids and exact positions, sorted by id. */
-export interface Halo {
-  readonly ids: Int32Array
-  readonly x: Float64Array
-  readonly y: Float64Array
-}
-
-/** The one message from region `from` to region `to` for step `step`. */
-export interface Envelope {
-  readonly from: number
-  readonly to: number
-  readonly step: number
-  readonly migrants: Particles
-  readonly halo: Halo
-}
 
 export type Advance =
   | { readonly _tag: "Advanced"; readonly outbox: ReadonlyArray<Envelope> }
@@ -66,6 +43,15 @@ const allocParticles = (m: number): Particles => ({
   y: new Float64Array(m),
   vx: new Float64Array(m),
   vy: new Float64Array(m)
+})
+
+/** A copy of particles that may be views (of a workspace, or of shared memory), as plain arrays of their own. */
+export const copyParticles = (p: Particles): Particles => ({
+  ids: p.ids.slice(),
+  x: p.x.slice(),
+  y: p.y.slice(),
+  vx: p.vx.slice(),
+  vy: p.vy.slice()
 })
 
 const allocHalo = (m: number): Halo => ({ ids: new Int32Array(m), x: new Float64Array(m), y: new Float64Array(m) })

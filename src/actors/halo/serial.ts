@@ -13,8 +13,9 @@
  * density 20, rc = 1, 100 steps takes 0.64–0.69 s here (0.82 s was the budget; collecting and sorting neighbour
  * lists was measured at 1.32 s).
  */
-import type { Cells, HaloParams, Physics } from "./params.ts"
+import type { Cells, Physics } from "./params.ts"
 import { cellsOf, physicsOf } from "./params.ts"
+import type { HaloParams } from "./Schemas.ts"
 import type { HaloState } from "./state.ts"
 import { cloneState, initialState, wrap } from "./state.ts"
 
