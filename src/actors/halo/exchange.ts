@@ -89,9 +89,6 @@ export class Exchange {
   readonly haloIds: Int32Array
   readonly haloX: Float64Array
   readonly haloY: Float64Array
-  /** Envelopes and bytes this thread published (to regions other than the sender). */
-  published = 0
-  bytes = 0
 
   constructor(readonly buffers: ExchangeBuffers, readonly g: Geometry) {
     this.control = new Int32Array(buffers.control)
@@ -160,8 +157,6 @@ export class Exchange {
     table[r + 1] = nm
     table[r + 2] = hb
     table[r + 3] = nh
-    this.published++
-    this.bytes += nm * 36 + nh * 20
   }
 
   /** The envelope region `from` published to region `to` for step `step`, as views of the pools (no copy). */

@@ -53,6 +53,12 @@ export interface Cells {
   readonly runs: Int32Array
 }
 
+/** The column (or row) of the cell holding coordinate v in [0, L): floor(v·scale), clamped to nc - 1. */
+export const cellOf = (v: number, scale: number, nc: number): number => {
+  const c = Math.floor(v * scale)
+  return c >= nc ? nc - 1 : c
+}
+
 export const cellsOf = (n: number, L: number, rc: number): Cells => {
   const cap = 2 * Math.ceil(Math.sqrt(Math.max(1, n)))
   const nc = Math.max(1, Math.min(cap, Math.floor(L / (rc * (1 + 1e-9)))))
