@@ -5,7 +5,7 @@
  * pairs per second from kernel code in a worker; and what one Effect `withLock` costs. Variants alternate
  * within each round and every figure is the median over rounds, so ratios come from the same run.
  */
-import { Duration, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { fileURLToPath } from "node:url"
 import { Worker } from "node:worker_threads"
 import * as Particles from "../../actors/particles/index.ts"
@@ -16,7 +16,7 @@ import * as WorkerBundle from "../../runtime/internal/threads/WorkerBundle.ts"
 import * as ParticleModes from "../particles/modes.ts"
 import * as RaceModes from "../race/modes.ts"
 import type { Row } from "./Row.ts"
-import { median } from "./Row.ts"
+import { median, timed } from "./Row.ts"
 import { SharedBench, withLockMicros } from "./SharedBenchActor.ts"
 
 const SEED = 42
@@ -52,9 +52,6 @@ const rawEvolve = (pool: ReadonlyArray<Worker>, initial: ParticleState, nsteps: 
     return s
   })
 
-const timed = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.map(Effect.orDie(Effect.timed(effect)), ([duration, value]) => ({ seconds: Duration.toMillis(duration) / 1000, value }))
-
 export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown, never> =>
   Effect.scoped(
     Effect.gen(function*() {
@@ -81,7 +78,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
       const record = (name: string, value: number) => (times[name] ??= []).push(value)
       const sums = new Set<string>()
       const particles = (name: string, effect: Effect.Effect<ParticleState, unknown>) =>
-        Effect.map(timed(effect), ({ seconds, value }) => {
+        Effect.map(Effect.orDie(timed(effect)), ({ seconds, value }) => {
           record(name, seconds)
           sums.add(Particles.checksum(value.x, value.y))
         })
