@@ -4,11 +4,15 @@
  * them (the serial and distributed modes), so that an interruption lands within about 10 ms.
  */
 import { Effect } from "effect"
+import { Partition } from "../../runtime/index.ts"
 import { Kernel } from "../../runtime/parallel/index.ts"
 import * as Evolve from "./evolve.ts"
 
 /** Particle-steps per slice between two yields: about 10 ms at ~250M particle-steps/s. */
 export const SLICE_WORK = 2_500_000
+
+/** Steps per slice when a slice should be about `work` particle-steps of `n` particles (at least 1). */
+export const stepsPerSlice = (n: number, work: number): number => Math.max(1, Math.floor(work / Math.max(1, n)))
 
 /**
  * Evolves all particles of the arrays by `nsteps`, in slices of steps with a yield between them. Splitting the
@@ -16,11 +20,11 @@ export const SLICE_WORK = 2_500_000
  */
 export const evolveInSlices = (x: Float64Array, y: Float64Array, w: Float64Array, nsteps: number): Effect.Effect<void> => {
   const n = x.length
-  const slice = Math.max(1, Math.floor(SLICE_WORK / Math.max(1, n)))
+  const slice = stepsPerSlice(n, SLICE_WORK)
   if (nsteps <= slice) return Effect.sync(() => Evolve.evolveRange(x, y, w, 0, n, nsteps))
   return Effect.gen(function*() {
-    for (let done = 0; done < nsteps; done += slice) {
-      Evolve.evolveRange(x, y, w, 0, n, Math.min(slice, nsteps - done))
+    for (const { count } of Partition.ranges(nsteps, slice)) {
+      Evolve.evolveRange(x, y, w, 0, n, count)
       yield* Effect.yieldNow
     }
   })

@@ -7,7 +7,7 @@
  * between them, so an interrupted ask stops the work inside the worker promptly.
  */
 import { Effect, Schema } from "effect"
-import { Actor } from "../../runtime/index.ts"
+import { Actor, Partition } from "../../runtime/index.ts"
 import { WideCounter } from "../../runtime/shared/index.ts"
 import * as Kernel from "./kernel.ts"
 import * as Schemas from "./Schemas.ts"
@@ -21,8 +21,8 @@ export const sampleRange = (seed: number, start: number, count: number): Effect.
     ? Effect.sync(() => Kernel.countHits(seed, start, count))
     : Effect.gen(function*() {
       let hits = 0
-      for (let offset = 0; offset < count; offset += SLICE) {
-        hits += Kernel.countHits(seed, start + offset, Math.min(SLICE, count - offset))
+      for (const slice of Partition.ranges(count, SLICE)) {
+        hits += Kernel.countHits(seed, start + slice.start, slice.count)
         yield* Effect.yieldNow
       }
       return hits

@@ -9,7 +9,7 @@
  */
 import { Effect } from "effect"
 import type { Scope } from "effect"
-import { evolveInSlices, evolveKernel } from "../../actors/particles/EvolveKernel.ts"
+import { evolveInSlices, evolveKernel, stepsPerSlice } from "../../actors/particles/EvolveKernel.ts"
 import * as Particles from "../../actors/particles/index.ts"
 import type { ParticleState } from "../../actors/particles/index.ts"
 import { ParticleGroup } from "../../actors/particles/ParticleGroup.ts"
@@ -100,9 +100,8 @@ export const shared = (options: Options = {}): Effect.Effect<Runner, ParallelFor
           s.x.set(initial.x)
           s.y.set(initial.y)
           s.w.set(initial.w)
-          const slice = Math.max(1, Math.floor(SHARED_SLICE_WORK / Math.max(1, s.n)))
-          for (let done = 0; done < nsteps; done += slice) {
-            yield* loops.run(evolveKernel, s.n, { x: s.x, y: s.y, w: s.w, nsteps: Math.min(slice, nsteps - done) }, {
+          for (const { count } of Partition.ranges(nsteps, stepsPerSlice(s.n, SHARED_SLICE_WORK))) {
+            yield* loops.run(evolveKernel, s.n, { x: s.x, y: s.y, w: s.w, nsteps: count }, {
               schedule: options.schedule,
               chunk: options.chunk
             })
