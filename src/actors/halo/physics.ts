@@ -1,7 +1,10 @@
 /**
  * The halo model's arithmetic, written once for every kernel (the serial references and the region kernel): the
  * pull one source adds to the particles near it, and the integrator step. Both are small functions the JIT
- * inlines into the kernels' loops (measured: no slower than the loops written out in place).
+ * inlines into the kernels' loops. Measured against the six loops written out in place (N = 20,000, 100 steps,
+ * paired runs on a loaded 2-core box): single-threaded at parity; the region kernel on worker threads (shared
+ * mode, 1 × 2 strips) 2–3% more kernel time, against ±2% between two copies of identical code. A literal
+ * `periodic` at every call measured the same; testing minimage everywhere (no flag) cost 14% serial.
  *
  * The pair term, from the target's point of view: d = (minimage(x_i - x_j), minimage(y_i - y_j)), and when
  * 0 < |d|² < rc², r = sqrt(|d|²), q = 1 - r/rc, f = (k·q·q)/r, F_j += (f·d.x, f·d.y). Callers add sources in
