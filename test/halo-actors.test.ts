@@ -10,19 +10,10 @@ import * as Path from "node:path"
 import { Effect, Fiber } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
-import { expectedFingerprint } from "../src/actors/halo/accounting.ts"
-import type { Grid, HaloParams, HaloState } from "../src/actors/halo/index.ts"
-import {
-  boxForDensity,
-  cloneState,
-  initialState,
-  makeGeometry,
-  runDecomposed,
-  simulateSerial
-} from "../src/actors/halo/index.ts"
-import { HaloError } from "../src/actors/HaloWire.ts"
+import * as Halo from "../src/actors/halo/index.ts"
+import { HaloError } from "../src/actors/halo/Schemas.ts"
 import * as Modes from "../src/programs/halo/modes.ts"
-import * as ActorSystem from "../src/runtime/ActorSystem.ts"
+import { ActorSystem } from "../src/runtime/index.ts"
 import { Echo } from "./fixtures/Echo.ts"
 import { gridArb, paramsArb, sameBits } from "./support/halo.ts"
 import * as Program from "./support/program.ts"
@@ -39,7 +30,7 @@ const variants: ReadonlyArray<Variant> = [
 ]
 
 /** Prepares the mode and runs it once from `initial` (traced); the failure, if any, as a value. */
-const runMode = (variant: Variant, workers: number, params: HaloParams, grid: Grid, initial: HaloState) =>
+const runMode = (variant: Variant, workers: number, params: Halo.HaloParams, grid: Halo.Grid, initial: Halo.HaloState) =>
   Tiers.run(
     variant.tier(workers),
     Effect.gen(function*() {
@@ -49,7 +40,7 @@ const runMode = (variant: Variant, workers: number, params: HaloParams, grid: Gr
   )
 
 const checkFingerprints = (outcome: Modes.Outcome, n: number, steps: number) => {
-  const want = expectedFingerprint(n)
+  const want = Halo.expectedFingerprint(n)
   expect(outcome.trace!.counts.length).toBe(steps + 1)
   for (let s = 0; s <= steps; s++) {
     expect(outcome.trace!.counts[s], `particles owned at step ${s}`).toBe(want.count)
@@ -61,9 +52,9 @@ describe("halo regions as actors", () => {
   it("every mode equals the serial reference bit for bit and keeps every id at every step, or fails as the kernels do", async () => {
     await fc.assert(
       fc.asyncProperty(paramsArb(300, 30, 0.05), gridArb, fc.integer({ min: 1, max: 4 }), async (p, grid, workers) => {
-        const initial = initialState(p)
-        const reference = runDecomposed(p, grid)
-        const serial = simulateSerial(p, initial)
+        const initial = Halo.initialState(p)
+        const reference = Halo.runDecomposed(p, grid)
+        const serial = Halo.simulateSerial(p, initial)
         for (const variant of variants) {
           const result = await runMode(variant, workers, p, grid, initial)
           if (reference._tag === "Invalid") {
@@ -89,8 +80,8 @@ describe("halo regions as actors", () => {
       .map(([p, dt, v0]) => ({ ...p, dt, v0 }))
     await fc.assert(
       fc.asyncProperty(fastArb, gridArb, fc.integer({ min: 1, max: 4 }), async (p, grid, workers) => {
-        const initial = initialState(p)
-        const reference = runDecomposed(p, grid)
+        const initial = Halo.initialState(p)
+        const reference = Halo.runDecomposed(p, grid)
         for (const variant of variants) {
           const result = await runMode(variant, workers, p, grid, initial)
           if (reference._tag === "Done") {
@@ -112,9 +103,9 @@ describe("halo regions as actors", () => {
   })
 
   it("over-decomposed grids (more regions than workers, 1 or 2 per axis included) finish and agree", async () => {
-    const p: HaloParams = { n: 3000, L: boxForDensity(3000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 40, seed: 11 }
-    const initial = initialState(p)
-    const serial = simulateSerial(p, initial)
+    const p: Halo.HaloParams = { n: 3000, L: Halo.boxForDensity(3000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 40, seed: 11 }
+    const initial = Halo.initialState(p)
+    const serial = Halo.simulateSerial(p, initial)
     for (const [grid, workers] of [[{ px: 5, py: 4 }, 2], [{ px: 4, py: 4 }, 1], [{ px: 2, py: 6 }, 3], [{ px: 1, py: 7 }, 2]] as const) {
       for (const variant of variants) {
         const result = await runMode(variant, workers, p, grid, initial)
@@ -126,10 +117,10 @@ describe("halo regions as actors", () => {
   })
 
   it("neighbours talk directly: one envelope per neighbour per step, across workers where they live apart", async () => {
-    const p: HaloParams = { n: 2000, L: boxForDensity(2000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 10, seed: 5 }
+    const p: Halo.HaloParams = { n: 2000, L: Halo.boxForDensity(2000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 10, seed: 5 }
     const grid = { px: 3, py: 2 }
-    const g = makeGeometry(p, grid)
-    const result = await runMode(variants[1]!, 2, p, grid, initialState(p))
+    const g = Halo.makeGeometry(p, grid)
+    const result = await runMode(variants[1]!, 2, p, grid, Halo.initialState(p))
     if (result._tag === "Failure") throw new Error(String(result.failure))
     let perStep = 0
     let crossPerStep = 0
@@ -146,8 +137,8 @@ describe("halo regions as actors", () => {
   })
 
   it("interrupting a run stops the regions inside the workers within a step", async () => {
-    const p: HaloParams = { n: 20000, L: boxForDensity(20000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 5000, seed: 1 }
-    const small: HaloParams = { ...p, steps: 3 }
+    const p: Halo.HaloParams = { n: 20000, L: Halo.boxForDensity(20000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 5000, seed: 1 }
+    const small: Halo.HaloParams = { ...p, steps: 3 }
     for (const variant of [variants[0]!, variants[1]!, variants[2]!]) {
       await Tiers.run(
         variant.tier(2),
@@ -155,7 +146,7 @@ describe("halo regions as actors", () => {
           const runner = yield* Modes.prepare(variant.mode, { params: p, grid: { px: 1, py: 2 } })
           const progress = new SharedArrayBuffer(8)
           const words = new Int32Array(progress)
-          const fiber = yield* Effect.forkChild(runner.run(initialState(p), { progress }))
+          const fiber = yield* Effect.forkChild(runner.run(Halo.initialState(p), { progress }))
           while (Math.min(...words) < 3) yield* Effect.sleep("2 millis")
           yield* Fiber.interrupt(fiber)
           const at = Array.from(words)
@@ -164,8 +155,8 @@ describe("halo regions as actors", () => {
           later.forEach((steps, r) => expect(steps - at[r]!, variant.name).toBeLessThanOrEqual(2))
           // The same actors then run the next state as usual.
           const again = yield* Modes.prepare(variant.mode, { params: small, grid: { px: 1, py: 2 } })
-          const out = yield* again.run(initialState(small))
-          expect(sameBits(out.state, simulateSerial(small))).toBe(true)
+          const out = yield* again.run(Halo.initialState(small))
+          expect(sameBits(out.state, Halo.simulateSerial(small))).toBe(true)
         })
       )
     }
@@ -174,7 +165,7 @@ describe("halo regions as actors", () => {
   // The shared mode's run holds its workers' event loops until it ends (a death there breaks the barrier, which the
   // shared-memory tests cover); between steps, a messages region leaves its worker free, so a neighbour can crash it.
   it("a worker dying mid-run fails the messages run with WorkerDied instead of hanging; the next run works", async () => {
-    const p: HaloParams = { n: 20000, L: boxForDensity(20000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 5000, seed: 1 }
+    const p: Halo.HaloParams = { n: 20000, L: Halo.boxForDensity(20000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 5000, seed: 1 }
     const failure = await Tiers.run(
       tiers.threads(2),
       Effect.gen(function*() {
@@ -182,7 +173,7 @@ describe("halo regions as actors", () => {
         const victim = yield* ActorSystem.spawn(Echo, { prefix: "" }, { worker: 1 })
         const progress = new SharedArrayBuffer(8)
         const words = new Int32Array(progress)
-        const fiber = yield* Effect.forkChild(Effect.flip(runner.run(initialState(p), { progress })))
+        const fiber = yield* Effect.forkChild(Effect.flip(runner.run(Halo.initialState(p), { progress })))
         while (Math.min(...words) < 3) yield* Effect.sleep("2 millis")
         yield* Effect.ignore(victim.ask("crash", "exit"))
         return yield* Fiber.join(fiber).pipe(Effect.timeout("10 seconds"))
@@ -190,19 +181,19 @@ describe("halo regions as actors", () => {
     )
     expect((failure as { _tag: string })._tag).toBe("WorkerDied")
     // The restarted worker takes part in the next runs.
-    const small: HaloParams = { ...p, n: 2000, L: boxForDensity(2000, 1, 20), steps: 5 }
+    const small: Halo.HaloParams = { ...p, n: 2000, L: Halo.boxForDensity(2000, 1, 20), steps: 5 }
     for (const variant of [variants[1]!, variants[2]!]) {
-      const result = await runMode(variant, 2, small, { px: 2, py: 2 }, initialState(small))
+      const result = await runMode(variant, 2, small, { px: 2, py: 2 }, Halo.initialState(small))
       if (result._tag === "Failure") throw new Error(`${variant.name}: ${String(result.failure)}`)
-      expect(sameBits(result.success.state, simulateSerial(small))).toBe(true)
+      expect(sameBits(result.success.state, Halo.simulateSerial(small))).toBe(true)
     }
   })
 
   it("a runner that failed (a particle too fast) runs the next state correctly", async () => {
-    const p: HaloParams = { n: 800, L: boxForDensity(800, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 8, seed: 4 }
+    const p: Halo.HaloParams = { n: 800, L: Halo.boxForDensity(800, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 8, seed: 4 }
     const grid = { px: 3, py: 3 }
-    const good = initialState(p)
-    const bad = cloneState(good)
+    const good = Halo.initialState(p)
+    const bad = Halo.cloneState(good)
     bad.vx[17] = 500 // 5 per step: more than a region's width minus rc
     for (const variant of variants) {
       const outcomes = await Tiers.run(
@@ -218,19 +209,19 @@ describe("halo regions as actors", () => {
       const issue = (outcomes.failed as HaloError).issue
       expect(issue._tag === "ParticleMovedTooFar" && issue.id).toBe(17)
       expect(issue.message).toMatch(/smaller dt/)
-      expect(sameBits(outcomes.ok.state, simulateSerial(p, good)), variant.name).toBe(true)
+      expect(sameBits(outcomes.ok.state, Halo.simulateSerial(p, good)), variant.name).toBe(true)
     }
   })
 
   it("a cutoff wider than a region is a HaloError saying how many regions fit", async () => {
-    const p: HaloParams = { n: 100, L: 10, rc: 1, k: 1, dt: 0.01, steps: 1, seed: 1 }
+    const p: Halo.HaloParams = { n: 100, L: 10, rc: 1, k: 1, dt: 0.01, steps: 1, seed: 1 }
     for (const variant of variants) {
       const failure = await Tiers.run(
         variant.tier(2),
         Effect.flip(Modes.prepare(variant.mode, { params: p, grid: { px: 2, py: 10 } }))
       )
       expect(failure).toBeInstanceOf(HaloError)
-      expect(failure.issue._tag).toBe("CutoffWiderThanRegion")
+      expect((failure as HaloError).issue._tag).toBe("CutoffWiderThanRegion")
       expect(failure.message).toMatch(/at most 9 regions along y \(py\)/)
     }
   })
@@ -261,8 +252,8 @@ describe("halo.ts", () => {
     expect(code).toBe(0)
     const rows = stdout.trim().split("\n").map((line) => JSON.parse(line))
     expect(rows.map((r) => r.mode)).toEqual(["serial", "messages", "shared"])
-    const p: HaloParams = { n: 1500, L: boxForDensity(1500, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 20, seed: 3, v0: 0.1 }
-    const want = (await import("../src/actors/halo/index.ts")).checksum(simulateSerial(p))
+    const p: Halo.HaloParams = { n: 1500, L: Halo.boxForDensity(1500, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 20, seed: 3, v0: 0.1 }
+    const want = Halo.checksum(Halo.simulateSerial(p))
     for (const row of rows) {
       expect(row).toMatchObject({ particles: 1500, regions: "3x2", steps: 20, checksum: want, matchesSerial: true })
       for (const key of ["workers", "seconds", "messages", "bytes", "computeSeconds", "commRatio"]) {

@@ -1,26 +1,23 @@
+/**
+ * The halo model's kernels: the cell-list reference equals the naive O(N²) one bit for bit, the one-thread
+ * decomposed run equals the serial reference for any grid and inbox order, halos are complete and owners unique
+ * at every step, and bad setups or too-large steps are typed issues naming what to change.
+ */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { runDecomposed } from "../src/actors/halo/decomposed.ts"
-import type { Grid, HaloParams } from "../src/actors/halo/params.ts"
-import { boxForDensity, makeGeometry, regionOf, validateSetup } from "../src/actors/halo/params.ts"
-import type { Envelope } from "../src/actors/halo/region.ts"
-import { advanceRegion, distribute, haloFor, partition } from "../src/actors/halo/region.ts"
-import { regionsSvg } from "../src/actors/halo/regionsSvg.ts"
-import { simulateNaive, simulateSerial } from "../src/actors/halo/serial.ts"
-import type { HaloState } from "../src/actors/halo/state.ts"
-import { checksum, initialState, wrap } from "../src/actors/halo/state.ts"
+import * as Halo from "../src/actors/halo/index.ts"
 import { gridArb, paramsArb, sameBits } from "./support/halo.ts"
 
 /**
  * Random setups occasionally take a step too large for narrow regions (the decomposition refuses them with
  * ParticleMovedTooFar, as it should): the equality properties skip those cases.
  */
-const skipTooFast = (r: ReturnType<typeof runDecomposed>): ReturnType<typeof runDecomposed> => {
+const skipTooFast = (r: ReturnType<typeof Halo.runDecomposed>): ReturnType<typeof Halo.runDecomposed> => {
   fc.pre(!(r._tag === "Invalid" && r.issue._tag === "ParticleMovedTooFar"))
   return r
 }
 
-const done = (r: ReturnType<typeof runDecomposed>): HaloState => {
+const done = (r: ReturnType<typeof Halo.runDecomposed>): Halo.HaloState => {
   if (r._tag !== "Done") throw new Error(`expected Done, got ${r.issue._tag}: ${r.issue.message}`)
   return r.state
 }
@@ -29,7 +26,7 @@ describe("halo model: serial references", () => {
   it("the cell-list reference equals the naive O(N²) reference, bit for bit", () => {
     fc.assert(
       fc.property(paramsArb(400, 30, 0.03), (p) => {
-        expect(sameBits(simulateSerial(p), simulateNaive(p))).toBe(true)
+        expect(sameBits(Halo.simulateSerial(p), Halo.simulateNaive(p))).toBe(true)
       }),
       { numRuns: 80 }
     )
@@ -39,7 +36,7 @@ describe("halo model: serial references", () => {
     fc.assert(
       fc.property(paramsArb(150, 20, 0.03), fc.double({ min: 0.3, max: 3.5, noNaN: true }), (p, side) => {
         const q = { ...p, L: side * p.rc }
-        expect(sameBits(simulateSerial(q), simulateNaive(q))).toBe(true)
+        expect(sameBits(Halo.simulateSerial(q), Halo.simulateNaive(q))).toBe(true)
       }),
       { numRuns: 60 }
     )
@@ -48,15 +45,15 @@ describe("halo model: serial references", () => {
   it("the initial state is deterministic, inside the box, and the checksum sees every bit", () => {
     fc.assert(
       fc.property(paramsArb(300, 1, 0.03), fc.nat(), fc.integer({ min: 0, max: 63 }), (p, at, bit) => {
-        const s = initialState(p)
-        expect(checksum(initialState(p))).toBe(checksum(s))
+        const s = Halo.initialState(p)
+        expect(Halo.checksum(Halo.initialState(p))).toBe(Halo.checksum(s))
         for (let i = 0; i < p.n; i++) {
           expect(s.x[i]! >= 0 && s.x[i]! < p.L && s.y[i]! >= 0 && s.y[i]! < p.L).toBe(true)
         }
-        const before = checksum(s)
+        const before = Halo.checksum(s)
         const words = new Uint32Array(s.vy.buffer)
         words[2 * (at % p.n) + (bit >> 5)]! ^= 1 << (bit & 31)
-        expect(checksum(s)).not.toBe(before)
+        expect(Halo.checksum(s)).not.toBe(before)
       }),
       { numRuns: 50 }
     )
@@ -68,7 +65,7 @@ describe("halo model: serial references", () => {
         fc.double({ noNaN: true, noDefaultInfinity: true }),
         fc.double({ min: 1e-3, max: 1e6, noNaN: true }),
         (x, L) => {
-          const w = wrap(x, L)
+          const w = Halo.wrap(x, L)
           expect(w >= 0 && w < L).toBe(true)
           expect(Object.is(w, -0)).toBe(false)
           if (x >= 0 && x < L) expect(w === x).toBe(true) // numerically; -0 comes back as +0
@@ -76,9 +73,9 @@ describe("halo model: serial references", () => {
       ),
       { numRuns: 2000 }
     )
-    expect(wrap(-1e-20, 1)).toBe(0) // -1e-20 + 1 rounds to 1, which is not < 1
-    expect(wrap(-0.25, 1)).toBe(0.75)
-    expect(wrap(1, 1)).toBe(0)
+    expect(Halo.wrap(-1e-20, 1)).toBe(0) // -1e-20 + 1 rounds to 1, which is not < 1
+    expect(Halo.wrap(-0.25, 1)).toBe(0.75)
+    expect(Halo.wrap(1, 1)).toBe(0)
   })
 })
 
@@ -87,31 +84,31 @@ describe("halo model: decomposition", () => {
     fc.assert(
       fc.property(paramsArb(400, 30, 0.03), gridArb, fc.integer(), (p, grid, salt) => {
         // reverse or rotate each inbox, depending on the salt: arrival order must not matter
-        const reorder = (inbox: ReadonlyArray<Envelope>): ReadonlyArray<Envelope> => {
+        const reorder = (inbox: ReadonlyArray<Halo.Envelope>): ReadonlyArray<Halo.Envelope> => {
           const rot = Math.abs(salt) % Math.max(1, inbox.length)
           const r = [...inbox.slice(rot), ...inbox.slice(0, rot)]
           return salt % 2 === 0 ? r : r.reverse()
         }
-        const d = done(skipTooFast(runDecomposed(p, grid, { reorder })))
-        expect(sameBits(d, simulateSerial(p))).toBe(true)
+        const d = done(skipTooFast(Halo.runDecomposed(p, grid, { reorder })))
+        expect(sameBits(d, Halo.simulateSerial(p))).toBe(true)
       }),
       { numRuns: 120 }
     )
   })
 
   it("a larger case: 3000 particles, 3 × 3 and 3 × 1 regions, 25 steps", () => {
-    const p: HaloParams = { n: 3000, L: boxForDensity(3000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 25, seed: 9 }
-    const serial = checksum(simulateSerial(p))
-    expect(checksum(done(runDecomposed(p, { px: 3, py: 3 })))).toBe(serial)
-    expect(checksum(done(runDecomposed(p, { px: 3, py: 1 })))).toBe(serial)
+    const p: Halo.HaloParams = { n: 3000, L: Halo.boxForDensity(3000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 25, seed: 9 }
+    const serial = Halo.checksum(Halo.simulateSerial(p))
+    expect(Halo.checksum(done(Halo.runDecomposed(p, { px: 3, py: 3 })))).toBe(serial)
+    expect(Halo.checksum(done(Halo.runDecomposed(p, { px: 3, py: 1 })))).toBe(serial)
   })
 
   it("every step, each id is owned exactly once, and halos are complete and duplicate-free", () => {
     fc.assert(
       fc.property(paramsArb(200, 15, 0.03), gridArb, (p, grid) => {
-        const g = makeGeometry(p, grid)
+        const g = Halo.makeGeometry(p, grid)
         let steps = 0
-        done(skipTooFast(runDecomposed(p, grid, {
+        done(skipTooFast(Halo.runDecomposed(p, grid, {
           onStep: (_step, envelopes) => {
             steps++
             const owner = new Int32Array(p.n).fill(-1)
@@ -162,14 +159,14 @@ describe("halo model: decomposition", () => {
   it("haloFor agrees with the halos distribute sends, and a particle is only sent to distinct neighbours", () => {
     fc.assert(
       fc.property(paramsArb(300, 1, 0.03), gridArb, (p, grid) => {
-        const g = makeGeometry(p, grid)
-        const owned = partition(g, initialState(p))
+        const g = Halo.makeGeometry(p, grid)
+        const owned = Halo.partition(g, Halo.initialState(p))
         for (let r = 0; r < g.regions; r++) {
-          const res = distribute(g, r, owned[r]!, 0)
+          const res = Halo.distribute(g, r, owned[r]!, 0)
           if (res._tag !== "Advanced") throw new Error(res.issue.message)
           expect(res.outbox.map((e) => e.to)).toEqual(Array.from(g.targets[r]!))
           for (const e of res.outbox) {
-            expect(Array.from(e.halo.ids)).toEqual(Array.from(haloFor(g, owned[r]!, e.to).ids))
+            expect(Array.from(e.halo.ids)).toEqual(Array.from(Halo.haloFor(g, owned[r]!, e.to).ids))
             expect(e.migrants.ids.length).toBe(e.to === r ? owned[r]!.ids.length : 0)
           }
         }
@@ -179,20 +176,20 @@ describe("halo model: decomposition", () => {
   })
 
   it("advanceRegion reports a wrong inbox instead of computing garbage", () => {
-    const p: HaloParams = { n: 500, L: boxForDensity(500, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 1, seed: 3 }
-    const g = makeGeometry(p, { px: 3, py: 3 })
-    const owned = partition(g, initialState(p))
+    const p: Halo.HaloParams = { n: 500, L: Halo.boxForDensity(500, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 1, seed: 3 }
+    const g = Halo.makeGeometry(p, { px: 3, py: 3 })
+    const owned = Halo.partition(g, Halo.initialState(p))
     const all = owned.flatMap((o, r) => {
-      const res = distribute(g, r, o, 0)
+      const res = Halo.distribute(g, r, o, 0)
       return res._tag === "Advanced" ? res.outbox : []
     })
     const inbox = all.filter((e) => e.to === 4)
-    expect(advanceRegion(g, 4, 0, inbox)._tag).toBe("Advanced")
+    expect(Halo.advanceRegion(g, 4, 0, inbox)._tag).toBe("Advanced")
     const tags = [
-      advanceRegion(g, 4, 0, inbox.slice(1)), // one missing
-      advanceRegion(g, 4, 1, inbox), // wrong step
-      advanceRegion(g, 4, 0, [...inbox.slice(1), inbox[1]!]), // one sender twice
-      advanceRegion(g, 4, 0, inbox.map((e) => e.from === 4 ? e : { ...e, migrants: inbox.find((f) => f.from === 4)!.migrants }))
+      Halo.advanceRegion(g, 4, 0, inbox.slice(1)), // one missing
+      Halo.advanceRegion(g, 4, 1, inbox), // wrong step
+      Halo.advanceRegion(g, 4, 0, [...inbox.slice(1), inbox[1]!]), // one sender twice
+      Halo.advanceRegion(g, 4, 0, inbox.map((e) => e.from === 4 ? e : { ...e, migrants: inbox.find((f) => f.from === 4)!.migrants }))
     ].map((r) => r._tag === "Invalid" ? r.issue._tag : r._tag)
     expect(tags).toEqual(["InboxMismatch", "InboxMismatch", "InboxMismatch", "InboxMismatch"])
   })
@@ -207,8 +204,8 @@ describe("halo model: validation", () => {
         fc.integer({ min: 1, max: 12 }),
         fc.integer({ min: 1, max: 12 }),
         (L, frac, px, py) => {
-          const p: HaloParams = { n: 10, L, rc: frac * L, k: 1, dt: 0.01, steps: 1, seed: 1 }
-          const issue = validateSetup(p, { px, py })
+          const p: Halo.HaloParams = { n: 10, L, rc: frac * L, k: 1, dt: 0.01, steps: 1, seed: 1 }
+          const issue = Halo.validateSetup(p, { px, py })
           const reach = p.rc * (1 + 1e-9) + L * 1e-12
           const tooWide = reach >= L / px || reach >= L / py
           expect(issue?._tag).toBe(tooWide ? "CutoffWiderThanRegion" : undefined)
@@ -219,7 +216,7 @@ describe("halo model: validation", () => {
             // the suggested count works along that axis, one more does not
             if (issue.maxRegions >= 1) expect(reach < L / issue.maxRegions).toBe(true)
             expect(reach >= L / (issue.maxRegions + 1)).toBe(true)
-            const run = runDecomposed(p, { px, py })
+            const run = Halo.runDecomposed(p, { px, py })
             expect(run._tag === "Invalid" && run.issue._tag).toBe("CutoffWiderThanRegion")
           }
         }
@@ -236,8 +233,8 @@ describe("halo model: validation", () => {
         const dt = 0.01
         const width = Math.min(L / grid.px, L / grid.py)
         // some particle surely exceeds the limit in its first step: v0·dt = factor·(width - rc)
-        const p: HaloParams = { n: 400, L, rc, k: 0, dt, steps: 3, seed, v0: (factor * (width - rc)) / dt }
-        const r = runDecomposed(p, grid)
+        const p: Halo.HaloParams = { n: 400, L, rc, k: 0, dt, steps: 3, seed, v0: (factor * (width - rc)) / dt }
+        const r = Halo.runDecomposed(p, grid)
         expect(r._tag).toBe("Invalid")
         if (r._tag === "Invalid" && r.issue._tag === "ParticleMovedTooFar") {
           expect(Math.abs(r.issue.displacement)).toBeGreaterThanOrEqual(r.issue.limit)
@@ -248,15 +245,15 @@ describe("halo model: validation", () => {
         }
         // well below the limit the same run is fine (and equals serial)
         const slow = { ...p, v0: (0.5 * (width - rc)) / dt / 2 }
-        expect(sameBits(done(runDecomposed(slow, grid)), simulateSerial(slow))).toBe(true)
+        expect(sameBits(done(Halo.runDecomposed(slow, grid)), Halo.simulateSerial(slow))).toBe(true)
       }),
       { numRuns: 30 }
     )
   })
 
   it("reports bad parameters by name", () => {
-    const ok: HaloParams = { n: 10, L: 10, rc: 1, k: 1, dt: 0.01, steps: 1, seed: 1 }
-    const cases: Array<[Partial<HaloParams> | Partial<Grid>, string]> = [
+    const ok: Halo.HaloParams = { n: 10, L: 10, rc: 1, k: 1, dt: 0.01, steps: 1, seed: 1 }
+    const cases: Array<[Partial<Halo.HaloParams> | Partial<Halo.Grid>, string]> = [
       [{ n: 0 }, "n"],
       [{ n: 1.5 }, "n"],
       [{ L: -1 }, "L"],
@@ -267,24 +264,9 @@ describe("halo model: validation", () => {
       [{ px: 0 }, "px"]
     ]
     for (const [patch, name] of cases) {
-      const issue = validateSetup({ ...ok, ...patch } as HaloParams, { px: 1, py: 1, ...patch } as Grid)
+      const issue = Halo.validateSetup({ ...ok, ...patch } as Halo.HaloParams, { px: 1, py: 1, ...patch } as Halo.Grid)
       expect(issue?._tag === "InvalidParameter" && issue.parameter).toBe(name)
     }
-    expect(validateSetup(ok, { px: 3, py: 3 })).toBeUndefined()
-  })
-})
-
-describe("halo model: picture", () => {
-  it("regionsSvg draws every region's particles and the borders, capped", () => {
-    const p: HaloParams = { n: 20000, L: boxForDensity(20000, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 0, seed: 2 }
-    const s = initialState(p)
-    const g = makeGeometry(p, { px: 3, py: 2 })
-    const svg = regionsSvg(s, p.L, { px: 3, py: 2 }, { maxParticles: 2000 })
-    expect(svg.startsWith("<svg")).toBe(true)
-    expect(svg.endsWith("</svg>")).toBe(true)
-    expect(svg.match(/<path /g)?.length).toBe(6)
-    expect(svg.match(/stroke-dasharray/g)?.length).toBe(3)
-    expect(svg.length).toBeLessThan(60_000)
-    expect(regionOf(g, s.x[0]!, s.y[0]!)).toBeGreaterThanOrEqual(0)
+    expect(Halo.validateSetup(ok, { px: 3, py: 3 })).toBeUndefined()
   })
 })

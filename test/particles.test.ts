@@ -6,10 +6,9 @@
 import { Effect } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
-import { SLICE_WORK } from "../src/actors/ParticleEvolve.ts"
-import { allocParticles, checksum, cloneParticles, evolveRange, randomParticles } from "../src/actors/particles/index.ts"
-import type { ParticleState } from "../src/actors/particles/index.ts"
-import * as Schedule from "../src/runtime/parallel/Schedule.ts"
+import { SLICE_WORK } from "../src/actors/particles/EvolveKernel.ts"
+import * as Particles from "../src/actors/particles/index.ts"
+import { Schedule } from "../src/runtime/parallel/index.ts"
 import * as Modes from "../src/programs/particles/modes.ts"
 import * as Tiers from "./support/tiers.ts"
 
@@ -20,7 +19,7 @@ const coordinate = fc.double({ min: -10, max: 10, noNaN: true })
 
 /** Any particles; one at the exact origin (where the book's kernel divides 0 by 0) is moved off it. */
 const particles = fc.array(fc.tuple(coordinate, coordinate, coordinate), { maxLength: 3000, size: "max" }).map((list) => {
-  const s = allocParticles(list.length)
+  const s = Particles.allocParticles(list.length)
   list.forEach(([x, y, w], i) => {
     s.x[i] = x === 0 && y === 0 ? 1 : x
     s.y[i] = y
@@ -29,8 +28,8 @@ const particles = fc.array(fc.tuple(coordinate, coordinate, coordinate), { maxLe
   return s
 })
 
-const serialChecksum = (initial: ParticleState, nsteps: number) =>
-  Effect.runPromise(Effect.map(Effect.flatMap(Modes.serial, (runner) => runner.evolve(initial, nsteps)), (s) => checksum(s.x, s.y)))
+const serialChecksum = (initial: Particles.ParticleState, nsteps: number) =>
+  Effect.runPromise(Effect.map(Effect.flatMap(Modes.serial, (runner) => runner.evolve(initial, nsteps)), (s) => Particles.checksum(s.x, s.y)))
 
 describe("particle modes equal serial, bit for bit", () => {
   it("distributed and shared, for any particles, steps, workers 1-4 and schedule", async () => {
@@ -42,7 +41,7 @@ describe("particle modes equal serial, bit for bit", () => {
         fc.constantFrom(...Schedule.SCHEDULES),
         fc.option(fc.integer({ min: 1, max: 400 }), { nil: undefined }),
         async (initial, nsteps, workers, schedule, chunk) => {
-          const before = checksum(initial.x, initial.y)
+          const before = Particles.checksum(initial.x, initial.y)
           const reference = await serialChecksum(initial, nsteps)
           const [distributed, shared] = await Tiers.run(
             tiers.threads(workers),
@@ -51,11 +50,11 @@ describe("particle modes equal serial, bit for bit", () => {
               Modes.run("shared", initial, nsteps, { schedule, chunk })
             ])
           )
-          expect(checksum(distributed.x, distributed.y)).toBe(reference)
-          expect(checksum(shared.x, shared.y)).toBe(reference)
+          expect(Particles.checksum(distributed.x, distributed.y)).toBe(reference)
+          expect(Particles.checksum(shared.x, shared.y)).toBe(reference)
           expect(Array.from(shared.w)).toEqual(Array.from(initial.w))
           // The initial state is left untouched.
-          expect(checksum(initial.x, initial.y)).toBe(before)
+          expect(Particles.checksum(initial.x, initial.y)).toBe(before)
         }
       ),
       { numRuns: 30 }
@@ -63,27 +62,27 @@ describe("particle modes equal serial, bit for bit", () => {
   })
 
   it("evolving in slices of steps (with yields between them: serial, distributed) gives the one-call kernel's bits", async () => {
-    const initial = randomParticles(3000, 11)
+    const initial = Particles.randomParticles(3000, 11)
     const nsteps = Math.ceil((2.5 * SLICE_WORK) / 1500)
-    const direct = cloneParticles(initial)
-    evolveRange(direct.x, direct.y, direct.w, 0, direct.n, nsteps)
-    const reference = checksum(direct.x, direct.y)
+    const direct = Particles.cloneParticles(initial)
+    Particles.evolveRange(direct.x, direct.y, direct.w, 0, direct.n, nsteps)
+    const reference = Particles.checksum(direct.x, direct.y)
     expect(await serialChecksum(initial, nsteps)).toBe(reference)
     const out = await Tiers.run(tiers.threads(2), Modes.run("distributed", initial, nsteps))
-    expect(checksum(out.x, out.y)).toBe(reference)
+    expect(Particles.checksum(out.x, out.y)).toBe(reference)
   })
 
   it("the Local tier runs every mode to the serial bits", async () => {
-    const initial = randomParticles(777, 3)
+    const initial = Particles.randomParticles(777, 3)
     const reference = await serialChecksum(initial, 40)
     for (const mode of Modes.MODES) {
       const out = await Tiers.run(tiers.local(), Modes.run(mode, initial, 40))
-      expect(checksum(out.x, out.y)).toBe(reference)
+      expect(Particles.checksum(out.x, out.y)).toBe(reference)
     }
   })
 
   it("a prepared runner evolves many states (actors and kernels are set up once)", async () => {
-    const states = [randomParticles(1000, 1), randomParticles(10, 2), randomParticles(0, 3), randomParticles(2001, 4)]
+    const states = [Particles.randomParticles(1000, 1), Particles.randomParticles(10, 2), Particles.randomParticles(0, 3), Particles.randomParticles(2001, 4)]
     const references = await Promise.all(states.map((s) => serialChecksum(s, 25)))
     const sums = await Tiers.run(
       tiers.threads(3),
@@ -93,7 +92,7 @@ describe("particle modes equal serial, bit for bit", () => {
           const runner = yield* Modes.prepare(mode)
           for (const s of states) {
             const r = yield* runner.evolve(s, 25)
-            out.push(checksum(r.x, r.y))
+            out.push(Particles.checksum(r.x, r.y))
           }
         }
         return out

@@ -5,7 +5,7 @@
 import { Effect } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
-import { countHits } from "../src/actors/piKernel.ts"
+import * as PiKernel from "../src/actors/pi/kernel.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
 import * as Tiers from "./support/tiers.ts"
 
@@ -16,19 +16,19 @@ describe("π kernel", () => {
   it("is additive over any split of the index range", () => {
     fc.assert(
       fc.property(fc.integer(), fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 5000 }), (seed, start, a, b) => {
-        expect(countHits(seed, start, a) + countHits(seed, start + a, b)).toBe(countHits(seed, start, a + b))
+        expect(PiKernel.countHits(seed, start, a) + PiKernel.countHits(seed, start + a, b)).toBe(PiKernel.countHits(seed, start, a + b))
       })
     )
   })
 
   it("crosses the 2^32 block boundary consistently", () => {
     const start = 2 ** 32 - 1000
-    expect(countHits(7, start, 600) + countHits(7, start + 600, 1400)).toBe(countHits(7, start, 2000))
+    expect(PiKernel.countHits(7, start, 600) + PiKernel.countHits(7, start + 600, 1400)).toBe(PiKernel.countHits(7, start, 2000))
   })
 
   it("estimates π", () => {
     const n = 4_000_000
-    expect(Math.abs((4 * countHits(1, 0, n)) / n - Math.PI)).toBeLessThan(0.005)
+    expect(Math.abs((4 * PiKernel.countHits(1, 0, n)) / n - Math.PI)).toBeLessThan(0.005)
   })
 })
 
@@ -42,7 +42,7 @@ describe("π on actors equals serial", () => {
         fc.option(fc.integer({ min: 1, max: 300_000 }), { nil: undefined }),
         fc.constantFrom("actors" as const, "pipeline" as const, "shared" as const),
         async (seed, samples, workers, chunk, mode) => {
-          const serial = countHits(seed, 0, samples)
+          const serial = PiKernel.countHits(seed, 0, samples)
           // At most 5,000 messages a run: a chunk of 1 over 10^6 samples tests nothing more, but takes seconds.
           const params = { samples, seed, ...(chunk === undefined ? {} : { chunk: Math.max(chunk, Math.ceil(samples / 5000)) }) }
           const parallel = await Tiers.run(tiers.threads(workers), Modes.run(mode, params))
@@ -56,17 +56,17 @@ describe("π on actors equals serial", () => {
   it("one message per sample gives the serial count, batched or not", async () => {
     for (const batching of [true, false]) {
       const hits = await Tiers.run(tiers.threads(2, { batching }), Modes.perSample({ samples: 20_000, seed: 5 }))
-      expect(hits).toBe(countHits(5, 0, 20_000))
+      expect(hits).toBe(PiKernel.countHits(5, 0, 20_000))
     }
   })
 
   it("the Local tier gives the serial count too", async () => {
     const hits = await Tiers.run(tiers.local(), Modes.actors({ samples: 123_457, seed: 9, chunk: 10_000 }))
-    expect(hits).toBe(countHits(9, 0, 123_457))
+    expect(hits).toBe(PiKernel.countHits(9, 0, 123_457))
   })
 
   it("serial mode equals the kernel", async () => {
     const hits = await Effect.runPromise(Modes.serial({ samples: 300_001, seed: 3, chunk: 77_777 }))
-    expect(hits).toBe(countHits(3, 0, 300_001))
+    expect(hits).toBe(PiKernel.countHits(3, 0, 300_001))
   })
 })

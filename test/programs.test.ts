@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest"
 import * as Program from "./support/program.ts"
-import { countHits } from "../src/actors/piKernel.ts"
+import * as PiKernel from "../src/actors/pi/kernel.ts"
 
 describe("pi.ts", () => {
   it.each([
@@ -28,7 +28,7 @@ describe("pi.ts", () => {
     expect(rows.map((r) => r.mode)).toEqual(["serial", "per-sample", "per-sample", "actors", "pipeline", "shared"])
     for (const row of rows) {
       expect(row).toMatchObject({ seed: 17, workers: expect.any(Number), seconds: expect.any(Number), samplesPerSecond: expect.any(Number) })
-      expect(row.hits).toBe(countHits(17, 0, row.samples))
+      expect(row.hits).toBe(PiKernel.countHits(17, 0, row.samples))
       expect(row.pi).toBe((4 * row.hits) / row.samples)
     }
   })

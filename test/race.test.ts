@@ -6,7 +6,7 @@
 import { Effect } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
-import * as WideCounter from "../src/runtime/shared/WideCounter.ts"
+import { WideCounter } from "../src/runtime/shared/index.ts"
 import * as RaceModes from "../src/programs/race/modes.ts"
 import * as Tiers from "./support/tiers.ts"
 

@@ -10,7 +10,7 @@ import { ActorSystem, Retry } from "../src/runtime/index.ts"
 import { AtomicCounter, Mutex, SharedArray } from "../src/runtime/shared/index.ts"
 import { LockHolder } from "./fixtures/LockHolder.ts"
 import * as Tiers from "./support/tiers.ts"
-import { RaceCounter } from "../src/actors/RaceCounter.ts"
+import { RaceCounter } from "../src/actors/race/RaceCounter.ts"
 
 const tiers = Tiers.make()
 afterAll(() => tiers.dispose())

@@ -5,7 +5,7 @@
  */
 import { Effect, Fiber } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { countHits } from "../src/actors/piKernel.ts"
+import { countHits } from "../src/actors/pi/kernel.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
 import { ActorSystem, Retry, Threads } from "../src/runtime/index.ts"
 import { Echo } from "./fixtures/Echo.ts"

@@ -1,5 +1,7 @@
 /**
- * Counter-based random numbers: every draw is a pure function of `(seed, index)`.
+ * Counter-based random numbers: every draw is a pure function of `(seed, index)`. The one hash of the domains:
+ * π samples, the particles' and the halo model's initial states, and the halo model's id fingerprints all mix
+ * with `mix32`.
  *
  * There is no generator state to carry around, so sample `index` has the same value whichever worker draws it,
  * in whatever order and however the work is chunked. That is what lets every tier reproduce the serial

@@ -10,19 +10,16 @@
  */
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import * as Fs from "node:fs"
-import { boxForDensity, checksum, initialState, regionsSvg } from "../actors/halo/index.ts"
-import type { Grid, HaloParams } from "../actors/halo/index.ts"
-import type { ActorSystem } from "../runtime/ActorSystem.ts"
-import type { WorkerLost } from "../runtime/ActorError.ts"
-import * as Local from "../runtime/Local.ts"
-import * as Threads from "../runtime/Threads.ts"
+import * as Halo from "../actors/halo/index.ts"
+import { ActorError, ActorSystem, Local, Threads } from "../runtime/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Serial from "./cli/Serial.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
 import * as Modes from "./halo/modes.ts"
+import { regionsSvg } from "./render/regionsSvg.ts"
+import * as SvgFile from "./render/svgFile.ts"
 
 export interface Row {
   readonly mode: Modes.Mode
@@ -56,7 +53,7 @@ export interface Row {
 }
 
 /** `PXxPY`, e.g. `4x2`: px regions along x, py along y. */
-export const parseGrid = (text: string): Grid => {
+export const parseGrid = (text: string): Halo.Grid => {
   const match = /^\s*(\d+)\s*[xX×]\s*(\d+)\s*$/.exec(text)
   const px = match ? Number(match[1]) : NaN
   const py = match ? Number(match[2]) : NaN
@@ -129,13 +126,13 @@ const command = Command.make("halo", flags, (options) =>
     const { density, dt, k, rc, seed, steps, v0 } = options
     const n = options.particles
     const grid = options.regions
-    const params: HaloParams = { n, L: boxForDensity(n, rc, density), rc, k, dt, steps, seed, v0 }
+    const params: Halo.HaloParams = { n, L: Halo.boxForDensity(n, rc, density), rc, k, dt, steps, seed, v0 }
     // A bad setup (e.g. a cutoff wider than a region) is one line before anything starts.
     yield* Modes.validate({ params, grid })
-    const initial = initialState(params)
+    const initial = Halo.initialState(params)
     const regions = grid.px * grid.py
     const rows: Array<Omit<Row, "speedup" | "matchesSerial">> = []
-    let last: ReturnType<typeof initialState> | undefined
+    let last: Halo.HaloState | undefined
     for (const mode of modes) {
       const tier = mode === "serial" ? "-" : mode === "messages" ? options.tier : "threads"
       const row = yield* Effect.scoped(
@@ -144,7 +141,7 @@ const command = Command.make("halo", flags, (options) =>
           const words = new Int32Array(progress)
           yield* Progress.track(mode, () => ({ done: Math.min(...words), total: steps }))
           // Start the workers and the actors before the clock; serial starts none.
-          const layer: Layer.Layer<ActorSystem, WorkerLost> = tier === "local" ? Local.layer : Threads.layer({ workers: options.workers })
+          const layer: Layer.Layer<ActorSystem.ActorSystem, ActorError.WorkerLost> = tier === "local" ? Local.layer : Threads.layer({ workers: options.workers })
           const runner = mode === "serial"
             ? yield* Modes.serial({ params, grid })
             : yield* Modes.prepare(mode, { params, grid }).pipe(Effect.provide(yield* Layer.build(layer)))
@@ -172,7 +169,7 @@ const command = Command.make("halo", flags, (options) =>
             computeSeconds: outcome.computeSeconds,
             waitSeconds: outcome.waitSeconds,
             commRatio: Math.max(0, capacity - outcome.computeSeconds) / outcome.computeSeconds,
-            checksum: checksum(outcome.state)
+            checksum: Halo.checksum(outcome.state)
           }
         })
       )
@@ -180,14 +177,8 @@ const command = Command.make("halo", flags, (options) =>
     }
     const out: Array<Row> = Serial.compare(rows)
     if (Option.isSome(options.svg) && last !== undefined) {
-      const file = options.svg.value
       const title = `${n} particles after ${steps} steps, ${grid.px} × ${grid.py} regions, checksum ${out.at(-1)!.checksum}`
-      const svg = regionsSvg(last, params.L, grid, { title })
-      yield* Effect.try({
-        try: () => Fs.writeFileSync(file, svg),
-        catch: (error) => new Error(`cannot write ${file}: ${error instanceof Error ? error.message : String(error)}`)
-      })
-      if (!options.json) yield* Effect.sync(() => process.stderr.write(`wrote ${file}\n`))
+      yield* SvgFile.write(options.svg.value, regionsSvg(last, params.L, grid, { title }), { quiet: options.json })
     }
     if (options.json) return yield* Table.json(out)
     yield* Console.log(Table.format(columns, out))

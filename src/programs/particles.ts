@@ -8,18 +8,17 @@
  */
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import * as Fs from "node:fs"
-import { checksum, pathsSvg, randomParticles, stepsFor } from "../actors/particles/index.ts"
-import type { ActorSystem } from "../runtime/ActorSystem.ts"
-import type { WorkerLost } from "../runtime/ActorError.ts"
-import { SCHEDULES } from "../runtime/parallel/Schedule.ts"
-import * as Threads from "../runtime/Threads.ts"
+import * as Particles from "../actors/particles/index.ts"
+import { ActorError, ActorSystem, Threads } from "../runtime/index.ts"
+import { Schedule } from "../runtime/parallel/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Serial from "./cli/Serial.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
 import * as Modes from "./particles/modes.ts"
+import { pathsSvg } from "./render/pathsSvg.ts"
+import * as SvgFile from "./render/svgFile.ts"
 
 export interface Row {
   readonly mode: Modes.Mode
@@ -50,7 +49,7 @@ const flags = {
   workers: Flags.workers(),
   mode: Flags.mode(Modes.MODES),
   seed: Flags.seed(42, "generator seed for the initial particles"),
-  schedule: Flag.Literals("schedule", SCHEDULES).pipe(
+  schedule: Flag.Literals("schedule", Schedule.SCHEDULES).pipe(
     Flag.withDefault("static" as const),
     Flag.withDescription("shared mode: parallelFor schedule")
   ),
@@ -78,9 +77,9 @@ const columns: ReadonlyArray<Table.Column<Row>> = [
 const command = Command.make("particles", flags, (options) =>
   Effect.gen(function*() {
     const modes = Option.match(options.mode, { onNone: () => Modes.MODES, onSome: (mode) => [mode] as const })
-    const nsteps = stepsFor(options.dt)
-    const initial = randomParticles(options.particles, options.seed)
-    const layer: Layer.Layer<ActorSystem, WorkerLost> = Threads.layer({ workers: options.workers })
+    const nsteps = Particles.stepsFor(options.dt)
+    const initial = Particles.randomParticles(options.particles, options.seed)
+    const layer: Layer.Layer<ActorSystem.ActorSystem, ActorError.WorkerLost> = Threads.layer({ workers: options.workers })
     const runOptions: Modes.Options = {
       schedule: options.schedule,
       chunk: Option.getOrUndefined(options.chunk)
@@ -110,21 +109,14 @@ const command = Command.make("particles", flags, (options) =>
             schedule: mode === "shared" ? options.schedule : null,
             seconds,
             particleStepsPerSecond: (options.particles * nsteps) / seconds,
-            checksum: checksum(final.x, final.y)
+            checksum: Particles.checksum(final.x, final.y)
           }
         })
       )
       rows.push(row)
     }
     const out: Array<Row> = Serial.compare(rows)
-    if (Option.isSome(options.svg)) {
-      const file = options.svg.value
-      yield* Effect.try({
-        try: () => Fs.writeFileSync(file, pathsSvg(initial, { nsteps })),
-        catch: (error) => new Error(`cannot write ${file}: ${error instanceof Error ? error.message : String(error)}`)
-      })
-      if (!options.json) yield* Effect.sync(() => process.stderr.write(`wrote ${file}\n`))
-    }
+    if (Option.isSome(options.svg)) yield* SvgFile.write(options.svg.value, pathsSvg(initial, { nsteps }), { quiet: options.json })
     if (options.json) return yield* Table.json(out)
     yield* Console.log(Table.format(columns, out))
     if (out.some((row) => row.matchesSerial === false)) yield* Console.log("\nWARNING: a mode's final positions differ from serial")

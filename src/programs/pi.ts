@@ -8,8 +8,8 @@
  */
 import { Console, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { estimate } from "../actors/piKernel.ts"
-import * as Threads from "../runtime/Threads.ts"
+import * as Kernel from "../actors/pi/kernel.ts"
+import { ActorError, ActorSystem, Threads } from "../runtime/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
@@ -62,7 +62,7 @@ const columns: ReadonlyArray<Table.Column<Row>> = [
 const measure = (
   mode: Modes.Mode,
   options: { samples: number; workers: number; seed: number; chunk: Option.Option<number> },
-  layer: Layer.Layer<import("../runtime/ActorSystem.ts").ActorSystem, import("../runtime/ActorError.ts").WorkerLost>,
+  layer: Layer.Layer<ActorSystem.ActorSystem, ActorError.WorkerLost>,
   batching?: boolean
 ) =>
   Effect.scoped(
@@ -81,7 +81,7 @@ const measure = (
       const started = performance.now()
       const hits = yield* Modes.run(mode, params).pipe(Effect.provide(context))
       const seconds = (performance.now() - started) / 1000
-      const pi = estimate(hits, samples)
+      const pi = Kernel.estimate(hits, samples)
       return {
         mode,
         ...(batching === undefined ? {} : { batching }),

@@ -8,7 +8,7 @@
  */
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import * as Threads from "../runtime/Threads.ts"
+import { Threads } from "../runtime/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"

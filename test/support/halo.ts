@@ -3,14 +3,12 @@
  * valid for every region grid up to 3 × 3.
  */
 import fc from "fast-check"
-import type { Grid, HaloParams } from "../../src/actors/halo/params.ts"
-import { boxForDensity } from "../../src/actors/halo/params.ts"
-import type { HaloState } from "../../src/actors/halo/state.ts"
+import * as Halo from "../../src/actors/halo/index.ts"
 
 const bytes = (array: Float64Array) => Buffer.from(array.buffer, array.byteOffset, array.byteLength)
 
 /** Exact equality of every bit of two states (not just of their hashes). */
-export const sameBits = (a: HaloState, b: HaloState): boolean =>
+export const sameBits = (a: Halo.HaloState, b: Halo.HaloState): boolean =>
   a.n === b.n &&
   bytes(a.x).equals(bytes(b.x)) &&
   bytes(a.y).equals(bytes(b.y)) &&
@@ -18,7 +16,7 @@ export const sameBits = (a: HaloState, b: HaloState): boolean =>
   bytes(a.vy).equals(bytes(b.vy))
 
 /** Random setups valid for every grid up to 3 × 3 (L >= 3.2·rc); some take steps too large for their regions. */
-export const paramsArb = (maxN: number, maxSteps: number, maxDt: number): fc.Arbitrary<HaloParams> =>
+export const paramsArb = (maxN: number, maxSteps: number, maxDt: number): fc.Arbitrary<Halo.HaloParams> =>
   fc
     .record({
       n: fc.integer({ min: 1, max: maxN }),
@@ -30,6 +28,6 @@ export const paramsArb = (maxN: number, maxSteps: number, maxDt: number): fc.Arb
       seed: fc.integer(),
       v0: fc.double({ min: 0, max: 1, noNaN: true })
     })
-    .map(({ density, ...p }): HaloParams => ({ ...p, L: Math.max(boxForDensity(p.n, p.rc, density), 3.2 * p.rc) }))
+    .map(({ density, ...p }): Halo.HaloParams => ({ ...p, L: Math.max(Halo.boxForDensity(p.n, p.rc, density), 3.2 * p.rc) }))
 
-export const gridArb: fc.Arbitrary<Grid> = fc.record({ px: fc.integer({ min: 1, max: 3 }), py: fc.integer({ min: 1, max: 3 }) })
+export const gridArb: fc.Arbitrary<Halo.Grid> = fc.record({ px: fc.integer({ min: 1, max: 3 }), py: fc.integer({ min: 1, max: 3 }) })

@@ -1,28 +1,17 @@
 /**
  * Bookkeeping around the region kernel, shared by the message and shared-memory variants: the bytes an envelope
- * carries, a per-step fingerprint of the particle ids a region owns (summed over regions it shows that no
- * particle was lost or duplicated), and a JIT warm-up of the kernels.
+ * carries, a per-step fingerprint of the particle ids a region owns (the sum mod 2^32 of `Rng.mix32` of each id:
+ * summed over regions it shows that no particle was lost or duplicated), and a JIT warm-up of the kernels.
  */
+import * as Rng from "../rng.ts"
 import { runDecomposed } from "./decomposed.ts"
-import type { Envelope, Particles } from "./region.ts"
+import type { Envelope, Particles, Trace } from "./Schemas.ts"
 
 /** Bytes of the typed arrays of an envelope: 36 per migrant (id, x, y, vx, vy), 20 per halo copy (id, x, y). */
 export const envelopeBytes = (e: Envelope): number =>
   e.migrants.ids.byteLength + e.migrants.x.byteLength + e.migrants.y.byteLength + e.migrants.vx.byteLength +
   e.migrants.vy.byteLength + e.halo.ids.byteLength + e.halo.x.byteLength + e.halo.y.byteLength
 
-/** A 32-bit mixing hash of a particle id; summed (mod 2^32) over a set of ids it fingerprints the set. */
-export const idHash = (id: number): number => {
-  let h = Math.imul(id ^ (id >>> 16), 0x45d9f3b)
-  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b)
-  return (h ^ (h >>> 16)) >>> 0
-}
-
-/** Per step 0..steps: particles owned and their id hash-sum (one region's, or the sum over regions). */
-export interface Trace {
-  readonly counts: Int32Array
-  readonly hashes: Uint32Array
-}
 
 export const makeTrace = (steps: number): Trace => ({ counts: new Int32Array(steps + 1), hashes: new Uint32Array(steps + 1) })
 
@@ -32,7 +21,7 @@ export const traceInto = (trace: Trace, step: number, parts: ReadonlyArray<Parti
   let h = 0
   for (const p of parts) {
     c += p.ids.length
-    for (let j = 0; j < p.ids.length; j++) h = (h + idHash(p.ids[j]!)) >>> 0
+    for (let j = 0; j < p.ids.length; j++) h = (h + Rng.mix32(p.ids[j]!)) >>> 0
   }
   trace.counts[step]! += c
   trace.hashes[step] = (trace.hashes[step]! + h) >>> 0
@@ -49,7 +38,7 @@ export const addTrace = (into: Trace, other: Trace): void => {
 /** The fingerprint every step of a run over particles 0..n-1 must show. */
 export const expectedFingerprint = (n: number): { readonly count: number; readonly hash: number } => {
   let h = 0
-  for (let i = 0; i < n; i++) h = (h + idHash(i)) >>> 0
+  for (let i = 0; i < n; i++) h = (h + Rng.mix32(i)) >>> 0
   return { count: n, hash: h }
 }
 

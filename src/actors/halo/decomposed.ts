@@ -3,10 +3,9 @@
  * It exercises exactly the functions region actors will call (`distribute` for the initial exchange, then
  * `advanceRegion` per step), so matching `simulateSerial` bit for bit is the proof that the region kernels are right.
  */
-import type { Grid, HaloIssue, HaloParams } from "./params.ts"
 import { makeGeometry, validateSetup } from "./params.ts"
-import type { Envelope } from "./region.ts"
 import { advanceRegion, distribute, gather, partition, RegionWorkspace } from "./region.ts"
+import type { Envelope, Grid, HaloIssue, HaloParams } from "./Schemas.ts"
 import type { HaloState } from "./state.ts"
 import { initialState } from "./state.ts"
 

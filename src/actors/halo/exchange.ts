@@ -1,6 +1,6 @@
 /**
  * The shared-memory halo exchange: the envelopes regions send each other, published into shared typed arrays
- * instead of messages (plain typed-array code, no Effect; the lockstep loop around it is src/actors/SharedRegions.ts).
+ * instead of messages (plain typed-array code, no Effect; the lockstep loop around it is SharedRegions.ts).
  *
  * Two parities: the envelopes stamped s live in parity s & 1. During step t every region reads parity t & 1 and
  * writes parity (t + 1) & 1, then all wait at one barrier; so nobody overwrites what someone may still read.
@@ -13,37 +13,26 @@
  * (columns within reach) × (rows within reach) - 1 regions (see `haloCapacity`). The counter of parity p is reset
  * during the step that reads p (by region group 0): its writes were all before the previous barrier, and the next
  * ones come after the next.
+ *
+ * Stopping together: before arriving at barrier b, a group that failed, or that sees the run cancelled (`cancel`,
+ * from any thread), proposes "stop after barrier b" (`proposeStop`; the first proposal wins); after the barrier
+ * every group asks `stopsAfter(b)`, so all leave at the same barrier and nobody waits for one that has left.
+ * Programs use `allocate`, `forRun` and `cancel` and never touch the memory layout.
  */
 import type { Geometry } from "./params.ts"
-import type { Envelope, Halo, Particles } from "./region.ts"
+import type { Envelope, ExchangeBuffers, Halo, Particles } from "./Schemas.ts"
 
-/** Words of the control array: pool counters per parity, then abort and cancel words. */
+/** Words of the control array: pool counters per parity, then the abort and cancel words. */
 const COUNTERS = 0 // [parity * 2 + 0] migrants, [parity * 2 + 1] halo
-export const ABORT = 4
-export const CANCEL = 5
+/** 0, or 1 + the barrier after which every group stops. */
+const ABORT = 4
+/** Set (to 1) to cancel the run. */
+const CANCEL = 5
 const CONTROL_WORDS = 6
 
 /** Table row fields. */
 const ROW = 4
 const MAX_TARGETS = 9
-
-/** Everything the regions share, as plain buffers (post them to workers as they are). */
-export interface ExchangeBuffers {
-  readonly n: number
-  readonly regions: number
-  readonly migrantCapacity: number
-  readonly haloCapacity: number
-  readonly control: SharedArrayBuffer
-  readonly table: SharedArrayBuffer
-  readonly migIds: SharedArrayBuffer
-  readonly migX: SharedArrayBuffer
-  readonly migY: SharedArrayBuffer
-  readonly migVx: SharedArrayBuffer
-  readonly migVy: SharedArrayBuffer
-  readonly haloIds: SharedArrayBuffer
-  readonly haloX: SharedArrayBuffer
-  readonly haloY: SharedArrayBuffer
-}
 
 /** Most halo copies per step: each particle is halo to at most this many regions other than its owner. */
 export const haloCapacity = (g: Geometry, n: number): number => {
@@ -51,7 +40,8 @@ export const haloCapacity = (g: Geometry, n: number): number => {
   return n * (along(g.px, g.wx) * along(g.py, g.wy) - 1)
 }
 
-export const allocExchange = (g: Geometry, n: number): ExchangeBuffers => {
+/** Pools for `n` particles on the regions of `g` (reuse them run after run, each through `forRun`). */
+export const allocate = (g: Geometry, n: number): ExchangeBuffers => {
   const mig = Math.max(1, n)
   const halo = Math.max(1, haloCapacity(g, n))
   const sab = (bytes: number) => new SharedArrayBuffer(bytes)
@@ -73,9 +63,23 @@ export const allocExchange = (g: Geometry, n: number): ExchangeBuffers => {
   }
 }
 
-/** Typed views of the buffers, made once per thread. */
+/** The buffers for one run: the same pools, with fresh control words (counters, abort, cancel). */
+export const forRun = (pools: ExchangeBuffers): ExchangeBuffers => ({
+  ...pools,
+  control: new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT)
+})
+
+/** Cancels the run using `buffers`: every group stops at the next barrier they can all agree on. */
+export const cancel = (buffers: ExchangeBuffers): void => {
+  Atomics.store(new Int32Array(buffers.control), CANCEL, 1)
+}
+
+/** Typed views of the buffers on the thread that calls it, for the regions of `g`. */
+export const open = (buffers: ExchangeBuffers, g: Geometry): Exchange => new Exchange(buffers, g)
+
+/** Typed views of the buffers, made once per thread (see `open`). */
 export class Exchange {
-  readonly control: Int32Array
+  private readonly control: Int32Array
   readonly table: Int32Array
   readonly migIds: Int32Array
   readonly migX: Float64Array
@@ -85,9 +89,6 @@ export class Exchange {
   readonly haloIds: Int32Array
   readonly haloX: Float64Array
   readonly haloY: Float64Array
-  /** Envelopes and bytes this thread published (to regions other than the sender). */
-  published = 0
-  bytes = 0
 
   constructor(readonly buffers: ExchangeBuffers, readonly g: Geometry) {
     this.control = new Int32Array(buffers.control)
@@ -104,6 +105,20 @@ export class Exchange {
 
   private row(parity: number, from: number, target: number): number {
     return ((parity * this.buffers.regions + from) * MAX_TARGETS + target) * ROW
+  }
+
+  /**
+   * Before arriving at barrier `b`: proposes that every group stop after it, if this group `failed` or the run
+   * was cancelled. The first proposal wins.
+   */
+  proposeStop(b: number, failed: boolean): void {
+    if (failed || Atomics.load(this.control, CANCEL) !== 0) Atomics.compareExchange(this.control, ABORT, 0, b + 1)
+  }
+
+  /** After barrier `b`: whether every group stops here (a proposal for b or an earlier barrier). */
+  stopsAfter(b: number): boolean {
+    const abort = Atomics.load(this.control, ABORT)
+    return abort !== 0 && abort <= b + 1
   }
 
   /** Makes the pools of `parity` empty again (see the module comment for when that is safe). */
@@ -142,8 +157,6 @@ export class Exchange {
     table[r + 1] = nm
     table[r + 2] = hb
     table[r + 3] = nh
-    this.published++
-    this.bytes += nm * 36 + nh * 20
   }
 
   /** The envelope region `from` published to region `to` for step `step`, as views of the pools (no copy). */
@@ -173,12 +186,3 @@ export class Exchange {
     return out
   }
 }
-
-/** A copy of particles that may live in shared memory, as plain arrays of their own. */
-export const copyParticles = (p: Particles): Particles => ({
-  ids: p.ids.slice(),
-  x: p.x.slice(),
-  y: p.y.slice(),
-  vx: p.vx.slice(),
-  vy: p.vy.slice()
-})

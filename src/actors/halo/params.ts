@@ -1,35 +1,12 @@
 /**
- * Parameters, derived geometry and setup validation for the halo model: N particles of unit mass in a periodic
- * L × L box, attracting within a cutoff rc, optionally decomposed into a px × py grid of regions.
+ * Derived geometry and setup validation for the halo model (its parameters and grid are Schemas.ts): N particles
+ * of unit mass in a periodic L × L box, attracting within a cutoff rc, optionally decomposed into a px × py grid
+ * of regions.
  *
  * Problems are returned as a typed `HaloIssue` (never thrown) whose message names the parameter to change, so a
  * program can print it and exit non-zero, and an actor can reply with it.
  */
-
-export interface HaloParams {
-  /** Number of particles; ids are 0..n-1. */
-  readonly n: number
-  /** Side of the periodic box; positions live in [0, L). */
-  readonly L: number
-  /** Cutoff distance of the attraction. */
-  readonly rc: number
-  /** Strength: a neighbour at distance r < rc pulls with magnitude k·(1 - r/rc)². */
-  readonly k: number
-  /** Time step of the semi-implicit Euler integrator. */
-  readonly dt: number
-  /** Number of steps to run. */
-  readonly steps: number
-  /** Seed of the counter-based generator for the initial state. */
-  readonly seed: number
-  /** Initial velocity components are uniform in [-v0, v0); default 0.1. */
-  readonly v0?: number
-}
-
-/** A px × py grid of regions tiling the box; region index r = ry·px + rx. Strips are 1 × R or R × 1. */
-export interface Grid {
-  readonly px: number
-  readonly py: number
-}
+import type { Grid, HaloIssue, HaloParams } from "./Schemas.ts"
 
 /** Box side giving `density` neighbours within rc on average: N·π·rc²/L² = density. */
 export const boxForDensity = (n: number, rc: number, density: number): number =>
@@ -74,6 +51,12 @@ export interface Cells {
    * so that, cells being numbered row by row, each neighbour row is one or two contiguous slot ranges.
    */
   readonly runs: Int32Array
+}
+
+/** The column (or row) of the cell holding coordinate v in [0, L): floor(v·scale), clamped to nc - 1. */
+export const cellOf = (v: number, scale: number, nc: number): number => {
+  const c = Math.floor(v * scale)
+  return c >= nc ? nc - 1 : c
 }
 
 export const cellsOf = (n: number, L: number, rc: number): Cells => {
@@ -156,48 +139,13 @@ export const makeGeometry = (p: HaloParams, grid: Grid): Geometry => {
 }
 
 /** Region index of a position (positions are in [0, L)); rounding at an edge is clamped into the grid. */
-export const regionOf = (g: Geometry, x: number, y: number): number => {
+export const regionOf = (g: Grid & { readonly L: number }, x: number, y: number): number => {
   let rx = Math.floor((x * g.px) / g.L)
   if (rx >= g.px) rx = g.px - 1
   let ry = Math.floor((y * g.py) / g.L)
   if (ry >= g.py) ry = g.py - 1
   return ry * g.px + rx
 }
-
-/** Everything that can be wrong with a setup or a step, as data. */
-export type HaloIssue =
-  | {
-    readonly _tag: "InvalidParameter"
-    readonly parameter: string
-    readonly value: number
-    readonly message: string
-  }
-  | {
-    readonly _tag: "CutoffWiderThanRegion"
-    readonly axis: "x" | "y"
-    readonly rc: number
-    readonly regionWidth: number
-    /** The most regions along this axis that this rc allows. */
-    readonly maxRegions: number
-    readonly message: string
-  }
-  | {
-    readonly _tag: "ParticleMovedTooFar"
-    readonly axis: "x" | "y"
-    readonly id: number
-    readonly step: number
-    readonly displacement: number
-    /** Largest allowed |displacement| per step along the axis: region width - rc (minus a rounding margin). */
-    readonly limit: number
-    readonly message: string
-  }
-  | {
-    /** A region got envelopes it cannot use: wrong step, sender, count, or a particle id twice (a wiring bug). */
-    readonly _tag: "InboxMismatch"
-    readonly region: number
-    readonly step: number
-    readonly message: string
-  }
 
 const isInt = (v: number, min: number, max: number): boolean => Number.isInteger(v) && v >= min && v <= max
 

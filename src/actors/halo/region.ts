@@ -1,5 +1,6 @@
 /**
- * The halo model decomposed into regions: the pure per-region kernel that region actors run, and its message types.
+ * The halo model decomposed into regions: the pure per-region kernel that region actors run (its message types
+ * are Schemas.ts).
  *
  * Protocol (one round of messages per step, no request/reply, so it cannot deadlock):
  * - Region r exchanges with `targets[r]`: the distinct regions of its periodic 3 × 3 neighbourhood, itself
@@ -14,9 +15,9 @@
  *   an axis).
  *
  * Bit-identity with the serial reference: a region iterates sources (owned ∪ halo) in ascending id and adds each
- * term into its owned neighbours' accumulators with the same expression, minimum-image function and exact
- * coordinates (halo copies are never shifted) as `stepSerial`, so each owned particle's force is the same sum in
- * the same order. Halos are taken from positions AFTER the move, by the region that held the particle before it;
+ * term into its owned neighbours' accumulators with the same function as `stepSerial` (physics.ts `addPull`) and
+ * exact coordinates (halo copies are never shifted), so each owned particle's force is the same sum in the same
+ * order. Halos are taken from positions AFTER the move, by the region that held the particle before it;
  * this is complete when no particle moves more than (region width - rc) per step, which `advanceRegion` checks.
  *
  * Payloads are plain typed arrays (Int32Array ids, Float64Array coordinates), sorted by id, fresh for every
@@ -24,35 +25,12 @@
  * the sender never reuses them). The one exception is opt-in: with `RegionWorkspace({ reuseOwnEnvelope: true })`
  * the envelope a region addresses to itself lives in the workspace (see there); it is never posted anyway.
  */
-import type { Geometry, HaloIssue } from "./params.ts"
-import { displacementLimit, movedTooFar, regionOf } from "./params.ts"
+import type { Geometry } from "./params.ts"
+import { cellOf, displacementLimit, movedTooFar, regionOf } from "./params.ts"
+import { addPull, integrate } from "./physics.ts"
+import type { Envelope, Halo, HaloIssue, Particles } from "./Schemas.ts"
 import type { HaloState } from "./state.ts"
-import { allocState, wrap } from "./state.ts"
-
-/** Full particle state, parallel arrays sorted by id. */
-export interface Particles {
-  readonly ids: Int32Array
-  readonly x: Float64Array
-  readonly y: Float64Array
-  readonly vx: Float64Array
-  readonly vy: Float64Array
-}
-
-/** Halo copies: ids and exact positions, sorted by id. */
-export interface Halo {
-  readonly ids: Int32Array
-  readonly x: Float64Array
-  readonly y: Float64Array
-}
-
-/** The one message from region `from` to region `to` for step `step`. */
-export interface Envelope {
-  readonly from: number
-  readonly to: number
-  readonly step: number
-  readonly migrants: Particles
-  readonly halo: Halo
-}
+import { allocState } from "./state.ts"
 
 export type Advance =
   | { readonly _tag: "Advanced"; readonly outbox: ReadonlyArray<Envelope> }
@@ -68,7 +46,19 @@ const allocParticles = (m: number): Particles => ({
   vy: new Float64Array(m)
 })
 
+/** A copy of particles that may be views (of a workspace, or of shared memory), as plain arrays of their own. */
+export const copyParticles = (p: Particles): Particles => ({
+  ids: p.ids.slice(),
+  x: p.x.slice(),
+  y: p.y.slice(),
+  vx: p.vx.slice(),
+  vy: p.vy.slice()
+})
+
 const allocHalo = (m: number): Halo => ({ ids: new Int32Array(m), x: new Float64Array(m), y: new Float64Array(m) })
+
+/** The capacity a workspace buffer of capacity `have` grows to when `need` elements do not fit: by half, at least. */
+const grown = (have: number, need: number): number => Math.max(need, Math.ceil(have * 1.5), 16)
 
 /**
  * Reusable scratch for one region (grown on demand), so steady-state steps allocate only the outgoing envelopes.
@@ -91,7 +81,7 @@ export class RegionWorkspace {
     const turn = (this.ownTurn ^= 1)
     let buffer = this.own[turn]
     if (buffer === undefined || buffer.ids.length < m) {
-      buffer = allocParticles(Math.max(m, Math.ceil((buffer?.ids.length ?? 0) * 1.5), 16))
+      buffer = allocParticles(grown(buffer?.ids.length ?? 0, m))
       this.own[turn] = buffer
     }
     return {
@@ -136,7 +126,7 @@ export class RegionWorkspace {
 
   ensureOwned(m: number): void {
     if (this.oid.length >= m) return
-    const c = Math.max(m, Math.ceil(this.oid.length * 1.5), 16)
+    const c = grown(this.oid.length, m)
     this.oid = new Int32Array(c)
     this.ox = new Float64Array(c)
     this.oy = new Float64Array(c)
@@ -155,7 +145,7 @@ export class RegionWorkspace {
 
   ensureHalo(m: number): void {
     if (this.hid.length >= m) return
-    const c = Math.max(m, Math.ceil(this.hid.length * 1.5), 16)
+    const c = grown(this.hid.length, m)
     this.hid = new Int32Array(c)
     this.hx = new Float64Array(c)
     this.hy = new Float64Array(c)
@@ -163,7 +153,7 @@ export class RegionWorkspace {
 
   ensureTemp(m: number): void {
     if (this.tid.length >= m) return
-    const c = Math.max(m, Math.ceil(this.tid.length * 1.5), 16)
+    const c = grown(this.tid.length, m)
     this.tid = new Int32Array(c)
     this.tx = new Float64Array(c)
     this.ty = new Float64Array(c)
@@ -174,7 +164,7 @@ export class RegionWorkspace {
 
   ensureCells(ncell: number): void {
     if (this.cursor.length >= ncell) return
-    const c = Math.max(ncell, Math.ceil(this.cursor.length * 1.5), 16)
+    const c = grown(this.cursor.length, ncell)
     this.cursor = new Int32Array(c)
     this.lcStart = new Int32Array(c + 1)
   }
@@ -350,7 +340,7 @@ export const advanceRegion = (
     return mismatch(region, step, "a particle id arrived twice as halo")
   }
   if (!regionForces(g, region, ws, nOwned, nHalo)) return mismatch(region, step, "a particle is both owned and halo")
-  const issue = integrate(g, ws, nOwned, step)
+  const issue = integrateOwned(g, ws, nOwned, step)
   if (issue !== undefined) return { _tag: "Invalid", issue }
   const owned: Particles = {
     ids: ws.oid.subarray(0, nOwned),
@@ -411,17 +401,13 @@ function regionForces(g: Geometry, region: number, ws: RegionWorkspace, no: numb
   if (no === 0) return true // nothing receives force
 
   for (let q = 0; q < no; q++) {
-    let cx = Math.floor(ox[q]! * scale)
-    if (cx >= nc) cx = nc - 1
-    let cy = Math.floor(oy[q]! * scale)
-    if (cy >= nc) cy = nc - 1
-    ogx[q] = cx
-    ogy[q] = cy
+    ogx[q] = cellOf(ox[q]!, scale, nc)
+    ogy[q] = cellOf(oy[q]!, scale, nc)
   }
   const rx = region % g.px
   const ry = (region - rx) / g.px
-  const centreCol = Math.min(nc - 1, Math.floor(((g.edgesX[rx]! + g.edgesX[rx + 1]!) / 2) * scale))
-  const centreRow = Math.min(nc - 1, Math.floor(((g.edgesY[ry]! + g.edgesY[ry + 1]!) / 2) * scale))
+  const centreCol = cellOf((g.edgesX[rx]! + g.edgesX[rx + 1]!) / 2, scale, nc)
+  const centreRow = cellOf((g.edgesY[ry]! + g.edgesY[ry + 1]!) / 2, scale, nc)
   axisMap(mapX, ogx, no, nc, g.px, centreCol)
   axisMap(mapY, ogy, no, nc, g.py, centreRow)
   const fullX = mapX.full
@@ -475,10 +461,8 @@ function regionForces(g: Geometry, region: number, ws: RegionWorkspace, no: numb
       yi = hy[b]!
       b++
     }
-    let cx = Math.floor(xi * scale)
-    if (cx >= nc) cx = nc - 1
-    let cy = Math.floor(yi * scale)
-    if (cy >= nc) cy = nc - 1
+    const cx = cellOf(xi, scale, nc)
+    const cy = cellOf(yi, scale, nc)
     // Neighbour columns and rows as at most two runs each, in local numbering.
     let ca0: number, ca1: number, cb0: number, cb1: number
     if (fullX) {
@@ -516,19 +500,7 @@ function regionForces(g: Geometry, region: number, ws: RegionWorkspace, no: numb
       // the common case, kept as tight as the serial interior loop: one column run per row, no minimage
       for (let row = ra0; row < ra1; row++) {
         const base = row * nlx
-        const s1 = lcStart[base + ca1]!
-        for (let s = lcStart[base + ca0]!; s < s1; s++) {
-          const dx = xi - sx[s]!
-          const dy = yi - sy[s]!
-          const r2 = dx * dx + dy * dy
-          if (r2 < rc2 && r2 > 0) {
-            const r = Math.sqrt(r2)
-            const q = 1 - r / rc
-            const f = (k * q * q) / r
-            fx[s]! += f * dx
-            fy[s]! += f * dy
-          }
-        }
+        addPull(xi, yi, sx, sy, fx, fy, lcStart[base + ca0]!, lcStart[base + ca1]!, rc, rc2, k, L, halfL, false)
       }
       continue
     }
@@ -541,37 +513,7 @@ function regionForces(g: Geometry, region: number, ws: RegionWorkspace, no: numb
           // an empty run gives s1 <= s0
           const s0 = lcStart[base + (cr === 0 ? ca0 : cb0)]!
           const s1 = lcStart[base + (cr === 0 ? ca1 : cb1)]!
-          if (plain) {
-            for (let s = s0; s < s1; s++) {
-              const dx = xi - sx[s]!
-              const dy = yi - sy[s]!
-              const r2 = dx * dx + dy * dy
-              if (r2 < rc2 && r2 > 0) {
-                const r = Math.sqrt(r2)
-                const q = 1 - r / rc
-                const f = (k * q * q) / r
-                fx[s]! += f * dx
-                fy[s]! += f * dy
-              }
-            }
-          } else {
-            for (let s = s0; s < s1; s++) {
-              let dx = xi - sx[s]!
-              if (dx > halfL) dx -= L
-              else if (dx < -halfL) dx += L
-              let dy = yi - sy[s]!
-              if (dy > halfL) dy -= L
-              else if (dy < -halfL) dy += L
-              const r2 = dx * dx + dy * dy
-              if (r2 < rc2 && r2 > 0) {
-                const r = Math.sqrt(r2)
-                const q = 1 - r / rc
-                const f = (k * q * q) / r
-                fx[s]! += f * dx
-                fy[s]! += f * dy
-              }
-            }
-          }
+          addPull(xi, yi, sx, sy, fx, fy, s0, s1, rc, rc2, k, L, halfL, !plain)
         }
       }
     }
@@ -579,24 +521,20 @@ function regionForces(g: Geometry, region: number, ws: RegionWorkspace, no: numb
   return ok
 }
 
-/** Semi-implicit Euler on the owned particles, exactly as `stepSerial`; checks the per-step displacement limit. */
-function integrate(g: Geometry, ws: RegionWorkspace, no: number, step: number): HaloIssue | undefined {
+/** Integrates the owned particles (`integrate`, as `stepSerial` does); checks the per-step displacement limit. */
+function integrateOwned(g: Geometry, ws: RegionWorkspace, no: number, step: number): HaloIssue | undefined {
   const { L, dt } = g
   const { oid, ox, oy, ovx, ovy, qSlot, fx, fy } = ws
   const limX = displacementLimit(g, "x")
   const limY = displacementLimit(g, "y")
   for (let q = 0; q < no; q++) {
     const s = qSlot[q]!
-    const vxq = ovx[q]! + fx[s]! * dt
-    const vyq = ovy[q]! + fy[s]! * dt
-    const dxm = vxq * dt
-    const dym = vyq * dt
+    integrate(ox, oy, ovx, ovy, q, fx[s]!, fy[s]!, dt, L)
+    // The move just made, v·dt (the same product integrate added): a failed step is discarded whole.
+    const dxm = ovx[q]! * dt
+    const dym = ovy[q]! * dt
     if (!(Math.abs(dxm) < limX)) return movedTooFar(g, "x", oid[q]!, step, dxm)
     if (!(Math.abs(dym) < limY)) return movedTooFar(g, "y", oid[q]!, step, dym)
-    ovx[q] = vxq
-    ovy[q] = vyq
-    ox[q] = wrap(ox[q]! + dxm, L)
-    oy[q] = wrap(oy[q]! + dym, L)
   }
   return undefined
 }

@@ -2,9 +2,9 @@
  * The halo model's global state (indexed by particle id), its deterministic initial value, the periodic wrap, and
  * a checksum of the exact bits.
  */
-import { seedKey, uniformK } from "../rng.ts"
-import { Fnv1a64 } from "../particles/checksum.ts"
-import type { HaloParams } from "./params.ts"
+import { Fnv1a64 } from "../fingerprint.ts"
+import * as Rng from "../rng.ts"
+import type { HaloParams } from "./Schemas.ts"
 
 /** Particle i has position (x[i], y[i]) in [0, L)² and velocity (vx[i], vy[i]); mass 1. */
 export interface HaloState {
@@ -54,13 +54,13 @@ export const wrap = (x: number, L: number): number => {
  */
 export const initialState = (p: HaloParams): HaloState => {
   const s = allocState(p.n)
-  const key = seedKey(p.seed)
+  const key = Rng.seedKey(p.seed)
   const v0 = p.v0 ?? 0.1
   for (let i = 0; i < p.n; i++) {
-    s.x[i] = wrap(uniformK(key, 4 * i) * p.L, p.L)
-    s.y[i] = wrap(uniformK(key, 4 * i + 1) * p.L, p.L)
-    s.vx[i] = (2 * uniformK(key, 4 * i + 2) - 1) * v0
-    s.vy[i] = (2 * uniformK(key, 4 * i + 3) - 1) * v0
+    s.x[i] = wrap(Rng.uniformK(key, 4 * i) * p.L, p.L)
+    s.y[i] = wrap(Rng.uniformK(key, 4 * i + 1) * p.L, p.L)
+    s.vx[i] = (2 * Rng.uniformK(key, 4 * i + 2) - 1) * v0
+    s.vy[i] = (2 * Rng.uniformK(key, 4 * i + 3) - 1) * v0
   }
   return s
 }

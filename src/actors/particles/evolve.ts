@@ -46,3 +46,18 @@ export function evolveRange(
     }
   }
 }
+
+/** Short calls on a small shared state, so the JIT has optimised `evolveRange` before the first long call. */
+export const warmUp = (): void => {
+  const n = 64
+  const buffer = new SharedArrayBuffer(3 * n * 8)
+  const x = new Float64Array(buffer, 0, n)
+  const y = new Float64Array(buffer, n * 8, n)
+  const w = new Float64Array(buffer, 2 * n * 8, n)
+  for (let i = 0; i < n; i++) {
+    x[i] = Math.cos(i)
+    y[i] = Math.sin(i)
+    w[i] = (i % 7) / 7 - 0.5
+  }
+  for (let r = 0; r < 200; r++) evolveRange(x, y, w, 0, n, 20)
+}

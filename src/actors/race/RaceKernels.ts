@@ -5,8 +5,8 @@
  * Plain module-level functions taking postable handles, so that any worker can run them on the same counter.
  * They must run on worker threads (the locked one blocks); the counter is an `AtomicCounter` cell.
  */
-import type * as AtomicCounter from "../../runtime/shared/AtomicCounter.ts"
-import * as Mutex from "../../runtime/shared/Mutex.ts"
+import type { AtomicCounter } from "../../runtime/shared/index.ts"
+import { Mutex } from "../../runtime/shared/index.ts"
 
 /**
  * `counter += 1`, k times, with no guard: a read then a write, so increments of other threads that land in

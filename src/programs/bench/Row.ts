@@ -1,7 +1,10 @@
 /**
  * One benchmark figure: what was measured, its value, and its ratio against the
- * baseline it is judged by (measured in the same run).
+ * baseline it is judged by (measured in the same run); and the two helpers every
+ * section measures with, the median of rounds and a timed effect.
  */
+import { Duration, Effect } from "effect"
+
 export interface Row {
   readonly section: string
   readonly name: string
@@ -16,3 +19,7 @@ export const median = (xs: ReadonlyArray<number>): number => {
   const mid = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
+
+/** Runs `effect` and returns its value with the seconds it took. */
+export const timed = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<{ seconds: number; value: A }, E, R> =>
+  Effect.map(Effect.timed(effect), ([duration, value]) => ({ seconds: Duration.toMillis(duration) / 1000, value }))

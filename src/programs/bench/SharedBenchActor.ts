@@ -3,9 +3,8 @@
  * lock()/unlock() pairs and Atomics.add per second from kernel code, and what the Effect `withLock` costs per use.
  */
 import { Effect, Schema } from "effect"
-import * as Actor from "../../runtime/Actor.ts"
-import * as AtomicCounter from "../../runtime/shared/AtomicCounter.ts"
-import * as Mutex from "../../runtime/shared/Mutex.ts"
+import { Actor } from "../../runtime/index.ts"
+import { AtomicCounter, Mutex } from "../../runtime/shared/index.ts"
 
 const Count = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))
 

@@ -6,7 +6,7 @@
  */
 import { Duration, Effect, Layer } from "effect"
 import type { Worker } from "node:worker_threads"
-import { warmUp } from "../../actors/piKernel.ts"
+import { warmUp } from "../../actors/pi/kernel.ts"
 import { ActorSystem, Threads } from "../../runtime/index.ts"
 import * as Modes from "../pi/modes.ts"
 import { Noop } from "./NoopActor.ts"

@@ -7,9 +7,8 @@
  * computation ratio.
  */
 import { Effect, Layer } from "effect"
-import type { HaloState } from "../../actors/halo/index.ts"
-import { boxForDensity, checksum, initialState } from "../../actors/halo/index.ts"
-import * as Threads from "../../runtime/Threads.ts"
+import * as Halo from "../../actors/halo/index.ts"
+import { Threads } from "../../runtime/index.ts"
 import * as Modes from "../halo/modes.ts"
 import type { Row } from "./Row.ts"
 import { median } from "./Row.ts"
@@ -19,7 +18,7 @@ const STEPS = 100
 const WORKERS = 2
 
 const setupFor = (n: number, steps: number): Modes.Setup => ({
-  params: { n, L: boxForDensity(n, 1, DENSITY), rc: 1, k: 1, dt: 0.01, steps, seed: 2024 },
+  params: { n, L: Halo.boxForDensity(n, 1, DENSITY), rc: 1, k: 1, dt: 0.01, steps, seed: 2024 },
   grid: { px: 1, py: WORKERS }
 })
 
@@ -36,13 +35,13 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
         Effect.gen(function*() {
           const setup = setupFor(n, steps)
           const runners = yield* Effect.forEach(Modes.MODES, (mode) => Modes.prepare(mode, setup))
-          return { n, initial: initialState(setup.params), runners }
+          return { n, initial: Halo.initialState(setup.params), runners }
         })).pipe(Effect.provide(context), Effect.orDie)
 
       const seconds: Record<string, Array<number>> = {}
       const last: Record<string, Modes.Outcome> = {}
       const sums = new Map<number, Set<string>>()
-      const once = (n: number, initial: HaloState, runner: Modes.Runner) =>
+      const once = (n: number, initial: Halo.HaloState, runner: Modes.Runner) =>
         Effect.gen(function*() {
           const outcome = yield* Effect.orDie(runner.run(initial))
           const key = `${runner.mode}.${n}`
@@ -50,7 +49,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
           last[key] = outcome
           let set = sums.get(n)
           if (set === undefined) sums.set(n, set = new Set())
-          set.add(checksum(outcome.state))
+          set.add(Halo.checksum(outcome.state))
         })
       // One untimed round first: the workers' JIT warms on the real sizes.
       for (const { initial, runners } of prepared) for (const runner of runners) yield* Effect.orDie(runner.run(initial))

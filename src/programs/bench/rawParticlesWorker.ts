@@ -5,20 +5,19 @@
  * (bundled on its own, as the π baseline is) and replies with the milliseconds it took.
  */
 import { parentPort } from "node:worker_threads"
-import { evolveRange } from "../../actors/particles/evolve.ts"
-import { randomParticles, viewParticles } from "../../actors/particles/ParticleState.ts"
+import * as Particles from "../../actors/particles/index.ts"
 
 // Warm up on short calls, as the framework's kernels do: a cold first long call runs much slower.
 {
-  const warm = randomParticles(64, 1)
-  for (let r = 0; r < 200; r++) evolveRange(warm.x, warm.y, warm.w, 0, 64, 20)
+  const warm = Particles.randomParticles(64, 1)
+  for (let r = 0; r < 200; r++) Particles.evolveRange(warm.x, warm.y, warm.w, 0, 64, 20)
 }
 
 parentPort!.on("message", (message: "ping" | { buffer: SharedArrayBuffer; n: number; lo: number; hi: number; nsteps: number }) => {
   if (message === "ping") return parentPort!.postMessage("pong")
   const { buffer, hi, lo, n, nsteps } = message
-  const { w, x, y } = viewParticles(buffer, n)
+  const { w, x, y } = Particles.viewParticles(buffer, n)
   const t0 = performance.now()
-  evolveRange(x, y, w, lo, hi, nsteps)
+  Particles.evolveRange(x, y, w, lo, hi, nsteps)
   parentPort!.postMessage(performance.now() - t0)
 })

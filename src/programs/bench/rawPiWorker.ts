@@ -4,10 +4,10 @@
  * posts the count back.
  */
 import { parentPort } from "node:worker_threads"
-import { countHits, warmUp } from "../../actors/piKernel.ts"
+import * as Kernel from "../../actors/pi/kernel.ts"
 
-warmUp()
+Kernel.warmUp()
 parentPort!.on("message", (message: { seed: number; start: number; count: number } | number) => {
   if (typeof message === "number") return parentPort!.postMessage(message)
-  parentPort!.postMessage(countHits(message.seed, message.start, message.count))
+  parentPort!.postMessage(Kernel.countHits(message.seed, message.start, message.count))
 })

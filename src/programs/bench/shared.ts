@@ -5,18 +5,16 @@
  * pairs per second from kernel code in a worker; and what one Effect `withLock` costs. Variants alternate
  * within each round and every figure is the median over rounds, so ratios come from the same run.
  */
-import { Duration, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import type { Worker } from "node:worker_threads"
-import { checksum, randomParticles, stepsFor } from "../../actors/particles/index.ts"
+import * as Particles from "../../actors/particles/index.ts"
 import type { ParticleState } from "../../actors/particles/index.ts"
-import { allocParticles } from "../../actors/particles/index.ts"
-import * as ActorSystem from "../../runtime/ActorSystem.ts"
-import * as Threads from "../../runtime/Threads.ts"
+import { ActorSystem, Partition, Threads } from "../../runtime/index.ts"
 import * as ParticleModes from "../particles/modes.ts"
 import * as RaceModes from "../race/modes.ts"
 import * as RawPool from "./RawPool.ts"
 import type { Row } from "./Row.ts"
-import { median } from "./Row.ts"
+import { median, timed } from "./Row.ts"
 import { SharedBench, withLockMicros } from "./SharedBenchActor.ts"
 
 const SEED = 42
@@ -29,17 +27,14 @@ const ask = RawPool.ask
 
 const rawEvolve = (pool: ReadonlyArray<Worker>, initial: ParticleState, nsteps: number) =>
   Effect.promise(async () => {
-    const s = allocParticles(initial.n, true)
+    const s = Particles.allocParticles(initial.n, true)
     s.x.set(initial.x)
     s.y.set(initial.y)
     s.w.set(initial.w)
-    const ranges = ParticleModes.split(initial.n, pool.length)
+    const ranges = Partition.allBounds(initial.n, pool.length)
     await Promise.all(pool.map((w, i) => ask(w, { buffer: s.x.buffer, n: s.n, lo: ranges[i]![0], hi: ranges[i]![1], nsteps })))
     return s
   })
-
-const timed = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.map(Effect.orDie(Effect.timed(effect)), ([duration, value]) => ({ seconds: Duration.toMillis(duration) / 1000, value }))
 
 export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown, never> =>
   Effect.scoped(
@@ -48,7 +43,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
       const rounds = options.quick ? 1 : 5
       const n = options.quick ? 2_000 : 10_000
       const dt = options.quick ? 0.02 : 0.1
-      const nsteps = stepsFor(dt)
+      const nsteps = Particles.stepsFor(dt)
       const k = options.quick ? 500_000 : 5_000_000
       const pairs = options.quick ? 5e6 : 5e7
       const uses = options.quick ? 20_000 : 200_000
@@ -61,15 +56,15 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
       const racers = yield* provide(RaceModes.prepare)
       const bench = yield* provide(ActorSystem.spawn(SharedBench, {}))
       const raw = yield* rawPool(workers)
-      const initial = randomParticles(n, SEED)
+      const initial = Particles.randomParticles(n, SEED)
 
       const times: Record<string, Array<number>> = {}
       const record = (name: string, value: number) => (times[name] ??= []).push(value)
       const sums = new Set<string>()
       const particles = (name: string, effect: Effect.Effect<ParticleState, unknown>) =>
-        Effect.map(timed(effect), ({ seconds, value }) => {
+        Effect.map(Effect.orDie(timed(effect)), ({ seconds, value }) => {
           record(name, seconds)
-          sums.add(checksum(value.x, value.y))
+          sums.add(Particles.checksum(value.x, value.y))
         })
 
       for (let round = 0; round < rounds; round++) {

@@ -10,19 +10,15 @@
  */
 import { Effect } from "effect"
 import type { Scope } from "effect"
-import { addTrace, makeTrace } from "../../actors/halo/accounting.ts"
-import type { Trace } from "../../actors/halo/accounting.ts"
-import { allocExchange, CANCEL } from "../../actors/halo/exchange.ts"
-import type { Envelope, Grid, HaloParams, HaloState, Particles } from "../../actors/halo/index.ts"
-import { emptyParticles, gather, makeGeometry, partition, simulateSerial, validateSetup } from "../../actors/halo/index.ts"
-import type { HaloError } from "../../actors/HaloWire.ts"
-import { haloError } from "../../actors/HaloWire.ts"
-import { ParticleRegion } from "../../actors/ParticleRegion.ts"
-import type { RunResult } from "../../actors/ParticleRegion.ts"
-import { SharedRegions } from "../../actors/SharedRegions.ts"
-import type { ActorError } from "../../runtime/ActorError.ts"
-import * as ActorSystem from "../../runtime/ActorSystem.ts"
-import * as Barrier from "../../runtime/shared/Barrier.ts"
+import * as Exchange from "../../actors/halo/exchange.ts"
+import * as Halo from "../../actors/halo/index.ts"
+import type { Envelope, Grid, HaloParams, HaloState, RunResult, Trace } from "../../actors/halo/index.ts"
+import { ParticleRegion } from "../../actors/halo/ParticleRegion.ts"
+import * as Schemas from "../../actors/halo/Schemas.ts"
+import { SharedRegions } from "../../actors/halo/SharedRegions.ts"
+import { ActorSystem, Partition } from "../../runtime/index.ts"
+import type { ActorError } from "../../runtime/index.ts"
+import { Barrier } from "../../runtime/shared/index.ts"
 
 export const MODES = ["serial", "messages", "shared"] as const
 export type Mode = (typeof MODES)[number]
@@ -51,7 +47,7 @@ export interface Outcome {
   readonly trace?: Trace
 }
 
-export type RunError = HaloError | ActorError | Barrier.BarrierBroken | Barrier.BarrierTimeout
+export type RunError = Schemas.HaloError | ActorError.ActorError | Barrier.BarrierBroken | Barrier.BarrierTimeout
 
 export interface Runner {
   readonly mode: Mode
@@ -71,24 +67,24 @@ export interface RunOptions {
 }
 
 /** Checks the setup: a bad parameter or a cutoff wider than a region is a `HaloError` naming what to change. */
-export const validate = (setup: Setup): Effect.Effect<void, HaloError> => {
-  const issue = validateSetup(setup.params, setup.grid)
-  return issue === undefined ? Effect.void : Effect.fail(haloError(issue))
+export const validate = (setup: Setup): Effect.Effect<void, Schemas.HaloError> => {
+  const issue = Halo.validateSetup(setup.params, setup.grid)
+  return issue === undefined ? Effect.void : Effect.fail(Schemas.haloError(issue))
 }
 
-const modelOf = ({ steps: _steps, ...model }: HaloParams) => model
+const modelOf = ({ steps: _steps, ...model }: HaloParams): Schemas.Model => model
 
 /** Reassembles the global state from the regions' final particles; a lost or doubled id is a `HaloError`. */
-const assemble = (n: number, steps: number, results: ReadonlyArray<RunResult>): Effect.Effect<HaloState, HaloError> => {
+const assemble = (n: number, steps: number, results: ReadonlyArray<RunResult>): Effect.Effect<HaloState, Schemas.HaloError> => {
   const envelopes: Array<Envelope> = []
-  const noHalo = emptyParticles()
+  const noHalo = Halo.emptyParticles()
   for (const result of results) {
     for (const migrants of result.owned) {
-      envelopes.push({ from: result.region, to: result.region, step: steps, migrants: migrants as Particles, halo: noHalo })
+      envelopes.push({ from: result.region, to: result.region, step: steps, migrants, halo: noHalo })
     }
   }
-  const out = gather(n, envelopes)
-  return out._tag === "Gathered" ? Effect.succeed(out.state) : Effect.fail(haloError(out.issue))
+  const out = Halo.gather(n, envelopes)
+  return out._tag === "Gathered" ? Effect.succeed(out.state) : Effect.fail(Schemas.haloError(out.issue))
 }
 
 const summarise = (results: ReadonlyArray<RunResult>, steps: number) => {
@@ -106,7 +102,7 @@ const summarise = (results: ReadonlyArray<RunResult>, steps: number) => {
     computeMs += stats.computeMs
     waitMs += stats.waitMs
     maxComputeMs = Math.max(maxComputeMs, stats.computeMs)
-    if (own) addTrace(trace ??= makeTrace(steps), own)
+    if (own) Halo.addTrace(trace ??= Halo.makeTrace(steps), own)
   }
   return {
     messages,
@@ -120,17 +116,17 @@ const summarise = (results: ReadonlyArray<RunResult>, steps: number) => {
 }
 
 /** The cell-list reference in this thread. */
-export const serial = (setup: Setup): Effect.Effect<Runner, HaloError> =>
+export const serial = (setup: Setup): Effect.Effect<Runner, Schemas.HaloError> =>
   Effect.gen(function*() {
     yield* validate({ params: setup.params, grid: { px: 1, py: 1 } })
-    simulateSerial({ ...setup.params, n: Math.min(setup.params.n, 2000), steps: 3 })
+    Halo.simulateSerial({ ...setup.params, n: Math.min(setup.params.n, 2000), steps: 3 })
     return {
       mode: "serial",
       workers: 1,
       run: (initial, options) =>
         Effect.sync(() => {
           const started = performance.now()
-          const state = simulateSerial({ ...setup.params, steps: options?.steps ?? setup.params.steps }, initial)
+          const state = Halo.simulateSerial({ ...setup.params, steps: options?.steps ?? setup.params.steps }, initial)
           const seconds = (performance.now() - started) / 1000
           return {
             state,
@@ -147,17 +143,17 @@ export const serial = (setup: Setup): Effect.Effect<Runner, HaloError> =>
   })
 
 /** One `ParticleRegion` per region, region r on worker r mod workers. */
-export const messages = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSystem.ActorSystem | Scope.Scope> =>
+export const messages = (setup: Setup): Effect.Effect<Runner, Schemas.HaloError | ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     yield* validate(setup)
     const { grid, params } = setup
     const system = yield* ActorSystem.ActorSystem
-    const g = makeGeometry(params, grid)
+    const g = Halo.makeGeometry(params, grid)
     const regions = yield* Effect.forEach(
       Array.from({ length: g.regions }, (_, r) => r),
       (region) => system.spawn(ParticleRegion, { params: modelOf(params), grid, region }, { worker: region % system.workers }),
       { concurrency: "unbounded" }
-    ).pipe(Effect.orDie)
+    )
     const peers = regions.map((ref) => ref.address)
     let epoch = 0
     return {
@@ -167,7 +163,7 @@ export const messages = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSy
         Effect.gen(function*() {
           const started = performance.now()
           const steps = options?.steps ?? params.steps
-          const owned = partition(g, initial)
+          const owned = Halo.partition(g, initial)
           const run = {
             epoch: ++epoch,
             peers,
@@ -185,18 +181,12 @@ export const messages = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSy
     } satisfies Runner
   })
 
-/** Contiguous, balanced groups of regions, one per worker (fewer if there are fewer regions). */
-export const groupsOf = (regions: number, workers: number): Array<Array<number>> => {
-  const count = Math.min(regions, workers)
-  return Array.from({ length: count }, (_, i) => {
-    const lo = Math.floor((i * regions) / count)
-    const hi = Math.floor(((i + 1) * regions) / count)
-    return Array.from({ length: hi - lo }, (_, k) => lo + k)
-  })
-}
+/** Contiguous, balanced groups of regions (`Partition.allBounds`), one per worker (fewer if there are fewer regions). */
+export const groupsOf = (regions: number, workers: number): Array<Array<number>> =>
+  Partition.allBounds(regions, Math.min(regions, workers)).map(([lo, hi]) => Array.from({ length: hi - lo }, (_, k) => lo + k))
 
 /** One `SharedRegions` group per worker, in lockstep over shared arrays and a barrier. Threads only. */
-export const shared = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSystem.ActorSystem | Scope.Scope> =>
+export const shared = (setup: Setup): Effect.Effect<Runner, Schemas.HaloError | ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     yield* validate(setup)
     const { grid, params } = setup
@@ -204,12 +194,12 @@ export const shared = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSyst
     if (!system.concurrent) {
       return yield* Effect.die(new Error("the shared mode blocks at barriers: it needs a tier whose workers run concurrently (Threads)"))
     }
-    const g = makeGeometry(params, grid)
+    const g = Halo.makeGeometry(params, grid)
     const groups = groupsOf(g.regions, system.workers)
     const actors = yield* Effect.forEach(groups, (_, i) => system.spawn(SharedRegions, {}, { worker: i }), {
       concurrency: "unbounded"
-    }).pipe(Effect.orDie)
-    const pools = allocExchange(g, params.n)
+    })
+    const pools = Exchange.allocate(g, params.n)
     return {
       mode: "shared",
       workers: groups.length,
@@ -217,9 +207,9 @@ export const shared = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSyst
         Effect.gen(function*() {
           const started = performance.now()
           const steps = options?.steps ?? params.steps
-          const owned = partition(g, initial)
-          // Fresh control words (counters, abort, cancel) and barrier per run; the pools are reused.
-          const exchange = { ...pools, control: new SharedArrayBuffer(pools.control.byteLength) }
+          const owned = Halo.partition(g, initial)
+          // A fresh exchange run (the pools are reused) and barrier per run.
+          const exchange = Exchange.forRun(pools)
           const barrier = Barrier.make(groups.length, { name: "halo-steps" })
           const outcomes = yield* Effect.forEach(groups, (regions, i) =>
             actors[i]!.ask("run", {
@@ -234,7 +224,7 @@ export const shared = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSyst
               trace: options?.trace ?? false,
               ...(options?.progress ? { progress: options.progress } : {})
             }), { concurrency: "unbounded" }).pipe(
-              Effect.onInterrupt(() => Effect.sync(() => Atomics.store(new Int32Array(exchange.control), CANCEL, 1)))
+              Effect.onInterrupt(() => Effect.sync(() => Exchange.cancel(exchange)))
             )
           const results = outcomes.flatMap((outcome) => outcome.results)
           const state = yield* assemble(params.n, steps, results)
@@ -244,7 +234,7 @@ export const shared = (setup: Setup): Effect.Effect<Runner, HaloError, ActorSyst
     } satisfies Runner
   })
 
-export const prepare = (mode: Mode, setup: Setup): Effect.Effect<Runner, HaloError, ActorSystem.ActorSystem | Scope.Scope> => {
+export const prepare = (mode: Mode, setup: Setup): Effect.Effect<Runner, Schemas.HaloError | ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> => {
   switch (mode) {
     case "serial":
       return serial(setup)

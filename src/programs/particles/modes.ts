@@ -9,25 +9,26 @@
  */
 import { Effect } from "effect"
 import type { Scope } from "effect"
-import { ParticleGroup } from "../../actors/ParticleGroup.ts"
-import { evolveInSlices, evolveKernel, warmUpEvolve } from "../../actors/ParticleEvolve.ts"
-import { allocParticles, cloneParticles } from "../../actors/particles/index.ts"
+import { evolveInSlices, evolveKernel, stepsPerSlice } from "../../actors/particles/EvolveKernel.ts"
+import * as Particles from "../../actors/particles/index.ts"
 import type { ParticleState } from "../../actors/particles/index.ts"
-import type { ActorError } from "../../runtime/ActorError.ts"
-import * as ActorSystem from "../../runtime/ActorSystem.ts"
-import * as ParallelFor from "../../runtime/parallel/ParallelFor.ts"
-import type { Schedule } from "../../runtime/parallel/Schedule.ts"
+import { ParticleGroup } from "../../actors/particles/ParticleGroup.ts"
+import type { GroupEmpty } from "../../actors/particles/Schemas.ts"
+import { ActorSystem, Partition } from "../../runtime/index.ts"
+import type { ActorError } from "../../runtime/index.ts"
+import { ParallelFor } from "../../runtime/parallel/index.ts"
+import type { Schedule } from "../../runtime/parallel/index.ts"
 
 export const MODES = ["serial", "distributed", "shared"] as const
 export type Mode = (typeof MODES)[number]
 
 export interface Options {
   /** `shared` only: the parallelFor schedule (default static) and chunk size. */
-  readonly schedule?: Schedule | undefined
+  readonly schedule?: Schedule.Schedule | undefined
   readonly chunk?: number | undefined
 }
 
-export type ModeError = ActorError | ParallelFor.ParallelForError | import("../../actors/ParticleGroup.ts").GroupEmpty
+export type ModeError = ActorError.ActorError | ParallelFor.ParallelForError | GroupEmpty
 
 export interface Runner {
   readonly mode: Mode
@@ -37,27 +38,23 @@ export interface Runner {
   readonly evolve: (initial: ParticleState, nsteps: number) => Effect.Effect<ParticleState, ModeError>
 }
 
-/** Contiguous, balanced ranges of [0, n) for `parts` groups. */
-export const split = (n: number, parts: number): Array<readonly [number, number]> =>
-  Array.from({ length: parts }, (_, i) => [Math.floor((i * n) / parts), Math.floor(((i + 1) * n) / parts)] as const)
-
 export const serial: Effect.Effect<Runner> = Effect.sync(() => {
-  warmUpEvolve()
+  Particles.warmUp()
   return {
     mode: "serial",
     workers: 1,
     evolve: (initial, nsteps) =>
       Effect.suspend(() => {
-        const s = cloneParticles(initial)
+        const s = Particles.cloneParticles(initial)
         return Effect.as(evolveInSlices(s.x, s.y, s.w, nsteps), s)
       })
   }
 })
 
 /** One ParticleGroup per worker; each evolve scatters, evolves and gathers. */
-export const distributed: Effect.Effect<Runner, never, ActorSystem.ActorSystem | Scope.Scope> = Effect.gen(function*() {
+export const distributed: Effect.Effect<Runner, ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> = Effect.gen(function*() {
   const system = yield* ActorSystem.ActorSystem
-  const groups = yield* Effect.orDie(ActorSystem.spawnMany(ParticleGroup, system.workers, () => ({})))
+  const groups = yield* ActorSystem.spawnMany(ParticleGroup, system.workers, () => ({}))
   const all = <A, E>(f: (group: (typeof groups)[number], range: readonly [number, number], i: number) => Effect.Effect<A, E>, ranges: ReadonlyArray<readonly [number, number]>) =>
     Effect.forEach(groups, (group, i) => f(group, ranges[i]!, i), { concurrency: "unbounded" })
   return {
@@ -65,13 +62,13 @@ export const distributed: Effect.Effect<Runner, never, ActorSystem.ActorSystem |
     workers: groups.length,
     evolve: (initial, nsteps) =>
       Effect.gen(function*() {
-        const ranges = split(initial.n, groups.length)
+        const ranges = Partition.allBounds(initial.n, groups.length)
         // Scatter: each group gets a copy of its slice (distributed memory).
         yield* all((group, [lo, hi]) =>
           group.ask("scatter", { x: initial.x.slice(lo, hi), y: initial.y.slice(lo, hi), w: initial.w.slice(lo, hi) }), ranges)
         yield* all((group) => group.ask("evolve", nsteps), ranges)
         const parts = yield* all((group) => group.ask("gather", undefined), ranges)
-        const out = allocParticles(initial.n)
+        const out = Particles.allocParticles(initial.n)
         out.w.set(initial.w)
         parts.forEach((part, i) => {
           out.x.set(part.x, ranges[i]![0])
@@ -99,13 +96,12 @@ export const shared = (options: Options = {}): Effect.Effect<Runner, ParallelFor
       workers: loops.workers,
       evolve: (initial, nsteps) =>
         Effect.gen(function*() {
-          const s = allocParticles(initial.n, true)
+          const s = Particles.allocParticles(initial.n, true)
           s.x.set(initial.x)
           s.y.set(initial.y)
           s.w.set(initial.w)
-          const slice = Math.max(1, Math.floor(SHARED_SLICE_WORK / Math.max(1, s.n)))
-          for (let done = 0; done < nsteps; done += slice) {
-            yield* loops.run(evolveKernel, s.n, { x: s.x, y: s.y, w: s.w, nsteps: Math.min(slice, nsteps - done) }, {
+          for (const { count } of Partition.ranges(nsteps, stepsPerSlice(s.n, SHARED_SLICE_WORK))) {
+            yield* loops.run(evolveKernel, s.n, { x: s.x, y: s.y, w: s.w, nsteps: count }, {
               schedule: options.schedule,
               chunk: options.chunk
             })

@@ -6,14 +6,15 @@
  */
 import { Effect } from "effect"
 import type { Scope } from "effect"
-import { PiSampler, sampleRange } from "../../actors/PiSampler.ts"
-import { warmUp } from "../../actors/piKernel.ts"
-import type { ActorError } from "../../runtime/ActorError.ts"
-import * as ActorSystem from "../../runtime/ActorSystem.ts"
-import * as Balancer from "../../runtime/Balancer.ts"
-import * as Pipeline from "../../runtime/pool/Pipeline.ts"
-import * as Retry from "../../runtime/Retry.ts"
-import * as WideCounter from "../../runtime/shared/WideCounter.ts"
+import * as Kernel from "../../actors/pi/kernel.ts"
+import { PiSampler, sampleRange } from "../../actors/pi/PiSampler.ts"
+import { ActorSystem, Balancer, Partition, Retry } from "../../runtime/index.ts"
+import type { ActorError } from "../../runtime/index.ts"
+import { Pipeline } from "../../runtime/pool/index.ts"
+import { WideCounter } from "../../runtime/shared/index.ts"
+
+/** What a mode can fail with: the runtime's errors, and samplers that could not be started. */
+export type ModeError = ActorError.ActorError | ActorError.SpawnFailed
 
 export const MODES = ["serial", "per-sample", "actors", "pipeline", "shared"] as const
 export type Mode = (typeof MODES)[number]
@@ -24,29 +25,18 @@ export const PER_SAMPLE_CAP = 100_000
 export interface Params {
   readonly samples: number
   readonly seed: number
-  /** Samples per message for chunked modes; default: about 4 chunks per worker. */
+  /** Samples per message for chunked modes; default: `Partition.chunkSize` (about 4 chunks per worker). */
   readonly chunk?: number
   /** Bumped as samples are counted (for progress). */
   readonly progress?: { done: number; total: number }
 }
 
-export interface Range {
-  readonly start: number
-  readonly count: number
-}
-
-/** Split [0, samples) into consecutive ranges of `chunk` samples (the last may be shorter). */
-export const ranges = (samples: number, chunk: number): Array<Range> => {
-  const out: Array<Range> = []
-  for (let start = 0; start < samples; start += chunk) out.push({ start, count: Math.min(chunk, samples - start) })
-  return out
-}
-
-export const defaultChunk = (samples: number, workers: number): number =>
-  Math.max(1, Math.ceil(samples / (workers * 4)))
-
 /** Idempotent π chunks are simply sent again when their worker died. */
-const retryOnDeath = <A, R>(self: Effect.Effect<A, ActorError, R>) => Retry.onWorkerDeath(self)
+const retryOnDeath = <A, R>(self: Effect.Effect<A, ActorError.ActorError, R>) => Retry.onWorkerDeath(self)
+
+/** The ranges a chunked mode sends: `params.chunk` samples each, or about 4 chunks per worker. */
+const rangesFor = (params: Params, workers: number) =>
+  Partition.ranges(params.samples, params.chunk ?? Partition.chunkSize(params.samples, workers))
 
 const bump = (params: Params, n: number) =>
   Effect.sync(() => {
@@ -57,9 +47,9 @@ const bump = (params: Params, n: number) =>
 export const serial = (params: Params): Effect.Effect<number> =>
   Effect.gen(function*() {
     const chunk = params.chunk ?? 1 << 24
-    warmUp()
+    Kernel.warmUp()
     let hits = 0
-    for (const range of ranges(params.samples, chunk)) {
+    for (const range of Partition.ranges(params.samples, chunk)) {
       hits += yield* sampleRange(params.seed, range.start, range.count)
       yield* bump(params, range.count)
     }
@@ -68,10 +58,10 @@ export const serial = (params: Params): Effect.Effect<number> =>
 
 const samplers = (seed: number) =>
   ActorSystem.ActorSystem.use((system) =>
-    Effect.orDie(ActorSystem.spawnMany(PiSampler, system.workers, () => ({ seed }))))
+    ActorSystem.spawnMany(PiSampler, system.workers, () => ({ seed })))
 
 /** One ask per sample (the chapter's task-per-sample pool), round-robin over one sampler per worker. */
-export const perSample = (params: Params): Effect.Effect<number, ActorError, ActorSystem.ActorSystem | Scope.Scope> =>
+export const perSample = (params: Params): Effect.Effect<number, ModeError, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const refs = yield* samplers(params.seed)
     const n = Math.min(params.samples, PER_SAMPLE_CAP)
@@ -92,13 +82,12 @@ export const perSample = (params: Params): Effect.Effect<number, ActorError, Act
   })
 
 /** Chunked actors: one sampler per worker, chunks sent to the least-loaded one. */
-export const actors = (params: Params): Effect.Effect<number, ActorError, ActorSystem.ActorSystem | Scope.Scope> =>
+export const actors = (params: Params): Effect.Effect<number, ModeError, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const refs = yield* samplers(params.seed)
     const balancer = Balancer.make(refs)
-    const chunk = params.chunk ?? defaultChunk(params.samples, refs.length)
     const counts = yield* Effect.forEach(
-      ranges(params.samples, chunk),
+      rangesFor(params, refs.length),
       (range) =>
         balancer.run((sampler) => sampler.ask("sample", range)).pipe(
           retryOnDeath,
@@ -110,11 +99,10 @@ export const actors = (params: Params): Effect.Effect<number, ActorError, ActorS
   })
 
 /** The pipeline: a source of ranges, scattered to samplers, reduced in order. */
-export const pipeline = (params: Params): Effect.Effect<number, ActorError, ActorSystem.ActorSystem | Scope.Scope> =>
+export const pipeline = (params: Params): Effect.Effect<number, ModeError, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const refs = yield* samplers(params.seed)
-    const chunk = params.chunk ?? defaultChunk(params.samples, refs.length)
-    return yield* Pipeline.source(ranges(params.samples, chunk), { capacity: refs.length * 4 }).pipe(
+    return yield* Pipeline.source(rangesFor(params, refs.length), { capacity: refs.length * 4 }).pipe(
       Pipeline.scatter(refs, (sampler, range) =>
         sampler.ask("sample", range).pipe(retryOnDeath, Effect.tap(() => bump(params, range.count)))),
       Pipeline.reduce(0, (total: number, hits: number) => total + hits)
@@ -126,14 +114,13 @@ export const pipeline = (params: Params): Effect.Effect<number, ActorError, Acto
  * hits, i.e. near 2.7e9 samples); replies carry nothing. An add is not idempotent, so a chunk whose worker died
  * is not sent again: the mode fails with `WorkerDied` rather than risk counting a chunk twice.
  */
-export const shared = (params: Params): Effect.Effect<number, ActorError, ActorSystem.ActorSystem | Scope.Scope> =>
+export const shared = (params: Params): Effect.Effect<number, ModeError, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const refs = yield* samplers(params.seed)
     const balancer = Balancer.make(refs)
     const counter = WideCounter.make()
-    const chunk = params.chunk ?? defaultChunk(params.samples, refs.length)
     yield* Effect.forEach(
-      ranges(params.samples, chunk),
+      rangesFor(params, refs.length),
       (range) =>
         balancer.run((sampler) => sampler.ask("sampleInto", { ...range, counter: counter.handle })).pipe(
           Effect.tap(() => bump(params, range.count))
@@ -147,7 +134,7 @@ export const shared = (params: Params): Effect.Effect<number, ActorError, ActorS
 export const samplesOf = (mode: Mode, samples: number): number =>
   mode === "per-sample" ? Math.min(samples, PER_SAMPLE_CAP) : samples
 
-export const run = (mode: Mode, params: Params): Effect.Effect<number, ActorError, ActorSystem.ActorSystem | Scope.Scope> => {
+export const run = (mode: Mode, params: Params): Effect.Effect<number, ModeError, ActorSystem.ActorSystem | Scope.Scope> => {
   switch (mode) {
     case "serial":
       return serial(params)

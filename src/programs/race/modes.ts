@@ -5,16 +5,14 @@
  */
 import { Effect } from "effect"
 import type { Scope } from "effect"
-import { GUARDS, RaceCounter } from "../../actors/RaceCounter.ts"
-import type { Guard } from "../../actors/RaceCounter.ts"
-import type { ActorError } from "../../runtime/ActorError.ts"
-import * as ActorSystem from "../../runtime/ActorSystem.ts"
-import * as AtomicCounter from "../../runtime/shared/AtomicCounter.ts"
-import * as Barrier from "../../runtime/shared/Barrier.ts"
-import * as Mutex from "../../runtime/shared/Mutex.ts"
+import { RaceCounter } from "../../actors/race/RaceCounter.ts"
+import * as Schemas from "../../actors/race/Schemas.ts"
+import { ActorSystem } from "../../runtime/index.ts"
+import type { ActorError } from "../../runtime/index.ts"
+import { AtomicCounter, Barrier, Mutex } from "../../runtime/shared/index.ts"
 
-export const MODES = GUARDS
-export type Mode = Guard
+export const MODES = Schemas.GUARDS
+export type Mode = Schemas.Guard
 
 /** The counter is an Int32: totals must stay below 2^31. */
 export const MAX_TOTAL = 2 ** 31 - 1
@@ -31,7 +29,7 @@ export interface Result {
   readonly seconds: number
 }
 
-export type RaceError = ActorError | Mutex.LockOwnerDied | Barrier.BarrierBroken | Barrier.BarrierTimeout
+export type RaceError = ActorError.ActorError | Schemas.RaceError
 
 export interface Racers {
   readonly workers: number
@@ -39,9 +37,9 @@ export interface Racers {
 }
 
 /** One racer per worker of the provided tier (racers must not share a thread: they wait at a barrier). */
-export const prepare: Effect.Effect<Racers, never, ActorSystem.ActorSystem | Scope.Scope> = Effect.gen(function*() {
+export const prepare: Effect.Effect<Racers, ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> = Effect.gen(function*() {
   const system = yield* ActorSystem.ActorSystem
-  const racers = yield* Effect.orDie(ActorSystem.spawnMany(RaceCounter, system.workers, () => ({})))
+  const racers = yield* ActorSystem.spawnMany(RaceCounter, system.workers, () => ({}))
   const workers = racers.length
   const race = (mode: Mode, increments: number): Effect.Effect<Result, RaceError> =>
     Effect.gen(function*() {

@@ -7,28 +7,22 @@
  * between them, so an interrupted ask stops the work inside the worker promptly.
  */
 import { Effect, Schema } from "effect"
-import * as Actor from "../runtime/Actor.ts"
-import * as WideCounter from "../runtime/shared/WideCounter.ts"
-import { countHits, warmUp } from "./piKernel.ts"
+import { Actor, Partition } from "../../runtime/index.ts"
+import { WideCounter } from "../../runtime/shared/index.ts"
+import * as Kernel from "./kernel.ts"
+import * as Schemas from "./Schemas.ts"
 
 /** Samples per slice between two yields: ~10 ms at ~400M samples/s. */
 export const SLICE = 1 << 22
 
-const Count = Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))
-
-export const Range = Schema.Struct({ start: Count, count: Count })
-
-/** A range whose hits go into a shared 64-bit counter instead of the reply. */
-export const SharedRange = Schema.Struct({ start: Count, count: Count, counter: WideCounter.HandleSchema })
-
 /** Count hits in [start, start + count), yielding between slices. */
 export const sampleRange = (seed: number, start: number, count: number): Effect.Effect<number> =>
   count <= SLICE
-    ? Effect.sync(() => countHits(seed, start, count))
+    ? Effect.sync(() => Kernel.countHits(seed, start, count))
     : Effect.gen(function*() {
       let hits = 0
-      for (let offset = 0; offset < count; offset += SLICE) {
-        hits += countHits(seed, start + offset, Math.min(SLICE, count - offset))
+      for (const slice of Partition.ranges(count, SLICE)) {
+        hits += Kernel.countHits(seed, start + slice.start, slice.count)
         yield* Effect.yieldNow
       }
       return hits
@@ -39,18 +33,18 @@ export const PiSampler = Actor.make("PiSampler", {
   init: Schema.Struct({ seed: Schema.Number.check(Schema.isInt()) }),
   protocol: {
     /** Hits among samples [start, start + count). */
-    sample: Actor.message({ payload: Range, success: Count }),
+    sample: Actor.message({ payload: Schemas.Range, success: Schemas.Count }),
     /** 1 if sample `index` hits, else 0: one message per sample, the chapter's overhead demo. */
-    sampleOne: Actor.message({ payload: Count, success: Count }),
+    sampleOne: Actor.message({ payload: Schemas.Count, success: Schemas.Count }),
     /** Adds the hits among samples [start, start + count) to the shared counter (once, at the end); replies empty. */
-    sampleInto: Actor.message({ payload: SharedRange })
+    sampleInto: Actor.message({ payload: Schemas.SharedRange })
   },
   behaviour: ({ seed }) =>
     Effect.sync(() => {
-      warmUp()
+      Kernel.warmUp()
       return {
-        sample: ({ start, count }) => sampleRange(seed, start, count),
-        sampleOne: (index) => Effect.succeed(countHits(seed, index, 1)),
+        sample: ({ count, start }) => sampleRange(seed, start, count),
+        sampleOne: (index) => Effect.succeed(Kernel.countHits(seed, index, 1)),
         sampleInto: ({ count, counter, start }) =>
           Effect.map(sampleRange(seed, start, count), (hits) => WideCounter.fromHandle(counter).add(hits))
       }

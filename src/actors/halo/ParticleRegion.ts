@@ -2,7 +2,7 @@
  * `ParticleRegion`: one rectangle of the halo model's periodic box, as an actor. Regions are actors, boundaries
  * are messages: every step a region sends each neighbour (the distinct regions of its 3 × 3 periodic
  * neighbourhood) one step-stamped `halo` tell holding the particles that cross into it and the ones within the
- * cutoff of its border, receives one from each, and advances (see src/actors/halo/region.ts for the kernel).
+ * cutoff of its border, receives one from each, and advances (see region.ts for the kernel).
  *
  * How a run goes: the main thread spawns the regions, then asks each `run` with the addresses of all regions
  * and its initial particles. `run` is an interleaved ask: it sends the step-0 envelopes and then waits, without
@@ -19,23 +19,11 @@
  * Tells therefore never wait, whatever the placement (same worker, other workers, over-decomposed).
  */
 import { Deferred, Effect, Schema } from "effect"
-import * as Actor from "../runtime/Actor.ts"
-import type { Envelope, Geometry, HaloIssue } from "./halo/index.ts"
-import { envelopeBytes, makeTrace, traceInto, warmUpRegionKernels } from "./halo/accounting.ts"
-import type { Trace } from "./halo/accounting.ts"
-import { copyParticles } from "./halo/exchange.ts"
-import { advanceRegion, distribute, makeGeometry, RegionWorkspace, validateSetup } from "./halo/index.ts"
-import {
-  EnvelopeSchema,
-  GridSchema,
-  HaloError,
-  haloError,
-  Int32s,
-  ParamsSchema,
-  ParticlesSchema,
-  RegionStatsSchema,
-  Uint32s
-} from "./HaloWire.ts"
+import { Actor } from "../../runtime/index.ts"
+import * as Accounting from "./accounting.ts"
+import * as Params from "./params.ts"
+import * as Region from "./region.ts"
+import * as Schemas from "./Schemas.ts"
 
 const Int = Schema.Number.check(Schema.isInt())
 const AddressSchema = Schema.Struct({ id: Schema.Number, name: Schema.String, worker: Schema.Number })
@@ -43,19 +31,7 @@ const AddressSchema = Schema.Struct({ id: Schema.Number, name: Schema.String, wo
 /** Two unconsumed envelopes per neighbour (9 at most, itself included), plus `run`, with room to spare. */
 export const MAILBOX = 32
 
-/** Per step (0..steps) of a traced run: how many particles the region owned, and a hash-sum of their ids. */
-export const TraceSchema = Schema.Struct({ counts: Int32s, hashes: Uint32s })
-
-export const RunResultSchema = Schema.Struct({
-  region: Int,
-  /** The particles the region owns after the last step, in batches as they arrived (each sorted by id). */
-  owned: Schema.Array(ParticlesSchema),
-  stats: RegionStatsSchema,
-  trace: Schema.optional(TraceSchema)
-})
-export type RunResult = typeof RunResultSchema.Type
-
-const Init = Schema.Struct({ params: ParamsSchema, grid: GridSchema, region: Int })
+const Init = Schema.Struct({ params: Schemas.Model, grid: Schemas.Grid, region: Int })
 
 const protocol = {
   /**
@@ -67,18 +43,18 @@ const protocol = {
     payload: Schema.Struct({
       epoch: Int,
       peers: Schema.Array(AddressSchema),
-      owned: ParticlesSchema,
+      owned: Schemas.Particles,
       steps: Int,
       trace: Schema.Boolean,
       /** Optional Int32 words, one per region: this region stores the number of steps it has done. */
       progress: Schema.optional(Schema.instanceOf(SharedArrayBuffer))
     }),
-    success: RunResultSchema,
-    error: HaloError,
+    success: Schemas.RunResult,
+    error: Schemas.HaloError,
     interleave: true
   }),
   /** One step-stamped envelope from a neighbour (one-way). */
-  halo: Actor.message({ payload: Schema.Struct({ epoch: Int, envelope: EnvelopeSchema }) })
+  halo: Actor.message({ payload: Schema.Struct({ epoch: Int, envelope: Schemas.Envelope }) })
 }
 
 type Protocol = typeof protocol
@@ -90,14 +66,14 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
   protocol,
   behaviour: ({ grid, params, region }, context) =>
     Effect.gen(function*() {
-      const setup = validateSetup({ ...params, steps: 0 }, grid)
-      if (setup !== undefined) return yield* haloError(setup)
-      warmUpRegionKernels()
-      const g: Geometry = makeGeometry({ ...params, steps: 0 }, grid)
+      const setup = Params.validateSetup({ ...params, steps: 0 }, grid)
+      if (setup !== undefined) return yield* Schemas.haloError(setup)
+      Accounting.warmUpRegionKernels()
+      const g: Params.Geometry = Params.makeGeometry({ ...params, steps: 0 }, grid)
       const targets = g.targets[region]!
       const nt = targets.length
       // The region's own envelope stays in the workspace (see `reuseOwnEnvelope`): it never leaves this actor.
-      const ws = new RegionWorkspace({ reuseOwnEnvelope: true })
+      const ws = new Region.RegionWorkspace({ reuseOwnEnvelope: true })
 
       type Ref = Actor.Ref<Protocol>
       let epoch = -1
@@ -105,26 +81,26 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
       /** The step whose envelopes are being collected (the next one to run); `steps` means "collecting the end". */
       let step = 0
       let failed = false
-      let done = Deferred.makeUnsafe<RunResult, HaloError>()
+      let done = Deferred.makeUnsafe<Schemas.RunResult, Schemas.HaloError>()
       let peers: Array<Ref | undefined> = []
-      let inbox = new Map<number, Array<Envelope>>()
+      let inbox = new Map<number, Array<Schemas.Envelope>>()
       /** Envelopes of a later run that arrived before its `run` (step 0 only). */
-      let early: Array<{ epoch: number; envelope: Envelope }> = []
-      let trace: Trace | undefined
+      let early: Array<{ epoch: number; envelope: Schemas.Envelope }> = []
+      let trace: Schemas.Trace | undefined
       let progress: Int32Array | undefined
       const stats = { messages: 0, bytes: 0, crossWorkerMessages: 0, computeMs: 0, waitMs: 0 }
       /** When the region last ran out of work (its inbox incomplete), for `waitMs`. */
       let idleSince = 0
 
-      const fail = (issue: HaloIssue) => {
+      const fail = (issue: Schemas.HaloIssue) => {
         failed = true
-        Deferred.doneUnsafe(done, Effect.fail(haloError(issue)))
+        Deferred.doneUnsafe(done, Effect.fail(Schemas.haloError(issue)))
       }
       const mismatch = (message: string) =>
         fail({ _tag: "InboxMismatch", region, step, message: `region ${region}, step ${step}: ${message}` })
 
       /** Keeps `e` for its step; false (and the run failed) if it does not fit the protocol. */
-      const store = (e: Envelope): boolean => {
+      const store = (e: Schemas.Envelope): boolean => {
         const t = targets.indexOf(e.from)
         if (e.to !== region || t < 0 || !(e.step === step || e.step === step + 1) || e.step > steps) {
           mismatch(`unexpected envelope from ${e.from} to ${e.to} for step ${e.step}`)
@@ -141,14 +117,14 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
       }
 
       /** Sends the envelopes of one step: its own is kept, the others go to their regions. */
-      const send = (outbox: ReadonlyArray<Envelope>) =>
+      const send = (outbox: ReadonlyArray<Schemas.Envelope>) =>
         Effect.forEach(outbox, (e) => {
           if (e.to === region) {
             store(e)
             return Effect.void
           }
           stats.messages++
-          stats.bytes += envelopeBytes(e)
+          stats.bytes += Accounting.envelopeBytes(e)
           const peer = peers[e.to]!
           if (peer.address.worker !== context.worker) stats.crossWorkerMessages++
           return peer.tell("halo", { epoch, envelope: e })
@@ -160,8 +136,8 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
         const box = inbox.get(steps)!
         inbox.delete(steps)
         // Copies: the region's own batch is a view of its workspace, reused by the next run.
-        const owned = box.map((e) => e.from === region ? copyParticles(e.migrants) : e.migrants)
-        if (trace) traceInto(trace, steps, owned)
+        const owned = box.map((e) => e.from === region ? Region.copyParticles(e.migrants) : e.migrants)
+        if (trace) Accounting.traceInto(trace, steps, owned)
         Deferred.doneUnsafe(done, Effect.succeed({
           region,
           owned,
@@ -181,9 +157,9 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
             stats.waitMs += performance.now() - idleSince
             idleSince = 0
           }
-          if (trace) traceInto(trace, step, box.map((e) => e.migrants))
+          if (trace) Accounting.traceInto(trace, step, box.map((e) => e.migrants))
           const started = performance.now()
-          const result = advanceRegion(g, region, step, box, ws)
+          const result = Region.advanceRegion(g, region, step, box, ws)
           stats.computeMs += performance.now() - started
           if (result._tag === "Invalid") return fail(result.issue)
           step++
@@ -216,10 +192,10 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
             steps = input.steps
             step = 0
             failed = false
-            done = Deferred.makeUnsafe<RunResult, HaloError>()
+            done = Deferred.makeUnsafe<Schemas.RunResult, Schemas.HaloError>()
             inbox = new Map()
             stats.messages = stats.bytes = stats.crossWorkerMessages = stats.computeMs = stats.waitMs = 0
-            trace = input.trace ? makeTrace(steps) : undefined
+            trace = input.trace ? Accounting.makeTrace(steps) : undefined
             progress = input.progress ? new Int32Array(input.progress) : undefined
             peers = input.peers.map((address, r) =>
               r !== region && targets.includes(r) ? context.connect(ParticleRegion, address) : undefined
@@ -228,7 +204,7 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
             early = early.filter((x) => x.epoch > epoch)
             for (const x of waiting) store(x.envelope)
             const started = performance.now()
-            const first = distribute(g, region, input.owned, 0, ws)
+            const first = Region.distribute(g, region, input.owned, 0, ws)
             stats.computeMs += performance.now() - started
             idleSince = 0
             if (first._tag === "Invalid") fail(first.issue)

@@ -3,8 +3,7 @@
  * the region that owns them (neighbouring regions alternate lightness so borders stand out). Draws at most
  * `maxParticles` particles (every k-th id) so the SVG stays small for any N.
  */
-import type { Grid } from "./params.ts"
-import type { HaloState } from "./state.ts"
+import * as Halo from "../../actors/halo/index.ts"
 
 export interface RegionsSvgOptions {
   /** Side of the square image in pixels; default 600. */
@@ -17,7 +16,7 @@ export interface RegionsSvgOptions {
 
 const fmt = (v: number): string => (Math.round(v * 10) / 10).toString()
 
-export const regionsSvg = (s: HaloState, L: number, grid: Grid, options: RegionsSvgOptions = {}): string => {
+export const regionsSvg = (s: Halo.HaloState, L: number, grid: Halo.Grid, options: RegionsSvgOptions = {}): string => {
   const size = options.size ?? 600
   const pad = 30
   const inner = size - 2 * pad
@@ -38,12 +37,8 @@ export const regionsSvg = (s: HaloState, L: number, grid: Grid, options: Regions
   // Group particles by region so each colour is written once.
   const byRegion: Array<Array<string>> = Array.from({ length: px * py }, () => [])
   for (let i = 0; i < s.n; i += every) {
-    let rx = Math.floor((s.x[i]! * px) / L)
-    if (rx >= px) rx = px - 1
-    let ry = Math.floor((s.y[i]! * py) / L)
-    if (ry >= py) ry = py - 1
     // y grows upwards in the model, downwards in SVG
-    byRegion[ry * px + rx]!.push(`M${fmt(pad + s.x[i]! * scale)} ${fmt(pad + inner - s.y[i]! * scale)}h0`)
+    byRegion[Halo.regionOf({ px, py, L }, s.x[i]!, s.y[i]!)]!.push(`M${fmt(pad + s.x[i]! * scale)} ${fmt(pad + inner - s.y[i]! * scale)}h0`)
   }
   byRegion.forEach((d, r) => {
     if (d.length > 0) {

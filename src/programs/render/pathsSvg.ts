@@ -5,8 +5,7 @@
  * It re-runs the kernel on a copy of the first `maxParticles` particles (particles are independent, so their paths
  * are exactly those of the full run) and caps the points per path, keeping the SVG small for any n and dt.
  */
-import { evolveRange } from "./evolve.ts"
-import type { ParticleState } from "./ParticleState.ts"
+import * as Particles from "../../actors/particles/index.ts"
 
 export interface PathsSvgOptions {
   /** Steps to simulate (e.g. `stepsFor(dt)`). */
@@ -21,7 +20,7 @@ export interface PathsSvgOptions {
 
 const fmt = (v: number): string => (Math.round(v * 10) / 10).toString()
 
-export const pathsSvg = (state: ParticleState, options: PathsSvgOptions): string => {
+export const pathsSvg = (state: Particles.ParticleState, options: PathsSvgOptions): string => {
   const m = Math.max(0, Math.min(state.n, options.maxParticles ?? 100))
   const nsteps = Math.max(0, Math.floor(options.nsteps))
   const samples = Math.max(1, Math.min(nsteps, Math.floor(options.samples ?? 100)))
@@ -38,7 +37,7 @@ export const pathsSvg = (state: ParticleState, options: PathsSvgOptions): string
   for (let k = 0; k < npts; k++) {
     if (k > 0) {
       const step = Math.min(every, nsteps - done)
-      evolveRange(x, y, w, 0, m, step)
+      Particles.evolveRange(x, y, w, 0, m, step)
       done += step
     }
     for (let i = 0; i < m; i++) {

@@ -1,6 +1,6 @@
 /**
  * Fingerprints of exact floating-point results, so "bit-identical" can be checked with a short string (and
- * compared across threads, tiers and runs).
+ * compared across threads, tiers and runs): each domain's `checksum` is this hash over its state.
  *
  * The hash is 64-bit FNV-1a over the raw bytes of Float64Arrays, computed in 32-bit halves (no BigInt). The bytes
  * are the platform's in-memory order, little-endian on every platform Node supports in practice (x64, arm64).
@@ -52,6 +52,3 @@ export const fnv1a64 = (...arrays: ReadonlyArray<ArrayBufferView>): string => {
   for (const a of arrays) h.update(a)
   return h.hex()
 }
-
-/** Checksum of the particle simulator's final positions: the exact bits of x, then y. */
-export const checksum = (x: Float64Array, y: Float64Array): string => fnv1a64(x, y)

@@ -7,38 +7,27 @@
  * that an interrupted ask stops the work inside the worker within about 10 ms.
  */
 import { Effect, Schema } from "effect"
-import * as Actor from "../runtime/Actor.ts"
-import { evolveInSlices, warmUpEvolve } from "./ParticleEvolve.ts"
-
-const Floats = Schema.instanceOf(Float64Array)
-
-/** A group's particles: positions and angular velocities, one element per particle. */
-export const Particles = Schema.Struct({ x: Floats, y: Floats, w: Floats })
-
-export const Positions = Schema.Struct({ x: Floats, y: Floats })
-
-const Steps = Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))
-
-export class GroupEmpty extends Schema.TaggedError<GroupEmpty>()("GroupEmpty", {
-  detail: Schema.String
-}) {}
+import { Actor } from "../../runtime/index.ts"
+import * as Evolve from "./evolve.ts"
+import { evolveInSlices } from "./EvolveKernel.ts"
+import * as Schemas from "./Schemas.ts"
 
 export const ParticleGroup = Actor.make("ParticleGroup", {
   module: import.meta.url,
   init: Schema.Struct({}),
   protocol: {
     /** Take these particles (replacing any held before). */
-    scatter: Actor.message({ payload: Particles }),
+    scatter: Actor.message({ payload: Schemas.Particles }),
     /** Advance the held particles by `nsteps` steps of the book's TIMESTEP. */
-    evolve: Actor.message({ payload: Steps, error: GroupEmpty }),
+    evolve: Actor.message({ payload: Schemas.Steps, error: Schemas.GroupEmpty }),
     /** The held particles' current positions. */
-    gather: Actor.message({ payload: Schema.Void, success: Positions, error: GroupEmpty })
+    gather: Actor.message({ payload: Schema.Void, success: Schemas.Positions, error: Schemas.GroupEmpty })
   },
   behaviour: () =>
     Effect.sync(() => {
-      warmUpEvolve()
-      let held: typeof Particles.Type | undefined
-      const none = new GroupEmpty({ detail: "no particles were scattered to this group" })
+      Evolve.warmUp()
+      let held: Schemas.Particles | undefined
+      const none = new Schemas.GroupEmpty({ detail: "no particles were scattered to this group" })
       return {
         scatter: (particles) =>
           Effect.sync(() => {
