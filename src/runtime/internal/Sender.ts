@@ -314,6 +314,13 @@ export class Sender {
     })
   }
 
+  /** A tell whose payload is already encoded (see `forward`); false when `peer` is not connected. */
+  forwardTell(peer: number, actorId: number, tag: string, encoded: unknown): boolean {
+    const outbox = this.links.outbox(peer)
+    outbox?.push(Kind.Tell, 0, actorId, tag, encoded)
+    return outbox !== undefined
+  }
+
   /** `request` without a fiber: `done` hears the answer (for many stops at once). */
   post(peer: number, kind: number, actorId: number, body: unknown, done: (exit: Exit.Exit<unknown, unknown>) => void): number {
     const outbox = this.links.outbox(peer)

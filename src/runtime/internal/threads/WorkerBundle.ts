@@ -22,6 +22,8 @@ const cacheDir = Path.join(projectDir, "node_modules", ".cache", "actorflow")
 const workerMain = Path.join(runtimeDir, "internal", "threads", "worker.ts")
 const SHARED = "__actorflow_shared"
 const codeModule = Path.join(runtimeDir, "Code.ts")
+/** The Cluster tier's client and runner side: Postgres, sockets and processes, which no worker thread loads. */
+const notForWorkers = [Path.join(runtimeDir, "Cluster.ts"), Path.join(runtimeDir, "internal", "cluster")]
 
 /** The runtime's own modules: shared with every module bundle, never duplicated. */
 const runtimeModules = (): Array<string> => {
@@ -29,6 +31,7 @@ const runtimeModules = (): Array<string> => {
   const walk = (dir: string) => {
     for (const entry of Fs.readdirSync(dir, { withFileTypes: true })) {
       const full = Path.join(dir, entry.name)
+      if (notForWorkers.includes(full)) continue
       if (entry.isDirectory()) walk(full)
       else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts") && full !== workerMain) out.push(full)
     }
