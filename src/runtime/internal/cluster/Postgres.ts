@@ -74,7 +74,7 @@ const run = (file: string, args: ReadonlyArray<string>, options: ChildProcess.Sp
   })
 
 /** Stops the server `pid` once the launcher is gone (its stdin closes). */
-const REAPER = `process.stdin.resume(); process.stdin.on("close", () => { try { process.kill(Number(process.argv[1]), "SIGINT") } catch {} process.exit(0) })`
+const REAPER = `process.title = "actorflow-reaper"; process.stdin.resume(); process.stdin.on("close", () => { try { process.kill(Number(process.argv[1]), "SIGINT") } catch {} process.exit(0) })`
 
 /**
  * Start an embedded Postgres with its data in `dir` (made afresh); it stops when the scope closes, or when this

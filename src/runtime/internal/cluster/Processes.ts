@@ -2,7 +2,8 @@
  * Runner processes on this machine, as a launcher starts them: each is `main.ts` under tsx, given its options
  * as JSON, with its stdin a pipe that only this process holds (it exits when the pipe closes, that is when this
  * process is gone) and in a process group of its own (a Ctrl-C at the terminal reaches the launcher, which then
- * stops the runners in order, not everything at once).
+ * stops the runners in order, not everything at once). Their stderr is kept for the error that says why one
+ * did not start; with `ACTORFLOW_RUNNER_LOGS=1` it is also copied to ours.
  */
 import { Effect } from "effect"
 import type { Scope } from "effect"
@@ -53,6 +54,7 @@ export const start = (options: Runner.Options): Effect.Effect<RunnerProcess, Run
       const timer = setTimeout(() => fail(`runner ${options.slot} did not join within ${READY_TIMEOUT_MS / 1000} s: ${tail(stderr)}`), READY_TIMEOUT_MS)
       child.stderr!.on("data", (chunk) => {
         stderr = (stderr + String(chunk)).slice(-4096)
+        if (process.env.ACTORFLOW_RUNNER_LOGS) process.stderr.write(chunk)
       })
       child.stdout!.on("data", (chunk) => {
         stdout += String(chunk)

@@ -51,8 +51,20 @@ export const ids = () => {
   return (slot: number | undefined): number => (slot === undefined ? 0 : slot + 1) * SERIAL + (serial++ % SERIAL)
 }
 
-/** A value as structured-clone bytes (what a MessagePort would carry between threads). */
-export const pack = (value: unknown): Uint8Array => V8.serialize(value)
+/**
+ * A value as structured-clone bytes (what a MessagePort would carry between threads). Shared memory is the one
+ * thing threads can share and processes cannot: it is refused with a message that says so.
+ */
+export const pack = (value: unknown): Uint8Array => {
+  try {
+    return V8.serialize(value)
+  } catch (error) {
+    if (String(error).includes("SharedArrayBuffer")) {
+      throw new TypeError("shared memory (a SharedArrayBuffer) cannot cross processes: on the Cluster tier, send the data in messages")
+    }
+    throw error
+  }
+}
 export const unpack = (bytes: Uint8Array): unknown => V8.deserialize(bytes)
 
 /** The runner that got the message does not host the actor (see the module doc). */

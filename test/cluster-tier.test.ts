@@ -1,0 +1,125 @@
+/**
+ * The Cluster tier with 2 runner processes × 2 threads and an embedded Postgres, started by this file: the
+ * same actor definitions as on threads, pinned and placed by shard; ask, tell, interleaved asks, typed and
+ * runtime errors, `context.connect` between actors on different runners; π chunks equal serial; and nothing
+ * left running afterwards.
+ */
+import { Effect, Fiber } from "effect"
+import fc from "fast-check"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { countHits } from "../src/actors/piKernel.ts"
+import * as Modes from "../src/programs/pi/modes.ts"
+import { ActorError, ActorSystem } from "../src/runtime/index.ts"
+import { Echo, Loose, Relay } from "./fixtures/Echo.ts"
+import { Gate } from "./fixtures/Gate.ts"
+import * as TestCluster from "./support/cluster.ts"
+
+let cluster: TestCluster.TestCluster
+
+beforeAll(async () => {
+  cluster = await TestCluster.start({ runners: 2, threads: 2 })
+  console.log(`cluster of 2 runners × 2 threads started in ${cluster.startSeconds.toFixed(1)} s`)
+}, 120_000)
+
+afterAll(async () => {
+  const dir = cluster?.dir
+  await cluster?.dispose()
+  if (dir !== undefined) expect(TestCluster.leftovers([dir, "actorflow-reaper"])).toEqual([])
+}, 60_000)
+
+const run = <A, E>(effect: Effect.Effect<A, E, ActorSystem.ActorSystem | import("effect").Scope.Scope>) => TestCluster.run(cluster, effect)
+
+describe("actors on the Cluster tier", () => {
+  it("numbers workers across runners and says so", () =>
+    run(Effect.gen(function*() {
+      const system = yield* ActorSystem.ActorSystem
+      expect(system.workers).toBe(4)
+      expect(system.concurrent).toBe(true)
+      expect(system.description).toContain("2 runners × 2 threads")
+      expect([0, 1, 2, 3].map(system.isUp)).toEqual([true, true, true, true])
+    })))
+
+  it("asks and tells pinned actors on every worker, with typed errors", () =>
+    run(Effect.gen(function*() {
+      const echoes = yield* ActorSystem.spawnMany(Echo, 4, (i) => ({ prefix: `${i}:` }))
+      expect(echoes.map((e) => e.address.worker)).toEqual([0, 1, 2, 3])
+      expect(yield* Effect.forEach(echoes, (e) => e.ask("echo", "hi"))).toEqual(["0:hi", "1:hi", "2:hi", "3:hi"])
+      const refused = yield* Effect.flip(echoes[3]!.ask("echo", "no"))
+      expect(refused._tag).toBe("Refused")
+      for (let i = 0; i < 10; i++) yield* echoes[2]!.tell("bump", i)
+      expect(yield* echoes[2]!.ask("count", undefined)).toBe(45)
+      const defect = yield* Effect.flip(echoes[1]!.ask("crash", "defect"))
+      expect(ActorError.isActorDefect(defect)).toBe(true)
+      // The actor survives a defect in one handler.
+      expect(yield* echoes[1]!.ask("echo", "again")).toBe("1:again")
+    })))
+
+  it("refuses what cannot be encoded, typed, before it leaves the process", () =>
+    run(Effect.gen(function*() {
+      const loose = yield* ActorSystem.spawn(Loose, {}, { worker: 3 })
+      const error = yield* Effect.flip(loose.ask("take", () => 1))
+      expect(ActorError.isMalformedMessage(error)).toBe(true)
+      const spawnError = yield* Effect.flip(ActorSystem.spawn(Echo, { prefix: 42 as unknown as string }, { worker: 2 }))
+      expect(ActorError.isSpawnFailed(spawnError)).toBe(true)
+    })))
+
+  it("places actors by shard without a worker, and reaches them from anywhere", () =>
+    run(Effect.gen(function*() {
+      const placed = yield* Effect.forEach([0, 1, 2, 3, 4, 5], (i) => ActorSystem.spawn(Echo, { prefix: `s${i}:` }))
+      expect(placed.every((ref) => ref.address.worker === -1)).toBe(true)
+      expect(yield* Effect.forEach(placed, (ref) => ref.ask("echo", "x"))).toEqual(["s0:x", "s1:x", "s2:x", "s3:x", "s4:x", "s5:x"])
+    })))
+
+  it("context.connect reaches actors on the same thread, another thread, another runner, and placed by shard", () =>
+    run(Effect.gen(function*() {
+      const relay = yield* ActorSystem.spawn(Relay, {}, { worker: 0 })
+      const targets = [
+        yield* ActorSystem.spawn(Echo, { prefix: "same:" }, { worker: 0 }),
+        yield* ActorSystem.spawn(Echo, { prefix: "thread:" }, { worker: 1 }),
+        yield* ActorSystem.spawn(Echo, { prefix: "runner:" }, { worker: 3 }),
+        yield* ActorSystem.spawn(Echo, { prefix: "shard:" })
+      ]
+      const replies = yield* Effect.forEach(targets, (to) => relay.ask("forward", { to: to.address, text: "hi" }))
+      expect(replies).toEqual([
+        { reply: "same:hi", from: 0 },
+        { reply: "thread:hi", from: 0 },
+        { reply: "runner:hi", from: 0 },
+        { reply: "shard:hi", from: 0 }
+      ])
+    })))
+
+  it("interleaved asks reply once later messages bring the state about", () =>
+    run(Effect.gen(function*() {
+      const gate = yield* ActorSystem.spawn(Gate, {}, { worker: 2 })
+      const first = yield* Effect.forkChild(gate.ask("await", 3))
+      const second = yield* Effect.forkChild(gate.ask("await", 5))
+      yield* Effect.sleep("100 millis")
+      for (let i = 0; i < 5; i++) yield* gate.tell("bump", 1)
+      expect(yield* Fiber.join(first)).toBeGreaterThanOrEqual(3)
+      expect(yield* Fiber.join(second)).toBe(5)
+    })))
+
+  it("π chunks on actors and a pipeline equal serial, for any seed, size and chunk", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: -1e9, max: 1e9 }),
+        fc.integer({ min: 1, max: 2_000_000 }),
+        fc.integer({ min: 1, max: 500_000 }),
+        fc.constantFrom("actors" as const, "pipeline" as const),
+        async (seed, samples, chunk, mode) => {
+          // At most 200 messages a run: each crosses processes (about a millisecond each, here).
+          const params = { samples, seed, chunk: Math.max(chunk, Math.ceil(samples / 200)) }
+          expect(await run(Modes.run(mode, params))).toBe(countHits(seed, 0, samples))
+        }
+      ),
+      { numRuns: 8 }
+    )
+  })
+
+  it("shared memory cannot cross processes: the shared π mode fails typed, saying so", () =>
+    run(Effect.gen(function*() {
+      const error = yield* Effect.flip(Modes.run("shared", { samples: 1000, seed: 1 }))
+      expect(ActorError.isMalformedMessage(error)).toBe(true)
+      expect(ActorError.describe(error)).toContain("SharedArrayBuffer")
+    })))
+})
