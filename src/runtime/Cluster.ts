@@ -39,6 +39,8 @@ import * as Health from "./internal/cluster/Health.ts"
 import * as Postgres from "./internal/cluster/Postgres.ts"
 import * as Processes from "./internal/cluster/Processes.ts"
 import * as Protocol from "./internal/cluster/Protocol.ts"
+import * as Runner from "./internal/cluster/Runner.ts"
+import * as Tls from "./internal/cluster/Tls.ts"
 import * as Transport from "./internal/cluster/Transport.ts"
 import * as Version from "./internal/cluster/Version.ts"
 import * as WorkerBundle from "./internal/threads/WorkerBundle.ts"
@@ -75,6 +77,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
         message: `this program's runtime (version ${Version.codeVersion()}) differs from the cluster's (${file.version}): run the same checkout as the runners`
       })
     }
+    if (file.tls !== undefined) yield* Effect.mapError(Tls.check(file.tls), unavailable)
     const { runners, threads } = file.layout
     const workers = runners * threads
     const context = yield* Layer.build(Transport.sharding(file, undefined)).pipe(
@@ -225,8 +228,12 @@ export interface StartOptions {
   readonly pg?: string
   /** Effect Cluster shards per shard group (default 16). */
   readonly shardsPerGroup?: number
-  /** The address runners listen on (default 127.0.0.1). */
+  /** The address runners listen on (default 127.0.0.1); a non-loopback one needs `tls` or `insecure`. */
   readonly host?: string
+  /** Make a throwaway CA and certificates: runners and clients then speak mutual TLS. */
+  readonly tls?: boolean
+  /** Allow listening on a non-loopback address without TLS. */
+  readonly insecure?: boolean
   /** Written into the connection file as the launcher (`cluster.ts stop` signals it). */
   readonly launcher?: number
 }
@@ -249,11 +256,17 @@ export const start = (options: StartOptions): Effect.Effect<Started, ClusterUnav
   Effect.gen(function*() {
     const dir = Path.resolve(options.dir)
     const file = Path.resolve(options.file ?? Path.join(dir, "cluster.json"))
+    const host = options.host ?? "127.0.0.1"
+    if (options.tls !== true && options.insecure !== true && !Runner.isLoopback(host)) {
+      return yield* new ClusterUnavailable({
+        message: `listening on ${host} without TLS would let anyone on the network in: add --tls, or --insecure to do it anyway`
+      })
+    }
     Fs.mkdirSync(dir, { recursive: true })
     const postgres = options.pg === undefined
       ? yield* Effect.mapError(Postgres.embedded(Path.join(dir, "postgres")), unavailable)
-      : { url: options.pg, embedded: false }
-    const host = options.host ?? "127.0.0.1"
+      : yield* Effect.as(Effect.mapError(Postgres.check(options.pg), unavailable), { url: options.pg, embedded: false })
+    const tls = options.tls === true ? yield* Effect.mapError(Tls.make(Path.join(dir, "tls"), [host]), unavailable) : undefined
     const ports = yield* Effect.promise(() => Promise.all(Array.from({ length: options.runners }, () => Postgres.freePort())))
     const connection: ConnectionFile = {
       actorflowCluster: 1,
@@ -261,11 +274,12 @@ export const start = (options: StartOptions): Effect.Effect<Started, ClusterUnav
       launcher: options.launcher ?? null,
       postgres,
       layout: { runners: options.runners, threads: options.threads, shardsPerGroup: options.shardsPerGroup ?? 16 },
-      runners: ports.map((port) => ({ host, port }))
+      runners: ports.map((port) => ({ host, port })),
+      ...(tls === undefined ? {} : { tls })
     }
     Connection.write(file, connection)
     yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(file, { force: true })))
-    const startRunner = (slot: number) => Effect.mapError(Processes.start({ file, slot }), unavailable)
+    const startRunner = (slot: number) => Effect.mapError(Processes.start({ file, slot, insecure: options.insecure }), unavailable)
     const processes = yield* Effect.forEach(
       Array.from({ length: options.runners }, (_, slot) => slot),
       startRunner,
@@ -283,3 +297,34 @@ export const start = (options: StartOptions): Effect.Effect<Started, ClusterUnav
         )
     } satisfies Started
   })
+
+/** Read and check a connection file. */
+export const read = (file: string): Effect.Effect<ConnectionFile, ClusterUnavailable> => Effect.mapError(Connection.read(file), unavailable)
+
+export interface RunnerStatus {
+  readonly slot: number
+  /** The address its runner registered, if one holds the slot. */
+  readonly address: string | null
+  readonly up: boolean
+}
+
+/** Which runner slots are up, from runner storage and a connection probe (see `Health`). */
+export const status = (file: string): Effect.Effect<ReadonlyArray<RunnerStatus>, ClusterUnavailable> =>
+  Effect.gen(function*() {
+    const connection = yield* read(file)
+    yield* Effect.mapError(Postgres.check(connection.postgres.url), unavailable)
+    const context = yield* Layer.build(Transport.storage(connection)).pipe(Effect.mapError(unavailable))
+    const health = yield* Effect.provide(Effect.gen(function*() {
+      return yield* Health.make(yield* RunnerStorage, connection.layout.runners)
+    }), context)
+    return health.slots().map((slot) => ({ slot: slot.slot, address: slot.address ?? null, up: slot.up }))
+  }).pipe(Effect.scoped)
+
+export type RunnerOptions = Runner.Options
+
+/**
+ * Serve as one runner of the cluster of `options.file` (`cluster.ts runner`, e.g. on another machine with the
+ * same checkout) until the scope closes; returns the address it is reached at, once it has joined.
+ */
+export const runner = (options: RunnerOptions): Effect.Effect<Connection.Endpoint, ClusterUnavailable, Scope.Scope> =>
+  Effect.mapError(Runner.run(options), unavailable)

@@ -9,7 +9,7 @@
 import { Effect, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { describe } from "../../ActorError.ts"
+import { describe, oneLine } from "../../ActorError.ts"
 
 /** What every process of one cluster must agree on. */
 export const Layout = Schema.Struct({
@@ -60,6 +60,7 @@ const decode = Schema.decodeUnknownSync(ConnectionFile)
 export const read = (file: string): Effect.Effect<ConnectionFile, ConnectionFileInvalid> =>
   Effect.try({
     try: () => {
+      if (!Fs.existsSync(file)) throw new Error("no such file (`cluster.ts start` writes one)")
       const text = Fs.readFileSync(file, "utf8")
       const parsed = decode(JSON.parse(text))
       if (parsed.runners.length !== parsed.layout.runners) {
@@ -67,7 +68,7 @@ export const read = (file: string): Effect.Effect<ConnectionFile, ConnectionFile
       }
       return parsed
     },
-    catch: (error) => new ConnectionFileInvalid({ file, message: `connection file ${file}: ${describe(error)}` })
+    catch: (error) => new ConnectionFileInvalid({ file, message: `connection file ${file}: ${error instanceof Error ? oneLine(error.message) : describe(error)}` })
   })
 
 /** Write the file atomically, readable by its owner only (it holds the database password). */

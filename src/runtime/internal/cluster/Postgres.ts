@@ -11,7 +11,7 @@
  * Nothing outlives the launcher: a small reaper process holds a pipe from the launcher and stops the server
  * when that pipe closes, which happens even when the launcher is killed with SIGKILL.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Predicate, Schema } from "effect"
 import type { Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
@@ -19,7 +19,9 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { describe } from "../../ActorError.ts"
+import { SqlClient } from "effect/sql/SqlClient"
+import { describe, oneLine } from "../../ActorError.ts"
+import * as Transport from "./Transport.ts"
 
 export interface Server {
   readonly url: string
@@ -151,3 +153,38 @@ export const embedded = (dir: string): Effect.Effect<Server, PostgresUnavailable
         })
       )
   ).pipe(Effect.map(({ url }) => ({ url, embedded: true })))
+
+/** What went wrong with a Postgres connection, in a few words (the driver's message and error code). */
+const sqlMessage = (error: unknown): string => {
+  const reason = Predicate.hasProperty(error, "reason") ? error.reason : error
+  const message = Predicate.hasProperty(reason, "message") ? String(reason.message) : describe(error)
+  const cause = Predicate.hasProperty(reason, "cause") ? reason.cause : undefined
+  const code = Predicate.hasProperty(cause, "code") ? ` (${String(cause.code)})` : Predicate.hasProperty(cause, "message") ? ` (${String(cause.message)})` : ""
+  return oneLine(message + code)
+}
+
+/** A URL as it may be shown: without its password. */
+export const redact = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== "") parsed.password = "***"
+    return parsed.href
+  } catch {
+    return "(a URL that does not parse)"
+  }
+}
+
+/** Check that the server at `url` answers a query within 5 s (one line naming it, without its password, if not). */
+export const check = (url: string): Effect.Effect<void, PostgresUnavailable> => {
+  const fail = (error: unknown) => new PostgresUnavailable({ message: `cannot reach Postgres at ${redact(url)}: ${sqlMessage(error)}` })
+  return Effect.gen(function*() {
+    if (!/^postgres(ql)?:\/\//.test(url)) return yield* fail("expected a URL like postgres://user:password@host:5432/database")
+    const sql = yield* SqlClient
+    yield* sql`SELECT 1`
+  }).pipe(
+    Effect.provide(Transport.postgres(url)),
+    Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.fail(fail("no answer within 5 s")) }),
+    Effect.mapError((error) => (isPostgresUnavailable(error) ? error : fail(error))),
+    Effect.scoped
+  )
+}

@@ -40,7 +40,8 @@ export class RunnerRefused extends Schema.TaggedError<RunnerRefused>()("RunnerRe
 
 export const isRunnerRefused = (u: unknown): u is RunnerRefused => Predicate.isTagged(u, "RunnerRefused")
 
-const isLoopback = (host: string) => host === "localhost" || host === "::1" || host.startsWith("127.")
+/** Whether `host` is only reachable from this machine. */
+export const isLoopback = (host: string) => host === "localhost" || host === "::1" || host.startsWith("127.")
 
 type Client = (entityId: string) => {
   readonly Ask: (payload: { tag: string; payload: Uint8Array }) => Effect.Effect<Protocol.Reply, unknown>

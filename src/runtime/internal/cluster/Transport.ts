@@ -133,3 +133,10 @@ export const sharding = (file: ConnectionFile, role: Role | undefined) => {
     unknown
   >
 }
+
+/** Runner storage alone, for looking at a cluster without joining it (`cluster.ts status`). */
+export const storage = (file: ConnectionFile) =>
+  Layer.orDie(SqlRunnerStorage.layer).pipe(
+    Layer.provide(ShardingConfig.layer(shardingConfig(file, undefined))),
+    Layer.provide(postgres(file.postgres.url))
+  )
