@@ -79,7 +79,7 @@ const start = Command.make("start", {
       insecure: options.insecure,
       ...(pg === undefined ? {} : { pg })
     })
-    const postgres = started.connection.postgres.embedded ? "embedded" : "given"
+    const postgres = started.connection().postgres.embedded ? "embedded" : "given"
     if (options.json) {
       yield* Console.log(JSON.stringify({
         file: started.file,

@@ -240,7 +240,8 @@ export interface StartOptions {
 
 export interface Started {
   readonly file: string
-  readonly connection: ConnectionFile
+  /** The connection file's contents (a restarted runner's new address included). */
+  readonly connection: () => ConnectionFile
   /** The runner processes, by slot (a restarted slot's new process replaces its entry). */
   readonly runners: () => ReadonlyArray<Processes.RunnerProcess>
   /** Start slot `slot`'s runner again (after it died); it rejoins and takes its shards back. */
@@ -268,7 +269,7 @@ export const start = (options: StartOptions): Effect.Effect<Started, ClusterUnav
       : yield* Effect.as(Effect.mapError(Postgres.check(options.pg), unavailable), { url: options.pg, embedded: false })
     const tls = options.tls === true ? yield* Effect.mapError(Tls.make(Path.join(dir, "tls"), [host]), unavailable) : undefined
     const ports = yield* Effect.promise(() => Promise.all(Array.from({ length: options.runners }, () => Postgres.freePort())))
-    const connection: ConnectionFile = {
+    let connection: ConnectionFile = {
       actorflowCluster: 1,
       version: Version.codeVersion(),
       launcher: options.launcher ?? null,
@@ -279,22 +280,28 @@ export const start = (options: StartOptions): Effect.Effect<Started, ClusterUnav
     }
     Connection.write(file, connection)
     yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(file, { force: true })))
-    const startRunner = (slot: number) => Effect.mapError(Processes.start({ file, slot, insecure: options.insecure }), unavailable)
     const processes = yield* Effect.forEach(
       Array.from({ length: options.runners }, (_, slot) => slot),
-      startRunner,
+      (slot) => Effect.mapError(Processes.start({ file, slot, insecure: options.insecure }), unavailable),
       { concurrency: "unbounded" }
     )
     const scope = yield* Effect.scope
     return {
       file,
-      connection,
+      connection: () => connection,
       runners: () => processes,
+      // A restarted runner listens at a new port: at its old address, the survivors' clean-up of the dead runner's
+      // registration would race with its own.
       restart: (slot) =>
-        Effect.tap(
-          Scope.provide(startRunner(slot), scope),
-          (runner) => Effect.sync(() => (processes[slot] = runner))
-        )
+        Effect.gen(function*() {
+          const port = yield* Effect.promise(() => Postgres.freePort())
+          const listen = { host, port }
+          connection = { ...connection, runners: connection.runners.map((at, k) => (k === slot ? listen : at)) }
+          Connection.write(file, connection)
+          const runner = yield* Scope.provide(Effect.mapError(Processes.start({ file, slot, listen, insecure: options.insecure }), unavailable), scope)
+          processes[slot] = runner
+          return runner
+        })
     } satisfies Started
   })
 

@@ -4,11 +4,11 @@
  * returns, so every message to a pinned actor runs under `whileUp`, which fails it as soon as its slot is seen
  * down.
  *
- * A slot is up when a runner holding its shard group is registered as healthy in runner storage and accepts a
- * TCP connection at its address; the connection probe notices a killed runner within one poll, before the
+ * A slot is up when a runner holding its shard group is registered in runner storage and accepts a TCP
+ * connection at its address; the connection probe notices a killed runner within one poll, before the
  * survivors have marked it unhealthy. Polled every `POLL_MS`.
  */
-import { Deferred, Effect, Schedule } from "effect"
+import { Effect, Schedule } from "effect"
 import type { Scope } from "effect"
 import type { RunnerStorage } from "effect/cluster/RunnerStorage"
 import * as Net from "node:net"
@@ -29,7 +29,10 @@ export interface Health {
   readonly anyUp: () => boolean
   /** Wait until slot `slot` is up (any slot when undefined). */
   readonly awaitUp: (slot: number | undefined) => Effect.Effect<void>
-  /** Run `effect`, failing with `down()` if slot `slot` is seen down first (no bound for an actor placed by shard). */
+  /**
+   * Run `effect`, failing with `down()` if slot `slot` is seen down first; for an actor placed by shard
+   * (`slot` undefined), if every slot is (its shard moves to a survivor as long as there is one).
+   */
   readonly whileUp: <A, E, R, E2>(slot: number | undefined, effect: Effect.Effect<A, E, R>, down: () => E2) => Effect.Effect<A, E | E2, R>
   /** Times a slot came back after being down. */
   readonly restarts: () => number
@@ -49,14 +52,18 @@ const probe = (host: string, port: number): Promise<boolean> =>
     socket.once("error", () => done(false))
   })
 
-/** Where each slot's runner is, from runner storage (healthy registrations only). */
+/**
+ * Where each slot's runner is, from runner storage: a healthy registration's address if there is one, else
+ * any. Liveness is the probe's to say: a runner that restarts at its old address is marked unhealthy by the
+ * others for a moment after it is back, which must not count as its going down again.
+ */
 const registered = (storage: RunnerStorage["Service"], runners: number) =>
   Effect.map(storage.getRunners, (list) => {
-    const out: Array<{ host: string; port: number } | undefined> = Array.from({ length: runners }, () => undefined)
+    const out: Array<{ host: string; port: number; healthy: boolean } | undefined> = Array.from({ length: runners }, () => undefined)
     for (const [runner, healthy] of list) {
-      if (!healthy) continue
       for (let slot = 0; slot < runners; slot++) {
-        if (runner.groups.includes(Protocol.groupOf(slot))) out[slot] = { host: runner.address.host, port: runner.address.port }
+        if (!runner.groups.includes(Protocol.groupOf(slot)) || out[slot]?.healthy === true) continue
+        out[slot] = { host: runner.address.host, port: runner.address.port, healthy }
       }
     }
     return out
@@ -67,17 +74,29 @@ export const make = (storage: RunnerStorage["Service"], runners: number): Effect
     const state: Array<SlotState> = Array.from({ length: runners }, (_, slot) => ({ slot, address: undefined, up: false }))
     const everUp = state.map(() => false)
     let restarts = 0
-    /** Completed when the slot goes down (replaced when it comes up). */
-    const down = state.map(() => Deferred.makeUnsafe<void>())
-    /** Completed when the slot comes up (replaced when it goes down). */
-    const up = state.map(() => Deferred.makeUnsafe<void>())
-    let anyUp = Deferred.makeUnsafe<void>()
+    /** Who waits for a slot to go down / come up (index `runners`: every slot down / any slot up). */
+    const onDown = Array.from({ length: runners + 1 }, () => new Set<() => void>())
+    const onUp = Array.from({ length: runners + 1 }, () => new Set<() => void>())
+    const ALL = runners
+    const fire = (set: Set<() => void>) => {
+      const callbacks = [...set]
+      set.clear()
+      for (const callback of callbacks) callback()
+    }
+    /** An effect that ends when `set` fires (and stops listening when interrupted). */
+    const when = <A, E>(set: Set<() => void>, then: Effect.Effect<A, E>) =>
+      Effect.callback<A, E>((resume) => {
+        const callback = () => resume(then)
+        set.add(callback)
+        return Effect.sync(() => set.delete(callback))
+      })
 
     const poll = Effect.gen(function*() {
       const where = yield* Effect.orElseSucceed(registered(storage, runners), () => state.map(() => undefined))
       const alive = yield* Effect.promise(() =>
         Promise.all(where.map((at) => (at === undefined ? Promise.resolve(false) : probe(at.host, at.port))))
       )
+      const anyBefore = state.some((s) => s.up)
       for (let slot = 0; slot < runners; slot++) {
         const at = where[slot]
         const now = alive[slot]!
@@ -86,15 +105,14 @@ export const make = (storage: RunnerStorage["Service"], runners: number): Effect
         if (now && !was) {
           if (everUp[slot]) restarts++
           everUp[slot] = true
-          Deferred.doneUnsafe(up[slot]!, Effect.void)
-          down[slot] = Deferred.makeUnsafe<void>()
+          fire(onUp[slot]!)
         } else if (!now && was) {
-          Deferred.doneUnsafe(down[slot]!, Effect.void)
-          up[slot] = Deferred.makeUnsafe<void>()
+          fire(onDown[slot]!)
         }
       }
-      if (state.some((s) => s.up)) Deferred.doneUnsafe(anyUp, Effect.void)
-      else if (Deferred.isDoneUnsafe(anyUp)) anyUp = Deferred.makeUnsafe<void>()
+      const anyNow = state.some((s) => s.up)
+      if (anyNow && !anyBefore) fire(onUp[ALL]!)
+      if (!anyNow && anyBefore) fire(onDown[ALL]!)
     })
     yield* poll
     yield* Effect.forkScoped(Effect.repeat(poll, Schedule.spaced(POLL_MS)))
@@ -103,15 +121,15 @@ export const make = (storage: RunnerStorage["Service"], runners: number): Effect
     return {
       isUp,
       anyUp: () => state.some((s) => s.up),
-      awaitUp: (slot) => Effect.suspend(() => Deferred.await(slot === undefined ? anyUp : up[slot]!)),
-      whileUp: (slot, effect, onDown) =>
-        slot === undefined
-          ? effect
-          : Effect.suspend(() =>
-            isUp(slot)
-              ? Effect.raceFirst(effect, Effect.flatMap(Deferred.await(down[slot]!), () => Effect.fail(onDown())))
-              : Effect.fail(onDown())
-          ),
+      awaitUp: (slot) =>
+        Effect.suspend(() =>
+          (slot === undefined ? state.some((s) => s.up) : isUp(slot)) ? Effect.void : when(onUp[slot ?? ALL]!, Effect.void)
+        ),
+      whileUp: (slot, effect, down) =>
+        Effect.suspend(() => {
+          if (!(slot === undefined ? state.some((s) => s.up) : isUp(slot))) return Effect.fail(down())
+          return Effect.raceFirst(effect, when(onDown[slot ?? ALL]!, Effect.suspend(() => Effect.fail(down()))))
+        }),
       restarts: () => restarts,
       slots: () => state
     }
