@@ -1,15 +1,22 @@
 /**
- * The Cluster tier with 2 runner processes × 2 threads and an embedded Postgres, started by this file: the
- * same actor definitions as on threads, pinned and placed by shard; ask, tell, interleaved asks, typed and
- * runtime errors, `context.connect` between actors on different runners; π chunks equal serial; and nothing
- * left running afterwards.
+ * The Cluster tier with 2 runner processes × 2 threads and an embedded Postgres, started by this file, speaking
+ * mutual TLS: the same actor definitions as on threads, pinned and placed by shard; ask, tell, interleaved
+ * asks, typed and runtime errors, `context.connect` between actors on different runners; π chunks equal
+ * serial; a client without the cluster's certificate, with another CA's, or over plain TCP is refused; and
+ * nothing is left running afterwards.
  */
 import { Effect, Fiber } from "effect"
 import fc from "fast-check"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Tls from "node:tls"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { countHits } from "../src/actors/piKernel.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
 import { ActorError, ActorSystem } from "../src/runtime/index.ts"
+import * as TlsMaterial from "../src/runtime/internal/cluster/Tls.ts"
 import { Echo, Loose, Relay } from "./fixtures/Echo.ts"
 import { Gate } from "./fixtures/Gate.ts"
 import * as TestCluster from "./support/cluster.ts"
@@ -17,8 +24,8 @@ import * as TestCluster from "./support/cluster.ts"
 let cluster: TestCluster.TestCluster
 
 beforeAll(async () => {
-  cluster = await TestCluster.start({ runners: 2, threads: 2 })
-  console.log(`cluster of 2 runners × 2 threads started in ${cluster.startSeconds.toFixed(1)} s`)
+  cluster = await TestCluster.start({ runners: 2, threads: 2, tls: true })
+  console.log(`cluster of 2 runners × 2 threads (mutual TLS) started in ${cluster.startSeconds.toFixed(1)} s`)
 }, 120_000)
 
 afterAll(async () => {
@@ -122,4 +129,49 @@ describe("actors on the Cluster tier", () => {
       expect(ActorError.isMalformedMessage(error)).toBe(true)
       expect(ActorError.describe(error)).toContain("SharedArrayBuffer")
     })))
+})
+
+describe("mutual TLS", () => {
+  const runnerAddress = () => {
+    const { host, port } = cluster.started.connection().runners[1]!
+    return { host, port }
+  }
+  /** What a TLS handshake with runner 1 comes to: "secure" or the error that ended it. */
+  const handshake = (options: Tls.ConnectionOptions) =>
+    new Promise<string>((resolve) => {
+      const socket = Tls.connect({ ...runnerAddress(), ...options, checkServerIdentity: () => undefined })
+      // TLS 1.3 reports a refused client certificate after the handshake: wait for the server's verdict.
+      socket.once("secureConnect", () => setTimeout(() => resolve(socket.destroyed ? "closed" : "secure"), 300))
+      socket.once("error", (error) => resolve(`refused: ${error.message}`))
+      socket.once("close", () => resolve("closed"))
+      setTimeout(() => resolve("timeout"), 5000)
+    }).finally(() => undefined)
+
+  it("lets in a client with the cluster's certificate (every test above ran over it)", async () => {
+    const tls = cluster.started.connection().tls!
+    const outcome = await handshake({ ca: Fs.readFileSync(tls.ca), cert: Fs.readFileSync(tls.cert), key: Fs.readFileSync(tls.key) })
+    expect(outcome).toBe("secure")
+  })
+
+  it("refuses a client without a certificate, one with another CA's, and plain TCP", async () => {
+    const tls = cluster.started.connection().tls!
+    const ca = Fs.readFileSync(tls.ca)
+    expect(await handshake({ ca })).not.toBe("secure")
+    const rogue = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-rogue-ca-"))
+    try {
+      const material = await Effect.runPromise(TlsMaterial.make(rogue, ["127.0.0.1"]))
+      const outcome = await handshake({ ca, cert: Fs.readFileSync(material.cert), key: Fs.readFileSync(material.key) })
+      expect(outcome).not.toBe("secure")
+    } finally {
+      Fs.rmSync(rogue, { recursive: true, force: true })
+    }
+    const plain = await new Promise<string>((resolve) => {
+      const socket = Net.connect(runnerAddress(), () => socket.write(Buffer.from("plain bytes, no handshake\n")))
+      socket.on("data", () => resolve("answered"))
+      socket.once("close", () => resolve("closed"))
+      socket.once("error", (error) => resolve(`refused: ${error.message}`))
+      setTimeout(() => resolve("timeout"), 5000)
+    })
+    expect(plain).not.toBe("answered")
+  })
 })
