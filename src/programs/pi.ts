@@ -10,11 +10,11 @@ import { Console, Context, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { estimate } from "../actors/piKernel.ts"
 import { ActorSystem } from "../runtime/index.ts"
-import * as Cluster from "../runtime/Cluster.ts"
 import * as Threads from "../runtime/Threads.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
+import * as Tier from "./cli/Tier.ts"
 import * as Table from "./cli/Table.ts"
 import * as Modes from "./pi/modes.ts"
 
@@ -65,7 +65,7 @@ const columns: ReadonlyArray<Table.Column<Row>> = [
 const measure = (
   mode: Modes.Mode,
   options: { samples: number; workers: number; seed: number; chunk: Option.Option<number> },
-  layer: Layer.Layer<import("../runtime/ActorSystem.ts").ActorSystem, import("../runtime/ActorError.ts").WorkerLost | Cluster.ClusterUnavailable>,
+  layer: Tier.Tier,
   batching?: boolean
 ) =>
   Effect.scoped(
@@ -109,10 +109,7 @@ const command = Command.make("pi", flags, (options) =>
       onNone: () => Option.isSome(options.cluster) ? Modes.MODES.filter((m) => m !== "shared" && m !== "per-sample") : Modes.MODES,
       onSome: (mode) => [mode] as const
     })
-    const threads = Option.match(options.cluster, {
-      onNone: () => Threads.layer({ workers: options.workers }),
-      onSome: (file) => Cluster.layer({ file })
-    })
+    const threads = Tier.layer(options.cluster, { workers: options.workers })
     const rows: Array<Row> = []
     for (const mode of modes) {
       rows.push(yield* measure(mode, options, threads, mode === "per-sample" ? true : undefined))
