@@ -10,12 +10,10 @@ import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Fs from "node:fs"
 import { checksum, pathsSvg, randomParticles, stepsFor } from "../actors/particles/index.ts"
-import type { ActorSystem } from "../runtime/ActorSystem.ts"
-import type { WorkerLost } from "../runtime/ActorError.ts"
 import { SCHEDULES } from "../runtime/parallel/Schedule.ts"
-import * as Threads from "../runtime/Threads.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
+import * as Tier from "./cli/Tier.ts"
 import * as Serial from "./cli/Serial.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
@@ -60,6 +58,7 @@ const flags = {
     Flag.withDescription("shared mode: particles per logical chunk (default: about n / 64)")
   ),
   svg: Flag.File("svg").pipe(Flag.optional, Flag.withDescription("also draw the first 100 particles' paths to this SVG file")),
+  cluster: Flags.cluster(),
   json: Flags.json()
 }
 
@@ -77,10 +76,14 @@ const columns: ReadonlyArray<Table.Column<Row>> = [
 
 const command = Command.make("particles", flags, (options) =>
   Effect.gen(function*() {
-    const modes = Option.match(options.mode, { onNone: () => Modes.MODES, onSome: (mode) => [mode] as const })
+    // On a cluster, shared memory cannot cross processes: the shared mode runs only when asked for (and says so).
+    const modes = Option.match(options.mode, {
+      onNone: () => Option.isSome(options.cluster) ? Modes.MODES.filter((m) => m !== "shared") : Modes.MODES,
+      onSome: (mode) => [mode] as const
+    })
     const nsteps = stepsFor(options.dt)
     const initial = randomParticles(options.particles, options.seed)
-    const layer: Layer.Layer<ActorSystem, WorkerLost> = Threads.layer({ workers: options.workers })
+    const layer = Tier.layer(options.cluster, { workers: options.workers })
     const runOptions: Modes.Options = {
       schedule: options.schedule,
       chunk: Option.getOrUndefined(options.chunk)
