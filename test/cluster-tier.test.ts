@@ -16,6 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { countHits } from "../src/actors/piKernel.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
 import { ActorError, ActorSystem } from "../src/runtime/index.ts"
+import * as Cluster from "../src/runtime/Cluster.ts"
+import * as Postgres from "../src/runtime/internal/cluster/Postgres.ts"
 import * as TlsMaterial from "../src/runtime/internal/cluster/Tls.ts"
 import { Echo, Loose, Relay } from "./fixtures/Echo.ts"
 import { Gate } from "./fixtures/Gate.ts"
@@ -129,6 +131,20 @@ describe("actors on the Cluster tier", () => {
       expect(ActorError.isMalformedMessage(error)).toBe(true)
       expect(ActorError.describe(error)).toContain("SharedArrayBuffer")
     })))
+})
+
+describe("one cluster, one layout", () => {
+  it("a client or a runner whose connection file has another shard layout is refused with one line", async () => {
+    const edited = Path.join(cluster.dir, "edited.json")
+    const connection = cluster.started.connection()
+    Fs.writeFileSync(edited, JSON.stringify({ ...connection, layout: { ...connection.layout, shardsPerGroup: 7 } }))
+    const client = await Effect.runPromise(Effect.flip(Effect.scoped(Cluster.make({ file: edited }))))
+    expect(Cluster.isClusterUnavailable(client)).toBe(true)
+    expect(client.message).toMatch(/shard layout \(2 runners × 2 threads, 7 shards per group\) differs from the cluster's \(2 runners × 2 threads, 16 shards per group\)/)
+    const port = await Postgres.freePort()
+    const runner = await Effect.runPromise(Effect.flip(Effect.scoped(Cluster.runner({ file: edited, slot: 0, listen: { host: "127.0.0.1", port } }))))
+    expect(runner.message).toMatch(/shard layout/)
+  })
 })
 
 describe("mutual TLS", () => {

@@ -36,6 +36,7 @@ import { CodeUnavailable } from "./Code.ts"
 import * as Codec from "./internal/Codec.ts"
 import * as Connection from "./internal/cluster/ConnectionFile.ts"
 import * as Health from "./internal/cluster/Health.ts"
+import * as Meta from "./internal/cluster/Meta.ts"
 import * as Postgres from "./internal/cluster/Postgres.ts"
 import * as Processes from "./internal/cluster/Processes.ts"
 import * as Protocol from "./internal/cluster/Protocol.ts"
@@ -78,6 +79,8 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       })
     }
     if (file.tls !== undefined) yield* Effect.mapError(Tls.check(file.tls), unavailable)
+    yield* Effect.mapError(Postgres.check(file.postgres.url), unavailable)
+    yield* Meta.check(file).pipe(Effect.provide(Transport.postgres(file.postgres.url)), Effect.mapError(unavailable))
     const { runners, threads } = file.layout
     const workers = runners * threads
     const context = yield* Layer.build(Transport.sharding(file, undefined)).pipe(
@@ -278,6 +281,7 @@ export const start = (options: StartOptions): Effect.Effect<Started, ClusterUnav
       runners: ports.map((port) => ({ host, port })),
       ...(tls === undefined ? {} : { tls })
     }
+    yield* Meta.record(connection).pipe(Effect.provide(Transport.postgres(postgres.url)), Effect.mapError(unavailable))
     Connection.write(file, connection)
     yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(file, { force: true })))
     const processes = yield* Effect.forEach(

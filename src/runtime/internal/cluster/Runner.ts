@@ -20,6 +20,8 @@ import * as Tier from "../threads/Tier.ts"
 import { Kind } from "../Wire.ts"
 import * as ConnectionFile from "./ConnectionFile.ts"
 import * as Health from "./Health.ts"
+import * as Meta from "./Meta.ts"
+import * as Postgres from "./Postgres.ts"
 import * as Protocol from "./Protocol.ts"
 import * as Transport from "./Transport.ts"
 import * as Version from "./Version.ts"
@@ -186,6 +188,12 @@ export const run = (options: Options): Effect.Effect<ConnectionFile.Endpoint, Ru
       return yield* refuse(`listening on ${listen.host} without TLS would let anyone on the network in: start the cluster with --tls, or pass --insecure`)
     }
     const role: Transport.Role = { slot: options.slot, listen, advertise }
+    // Checked before anything starts, so that a refused runner never registers.
+    yield* Effect.mapError(Postgres.check(file.postgres.url), (error) => new RunnerRefused({ message: error.message }))
+    yield* Meta.check(file).pipe(
+      Effect.provide(Transport.postgres(file.postgres.url)),
+      Effect.mapError((error) => new RunnerRefused({ message: Meta.isLayoutMismatch(error) ? error.message : describe(error) }))
+    )
 
     let client: Client | undefined
     let health: Health.Health | undefined
