@@ -6,7 +6,7 @@
  * fails typed instead of waiting; the runner that comes back rejoins. Recovery times are printed, not asserted.
  */
 import { Effect, Fiber } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { countHits } from "../src/actors/piKernel.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
 import { ActorError, ActorSystem } from "../src/runtime/index.ts"
@@ -15,26 +15,14 @@ import { Echo } from "./fixtures/Echo.ts"
 import { sleepBusy } from "./fixtures/tasks.ts"
 import * as TestCluster from "./support/cluster.ts"
 
-let cluster: TestCluster.TestCluster
-
-beforeAll(async () => {
-  cluster = await TestCluster.start({ runners: 2, threads: 1 })
-}, 120_000)
-
-afterAll(async () => {
-  const dir = cluster?.dir
-  await cluster?.dispose()
-  if (dir !== undefined) expect(TestCluster.leftovers([dir, "actorflow-reaper"])).toEqual([])
-}, 60_000)
-
-const run = <A, E>(effect: Effect.Effect<A, E, ActorSystem.ActorSystem | import("effect").Scope.Scope>) => TestCluster.run(cluster, effect)
+const { cluster, run } = TestCluster.use({ runners: 2, threads: 1 })
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(2)
 
 /** SIGKILL slot `slot`'s runner, and wait until this client sees it down. */
 const kill = (slot: number) =>
   Effect.gen(function*() {
     const system = yield* ActorSystem.ActorSystem
-    const runner = cluster.started.runners()[slot]!
+    const runner = cluster().started.runners()[slot]!
     runner.kill()
     while (!runner.exited() || system.isUp(slot)) yield* Effect.sleep("50 millis")
     return performance.now()
@@ -44,7 +32,7 @@ const kill = (slot: number) =>
 const restart = (slot: number) =>
   Effect.gen(function*() {
     const system = yield* ActorSystem.ActorSystem
-    yield* Effect.orDie(cluster.started.restart(slot))
+    yield* Effect.orDie(cluster().started.restart(slot))
     yield* system.awaitUp(slot)
   })
 

@@ -6,7 +6,7 @@
  */
 import { Effect } from "effect"
 import fc from "fast-check"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { initialState, runDecomposed, simulateSerial } from "../src/actors/halo/index.ts"
 import { checksum } from "../src/actors/particles/checksum.ts"
 import { randomParticles } from "../src/actors/particles/ParticleState.ts"
@@ -21,20 +21,7 @@ import * as TestCluster from "./support/cluster.ts"
 
 const F = Remote.module(new URL("./fixtures/engineFns.ts", import.meta.url).href, fns)
 
-let cluster: TestCluster.TestCluster
-
-beforeAll(async () => {
-  cluster = await TestCluster.start({ runners: 2, threads: 1 })
-}, 120_000)
-
-afterAll(async () => {
-  const dir = cluster?.dir
-  await cluster?.dispose()
-  if (dir !== undefined) expect(TestCluster.leftovers([dir, "actorflow-reaper"])).toEqual([])
-}, 60_000)
-
-const run = <A, E>(effect: Effect.Effect<A, E, import("../src/runtime/ActorSystem.ts").ActorSystem | import("effect").Scope.Scope>) =>
-  TestCluster.run(cluster, effect)
+const { run } = TestCluster.use({ runners: 2, threads: 1 })
 
 describe("libraries on the Cluster tier", () => {
   it("Pool.map equals Array.map, in order, for any input and chunk size", async () => {

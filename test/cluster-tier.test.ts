@@ -12,7 +12,7 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Tls from "node:tls"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { countHits } from "../src/actors/piKernel.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
 import { ActorError, ActorSystem } from "../src/runtime/index.ts"
@@ -23,20 +23,7 @@ import { Echo, Loose, Relay } from "./fixtures/Echo.ts"
 import { Gate } from "./fixtures/Gate.ts"
 import * as TestCluster from "./support/cluster.ts"
 
-let cluster: TestCluster.TestCluster
-
-beforeAll(async () => {
-  cluster = await TestCluster.start({ runners: 2, threads: 2, tls: true })
-  console.log(`cluster of 2 runners × 2 threads (mutual TLS) started in ${cluster.startSeconds.toFixed(1)} s`)
-}, 120_000)
-
-afterAll(async () => {
-  const dir = cluster?.dir
-  await cluster?.dispose()
-  if (dir !== undefined) expect(TestCluster.leftovers([dir, "actorflow-reaper"])).toEqual([])
-}, 60_000)
-
-const run = <A, E>(effect: Effect.Effect<A, E, ActorSystem.ActorSystem | import("effect").Scope.Scope>) => TestCluster.run(cluster, effect)
+const { cluster, run } = TestCluster.use({ runners: 2, threads: 2, tls: true })
 
 describe("actors on the Cluster tier", () => {
   it("numbers workers across runners and says so", () =>
@@ -135,8 +122,8 @@ describe("actors on the Cluster tier", () => {
 
 describe("one cluster, one layout", () => {
   it("a client or a runner whose connection file has another shard layout is refused with one line", async () => {
-    const edited = Path.join(cluster.dir, "edited.json")
-    const connection = cluster.started.connection()
+    const edited = Path.join(cluster().dir, "edited.json")
+    const connection = cluster().started.connection()
     Fs.writeFileSync(edited, JSON.stringify({ ...connection, layout: { ...connection.layout, shardsPerGroup: 7 } }))
     const client = await Effect.runPromise(Effect.flip(Effect.scoped(Cluster.make({ file: edited }))))
     expect(Cluster.isClusterUnavailable(client)).toBe(true)
@@ -149,7 +136,7 @@ describe("one cluster, one layout", () => {
 
 describe("mutual TLS", () => {
   const runnerAddress = () => {
-    const { host, port } = cluster.started.connection().runners[1]!
+    const { host, port } = cluster().started.connection().runners[1]!
     return { host, port }
   }
   /** What a TLS handshake with runner 1 comes to: "secure" or the error that ended it. */
@@ -164,13 +151,13 @@ describe("mutual TLS", () => {
     }).finally(() => undefined)
 
   it("lets in a client with the cluster's certificate (every test above ran over it)", async () => {
-    const tls = cluster.started.connection().tls!
+    const tls = cluster().started.connection().tls!
     const outcome = await handshake({ ca: Fs.readFileSync(tls.ca), cert: Fs.readFileSync(tls.cert), key: Fs.readFileSync(tls.key) })
     expect(outcome).toBe("secure")
   })
 
   it("refuses a client without a certificate, one with another CA's, and plain TCP", async () => {
-    const tls = cluster.started.connection().tls!
+    const tls = cluster().started.connection().tls!
     const ca = Fs.readFileSync(tls.ca)
     expect(await handshake({ ca })).not.toBe("secure")
     const rogue = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-rogue-ca-"))

@@ -27,12 +27,10 @@ import { Effect, Exit, Layer, Predicate, Schema, Scope, Semaphore } from "effect
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { pathToFileURL } from "node:url"
 import type * as Actor from "./Actor.ts"
 import { MalformedMessage, SpawnFailed, WorkerDied, describe } from "./ActorError.ts"
 import { ActorSystem } from "./ActorSystem.ts"
 import type { Service } from "./ActorSystem.ts"
-import { CodeUnavailable } from "./Code.ts"
 import * as Codec from "./internal/Codec.ts"
 import * as Connection from "./internal/cluster/ConnectionFile.ts"
 import * as Health from "./internal/cluster/Health.ts"
@@ -152,22 +150,12 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       return { address, ask, tell } as unknown as Actor.Ref<any>
     }
 
-    const ship: Service["ship"] = ({ module, name }) =>
-      WorkerBundle.isRuntimeModule(module)
-        ? Effect.succeed({ module, name, via: "" })
-        : Effect.tryPromise({
-          try: () => WorkerBundle.moduleBundle(module),
-          catch: (error) =>
-            new CodeUnavailable({ module, name, stage: "ship", detail: `cannot bundle ${module} for the runners: ${describe(error)}` })
-        }).pipe(Effect.map((bundle) => ({ module, name, via: pathToFileURL(bundle).href })))
+    const ship: Service["ship"] = (code) => WorkerBundle.ship(code, "the runners")
 
     const spawn: Service["spawn"] = (definition, init, spawnOptions) =>
       Effect.gen(function*() {
         const fail = (detail: string) => new SpawnFailed({ actor: definition.name, detail })
-        const encodedInit = yield* Effect.try({
-          try: () => Codec.forDefinition(definition as unknown as Actor.Any).init.encode(init),
-          catch: (error) => fail(`init: ${describe(error)}`)
-        })
+        const encodedInit = yield* Codec.encodeInit(definition as unknown as Actor.Any, init)
         const requested = spawnOptions?.worker
         const worker = requested === undefined ? -1 : ((requested % workers) + workers) % workers
         const id = nextId(slotOf(worker))

@@ -6,6 +6,7 @@
 import { Effect, Exit, ManagedRuntime, Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import { afterAll, beforeAll, expect } from "vitest"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Cluster from "../../src/runtime/Cluster.ts"
@@ -53,3 +54,25 @@ export const leftovers = (what: ReadonlyArray<string>): Array<string> =>
 export const run = <A, E>(cluster: TestCluster, effect: Effect.Effect<A, E, ActorSystem | Scope.Scope>): Promise<A> =>
   cluster.runtime.runPromise(Effect.scoped(effect))
 
+
+/**
+ * A cluster for the whole test file: started before its tests, stopped after them, and checked to have left no
+ * process behind. `cluster()` is the running cluster; `run` runs a scoped effect on its client.
+ */
+export const use = (options: Partial<Cluster.StartOptions> = {}) => {
+  let current: TestCluster | undefined
+  beforeAll(async () => {
+    current = await start(options)
+    console.log(`cluster of ${options.runners ?? 2} runners × ${options.threads ?? 2} thread${(options.threads ?? 2) === 1 ? "" : "s"}${options.tls ? " (mutual TLS)" : ""} started in ${current.startSeconds.toFixed(1)} s`)
+  }, 120_000)
+  afterAll(async () => {
+    if (current === undefined) return
+    await current.dispose()
+    expect(leftovers([current.dir, "actorflow-reaper"])).toEqual([])
+  }, 60_000)
+  const cluster = (): TestCluster => current!
+  return {
+    cluster,
+    run: <A, E>(effect: Effect.Effect<A, E, ActorSystem | Scope.Scope>): Promise<A> => run(cluster(), effect)
+  }
+}

@@ -12,14 +12,12 @@
 import { Deferred, Effect } from "effect"
 import type { Scope } from "effect"
 import * as Os from "node:os"
-import { pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
 import type { ResourceLimits } from "node:worker_threads"
 import type * as Actor from "../../Actor.ts"
 import { SpawnFailed, describe, isWorkerDied } from "../../ActorError.ts"
 import type { WorkerLost } from "../../ActorError.ts"
 import type { Service } from "../../ActorSystem.ts"
-import { CodeUnavailable } from "../../Code.ts"
 import * as ThreadSlots from "../../ThreadSlots.ts"
 import * as Codec from "../Codec.ts"
 import type { Forwarder } from "../Host.ts"
@@ -145,14 +143,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
 
     const connect: Service["connect"] = (definition, address) => router.ref(definition, address)
 
-    const ship: Service["ship"] = ({ module, name }) =>
-      WorkerBundle.isRuntimeModule(module)
-        ? Effect.succeed({ module, name, via: "" })
-        : Effect.tryPromise({
-          try: () => WorkerBundle.moduleBundle(module),
-          catch: (error) =>
-            new CodeUnavailable({ module, name, stage: "ship", detail: `cannot bundle ${module} for the workers: ${describe(error)}` })
-        }).pipe(Effect.map((bundle) => ({ module, name, via: pathToFileURL(bundle).href })))
+    const ship: Service["ship"] = (code) => WorkerBundle.ship(code, "the workers")
 
     /** Start the actor `spec` names on `worker` under `id`, and record it there for restarts. */
     const host = (worker: number, id: number, spec: SpawnSpec): Effect.Effect<void, unknown> => {
@@ -178,10 +169,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
     const spawn: Service["spawn"] = (definition, init, spawnOptions) =>
       Effect.gen(function*() {
         const fail = (detail: string) => new SpawnFailed({ actor: definition.name, detail })
-        const encodedInit = yield* Effect.try({
-          try: () => Codec.forDefinition(definition as unknown as Actor.Any).init.encode(init),
-          catch: (error) => fail(`init: ${describe(error)}`)
-        })
+        const encodedInit = yield* Codec.encodeInit(definition as unknown as Actor.Any, init)
         const code = yield* Effect.mapError(ship(definition), (error) => fail(error.detail))
         const worker = placement.choose(spawnOptions?.worker, (k) => supervisor.slots[k]!.lost === undefined)
         const id = nextId++

@@ -10,10 +10,14 @@
  * long after the worker started. Bundles are cached on disk and rebuilt only when
  * one of their input files changes.
  */
+import { Effect } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { describe } from "../../ActorError.ts"
+import { CodeUnavailable } from "../../Code.ts"
+import type { Locator, Shipped } from "../../Code.ts"
 
 /** src/runtime: everything below it is part of the base bundle. */
 const runtimeDir = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -236,3 +240,15 @@ export const programBundle = (entry: string): Promise<string> => {
   }
   return bundle
 }
+
+/**
+ * Ship code to worker threads (of this process, or of runners with the same checkout): the runtime's own modules
+ * are in the base bundle already; a user module gets its bundle, which `via` names. `to` says where, for errors.
+ */
+export const ship = ({ module, name }: Locator, to: string): Effect.Effect<Shipped, CodeUnavailable> =>
+  isRuntimeModule(module)
+    ? Effect.succeed({ module, name, via: "" })
+    : Effect.tryPromise({
+      try: () => moduleBundle(module),
+      catch: (error) => new CodeUnavailable({ module, name, stage: "ship", detail: `cannot bundle ${module} for ${to}: ${describe(error)}` })
+    }).pipe(Effect.map((bundle) => ({ module, name, via: pathToFileURL(bundle).href })))
