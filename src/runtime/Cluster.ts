@@ -28,13 +28,14 @@ import { RunnerStorage } from "effect/cluster/RunnerStorage"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import type * as Actor from "./Actor.ts"
-import { MalformedMessage, SpawnFailed, WorkerDied, describe } from "./ActorError.ts"
+import { MalformedMessage, SpawnFailed, WorkerDied, describe, isActorStopped } from "./ActorError.ts"
 import { ActorSystem } from "./ActorSystem.ts"
 import type { Service } from "./ActorSystem.ts"
 import * as Codec from "./internal/Codec.ts"
 import * as Connection from "./internal/cluster/ConnectionFile.ts"
 import * as Health from "./internal/cluster/Health.ts"
 import * as Meta from "./internal/cluster/Meta.ts"
+import * as Mux from "./internal/cluster/Mux.ts"
 import * as Postgres from "./internal/cluster/Postgres.ts"
 import * as Processes from "./internal/cluster/Processes.ts"
 import * as Protocol from "./internal/cluster/Protocol.ts"
@@ -116,7 +117,48 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
     const asActorError = (address: Actor.Address) => (error: unknown) =>
       error instanceof WorkerDied || error instanceof MalformedMessage ? error : lost(address, describe(error))
 
-    const connect: Service["connect"] = (definition, address) => {
+    /** Start the actor at `address` again from the spawn this client keeps for it. */
+    const respawn = (address: Actor.Address): Effect.Effect<void, unknown> => {
+      const spawn = owned.get(address.id)
+      return spawn === undefined
+        ? Effect.fail(lost(address, "the actor is not started on its runner (its spawner starts it again)"))
+        : bounded(address, client(String(address.id)).Spawn(spawn))
+    }
+    // Pinned actors' messages go in batches (see Mux.ts); a runner that rejoins gets its actors back at once.
+    const mux = yield* Mux.make({
+      client: (yield* Effect.provide(Protocol.MuxEntity.client, context)) as unknown as Mux.Client,
+      health,
+      runners,
+      threads,
+      rejoined: (slot) => {
+        for (const [id, spawn] of owned) {
+          if (slotOf(spawn.worker) === slot) Effect.runFork(Effect.ignore(respawn({ id, name: spawn.name, worker: spawn.worker })))
+        }
+      }
+    })
+
+    const connect: Service["connect"] = (definition, address) => address.worker >= 0 ? pinned(definition, address) : placed(definition, address)
+
+    /**
+     * A pinned actor's ref: the Router's, over the batching entity. A runner that does not host the actor answers
+     * `ActorStopped`; when this client spawned it and has not stopped it, it spawns it again and resends.
+     */
+    const pinned = <P extends Actor.Protocol>(definition: Actor.Definition<string, Actor.Codec, P>, address: Actor.Address): Actor.Ref<P> => {
+      const ref = mux.ref(definition, address)
+      const ask = (tag: string, payload: unknown): Effect.Effect<unknown, unknown> => {
+        const attempt = (left: number): Effect.Effect<unknown, unknown> =>
+          Effect.catchIf(
+            (ref.ask as (tag: string, payload: unknown) => Effect.Effect<unknown, unknown>)(tag, payload),
+            (error) => isActorStopped(error) && left > 0 && owned.has(address.id),
+            () => Effect.andThen(Effect.mapError(respawn(address), asActorError(address)), attempt(left - 1))
+          )
+        return attempt(RESPAWNS)
+      }
+      return { address, ask, tell: ref.tell } as unknown as Actor.Ref<P>
+    }
+
+    /** An actor placed by shard: one Effect Cluster request per message, since it may move between runners. */
+    const placed = <P extends Actor.Protocol>(definition: Actor.Definition<string, Actor.Codec, P>, address: Actor.Address): Actor.Ref<P> => {
       const codec = Codec.forDefinition(definition as unknown as Actor.Any)
       const credit = Semaphore.makeUnsafe(definition.mailbox)
       const entity = client(String(address.id))
@@ -147,7 +189,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
         credit.withPermits(1)(
           Effect.flatMap(encode(tag, payload), (message) => withRespawn(address, entity.Tell(message)))
         ).pipe(Effect.ignore)
-      return { address, ask, tell } as unknown as Actor.Ref<any>
+      return { address, ask, tell } as unknown as Actor.Ref<P>
     }
 
     const ship: Service["ship"] = (code) => WorkerBundle.ship(code, "the runners")

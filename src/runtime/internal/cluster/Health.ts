@@ -34,6 +34,8 @@ export interface Health {
    * (`slot` undefined), if every slot is (its shard moves to a survivor as long as there is one).
    */
   readonly whileUp: <A, E, R, E2>(slot: number | undefined, effect: Effect.Effect<A, E, R>, down: () => E2) => Effect.Effect<A, E | E2, R>
+  /** Call `listener` on every change from now on: a slot went up or down. */
+  readonly onChange: (listener: (slot: number, up: boolean) => void) => void
   /** Times a slot came back after being down. */
   readonly restarts: () => number
   readonly slots: () => ReadonlyArray<SlotState>
@@ -78,6 +80,7 @@ export const make = (storage: RunnerStorage["Service"], runners: number): Effect
     const onDown = Array.from({ length: runners + 1 }, () => new Set<() => void>())
     const onUp = Array.from({ length: runners + 1 }, () => new Set<() => void>())
     const ALL = runners
+    const changes = new Set<(slot: number, up: boolean) => void>()
     const fire = (set: Set<() => void>) => {
       const callbacks = [...set]
       set.clear()
@@ -105,8 +108,11 @@ export const make = (storage: RunnerStorage["Service"], runners: number): Effect
         if (now && !was) {
           if (everUp[slot]) restarts++
           everUp[slot] = true
+          // Listeners first (they reconnect), then whoever waits: a waiter may go on at once, in this very call.
+          for (const listener of changes) listener(slot, true)
           fire(onUp[slot]!)
         } else if (!now && was) {
+          for (const listener of changes) listener(slot, false)
           fire(onDown[slot]!)
         }
       }
@@ -130,6 +136,9 @@ export const make = (storage: RunnerStorage["Service"], runners: number): Effect
           if (!(slot === undefined ? state.some((s) => s.up) : isUp(slot))) return Effect.fail(down())
           return Effect.raceFirst(effect, when(onDown[slot ?? ALL]!, Effect.suspend(() => Effect.fail(down()))))
         }),
+      onChange: (listener) => {
+        changes.add(listener)
+      },
       restarts: () => restarts,
       slots: () => state
     }

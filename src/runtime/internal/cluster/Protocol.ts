@@ -100,6 +100,24 @@ export const Ask = Rpc.make("Ask", { payload: Message, success: Reply, error: No
 export const Tell = Rpc.make("Tell", { payload: Message, error: NotStarted })
 export const Stop = Rpc.make("Stop", {})
 
+/**
+ * Batches of messages between one client and one runner (see `Mux.ts` and `MuxServer.ts`): `Frames` carries the
+ * client's frames (asks, tells, cancels, as in `Wire.ts`; packed batches, in order), and `Replies` waits until replies are ready and
+ * returns them all. Its entities are pinned: one per client and runner slot.
+ */
+export const Frames = Rpc.make("Frames", { payload: { batches: Schema.Array(Schema.Uint8Array) } })
+export const Replies = Rpc.make("Replies", { success: Schema.Uint8Array })
+
+export const MUX_TYPE = "Actorflow/Runner"
+
+/** The id of the batching entity between the client `nonce` and runner slot `slot`. */
+export const muxId = (slot: number, nonce: number): string => String((slot + 1) * SERIAL + (nonce % SERIAL))
+
+export const MuxEntity = Entity.make(MUX_TYPE, [Frames, Replies]).annotate(
+  ClusterSchema.ShardGroup,
+  (entityId) => groupOf(slotOfId(Number(entityId)) ?? 0)
+)
+
 export const ActorEntity = Entity.make(TYPE, [Spawn, Ask, Tell, Stop]).annotate(
   ClusterSchema.ShardGroup,
   (entityId) => {

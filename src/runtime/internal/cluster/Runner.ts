@@ -6,9 +6,10 @@
  * the thread that hosts the actor (a Threads tier inside the runner, whose threads are numbered across the
  * cluster: slot r's threads are workers r*T .. r*T+T-1), and passes its threads' messages for actors elsewhere
  * on through Effect Cluster (`forwarder`). An entity lives as long as its actor: closing the entity (a `Stop`,
- * passivation after `ACTOR_MAX_IDLE`, its shard moving away, the runner closing) stops the actor.
+ * its shard moving away, the runner closing) stops the actor; it is never passivated for being idle. Clients
+ * send the messages of pinned actors in batches, through one `MuxServer` entity each.
  */
-import { Effect, Exit, Layer, Predicate, Schema, Semaphore } from "effect"
+import { Duration, Effect, Exit, Layer, Predicate, Schema, Semaphore } from "effect"
 import type { Scope } from "effect"
 import * as Entity from "effect/cluster/Entity"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
@@ -21,6 +22,7 @@ import { Kind } from "../Wire.ts"
 import * as ConnectionFile from "./ConnectionFile.ts"
 import * as Health from "./Health.ts"
 import * as Meta from "./Meta.ts"
+import * as MuxServer from "./MuxServer.ts"
 import * as Postgres from "./Postgres.ts"
 import * as Protocol from "./Protocol.ts"
 import * as Transport from "./Transport.ts"
@@ -105,7 +107,7 @@ const forwarder = (client: () => Client, health: () => Health.Health | undefined
 }
 
 /** The entity behind every actor this runner hosts (see the module doc). */
-const entityLayer = (tier: Tier.Tier, slot: number, threads: number) => {
+const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map<number, number>) => {
   let nextThread = 0
   const start = (id: number, spawn: Protocol.SpawnPayload): Effect.Effect<number, SpawnFailed> =>
     Effect.gen(function*() {
@@ -134,6 +136,7 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number) => {
       const stop = Effect.sync(() => {
         if (thread !== undefined) tier.unhost(thread, id)
         thread = undefined
+        hosted.delete(id)
       })
       yield* Effect.addFinalizer(() => stop)
       return Protocol.ActorEntity.of({
@@ -141,6 +144,7 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number) => {
           starting.withPermits(1)(Effect.suspend(() =>
             thread !== undefined ? Effect.void : Effect.map(start(id, payload), (t) => {
               thread = t
+              hosted.set(id, t)
             })
           )),
         Ask: ({ payload }) =>
@@ -161,7 +165,9 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number) => {
         Stop: () => stop
       })
     }),
-    { concurrency: "unbounded", mailboxCapacity: "unbounded", maxIdleTime: Transport.ACTOR_MAX_IDLE }
+    // An actor lives until it is stopped: its messages may all come through the batching entity, which this
+    // entity does not see, so it must not be passivated for being idle.
+    { concurrency: "unbounded", mailboxCapacity: "unbounded", maxIdleTime: Duration.infinity }
   )
 }
 
@@ -208,6 +214,12 @@ export const run = (options: Options): Effect.Effect<ConnectionFile.Endpoint, Ru
     health = yield* Effect.provide(Effect.gen(function*() {
       return yield* Health.make(yield* RunnerStorage, runners)
     }), context)
-    yield* Layer.build(entityLayer(tier, options.slot, threads).pipe(Layer.provide(Layer.succeedContext(context))))
+    /** The actors hosted here, and their threads (for the batching entity). */
+    const hosted = new Map<number, number>()
+    yield* Layer.build(
+      Layer.mergeAll(entityLayer(tier, options.slot, threads, hosted), MuxServer.layer(tier, options.slot, threads, hosted)).pipe(
+        Layer.provide(Layer.succeedContext(context))
+      )
+    )
     return advertise
   })
