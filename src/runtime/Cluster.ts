@@ -16,7 +16,7 @@
  * `Retry.onWorkerDeath` resends idempotent work elsewhere, as on threads); one to an actor placed by shard
  * waits for the failover (at most a few seconds with the intervals in `Transport.FAILOVER`). Init parameters
  * stay with the spawner: a runner that is sent a message for an actor it does not host (after a failover, a
- * runner restart or a passivation) answers `NotStarted`, and this client spawns the actor again from its init
+ * runner restart) answers `NotStarted` (`ActorStopped` on the batched path of pinned actors), and this client spawns the actor again from its init
  * parameters and resends (see `internal/cluster/Protocol.ts`). An actor restarted so starts from its init
  * parameters, as after a worker restart on threads; its messages are delivered at least once.
  *

@@ -105,5 +105,5 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Re
           })
       })
     }),
-    { concurrency: "unbounded", mailboxCapacity: "unbounded", maxIdleTime: Transport.ACTOR_MAX_IDLE }
+    { concurrency: "unbounded", mailboxCapacity: "unbounded", maxIdleTime: Transport.MUX_MAX_IDLE }
   )

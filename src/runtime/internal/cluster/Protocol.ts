@@ -15,7 +15,7 @@
  *
  * Init parameters live with the spawner. A runner that receives a message for an actor it does not host answers
  * `NotStarted`; the process that spawned the actor keeps its `Spawn` and sends it again, then the message
- * (after a failover, a runner restart, or an idle passivation). Anyone else (another actor that was sent the
+ * (after a failover or a runner restart). Anyone else (another actor that was sent the
  * address) gets a `WorkerDied` and may retry once the spawner has restarted it. So an actor restarted this way
  * starts again from its init parameters, as on a restarted worker thread.
  */

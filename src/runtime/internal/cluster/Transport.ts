@@ -28,6 +28,7 @@ import { Socket } from "effect/socket/Socket"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import type { ConnectionFile, Endpoint, Tls } from "./ConnectionFile.ts"
 import * as Protocol from "./Protocol.ts"
 
@@ -46,8 +47,8 @@ export const FAILOVER = {
   entityTerminationTimeout: Duration.seconds(2)
 } as const
 
-/** How long an actor may stay idle before its runner passivates it (its spawner restarts it on next use). */
-export const ACTOR_MAX_IDLE = Duration.minutes(30)
+/** How long a client's batching entity on a runner may stay idle (its client gone) before the runner drops it. */
+export const MUX_MAX_IDLE = Duration.minutes(30)
 
 /** A runner's place in the cluster: its slot, where it listens and the address others reach it at. */
 export interface Role {
@@ -62,7 +63,7 @@ export const shardingConfig = (file: ConnectionFile, role: Role | undefined): Pa
   availableShardGroups: Protocol.groups(file.layout.runners),
   assignedShardGroups: role === undefined ? [] : [Protocol.AUTO_GROUP, Protocol.groupOf(role.slot)],
   shardsPerGroup: file.layout.shardsPerGroup,
-  entityMaxIdleTime: ACTOR_MAX_IDLE,
+  entityMaxIdleTime: MUX_MAX_IDLE,
   ...FAILOVER
 })
 
@@ -83,11 +84,11 @@ const clientProtocol = (tls: Tls | undefined): Layer.Layer<Runners.RpcClientProt
         codecFor: serialization.codecFor,
         make: Effect.fnUntraced(function*(address) {
           const socket = yield* (material === undefined
-            ? NodeSocket.makeNet({ openTimeout: 1000, timeout: 5500, host: address.host, port: address.port })
+            ? NodeSocket.makeNet({ openTimeout: 1000, timeout: 5500, host: address.host, port: address.port, noDelay: true })
             : NodeSocket.makeTls({
               openTimeout: 1000,
-              host: address.host,
-              port: address.port,
+              // TLS over a TCP socket of ours, to turn Nagle's algorithm off on it too.
+              socket: Net.connect({ host: address.host, port: address.port, noDelay: true }),
               ...material,
               checkServerIdentity: () => undefined
             }))
@@ -100,11 +101,15 @@ const clientProtocol = (tls: Tls | undefined): Layer.Layer<Runners.RpcClientProt
     })
   )
 
-/** The runner's listening socket: plain TCP, or TLS that requires and checks a client certificate. */
+/**
+ * The runner's listening socket: plain TCP, or TLS that requires and checks a client certificate. Both ends turn
+ * Nagle's algorithm off: a batch and its reply are small writes, which it would hold for the peer's delayed
+ * acknowledgement (40 ms here).
+ */
 const server = (listen: Endpoint, tls: Tls | undefined) =>
   tls === undefined
-    ? NodeSocketServer.layer({ host: listen.host, port: listen.port })
-    : NodeSocketServer.layerTls({ host: listen.host, port: listen.port, ...pem(tls), requestCert: true, rejectUnauthorized: true })
+    ? NodeSocketServer.layer({ host: listen.host, port: listen.port, noDelay: true })
+    : NodeSocketServer.layerTls({ host: listen.host, port: listen.port, noDelay: true, ...pem(tls), requestCert: true, rejectUnauthorized: true })
 
 /** The Postgres client, from a URL. */
 export const postgres = (url: string): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError> =>
