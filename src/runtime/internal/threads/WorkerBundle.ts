@@ -198,48 +198,40 @@ export const baseBundle = (): Promise<string> =>
     throw error
   }))
 
-const modules = new Map<string, Promise<string>>()
+/**
+ * The bundle of one source file, `kind-<name>-<hash>.mjs` in the cache, built once per process (concurrent
+ * callers share the build; a failed one is tried again next time) and only when missing or stale.
+ */
+const fileBundle = (() => {
+  const builds = new Map<string, Promise<string>>()
+  return (kind: string, file: string, plugins: () => Promise<Array<Plugin>>): Promise<string> => {
+    const key = `${kind}:${file}`
+    let bundle = builds.get(key)
+    if (bundle === undefined) {
+      bundle = (async () => {
+        const hash = Crypto.createHash("sha1").update(`${file}:${layoutHash()}`).digest("hex").slice(0, 12)
+        const output = Path.join(cacheDir, `${kind}-${Path.basename(file).replace(/\W/g, "_")}-${hash}.mjs`)
+        if (fresh(output)) return output
+        await build(output, { entry: file, plugins: await plugins() })
+        return output
+      })()
+      bundle.catch(() => builds.delete(key))
+      builds.set(key, bundle)
+    }
+    return bundle
+  }
+})()
 
 /** Path of the bundle a worker imports to load `moduleUrl` (a user's actor, task or kernel module). */
-export const moduleBundle = (moduleUrl: string): Promise<string> => {
-  let bundle = modules.get(moduleUrl)
-  if (bundle === undefined) {
-    bundle = (async () => {
-      const file = fileURLToPath(moduleUrl)
-      const hash = Crypto.createHash("sha1").update(`${file}:${layoutHash()}`).digest("hex").slice(0, 12)
-      const output = Path.join(cacheDir, `module-${Path.basename(file).replace(/\W/g, "_")}-${hash}.mjs`)
-      if (fresh(output)) return output
-      await build(output, { entry: file, plugins: [useShared(await sharedSet()), keepModuleUrls] })
-      return output
-    })()
-    bundle.catch(() => modules.delete(moduleUrl))
-    modules.set(moduleUrl, bundle)
-  }
-  return bundle
-}
-
-const programs = new Map<string, Promise<string>>()
+export const moduleBundle = (moduleUrl: string): Promise<string> =>
+  fileBundle("module", fileURLToPath(moduleUrl), async () => [useShared(await sharedSet()), keepModuleUrls])
 
 /**
  * Path of a bundle of the program `entry` (a `.ts` file with its imports, Effect included), built if missing or
  * stale: a process started from it boots in a fraction of the time a TypeScript loader takes. Module URLs stay
  * those of the sources, so it finds the worker bundle and the runtime's files as if run from them.
  */
-export const programBundle = (entry: string): Promise<string> => {
-  let bundle = programs.get(entry)
-  if (bundle === undefined) {
-    bundle = (async () => {
-      const hash = Crypto.createHash("sha1").update(`${entry}:${layoutHash()}`).digest("hex").slice(0, 12)
-      const output = Path.join(cacheDir, `program-${Path.basename(entry).replace(/\W/g, "_")}-${hash}.mjs`)
-      if (fresh(output)) return output
-      await build(output, { entry, plugins: [keepModuleUrls] })
-      return output
-    })()
-    bundle.catch(() => programs.delete(entry))
-    programs.set(entry, bundle)
-  }
-  return bundle
-}
+export const programBundle = (entry: string): Promise<string> => fileBundle("program", entry, async () => [keepModuleUrls])
 
 /**
  * Ship code to worker threads (of this process, or of runners with the same checkout): the runtime's own modules
