@@ -5,9 +5,11 @@
  *   npm run bench                 all sections
  *   npm run bench -- --quick      smaller sizes, a smoke test
  *   npm run bench -- --json       one JSON object per figure
+ *   npm run bench -- --only cluster   the Cluster tier against threads (starts its own cluster)
  */
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
+import * as ClusterBench from "./bench/cluster.ts"
 import * as Engines from "./bench/engines.ts"
 import * as Foundation from "./bench/foundation.ts"
 import * as Halo from "./bench/halo.ts"
@@ -20,7 +22,8 @@ const sections: Record<string, (options: { quick: boolean }) => Effect.Effect<Ar
   foundation: Foundation.run,
   shared: Shared.run,
   halo: Halo.run,
-  engines: Engines.run
+  engines: Engines.run,
+  cluster: ClusterBench.run
 }
 
 const columns: ReadonlyArray<Table.Column<Row>> = [

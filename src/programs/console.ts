@@ -19,10 +19,11 @@ import * as Repl from "node:repl"
 import * as Util from "node:util"
 import * as Vm from "node:vm"
 import * as particleKernels from "../actors/particles/index.ts"
-import { Threads } from "../runtime/index.ts"
 import { Client, Dependency, Remote } from "../runtime/engines/index.ts"
 import type { AsyncResult, DirectView, LoadBalancedView, Selection } from "../runtime/engines/index.ts"
+import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
+import * as Tier from "./cli/Tier.ts"
 
 type Run = <A, E>(effect: Effect.Effect<A, E>) => Promise<A>
 
@@ -139,6 +140,7 @@ const flags = {
     Flag.withDescription("engines to start (default: one per core)")
   ),
   eval: Flag.String("eval").pipe(Flag.optional, Flag.withDescription("evaluate this expression (await allowed), print its value and exit")),
+  cluster: Flags.cluster(),
   json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("with --eval: print the value as one JSON line"))
 }
 
@@ -146,7 +148,7 @@ const command = Command.make("console", flags, (options) =>
   Effect.scoped(Effect.gen(function*() {
     const workers = Math.min(options.engines, Os.availableParallelism())
     const runtime = yield* Effect.acquireRelease(
-      Effect.sync(() => ManagedRuntime.make(Client.layer({ engines: options.engines }).pipe(Layer.provide(Threads.layer({ workers }))))),
+      Effect.sync(() => ManagedRuntime.make(Client.layer({ engines: options.engines }).pipe(Layer.provide(Tier.layer(options.cluster, { workers }))))),
       (runtime) => Effect.promise(() => runtime.dispose())
     )
     const client = yield* Effect.promise(() => runtime.runPromise(Client.Client.use(Effect.succeed)))

@@ -10,9 +10,9 @@ import { Console, Effect, Layer, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Os from "node:os"
 import * as particles from "../actors/particles/index.ts"
-import { Threads } from "../runtime/index.ts"
 import { Client, Remote } from "../runtime/engines/index.ts"
 import * as Flags from "./cli/Flags.ts"
+import * as Tier from "./cli/Tier.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
@@ -59,6 +59,7 @@ const flags = {
     Flag.withDescription("timed runs of serial and parallel evolution; the best counts (as %timeit)")
   ),
   seed: Flags.seed(42, "generator seed for the particles"),
+  cluster: Flags.cluster(),
   json: Flags.json("one JSON object per step on stdout")
 }
 
@@ -183,7 +184,7 @@ const command = Command.make("engines", flags, (options) =>
     const workers = Math.min(options.engines, Os.availableParallelism())
     const steps = yield* Effect.scoped(
       Effect.gen(function*() {
-        const context = yield* Layer.build(Client.layer({ engines: options.engines }).pipe(Layer.provide(Threads.layer({ workers }))))
+        const context = yield* Layer.build(Client.layer({ engines: options.engines }).pipe(Layer.provide(Tier.layer(options.cluster, { workers }))))
         return yield* tour(options).pipe(Effect.provide(context))
       })
     )

@@ -9,10 +9,10 @@
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Particles from "../actors/particles/index.ts"
-import { ActorError, ActorSystem, Threads } from "../runtime/index.ts"
 import { Schedule } from "../runtime/parallel/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
+import * as Tier from "./cli/Tier.ts"
 import * as Serial from "./cli/Serial.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
@@ -59,6 +59,7 @@ const flags = {
     Flag.withDescription("shared mode: particles per logical chunk (default: about n / 64)")
   ),
   svg: Flag.File("svg").pipe(Flag.optional, Flag.withDescription("also draw the first 100 particles' paths to this SVG file")),
+  cluster: Flags.cluster(),
   json: Flags.json()
 }
 
@@ -76,10 +77,14 @@ const columns: ReadonlyArray<Table.Column<Row>> = [
 
 const command = Command.make("particles", flags, (options) =>
   Effect.gen(function*() {
-    const modes = Option.match(options.mode, { onNone: () => Modes.MODES, onSome: (mode) => [mode] as const })
+    // On a cluster, shared memory cannot cross processes: the shared mode runs only when asked for (and says so).
+    const modes = Option.match(options.mode, {
+      onNone: () => Option.isSome(options.cluster) ? Modes.MODES.filter((m) => m !== "shared") : Modes.MODES,
+      onSome: (mode) => [mode] as const
+    })
     const nsteps = Particles.stepsFor(options.dt)
     const initial = Particles.randomParticles(options.particles, options.seed)
-    const layer: Layer.Layer<ActorSystem.ActorSystem, ActorError.WorkerLost> = Threads.layer({ workers: options.workers })
+    const layer = Tier.layer(options.cluster, { workers: options.workers })
     const runOptions: Modes.Options = {
       schedule: options.schedule,
       chunk: Option.getOrUndefined(options.chunk)

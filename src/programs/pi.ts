@@ -6,13 +6,14 @@
  *   npx tsx src/programs/pi.ts --samples 1e9 --workers 2
  *   npx tsx src/programs/pi.ts --mode actors --json
  */
-import { Console, Effect, Layer, Option } from "effect"
+import { Console, Context, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Kernel from "../actors/pi/kernel.ts"
-import { ActorError, ActorSystem, Threads } from "../runtime/index.ts"
+import { ActorSystem, Threads } from "../runtime/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
+import * as Tier from "./cli/Tier.ts"
 import * as Table from "./cli/Table.ts"
 import * as Modes from "./pi/modes.ts"
 
@@ -40,6 +41,7 @@ const flags = {
     Flag.optional,
     Flag.withDescription("samples per message for actors / pipeline (default: ~4 chunks per worker)")
   ),
+  cluster: Flags.cluster(),
   json: Flags.json()
 }
 
@@ -62,7 +64,7 @@ const columns: ReadonlyArray<Table.Column<Row>> = [
 const measure = (
   mode: Modes.Mode,
   options: { samples: number; workers: number; seed: number; chunk: Option.Option<number> },
-  layer: Layer.Layer<ActorSystem.ActorSystem, ActorError.WorkerLost>,
+  layer: Tier.Tier,
   batching?: boolean
 ) =>
   Effect.scoped(
@@ -78,6 +80,7 @@ const measure = (
       }
       // Start the workers before the clock: this times the computation, not the pool's start.
       const context = yield* Layer.build(layer)
+      const workers = Context.get(context, ActorSystem.ActorSystem).workers
       const started = performance.now()
       const hits = yield* Modes.run(mode, params).pipe(Effect.provide(context))
       const seconds = (performance.now() - started) / 1000
@@ -86,7 +89,7 @@ const measure = (
         mode,
         ...(batching === undefined ? {} : { batching }),
         samples,
-        workers: mode === "serial" ? 1 : options.workers,
+        workers: mode === "serial" ? 1 : workers,
         seed: options.seed,
         hits,
         pi,
@@ -100,12 +103,16 @@ const measure = (
 
 const command = Command.make("pi", flags, (options) =>
   Effect.gen(function*() {
-    const modes = Option.match(options.mode, { onNone: () => Modes.MODES, onSome: (mode) => [mode] as const })
-    const threads = Threads.layer({ workers: options.workers })
+    // On a cluster, shared memory cannot cross processes, and a message per sample costs a millisecond each.
+    const modes = Option.match(options.mode, {
+      onNone: () => Option.isSome(options.cluster) ? Modes.MODES.filter((m) => m !== "shared" && m !== "per-sample") : Modes.MODES,
+      onSome: (mode) => [mode] as const
+    })
+    const threads = Tier.layer(options.cluster, { workers: options.workers })
     const rows: Array<Row> = []
     for (const mode of modes) {
       rows.push(yield* measure(mode, options, threads, mode === "per-sample" ? true : undefined))
-      if (mode === "per-sample") {
+      if (mode === "per-sample" && Option.isNone(options.cluster)) {
         rows.push(yield* measure(mode, options, Threads.layer({ workers: options.workers, batching: false }), false))
       }
     }

@@ -47,3 +47,10 @@ export const mode = <const Modes extends ReadonlyArray<string>>(modes: Modes) =>
 /** `--json`: one JSON object per result line on stdout, nothing else there. */
 export const json = (description = "one JSON object per mode on stdout") =>
   Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription(description))
+
+/** `--cluster FILE`: run on the cluster that connection file names (see `cluster.ts start`) instead of threads. */
+export const cluster = () =>
+  Flag.String("cluster").pipe(
+    Flag.optional,
+    Flag.withDescription("run on the cluster this connection file names (`cluster.ts start` writes .actorflow/cluster.json)")
+  )

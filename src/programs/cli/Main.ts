@@ -30,7 +30,10 @@ export const run = <Name extends string, Input, E, R extends NodeServices.NodeSe
     Effect.catch((error) =>
       Effect.sync(() => {
         // A program's typed errors carry a message written for the user; anything else is described.
-        const message = Predicate.hasProperty(error, "message") ? ActorError.oneLine(String(error.message)) : ActorError.describe(error)
+        // (The runtime's own errors name a message tag in `message`: describe those whole.)
+        const message = Predicate.hasProperty(error, "message") && !ActorError.isActorError(error) && !ActorError.isSpawnFailed(error)
+          ? ActorError.oneLine(String(error.message))
+          : ActorError.describe(error)
         process.stderr.write(`${command.name}: ${message}\n`)
         process.exitCode = 1
       })),

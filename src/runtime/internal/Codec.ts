@@ -5,9 +5,9 @@
  * crosses a thread boundary is checked against the protocol; a value that does
  * not fit becomes a `MalformedMessage`, never a crashed worker.
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import type * as Actor from "../Actor.ts"
-import { ActorErrorSchema } from "../ActorError.ts"
+import { ActorErrorSchema, SpawnFailed, describe } from "../ActorError.ts"
 
 export interface MessageCodec {
   readonly encodePayload: (u: unknown) => unknown
@@ -55,3 +55,10 @@ export const forDefinition = (definition: Actor.Any): ActorCodec => {
 }
 
 export const runtimeError = compile(ActorErrorSchema as unknown as Actor.Codec)
+
+/** A definition's init parameters, encoded for another thread or process; `SpawnFailed` when they do not fit. */
+export const encodeInit = (definition: Actor.Any, init: unknown): Effect.Effect<unknown, SpawnFailed> =>
+  Effect.try({
+    try: () => forDefinition(definition).init.encode(init),
+    catch: (error) => new SpawnFailed({ actor: definition.name, detail: `init: ${describe(error)}` })
+  })

@@ -51,6 +51,10 @@ export class PortOrigin implements Origin {
   runtimeError(reqId: number, error: ActorError): void {
     this.outbox.push(Kind.Err, reqId, 1, 0, Codec.runtimeError.encode(error))
   }
+  /** Pass on a reply that another process produced, as it came (see `Forwarder`). */
+  reply(reqId: number, kind: number, source: number, value: unknown): void {
+    this.outbox.push(kind, reqId, source, 0, value)
+  }
   /** Answer a control request (spawn, stop). */
   done(reqId: number): void {
     this.outbox.push(Kind.Ok, reqId, 0, 0, undefined)
@@ -64,12 +68,22 @@ export class PortOrigin implements Origin {
 /** Builds a cell for a spawn request arriving from a peer (worker threads only). */
 export type Spawner = (actorId: number, spec: SpawnSpec) => Effect.Effect<Cell, unknown>
 
+/**
+ * Takes asks and tells for actors that live in another process (a cluster runner's main thread, which hosts no
+ * actors and passes its threads' messages for remote actors on). Replies go back with `PortOrigin.reply` for
+ * asks and `PortOrigin.acknowledge` for tells.
+ */
+export interface Forwarder {
+  readonly deliver: (origin: PortOrigin, reqId: number, actorId: number, tag: string, encoded: unknown) => void
+  readonly cancel: (origin: PortOrigin, reqId: number, actorId: number) => void
+}
+
 export class Host {
   readonly cells = new Map<number, Cell>()
   /** Frames for actors whose spawn is still in progress, in order. */
   private readonly spawning = new Map<number, Array<() => void>>()
 
-  constructor(private readonly spawner: Spawner | undefined) {}
+  constructor(private readonly spawner: Spawner | undefined, private readonly forwarder?: Forwarder) {}
 
   host(cell: Cell): void {
     this.cells.set(cell.id, cell)
@@ -92,6 +106,7 @@ export class Host {
         backlog.push(() => this.deliver(origin, reqId, actorId, tag, encoded))
         return
       }
+      if (this.forwarder !== undefined) return this.forwarder.deliver(origin, reqId, actorId, tag, encoded)
       if (reqId !== 0) origin.runtimeError(reqId, new ActorStopped({ actor: `#${actorId}` }))
       else origin.acknowledge(actorId)
       return
@@ -110,7 +125,9 @@ export class Host {
   }
 
   cancel(origin: PortOrigin, reqId: number, actorId: number): void {
-    this.cells.get(actorId)?.cancel(reqId, origin)
+    const cell = this.cells.get(actorId)
+    if (cell !== undefined) cell.cancel(reqId, origin)
+    else this.forwarder?.cancel(origin, reqId, actorId)
   }
 
   spawn(origin: PortOrigin, reqId: number, actorId: number, spec: SpawnSpec): void {

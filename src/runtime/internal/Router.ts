@@ -11,7 +11,7 @@ import type { Effect } from "effect"
 import type * as Actor from "../Actor.ts"
 import { MalformedMessage, describe } from "../ActorError.ts"
 import { Host, PortOrigin } from "./Host.ts"
-import type { Spawner } from "./Host.ts"
+import type { Forwarder, Spawner } from "./Host.ts"
 import { Sender } from "./Sender.ts"
 import { Kind, Outbox } from "./Wire.ts"
 import type { SpawnSpec } from "./Wire.ts"
@@ -23,6 +23,10 @@ export interface Options {
   readonly cancelled?: (peer: number) => void
   /** Batch frames per destination (default); off only to show what batching saves. */
   readonly batching?: boolean
+  /** Which peer carries messages for actors on a worker (see `Sender.Links.route`). */
+  readonly route?: (worker: number) => number
+  /** Passes on messages for actors that live in another process (see `Host.Forwarder`). */
+  readonly forward?: Forwarder
 }
 
 export class Router {
@@ -32,11 +36,12 @@ export class Router {
   private readonly origins = new Map<number, PortOrigin>()
 
   constructor(readonly self: number, private readonly options: Options = {}) {
-    this.host = new Host(options.spawn)
+    this.host = new Host(options.spawn, options.forward)
     this.sender = new Sender(self, {
       outbox: (peer) => this.outboxes.get(peer),
       cell: (actorId) => this.host.cells.get(actorId),
-      cancelled: options.cancelled
+      cancelled: options.cancelled,
+      route: options.route
     })
   }
 

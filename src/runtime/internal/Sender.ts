@@ -24,6 +24,8 @@ interface Pending {
   readonly actorId: number
   /** Copy the reply (an isolated actor on this thread). */
   readonly copy: boolean
+  /** Resume with the undecoded `RawReply` (see `forward`). */
+  readonly raw?: boolean
 }
 
 /**
@@ -81,6 +83,19 @@ export interface Links {
   readonly cell: (actorId: number) => Cell | undefined
   /** An ask to `peer` was interrupted: it was sent a Cancel frame (the supervisor may watch it for being stuck). */
   readonly cancelled?: ((peer: number) => void) | undefined
+  /**
+   * The peer that carries messages for actors on `worker` (default: that worker itself). A thread of a cluster
+   * runner reaches its own runner's threads directly and everything else through its main thread.
+   */
+  readonly route?: ((worker: number) => number) | undefined
+}
+
+/** A reply as it came off the wire, not decoded: for a thread that only passes it on (a cluster runner). */
+export interface RawReply {
+  readonly kind: typeof Kind.Ok | typeof Kind.Err
+  /** For `Kind.Err`: 0 = the message's own error, 1 = a runtime error. */
+  readonly source: number
+  readonly value: unknown
 }
 
 export class Sender {
@@ -103,7 +118,11 @@ export class Sender {
     }
   }
 
-  constructor(private readonly self: number, private readonly links: Links) {}
+  private readonly route: (worker: number) => number
+
+  constructor(private readonly self: number, private readonly links: Links) {
+    this.route = links.route ?? ((worker) => worker)
+  }
 
   private credit(actorId: number, limit: number): Credit {
     let credit = this.credits.get(actorId)
@@ -118,7 +137,7 @@ export class Sender {
   ref<P extends Actor.Protocol>(definition: Actor.Definition<string, Actor.Codec, P>, address: Actor.Address): Actor.Ref<P> {
     const any = definition as unknown as Actor.Any
     const codec = Codec.forDefinition(any)
-    this.peerOf.set(address.id, address.worker)
+    this.peerOf.set(address.id, this.route(address.worker))
     return {
       address,
       ask: ((tag: string, payload: unknown) => this.ask(any, codec, address, tag, payload)) as Actor.Ref<P>["ask"],
@@ -158,8 +177,9 @@ export class Sender {
     const cell = this.links.cell(address.id)
     if (cell !== undefined) cell.cancel(reqId, this.localOrigin)
     else {
-      this.links.outbox(address.worker)?.push(Kind.Cancel, reqId, address.id, 0, 0)
-      this.links.cancelled?.(address.worker)
+      const peer = this.route(address.worker)
+      this.links.outbox(peer)?.push(Kind.Cancel, reqId, address.id, 0, 0)
+      this.links.cancelled?.(peer)
     }
   }
 
@@ -203,10 +223,11 @@ export class Sender {
       cell.enqueue(reqId, tag, local, this.localOrigin)
       return
     }
-    const outbox = this.links.outbox(address.worker)
+    const peer = this.route(address.worker)
+    const outbox = this.links.outbox(peer)
     if (outbox === undefined) {
       this.credit(address.id, 0).release(1)
-      resume(Exit.fail(this.unreachable(address.worker)))
+      resume(Exit.fail(this.unreachable(peer)))
       return
     }
     let encoded: unknown
@@ -217,7 +238,7 @@ export class Sender {
       resume(Exit.fail(new MalformedMessage({ actor: address.name, message: tag, detail: describe(error) })))
       return
     }
-    this.pending.set(reqId, { resume, codec: message, peer: address.worker, actorId: address.id, copy: false })
+    this.pending.set(reqId, { resume, codec: message, peer, actorId: address.id, copy: false })
     outbox.push(Kind.Ask, reqId, address.id, tag, encoded)
   }
 
@@ -238,7 +259,7 @@ export class Sender {
           if (Exit.isSuccess(copy)) cell.enqueue(0, tag, copy.value, this.localOrigin)
           else credit.release(1)
         } else {
-          const outbox = this.links.outbox(address.worker)
+          const outbox = this.links.outbox(this.route(address.worker))
           const message = codec.messages[tag]
           if (outbox === undefined || message === undefined) {
             credit.release(1)
@@ -273,6 +294,33 @@ export class Sender {
     })
   }
 
+  /**
+   * An ask whose payload is already encoded, answered with the reply as it comes off the wire (`RawReply`):
+   * for a thread that passes messages on without knowing their protocol (a cluster runner's main thread). The
+   * actor's mailbox credit is not counted here: whoever forwards bounds its own messages in flight.
+   */
+  forward(peer: number, actorId: number, tag: string, encoded: unknown): Effect.Effect<RawReply, WorkerDied | WorkerLost> {
+    return Effect.callback<RawReply, WorkerDied | WorkerLost>((resume) => {
+      const outbox = this.links.outbox(peer)
+      if (outbox === undefined) return resume(Exit.fail(this.unreachable(peer)))
+      const reqId = this.nextReq++
+      this.pending.set(reqId, { resume: resume as Pending["resume"], codec: undefined, peer, actorId: -1, copy: false, raw: true })
+      outbox.push(Kind.Ask, reqId, actorId, tag, encoded)
+      return Effect.sync(() => {
+        if (!this.pending.delete(reqId)) return
+        this.links.outbox(peer)?.push(Kind.Cancel, reqId, actorId, 0, 0)
+        this.links.cancelled?.(peer)
+      })
+    })
+  }
+
+  /** A tell whose payload is already encoded (see `forward`); false when `peer` is not connected. */
+  forwardTell(peer: number, actorId: number, tag: string, encoded: unknown): boolean {
+    const outbox = this.links.outbox(peer)
+    outbox?.push(Kind.Tell, 0, actorId, tag, encoded)
+    return outbox !== undefined
+  }
+
   /** `request` without a fiber: `done` hears the answer (for many stops at once). */
   post(peer: number, kind: number, actorId: number, body: unknown, done: (exit: Exit.Exit<unknown, unknown>) => void): number {
     const outbox = this.links.outbox(peer)
@@ -292,6 +340,7 @@ export class Sender {
     if (pending === undefined) return
     this.pending.delete(reqId)
     if (pending.actorId >= 0) this.credits.get(pending.actorId)?.release(1)
+    if (pending.raw === true) return pending.resume(Exit.succeed({ kind, source, value }))
     const codec = pending.codec
     try {
       if (kind === Kind.Ok) {

@@ -37,6 +37,11 @@ export const FRAME = 5
 export interface SpawnSpec {
   readonly code: Shipped
   readonly init: unknown
+  /**
+   * The worker the actor's address names, when it is not the thread's own index: a cluster runner's threads
+   * are numbered across the cluster, and an actor placed by shard has no fixed worker (-1).
+   */
+  readonly worker?: number
 }
 
 /** Control messages, sent outside batches (they carry transferables). */

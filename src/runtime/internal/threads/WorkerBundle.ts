@@ -10,10 +10,14 @@
  * long after the worker started. Bundles are cached on disk and rebuilt only when
  * one of their input files changes.
  */
+import { Effect } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { describe } from "../../ActorError.ts"
+import { CodeUnavailable } from "../../Code.ts"
+import type { Locator, Shipped } from "../../Code.ts"
 
 /** src/runtime: everything below it is part of the base bundle. */
 const runtimeDir = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -22,6 +26,8 @@ const cacheDir = Path.join(projectDir, "node_modules", ".cache", "actorflow")
 const workerMain = Path.join(runtimeDir, "internal", "threads", "worker.ts")
 const SHARED = "__actorflow_shared"
 const codeModule = Path.join(runtimeDir, "Code.ts")
+/** The Cluster tier's client and runner side: Postgres, sockets and processes, which no worker thread loads. */
+const notForWorkers = [Path.join(runtimeDir, "Cluster.ts"), Path.join(runtimeDir, "internal", "cluster")]
 
 /** The runtime's own modules: shared with every module bundle, never duplicated. */
 const runtimeModules = (): Array<string> => {
@@ -29,6 +35,7 @@ const runtimeModules = (): Array<string> => {
   const walk = (dir: string) => {
     for (const entry of Fs.readdirSync(dir, { withFileTypes: true })) {
       const full = Path.join(dir, entry.name)
+      if (notForWorkers.includes(full)) continue
       if (entry.isDirectory()) walk(full)
       else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts") && full !== workerMain) out.push(full)
     }
@@ -191,22 +198,49 @@ export const baseBundle = (): Promise<string> =>
     throw error
   }))
 
-const modules = new Map<string, Promise<string>>()
+/**
+ * The bundle of one source file, `kind-<name>-<hash>.mjs` in the cache, built once per process (concurrent
+ * callers share the build; a failed one is tried again next time) and only when missing or stale.
+ */
+const fileBundle = (() => {
+  const builds = new Map<string, Promise<string>>()
+  return (kind: string, file: string, plugins: () => Promise<Array<Plugin>>): Promise<string> => {
+    const key = `${kind}:${file}`
+    let bundle = builds.get(key)
+    if (bundle === undefined) {
+      bundle = (async () => {
+        const hash = Crypto.createHash("sha1").update(`${file}:${layoutHash()}`).digest("hex").slice(0, 12)
+        const output = Path.join(cacheDir, `${kind}-${Path.basename(file).replace(/\W/g, "_")}-${hash}.mjs`)
+        if (fresh(output)) return output
+        await build(output, { entry: file, plugins: await plugins() })
+        return output
+      })()
+      bundle.catch(() => builds.delete(key))
+      builds.set(key, bundle)
+    }
+    return bundle
+  }
+})()
 
 /** Path of the bundle a worker imports to load `moduleUrl` (a user's actor, task or kernel module). */
-export const moduleBundle = (moduleUrl: string): Promise<string> => {
-  let bundle = modules.get(moduleUrl)
-  if (bundle === undefined) {
-    bundle = (async () => {
-      const file = fileURLToPath(moduleUrl)
-      const hash = Crypto.createHash("sha1").update(`${file}:${layoutHash()}`).digest("hex").slice(0, 12)
-      const output = Path.join(cacheDir, `module-${Path.basename(file).replace(/\W/g, "_")}-${hash}.mjs`)
-      if (fresh(output)) return output
-      await build(output, { entry: file, plugins: [useShared(await sharedSet()), keepModuleUrls] })
-      return output
-    })()
-    bundle.catch(() => modules.delete(moduleUrl))
-    modules.set(moduleUrl, bundle)
-  }
-  return bundle
-}
+export const moduleBundle = (moduleUrl: string): Promise<string> =>
+  fileBundle("module", fileURLToPath(moduleUrl), async () => [useShared(await sharedSet()), keepModuleUrls])
+
+/**
+ * Path of a bundle of the program `entry` (a `.ts` file with its imports, Effect included), built if missing or
+ * stale: a process started from it boots in a fraction of the time a TypeScript loader takes. Module URLs stay
+ * those of the sources, so it finds the worker bundle and the runtime's files as if run from them.
+ */
+export const programBundle = (entry: string): Promise<string> => fileBundle("program", entry, async () => [keepModuleUrls])
+
+/**
+ * Ship code to worker threads (of this process, or of runners with the same checkout): the runtime's own modules
+ * are in the base bundle already; a user module gets its bundle, which `via` names. `to` says where, for errors.
+ */
+export const ship = ({ module, name }: Locator, to: string): Effect.Effect<Shipped, CodeUnavailable> =>
+  isRuntimeModule(module)
+    ? Effect.succeed({ module, name, via: "" })
+    : Effect.tryPromise({
+      try: () => moduleBundle(module),
+      catch: (error) => new CodeUnavailable({ module, name, stage: "ship", detail: `cannot bundle ${module} for ${to}: ${describe(error)}` })
+    }).pipe(Effect.map((bundle) => ({ module, name, via: pathToFileURL(bundle).href })))

@@ -25,12 +25,22 @@ export interface WorkerData {
   /** The process's thread-slot table and this worker's slot in it (see ThreadSlots.ts). */
   readonly slots: ThreadSlots.Handle
   readonly slot: number
+  /**
+   * On a cluster runner: this runner's threads are workers `first` .. `first + count - 1` of the cluster. They
+   * reach each other directly and every other actor through the runner's main thread, which passes it on.
+   */
+  readonly cluster?: { readonly first: number; readonly count: number }
 }
 
 export const start = (): void => {
   const port = parentPort!
-  const { batching, index, slot, slots } = workerData as WorkerData
+  const { batching, cluster, index, slot, slots } = workerData as WorkerData
   ThreadSlots.attach(slots, slot)
+  const first = cluster?.first ?? 0
+  const worker = first + index
+  const route = cluster === undefined
+    ? undefined
+    : (k: number) => (k >= first && k < first + cluster.count ? k - first : MAIN)
   const spawn = (actorId: number, spec: SpawnSpec): Effect.Effect<Cell, unknown> =>
     Effect.gen(function*() {
       const definition = yield* Code.resolve(spec.code, Actor.isDefinition, "actor definition")
@@ -38,11 +48,11 @@ export const start = (): void => {
         try: () => Codec.forDefinition(definition).init.decode(spec.init),
         catch: (error) => new SpawnFailed({ actor: spec.code.name, detail: `init: ${oneLine(error instanceof Error ? error.message : String(error))}` })
       })
-      const address: Actor.Address = { id: actorId, name: spec.code.name, worker: index }
-      return yield* Cell.make(actorId, definition, init, { self: address, worker: index, connect })
+      const address: Actor.Address = { id: actorId, name: spec.code.name, worker: spec.worker ?? worker }
+      return yield* Cell.make(actorId, definition, init, { self: address, worker, connect })
     })
 
-  const router: Router = new Router(index, { spawn, batching })
+  const router: Router = new Router(index, { spawn, batching, ...(route ? { route } : {}) })
   const connect: Actor.Context["connect"] = (definition, address) => router.ref(definition, address)
 
   router.connect(MAIN, (frames) => port.postMessage(frames))

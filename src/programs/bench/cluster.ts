@@ -1,0 +1,86 @@
+/**
+ * Benchmarks of the Cluster tier against the Threads tier in the same run: the ask round trip and asks/s at 64
+ * in flight across processes, π on 2 runners × 1 thread against serial and against 2 worker threads, and the
+ * failover time after SIGKILL of a runner (until every actor placed by shard answers again; median of 3). The
+ * cluster (embedded Postgres, 2 runner processes) is started in a temporary folder and stopped at the end.
+ */
+import { Context, Duration, Effect, Layer } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { warmUp } from "../../actors/pi/kernel.ts"
+import * as Cluster from "../../runtime/Cluster.ts"
+import { ActorSystem, Threads } from "../../runtime/index.ts"
+import * as Modes from "../pi/modes.ts"
+import { Noop } from "./NoopActor.ts"
+import type { Row } from "./Row.ts"
+import { median } from "./Row.ts"
+
+const SEED = 2024
+
+const seconds = <E>(effect: Effect.Effect<unknown, E, never>) =>
+  Effect.map(Effect.orDie(Effect.timed(effect)), ([duration]) => Duration.toMillis(duration) / 1000)
+
+export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const rounds = options.quick ? 1 : 3
+      const samples = options.quick ? 1e8 : 1e9
+      const clusterAsks = options.quick ? 1000 : 5000
+      const threadAsks = options.quick ? 20_000 : 100_000
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-bench-cluster-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+      const started = yield* Cluster.start({ runners: 2, threads: 1, dir })
+      const cluster = yield* Layer.build(Cluster.layer({ file: started.file }))
+      const threads = yield* Layer.build(Threads.layer({ workers: 2 }))
+      const system = Context.get(cluster, ActorSystem.ActorSystem)
+      const noops = (context: typeof cluster) => Effect.provide(ActorSystem.spawnMany(Noop, 2, () => ({})), context).pipe(Effect.orDie)
+      const onCluster = yield* noops(cluster)
+      const onThreads = yield* noops(threads)
+      warmUp()
+
+      const times: Record<string, Array<number>> = {}
+      const record = (name: string, value: number) => (times[name] ??= []).push(value)
+      const asks = (refs: typeof onCluster, total: number, inFlight: number) =>
+        Effect.forEach(Array.from({ length: total }, (_, i) => i), (i) => refs[i % refs.length]!.ask("noop", i), {
+          concurrency: inFlight,
+          discard: true
+        })
+
+      for (let round = 0; round < rounds; round++) {
+        record("rtt.cluster", (yield* seconds(asks(onCluster, clusterAsks / 10, 1))) / (clusterAsks / 10))
+        record("rtt.threads", (yield* seconds(asks(onThreads, threadAsks / 10, 1))) / (threadAsks / 10))
+        record("64.cluster", yield* seconds(asks(onCluster, clusterAsks, 64)))
+        record("64.threads", yield* seconds(asks(onThreads, threadAsks, 64)))
+        record("pi.serial", yield* seconds(Modes.serial({ samples, seed: SEED })))
+        record("pi.cluster", yield* seconds(Effect.scoped(Modes.actors({ samples, seed: SEED })).pipe(Effect.provide(cluster))))
+        record("pi.threads", yield* seconds(Effect.scoped(Modes.actors({ samples, seed: SEED })).pipe(Effect.provide(threads))))
+      }
+
+      // Failover: kill runner 1, time until every actor placed by shard answers again, bring it back.
+      const placed = yield* Effect.provide(
+        Effect.forEach(Array.from({ length: 8 }, () => 0), () => ActorSystem.spawn(Noop, {})),
+        cluster
+      ).pipe(Effect.orDie)
+      for (let round = 0; round < rounds; round++) {
+        const runner = started.runners()[1]!
+        const killedAt = performance.now()
+        runner.kill()
+        yield* Effect.forEach(placed, (ref) => Effect.orDie(ref.ask("noop", round)), { concurrency: "unbounded", discard: true })
+        record("failover", (performance.now() - killedAt) / 1000)
+        while (system.isUp(1)) yield* Effect.sleep("20 millis")
+        yield* started.restart(1)
+        yield* system.awaitUp(1)
+      }
+
+      const m = (name: string) => median(times[name]!)
+      return [
+        { section: "cluster", name: "ask round trip, 1 in flight, across processes", value: m("rtt.cluster") * 1000, unit: "ms", ratio: m("rtt.cluster") / m("rtt.threads"), note: `ratio: vs threads (${(m("rtt.threads") * 1e6).toFixed(0)} µs)` },
+        { section: "cluster", name: "no-op asks, 64 in flight, 2 runners", value: clusterAsks / m("64.cluster"), unit: "asks/s", ratio: (clusterAsks / m("64.cluster")) / (threadAsks / m("64.threads")), note: `ratio: vs 2 threads (${Math.round(threadAsks / m("64.threads"))}/s; target >= 20k/s)` },
+        { section: "cluster", name: `π, ${samples.toExponential(0)} samples, serial`, value: samples / m("pi.serial"), unit: "samples/s" },
+        { section: "cluster", name: "π on 2 worker threads", value: samples / m("pi.threads"), unit: "samples/s", ratio: m("pi.serial") / m("pi.threads"), note: "ratio: vs serial" },
+        { section: "cluster", name: "π on 2 runners × 1 thread", value: samples / m("pi.cluster"), unit: "samples/s", ratio: m("pi.threads") / m("pi.cluster"), note: `ratio: vs threads (target >= 0.9); vs serial ${(m("pi.serial") / m("pi.cluster")).toFixed(2)}x` },
+        { section: "cluster", name: `failover after SIGKILL, median of ${rounds}`, value: m("failover"), unit: "s", note: "until 8 actors placed by shard answer again (target <= 5 s)" }
+      ] satisfies Array<Row>
+    })
+  )

@@ -1,0 +1,127 @@
+/**
+ * What crosses processes on the Cluster tier: one Effect Cluster entity type, `Actorflow/Actor`, whose entities
+ * are Actorflow actors, and the numbering that says where each lives.
+ *
+ * One generic entity serves every actor definition, so a runner needs to know no definition in advance: its main
+ * thread only passes messages on to the thread that hosts the actor. The protocol's own Schemas are applied at
+ * the two ends exactly as on the Threads tier (the sender encodes, the hosting thread decodes and checks), and
+ * what they produce travels as V8's structured-clone bytes (`pack`), so a typed array arrives as a typed array,
+ * as it would between threads.
+ *
+ * Where an actor lives is in its id: `id = placement * 2^45 + serial`, with placement 0 for an actor placed by
+ * shard (shard group "default", moved to a survivor when its runner dies) and `r + 1` for one pinned to runner
+ * slot r (shard group `runner-r`, which only that slot's runner holds). Any process can so route to an address
+ * it was sent, without asking anyone.
+ *
+ * Init parameters live with the spawner. A runner that receives a message for an actor it does not host answers
+ * `NotStarted`; the process that spawned the actor keeps its `Spawn` and sends it again, then the message
+ * (after a failover or a runner restart). Anyone else (another actor that was sent the
+ * address) gets a `WorkerDied` and may retry once the spawner has restarted it. So an actor restarted this way
+ * starts again from its init parameters, as on a restarted worker thread.
+ */
+import { Predicate, Schema } from "effect"
+import { ClusterSchema, Entity } from "effect/cluster"
+import { Rpc } from "effect/rpc"
+import * as V8 from "node:v8"
+import { SpawnFailed } from "../../ActorError.ts"
+
+/** The entity type every actor is an entity of. */
+export const TYPE = "Actorflow/Actor"
+
+const SERIAL = 2 ** 45
+
+/** The shard group of actors placed by shard. */
+export const AUTO_GROUP = "default"
+
+/** The shard group only runner slot `slot` holds. */
+export const groupOf = (slot: number): string => `runner-${slot}`
+
+/** Every shard group of a cluster of `runners` slots (each process must agree on it). */
+export const groups = (runners: number): Array<string> => [AUTO_GROUP, ...Array.from({ length: runners }, (_, r) => groupOf(r))]
+
+/** The runner slot an actor is pinned to, or undefined for an actor placed by shard. */
+export const slotOfId = (id: number): number | undefined => {
+  const placement = Math.floor(id / SERIAL)
+  return placement === 0 ? undefined : placement - 1
+}
+
+/** Makes ids for one process: a random start, so that two clients of one cluster do not collide. */
+export const ids = () => {
+  let serial = Math.floor(Math.random() * (SERIAL / 2))
+  return (slot: number | undefined): number => (slot === undefined ? 0 : slot + 1) * SERIAL + (serial++ % SERIAL)
+}
+
+/**
+ * A value as structured-clone bytes (what a MessagePort would carry between threads). Shared memory is the one
+ * thing threads can share and processes cannot: it is refused with a message that says so.
+ */
+export const pack = (value: unknown): Uint8Array => {
+  try {
+    return V8.serialize(value)
+  } catch (error) {
+    if (String(error).includes("SharedArrayBuffer")) {
+      throw new TypeError("shared memory (a SharedArrayBuffer) cannot cross processes: on the Cluster tier, send the data in messages")
+    }
+    throw error
+  }
+}
+export const unpack = (bytes: Uint8Array): unknown => V8.deserialize(bytes)
+
+/** The runner that got the message does not host the actor (see the module doc). */
+export class NotStarted extends Schema.TaggedError<NotStarted>()("NotStarted", {
+  id: Schema.Number
+}) {}
+
+export const isNotStarted = (u: unknown): u is NotStarted => Predicate.isTagged(u, "NotStarted")
+
+/** A reply as it came off the hosting thread: `kind` and `source` as in `Wire.Kind.Ok` / `Kind.Err`. */
+export const Reply = Schema.Struct({ kind: Schema.Number, source: Schema.Number, value: Schema.Uint8Array })
+export type Reply = typeof Reply.Type
+
+export const SpawnPayload = Schema.Struct({
+  /** The definition's module URL and name (as in `Code.Locator`). */
+  module: Schema.String,
+  name: Schema.String,
+  /** A digest of the module's source as the spawner has it: a runner with another version refuses. */
+  digest: Schema.String,
+  /** The encoded init parameters, packed. */
+  init: Schema.Uint8Array,
+  /** The runner thread (0-based) for a pinned actor; -1 lets the runner choose. */
+  thread: Schema.Number,
+  /** The worker the actor's address names (-1 for an actor placed by shard). */
+  worker: Schema.Number
+})
+export type SpawnPayload = typeof SpawnPayload.Type
+
+const Message = Schema.Struct({ tag: Schema.String, payload: Schema.Uint8Array })
+
+export const Spawn = Rpc.make("Spawn", { payload: SpawnPayload, error: SpawnFailed })
+export const Ask = Rpc.make("Ask", { payload: Message, success: Reply, error: NotStarted })
+export const Tell = Rpc.make("Tell", { payload: Message, error: NotStarted })
+export const Stop = Rpc.make("Stop", {})
+
+/**
+ * Batches of messages between one client and one runner (see `Mux.ts` and `MuxServer.ts`): `Frames` carries the
+ * client's frames (asks, tells, cancels, as in `Wire.ts`; packed batches, in order), and `Replies` waits until replies are ready and
+ * returns them all. Its entities are pinned: one per client and runner slot.
+ */
+export const Frames = Rpc.make("Frames", { payload: { batches: Schema.Array(Schema.Uint8Array) } })
+export const Replies = Rpc.make("Replies", { success: Schema.Uint8Array })
+
+export const MUX_TYPE = "Actorflow/Runner"
+
+/** The id of the batching entity between the client `nonce` and runner slot `slot`. */
+export const muxId = (slot: number, nonce: number): string => String((slot + 1) * SERIAL + (nonce % SERIAL))
+
+export const MuxEntity = Entity.make(MUX_TYPE, [Frames, Replies]).annotate(
+  ClusterSchema.ShardGroup,
+  (entityId) => groupOf(slotOfId(Number(entityId)) ?? 0)
+)
+
+export const ActorEntity = Entity.make(TYPE, [Spawn, Ask, Tell, Stop]).annotate(
+  ClusterSchema.ShardGroup,
+  (entityId) => {
+    const slot = slotOfId(Number(entityId))
+    return slot === undefined ? AUTO_GROUP : groupOf(slot)
+  }
+)

@@ -1,0 +1,225 @@
+/**
+ * A runner: one process of the cluster that holds a slot's shards and hosts actors on its own worker threads.
+ *
+ * Its main thread computes nothing: it renews its shard locks (which must happen within a second, or a healthy
+ * runner drops its shards), answers the `Actorflow/Actor` entity's messages by passing them, still encoded, to
+ * the thread that hosts the actor (a Threads tier inside the runner, whose threads are numbered across the
+ * cluster: slot r's threads are workers r*T .. r*T+T-1), and passes its threads' messages for actors elsewhere
+ * on through Effect Cluster (`forwarder`). An entity lives as long as its actor: closing the entity (a `Stop`,
+ * its shard moving away, the runner closing) stops the actor; it is never passivated for being idle. Clients
+ * send the messages of pinned actors in batches, through one `MuxServer` entity each.
+ */
+import { Duration, Effect, Exit, Layer, Predicate, Schema, Semaphore } from "effect"
+import type { Scope } from "effect"
+import * as Entity from "effect/cluster/Entity"
+import { RunnerStorage } from "effect/cluster/RunnerStorage"
+import { SpawnFailed, WorkerDied, describe } from "../../ActorError.ts"
+import type { ActorError } from "../../ActorError.ts"
+import * as Codec from "../Codec.ts"
+import type { Forwarder, PortOrigin } from "../Host.ts"
+import * as Tier from "../threads/Tier.ts"
+import { Kind } from "../Wire.ts"
+import * as ConnectionFile from "./ConnectionFile.ts"
+import * as Health from "./Health.ts"
+import * as Meta from "./Meta.ts"
+import * as MuxServer from "./MuxServer.ts"
+import * as Postgres from "./Postgres.ts"
+import * as Protocol from "./Protocol.ts"
+import * as Transport from "./Transport.ts"
+import * as Version from "./Version.ts"
+
+export interface Options {
+  readonly file: string
+  readonly slot: number
+  /** Where to listen (default: the slot's address in the connection file). */
+  readonly listen?: ConnectionFile.Endpoint | undefined
+  /** The address others reach this runner at (default: `listen`). */
+  readonly advertise?: ConnectionFile.Endpoint | undefined
+  /** Allow listening on a non-loopback address without TLS. */
+  readonly insecure?: boolean | undefined
+}
+
+/** The runner cannot join: the reason is one line for the user. */
+export class RunnerRefused extends Schema.TaggedError<RunnerRefused>()("RunnerRefused", { message: Schema.String }) {}
+
+export const isRunnerRefused = (u: unknown): u is RunnerRefused => Predicate.isTagged(u, "RunnerRefused")
+
+/** Whether `host` is only reachable from this machine. */
+export const isLoopback = (host: string) => host === "localhost" || host === "::1" || host.startsWith("127.")
+
+type Client = (entityId: string) => {
+  readonly Ask: (payload: { tag: string; payload: Uint8Array }) => Effect.Effect<Protocol.Reply, unknown>
+  readonly Tell: (payload: { tag: string; payload: Uint8Array }) => Effect.Effect<void, unknown>
+}
+
+/** The error a message gets when it cannot reach its actor's runner. */
+export const unreachable = (id: number, threads: number, reason: string): WorkerDied => {
+  const slot = Protocol.slotOfId(id)
+  return new WorkerDied({ worker: slot === undefined ? -1 : slot * threads, reason })
+}
+
+/** A reply for a runtime error, as a hosting thread would have sent it. */
+export const runtimeReply = (error: ActorError): Protocol.Reply => ({
+  kind: Kind.Err,
+  source: 1,
+  value: Protocol.pack(Codec.runtimeError.encode(error))
+})
+
+/**
+ * Passes a runner thread's messages for actors elsewhere on through Effect Cluster, and their replies back; a
+ * message to a pinned actor whose runner is down fails with `WorkerDied` instead of waiting for it.
+ */
+const forwarder = (client: () => Client, health: () => Health.Health | undefined, threads: number): Forwarder => {
+  const inflight = new Map<PortOrigin, Map<number, { interruptUnsafe: () => void }>>()
+  return {
+    deliver: (origin, reqId, actorId, tag, encoded) => {
+      const entity = client()(String(actorId))
+      const payload = { tag, payload: Protocol.pack(encoded) }
+      const slot = Protocol.slotOfId(actorId)
+      const bound = <A>(effect: Effect.Effect<A, unknown>) => {
+        const h = health()
+        return h === undefined ? effect : h.whileUp(slot, effect, () => unreachable(actorId, threads, "its runner is down"))
+      }
+      if (reqId === 0) {
+        Effect.runFork(Effect.ignore(bound(entity.Tell(payload)))).addObserver(() => origin.acknowledge(actorId))
+        return
+      }
+      const fiber = Effect.runFork(bound(entity.Ask(payload)))
+      let byReq = inflight.get(origin)
+      if (byReq === undefined) inflight.set(origin, byReq = new Map())
+      byReq.set(reqId, fiber)
+      fiber.addObserver((exit) => {
+        byReq.delete(reqId)
+        if (Exit.isSuccess(exit)) return origin.reply(reqId, exit.value.kind, exit.value.source, Protocol.unpack(exit.value.value))
+        const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+        if (failure === undefined) return
+        const error = failure.error
+        origin.runtimeError(
+          reqId,
+          error instanceof WorkerDied ? error : unreachable(actorId, threads, Protocol.isNotStarted(error)
+            ? "the actor is not started on its runner (its spawner starts it again on its next message)"
+            : describe(error))
+        )
+      })
+    },
+    cancel: (origin, reqId) => inflight.get(origin)?.get(reqId)?.interruptUnsafe()
+  }
+}
+
+/** The entity behind every actor this runner hosts (see the module doc). */
+const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map<number, number>) => {
+  let nextThread = 0
+  const start = (id: number, spawn: Protocol.SpawnPayload): Effect.Effect<number, SpawnFailed> =>
+    Effect.gen(function*() {
+      const fail = (detail: string) => new SpawnFailed({ actor: spawn.name, detail })
+      const digest = Version.moduleDigest(spawn.module)
+      if (digest !== spawn.digest) {
+        return yield* fail(
+          `${spawn.module} differs between the spawner (${spawn.digest}) and runner ${slot} (${digest}): run the same checkout everywhere`
+        )
+      }
+      const code = yield* Effect.mapError(tier.service.ship({ module: spawn.module, name: spawn.name }), (error) => fail(error.detail))
+      const thread = spawn.thread >= 0 ? spawn.thread % threads : nextThread++ % threads
+      yield* Effect.mapError(
+        tier.host(thread, id, { code, init: Protocol.unpack(spawn.init), ...(spawn.worker < 0 ? { worker: spawn.worker } : {}) }),
+        (error) => fail(describe(error))
+      )
+      return thread
+    })
+
+  return Protocol.ActorEntity.toLayer(
+    Effect.gen(function*() {
+      const address = yield* Entity.CurrentAddress
+      const id = Number(address.entityId)
+      const starting = yield* Semaphore.make(1)
+      let thread: number | undefined
+      const stop = Effect.sync(() => {
+        if (thread !== undefined) tier.unhost(thread, id)
+        thread = undefined
+        hosted.delete(id)
+      })
+      yield* Effect.addFinalizer(() => stop)
+      return Protocol.ActorEntity.of({
+        Spawn: ({ payload }) =>
+          starting.withPermits(1)(Effect.suspend(() =>
+            thread !== undefined ? Effect.void : Effect.map(start(id, payload), (t) => {
+              thread = t
+              hosted.set(id, t)
+            })
+          )),
+        Ask: ({ payload }) =>
+          Effect.suspend(() => {
+            if (thread === undefined) return Effect.fail(new Protocol.NotStarted({ id }))
+            const global = slot * threads + thread
+            return tier.router.sender.forward(thread, id, payload.tag, Protocol.unpack(payload.payload)).pipe(
+              Effect.map((reply): Protocol.Reply => ({ kind: reply.kind, source: reply.source, value: Protocol.pack(reply.value) })),
+              Effect.catch((error) => Effect.succeed(runtimeReply(new WorkerDied({ worker: global, reason: error.reason }))))
+            )
+          }),
+        Tell: ({ payload }) =>
+          Effect.suspend(() =>
+            thread !== undefined && tier.router.sender.forwardTell(thread, id, payload.tag, Protocol.unpack(payload.payload))
+              ? Effect.void
+              : Effect.fail(new Protocol.NotStarted({ id }))
+          ),
+        Stop: () => stop
+      })
+    }),
+    // An actor lives until it is stopped: its messages may all come through the batching entity, which this
+    // entity does not see, so it must not be passivated for being idle.
+    { concurrency: "unbounded", mailboxCapacity: "unbounded", maxIdleTime: Duration.infinity }
+  )
+}
+
+/**
+ * Join the cluster of `options.file` as slot `options.slot` and serve until the scope closes. Returns the
+ * address it listens at once its entity is registered.
+ */
+export const run = (options: Options): Effect.Effect<ConnectionFile.Endpoint, RunnerRefused | ConnectionFile.ConnectionFileInvalid, Scope.Scope> =>
+  Effect.gen(function*() {
+    const file = yield* ConnectionFile.read(options.file)
+    const refuse = (message: string) => Effect.fail(new RunnerRefused({ message }))
+    if (file.version !== Version.codeVersion()) {
+      return yield* refuse(
+        `this runner's code (version ${Version.codeVersion()}) differs from the cluster's (${file.version}): run the same checkout everywhere`
+      )
+    }
+    const { runners, threads } = file.layout
+    if (!Number.isInteger(options.slot) || options.slot < 0 || options.slot >= runners) {
+      return yield* refuse(`slot ${options.slot} is not one of the cluster's ${runners} runner slots (0..${runners - 1})`)
+    }
+    const listen = options.listen ?? file.runners[options.slot]!
+    const advertise = options.advertise ?? listen
+    if (file.tls === undefined && !isLoopback(listen.host) && options.insecure !== true) {
+      return yield* refuse(`listening on ${listen.host} without TLS would let anyone on the network in: start the cluster with --tls, or pass --insecure`)
+    }
+    const role: Transport.Role = { slot: options.slot, listen, advertise }
+    // Checked before anything starts, so that a refused runner never registers.
+    yield* Effect.mapError(Postgres.check(file.postgres.url), (error) => new RunnerRefused({ message: error.message }))
+    yield* Meta.check(file).pipe(
+      Effect.provide(Transport.postgres(file.postgres.url)),
+      Effect.mapError((error) => new RunnerRefused({ message: Meta.isLayoutMismatch(error) ? error.message : describe(error) }))
+    )
+
+    let client: Client | undefined
+    let health: Health.Health | undefined
+    const tier = yield* Tier.make(
+      { workers: threads },
+      { cluster: { first: options.slot * threads, count: threads }, forward: forwarder(() => client!, () => health, threads) }
+    ).pipe(Effect.mapError((error) => new RunnerRefused({ message: `runner ${options.slot} cannot start its threads: ${describe(error)}` })))
+    const context = yield* Layer.build(Transport.sharding(file, role)).pipe(
+      Effect.mapError((error) => new RunnerRefused({ message: `runner ${options.slot} cannot join: ${describe(error)}` }))
+    )
+    client = (yield* Effect.provide(Protocol.ActorEntity.client, context)) as unknown as Client
+    health = yield* Effect.provide(Effect.gen(function*() {
+      return yield* Health.make(yield* RunnerStorage, runners)
+    }), context)
+    /** The actors hosted here, and their threads (for the batching entity). */
+    const hosted = new Map<number, number>()
+    yield* Layer.build(
+      Layer.mergeAll(entityLayer(tier, options.slot, threads, hosted), MuxServer.layer(tier, options.slot, threads, hosted)).pipe(
+        Layer.provide(Layer.succeedContext(context))
+      )
+    )
+    return advertise
+  })

@@ -1,0 +1,92 @@
+/**
+ * The libraries on the Cluster tier, unchanged (2 runner processes × 1 thread over plain TCP on loopback, an
+ * embedded Postgres): pool maps, engines with their direct and load-balanced views, the particle scatter /
+ * evolve / gather and halo regions exchanging messages across runners all equal their serial references — the
+ * same properties as on threads, with fewer and smaller cases (every message crosses processes).
+ */
+import { Effect } from "effect"
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { initialState, runDecomposed, simulateSerial } from "../src/actors/halo/index.ts"
+import { checksum } from "../src/actors/particles/index.ts"
+import { randomParticles } from "../src/actors/particles/ParticleState.ts"
+import * as HaloModes from "../src/programs/halo/modes.ts"
+import * as ParticleModes from "../src/programs/particles/modes.ts"
+import { Client, Remote } from "../src/runtime/engines/index.ts"
+import { Pool } from "../src/runtime/pool/index.ts"
+import * as fns from "./fixtures/engineFns.ts"
+import { square } from "./fixtures/tasks.ts"
+import { gridArb, paramsArb, sameBits } from "./support/halo.ts"
+import * as TestCluster from "./support/cluster.ts"
+
+const F = Remote.module(new URL("./fixtures/engineFns.ts", import.meta.url).href, fns)
+
+const { run } = TestCluster.use({ runners: 2, threads: 1 })
+
+describe("libraries on the Cluster tier", () => {
+  it("Pool.map equals Array.map, in order, for any input and chunk size", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: -1e6, max: 1e6 }), { maxLength: 300 }),
+        fc.option(fc.integer({ min: 1, max: 64 }), { nil: undefined }),
+        async (xs, chunkSize) => {
+          const out = await run(Effect.flatMap(Pool.make(), (pool) => pool.map(square, xs, chunkSize === undefined ? {} : { chunkSize })))
+          expect(out).toEqual(xs.map((x) => x * x))
+        }
+      ),
+      { numRuns: 6 }
+    )
+  })
+
+  it("engines: the direct view scatters, applies and gathers; the load-balanced view maps like Array.map", async () => {
+    const xs = Array.from({ length: 40 }, (_, i) => i - 7)
+    const [applied, gathered, mapped, balanced] = await run(
+      Effect.gen(function*() {
+        const client = yield* Client.make({ engines: 3 })
+        const dview = yield* client.view()
+        const lview = yield* client.loadBalanced()
+        const applied = yield* yield* dview.apply(F.square, 3)
+        yield* dview.scatter("part", xs)
+        const gathered = yield* yield* dview.gather("part")
+        const mapped = yield* yield* dview.map((x: number) => x * 2, xs)
+        const balanced = yield* yield* lview.map((x: number) => 2 * x + 1, xs, { chunkSize: 5 })
+        return [applied, gathered, mapped, balanced] as const
+      })
+    )
+    expect(applied).toEqual([9, 9, 9])
+    expect(gathered).toEqual(xs)
+    expect(mapped).toEqual(xs.map((x) => x * 2))
+    expect(balanced).toEqual(xs.map((x) => 2 * x + 1))
+  })
+
+  it("particles: scatter / evolve / gather over actors gives the serial bits", async () => {
+    for (const [n, steps, seed] of [[1500, 20, 3], [777, 7, 9]] as const) {
+      const initial = randomParticles(n, seed)
+      const reference = await Effect.runPromise(Effect.map(Effect.flatMap(ParticleModes.serial, (runner) => runner.evolve(initial, steps)), (s) => checksum(s.x, s.y)))
+      const out = await run(ParticleModes.run("distributed", initial, steps))
+      expect(checksum(out.x, out.y)).toBe(reference)
+    }
+  })
+
+  it("halo regions exchanging messages across runners equal the serial reference bit for bit", async () => {
+    await fc.assert(
+      fc.asyncProperty(paramsArb(200, 8, 0.05), gridArb, async (p, grid) => {
+        const initial = initialState(p)
+        const reference = runDecomposed(p, grid)
+        const result = await run(
+          Effect.gen(function*() {
+            const runner = yield* HaloModes.prepare("messages", { params: p, grid })
+            return yield* runner.run(initial)
+          }).pipe(Effect.result)
+        )
+        if (reference._tag === "Invalid") {
+          expect(result._tag).toBe("Failure")
+          return
+        }
+        expect(result._tag).toBe("Success")
+        if (result._tag === "Success") expect(sameBits(result.success.state, simulateSerial(p, initial))).toBe(true)
+      }),
+      { numRuns: 4 }
+    )
+  })
+})

@@ -1,0 +1,132 @@
+/**
+ * A runner on a test host of its own: a network namespace with a veth pair and private addresses that this test
+ * makes and removes, so that messages and mutual TLS cross a real interface rather than loopback. Runner 0 and
+ * the client stay on this host (at the veth's host end); runner 1 runs inside the namespace, started as a user
+ * starts a runner on another machine (`cluster.ts runner --slot 1 --listen ...`). Nothing is sent to any
+ * address but the two this test made. Without root or iproute2 it says why and skips.
+ */
+import { Effect, Exit, ManagedRuntime, Scope } from "effect"
+import { execFileSync, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Cluster from "../src/runtime/Cluster.ts"
+import { ActorSystem } from "../src/runtime/index.ts"
+import * as Postgres from "../src/runtime/internal/cluster/Postgres.ts"
+import { Echo, Relay } from "./fixtures/Echo.ts"
+import { leftovers } from "./support/cluster.ts"
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url))
+const id = process.pid % 100_000
+const ns = `afns${id}`
+const hostEnd = `afh${id}`
+const nsEnd = `afn${id}`
+const subnet = `10.213.${process.pid % 250}`
+const hostAddress = `${subnet}.1`
+const nsAddress = `${subnet}.2`
+
+const ip = (...args: Array<string>) => execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] })
+
+/** Why this test cannot run here, or undefined when it can (it tries making and removing a namespace). */
+const cannot = ((): string | undefined => {
+  if (process.getuid?.() !== 0) return "it needs root to make a network namespace"
+  try {
+    execFileSync("ip", ["-V"], { stdio: "ignore" })
+  } catch {
+    return "iproute2 (`ip`) is not installed"
+  }
+  try {
+    ip("netns", "add", ns)
+    ip("netns", "delete", ns)
+    return undefined
+  } catch (error) {
+    return `network namespaces cannot be made here: ${String((error as { stderr?: unknown }).stderr ?? error).trim()}`
+  }
+})()
+if (cannot !== undefined) console.log(`cluster-netns: skipped, because ${cannot}`)
+
+describe.skipIf(cannot !== undefined)("a runner in a network namespace of its own", () => {
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-netns-test-"))
+  let scope: Scope.Closeable
+  let started: Cluster.Started
+  let remote: ChildProcess
+  let remotePort = 0
+  let runtime: ManagedRuntime.ManagedRuntime<ActorSystem.ActorSystem, Cluster.ClusterUnavailable>
+
+  beforeAll(async () => {
+    ip("netns", "add", ns)
+    ip("link", "add", hostEnd, "type", "veth", "peer", "name", nsEnd)
+    ip("link", "set", nsEnd, "netns", ns)
+    ip("addr", "add", `${hostAddress}/30`, "dev", hostEnd)
+    ip("link", "set", hostEnd, "up")
+    ip("netns", "exec", ns, "ip", "addr", "add", `${nsAddress}/30`, "dev", nsEnd)
+    ip("netns", "exec", ns, "ip", "link", "set", nsEnd, "up")
+    ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+
+    scope = Effect.runSync(Scope.make())
+    started = await Effect.runPromise(
+      Scope.provide(Cluster.start({ runners: 2, threads: 1, dir, host: hostAddress, tls: true, slots: [0] }), scope)
+    )
+    const port = remotePort = await Postgres.freePort()
+    remote = spawn("ip", ["netns", "exec", ns, tsx, "src/programs/cluster.ts", "runner", "--file", started.file, "--slot", "1", "--listen", `${nsAddress}:${port}`], { cwd: root })
+    await new Promise<void>((resolve, reject) => {
+      let out = ""
+      let err = ""
+      remote.stdout!.on("data", (chunk) => {
+        out += String(chunk)
+        if (out.includes("joined")) resolve()
+      })
+      remote.stderr!.on("data", (chunk) => (err += String(chunk)))
+      remote.once("exit", (code) => reject(new Error(`the runner in ${ns} exited with ${code}: ${err}`)))
+    })
+    runtime = ManagedRuntime.make(Cluster.layer({ file: started.file }))
+  }, 120_000)
+
+  afterAll(async () => {
+    await runtime?.dispose()
+    remote?.kill("SIGTERM")
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    try {
+      for (const pid of execFileSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL")
+    } catch {}
+    if (scope !== undefined) await Effect.runPromise(Scope.close(scope, Exit.void))
+    try {
+      ip("netns", "delete", ns)
+    } catch {}
+    try {
+      ip("link", "delete", hostEnd)
+    } catch {}
+    Fs.rmSync(dir, { recursive: true, force: true })
+    expect(leftovers([dir, "actorflow-reaper"])).toEqual([])
+  }, 60_000)
+
+  it("asks cross the interface both ways, over mutual TLS, from the client and from another runner", async () => {
+    const result = await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
+      const system = yield* ActorSystem.ActorSystem
+      expect([0, 1].map(system.isUp)).toEqual([true, true])
+      const far = yield* ActorSystem.spawn(Echo, { prefix: "far:" }, { worker: 1 })
+      const relay = yield* ActorSystem.spawn(Relay, {}, { worker: 0 })
+      return [yield* far.ask("echo", "hi"), yield* relay.ask("forward", { to: far.address, text: "relayed" })] as const
+    })))
+    expect(result).toEqual(["far:hi", { reply: "far:relayed", from: 0 }])
+    const inside = execFileSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).split("\n").filter(Boolean)
+    expect(inside.length).toBeGreaterThan(0)
+  }, 60_000)
+
+  it("plain TCP to the namespaced runner's TLS port gets no answer", async () => {
+    const [host, port] = [nsAddress, remotePort]
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = Net.connect({ host, port }, () => socket.write("plain\n"))
+      socket.on("data", () => resolve("answered"))
+      socket.once("close", () => resolve("closed"))
+      socket.once("error", (error) => resolve(`refused: ${error.message}`))
+      setTimeout(() => resolve("timeout"), 5000)
+    })
+    expect(outcome).not.toBe("answered")
+  })
+})

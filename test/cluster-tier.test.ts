@@ -1,0 +1,180 @@
+/**
+ * The Cluster tier with 2 runner processes × 2 threads and an embedded Postgres, started by this file, speaking
+ * mutual TLS: the same actor definitions as on threads, pinned and placed by shard; ask, tell, interleaved
+ * asks, typed and runtime errors, `context.connect` between actors on different runners; π chunks equal
+ * serial; a client without the cluster's certificate, with another CA's, or over plain TCP is refused; and
+ * nothing is left running afterwards.
+ */
+import { Effect, Fiber } from "effect"
+import fc from "fast-check"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Tls from "node:tls"
+import { describe, expect, it } from "vitest"
+import { countHits } from "../src/actors/pi/kernel.ts"
+import * as Modes from "../src/programs/pi/modes.ts"
+import { ActorError, ActorSystem } from "../src/runtime/index.ts"
+import * as Cluster from "../src/runtime/Cluster.ts"
+import * as Postgres from "../src/runtime/internal/cluster/Postgres.ts"
+import * as TlsMaterial from "../src/runtime/internal/cluster/Tls.ts"
+import { Echo, Loose, Relay } from "./fixtures/Echo.ts"
+import { Gate } from "./fixtures/Gate.ts"
+import * as TestCluster from "./support/cluster.ts"
+
+const { cluster, run } = TestCluster.use({ runners: 2, threads: 2, tls: true })
+
+describe("actors on the Cluster tier", () => {
+  it("numbers workers across runners and says so", () =>
+    run(Effect.gen(function*() {
+      const system = yield* ActorSystem.ActorSystem
+      expect(system.workers).toBe(4)
+      expect(system.concurrent).toBe(true)
+      expect(system.description).toContain("2 runners × 2 threads")
+      expect([0, 1, 2, 3].map(system.isUp)).toEqual([true, true, true, true])
+    })))
+
+  it("asks and tells pinned actors on every worker, with typed errors", () =>
+    run(Effect.gen(function*() {
+      const echoes = yield* ActorSystem.spawnMany(Echo, 4, (i) => ({ prefix: `${i}:` }))
+      expect(echoes.map((e) => e.address.worker)).toEqual([0, 1, 2, 3])
+      expect(yield* Effect.forEach(echoes, (e) => e.ask("echo", "hi"))).toEqual(["0:hi", "1:hi", "2:hi", "3:hi"])
+      const refused = yield* Effect.flip(echoes[3]!.ask("echo", "no"))
+      expect(refused._tag).toBe("Refused")
+      for (let i = 0; i < 10; i++) yield* echoes[2]!.tell("bump", i)
+      expect(yield* echoes[2]!.ask("count", undefined)).toBe(45)
+      const defect = yield* Effect.flip(echoes[1]!.ask("crash", "defect"))
+      expect(ActorError.isActorDefect(defect)).toBe(true)
+      // The actor survives a defect in one handler.
+      expect(yield* echoes[1]!.ask("echo", "again")).toBe("1:again")
+    })))
+
+  it("refuses what cannot be encoded, typed, before it leaves the process", () =>
+    run(Effect.gen(function*() {
+      const loose = yield* ActorSystem.spawn(Loose, {}, { worker: 3 })
+      const error = yield* Effect.flip(loose.ask("take", () => 1))
+      expect(ActorError.isMalformedMessage(error)).toBe(true)
+      const spawnError = yield* Effect.flip(ActorSystem.spawn(Echo, { prefix: 42 as unknown as string }, { worker: 2 }))
+      expect(ActorError.isSpawnFailed(spawnError)).toBe(true)
+    })))
+
+  it("places actors by shard without a worker, and reaches them from anywhere", () =>
+    run(Effect.gen(function*() {
+      const placed = yield* Effect.forEach([0, 1, 2, 3, 4, 5], (i) => ActorSystem.spawn(Echo, { prefix: `s${i}:` }))
+      expect(placed.every((ref) => ref.address.worker === -1)).toBe(true)
+      expect(yield* Effect.forEach(placed, (ref) => ref.ask("echo", "x"))).toEqual(["s0:x", "s1:x", "s2:x", "s3:x", "s4:x", "s5:x"])
+    })))
+
+  it("context.connect reaches actors on the same thread, another thread, another runner, and placed by shard", () =>
+    run(Effect.gen(function*() {
+      const relay = yield* ActorSystem.spawn(Relay, {}, { worker: 0 })
+      const targets = [
+        yield* ActorSystem.spawn(Echo, { prefix: "same:" }, { worker: 0 }),
+        yield* ActorSystem.spawn(Echo, { prefix: "thread:" }, { worker: 1 }),
+        yield* ActorSystem.spawn(Echo, { prefix: "runner:" }, { worker: 3 }),
+        yield* ActorSystem.spawn(Echo, { prefix: "shard:" })
+      ]
+      const replies = yield* Effect.forEach(targets, (to) => relay.ask("forward", { to: to.address, text: "hi" }))
+      expect(replies).toEqual([
+        { reply: "same:hi", from: 0 },
+        { reply: "thread:hi", from: 0 },
+        { reply: "runner:hi", from: 0 },
+        { reply: "shard:hi", from: 0 }
+      ])
+    })))
+
+  it("interleaved asks reply once later messages bring the state about", () =>
+    run(Effect.gen(function*() {
+      const gate = yield* ActorSystem.spawn(Gate, {}, { worker: 2 })
+      const first = yield* Effect.forkChild(gate.ask("await", 3))
+      const second = yield* Effect.forkChild(gate.ask("await", 5))
+      yield* Effect.sleep("100 millis")
+      for (let i = 0; i < 5; i++) yield* gate.tell("bump", 1)
+      expect(yield* Fiber.join(first)).toBeGreaterThanOrEqual(3)
+      expect(yield* Fiber.join(second)).toBe(5)
+    })))
+
+  it("π chunks on actors and a pipeline equal serial, for any seed, size and chunk", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: -1e9, max: 1e9 }),
+        fc.integer({ min: 1, max: 2_000_000 }),
+        fc.integer({ min: 1, max: 500_000 }),
+        fc.constantFrom("actors" as const, "pipeline" as const),
+        async (seed, samples, chunk, mode) => {
+          // At most 200 messages a run: each crosses processes (about a millisecond each, here).
+          const params = { samples, seed, chunk: Math.max(chunk, Math.ceil(samples / 200)) }
+          expect(await run(Modes.run(mode, params))).toBe(countHits(seed, 0, samples))
+        }
+      ),
+      { numRuns: 8 }
+    )
+  })
+
+  it("shared memory cannot cross processes: the shared π mode fails typed, saying so", () =>
+    run(Effect.gen(function*() {
+      const error = yield* Effect.flip(Modes.run("shared", { samples: 1000, seed: 1 }))
+      expect(ActorError.isMalformedMessage(error)).toBe(true)
+      expect(ActorError.describe(error)).toContain("SharedArrayBuffer")
+    })))
+})
+
+describe("one cluster, one layout", () => {
+  it("a client or a runner whose connection file has another shard layout is refused with one line", async () => {
+    const edited = Path.join(cluster().dir, "edited.json")
+    const connection = cluster().started.connection()
+    Fs.writeFileSync(edited, JSON.stringify({ ...connection, layout: { ...connection.layout, shardsPerGroup: 7 } }))
+    const client = await Effect.runPromise(Effect.flip(Effect.scoped(Cluster.make({ file: edited }))))
+    expect(Cluster.isClusterUnavailable(client)).toBe(true)
+    expect(client.message).toMatch(/shard layout \(2 runners × 2 threads, 7 shards per group\) differs from the cluster's \(2 runners × 2 threads, 16 shards per group\)/)
+    const port = await Postgres.freePort()
+    const runner = await Effect.runPromise(Effect.flip(Effect.scoped(Cluster.runner({ file: edited, slot: 0, listen: { host: "127.0.0.1", port } }))))
+    expect(runner.message).toMatch(/shard layout/)
+  })
+})
+
+describe("mutual TLS", () => {
+  const runnerAddress = () => {
+    const { host, port } = cluster().started.connection().runners[1]!
+    return { host, port }
+  }
+  /** What a TLS handshake with runner 1 comes to: "secure" or the error that ended it. */
+  const handshake = (options: Tls.ConnectionOptions) =>
+    new Promise<string>((resolve) => {
+      const socket = Tls.connect({ ...runnerAddress(), ...options, checkServerIdentity: () => undefined })
+      // TLS 1.3 reports a refused client certificate after the handshake: wait for the server's verdict.
+      socket.once("secureConnect", () => setTimeout(() => resolve(socket.destroyed ? "closed" : "secure"), 300))
+      socket.once("error", (error) => resolve(`refused: ${error.message}`))
+      socket.once("close", () => resolve("closed"))
+      setTimeout(() => resolve("timeout"), 5000)
+    }).finally(() => undefined)
+
+  it("lets in a client with the cluster's certificate (every test above ran over it)", async () => {
+    const tls = cluster().started.connection().tls!
+    const outcome = await handshake({ ca: Fs.readFileSync(tls.ca), cert: Fs.readFileSync(tls.cert), key: Fs.readFileSync(tls.key) })
+    expect(outcome).toBe("secure")
+  })
+
+  it("refuses a client without a certificate, one with another CA's, and plain TCP", async () => {
+    const tls = cluster().started.connection().tls!
+    const ca = Fs.readFileSync(tls.ca)
+    expect(await handshake({ ca })).not.toBe("secure")
+    const rogue = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-rogue-ca-"))
+    try {
+      const material = await Effect.runPromise(TlsMaterial.make(rogue, ["127.0.0.1"]))
+      const outcome = await handshake({ ca, cert: Fs.readFileSync(material.cert), key: Fs.readFileSync(material.key) })
+      expect(outcome).not.toBe("secure")
+    } finally {
+      Fs.rmSync(rogue, { recursive: true, force: true })
+    }
+    const plain = await new Promise<string>((resolve) => {
+      const socket = Net.connect(runnerAddress(), () => socket.write(Buffer.from("plain bytes, no handshake\n")))
+      socket.on("data", () => resolve("answered"))
+      socket.once("close", () => resolve("closed"))
+      socket.once("error", (error) => resolve(`refused: ${error.message}`))
+      setTimeout(() => resolve("timeout"), 5000)
+    })
+    expect(plain).not.toBe("answered")
+  })
+})
