@@ -186,7 +186,7 @@ const command = Command.make("halo", flags, (options) =>
     const out: Array<Row> = Serial.compare(rows)
     if (Option.isSome(options.svg) && last !== undefined) {
       const title = `${n} particles after ${steps} steps, ${grid.px} × ${grid.py} regions, checksum ${out.at(-1)!.checksum}`
-      yield* SvgFile.write(options.svg.value, regionsSvg(last, params.L, grid, { title }), { quiet: options.json })
+      yield* SvgFile.write(options.svg.value, regionsSvg(last, params.L, grid, { title, halo: params.rc }), { quiet: options.json })
     }
     if (options.json) return yield* Table.json(out)
     yield* Console.log(Table.format(columns, out))
