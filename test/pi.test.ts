@@ -126,3 +126,18 @@ describe("π on actors equals serial", () => {
     expect(hits).toBe(PiKernel.countHits(3, 0, 300_001))
   })
 })
+
+describe("π chunks are produced as they are sent", () => {
+  it("a run of 2^40 one-sample chunks starts at once and is interrupted with bounded memory (actors and shared)", async () => {
+    // Before: Effect.forEach made an array of every range first; with --chunk 1 on 1e9 samples the process grew
+    // without bound (2.8 GB after a minute, measured) and here it would block the thread for hours.
+    await Tiers.run(tiers.threads(2), Modes.run("actors", { samples: 1000, seed: 3 })) // workers up first
+    for (const mode of ["actors", "shared"] as const) {
+      const progress = { done: 0, total: 2 ** 40 }
+      const run = Modes.run(mode, { samples: 2 ** 40, seed: 3, chunk: 1, progress })
+      const out = await Tiers.run(tiers.threads(2), Effect.timeoutOption(run, "1 second"))
+      expect(out._tag).toBe("None") // interrupted, not finished
+      expect({ mode, started: progress.done > 100 }).toEqual({ mode, started: true }) // chunks really went out and came back
+    }
+  })
+})

@@ -4,7 +4,7 @@
  * shared memory (samplers add their hits into one shared counter).
  * Shared by `pi.ts`, the benchmark and the tests.
  */
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import type { Scope } from "effect"
 import * as Kernel from "../../actors/pi/kernel.ts"
 import { PiSampler, sampleRange } from "../../actors/pi/PiSampler.ts"
@@ -37,6 +37,21 @@ const retryOnDeath = <A, R>(self: Effect.Effect<A, ActorError.ActorError, R>) =>
 /** The ranges a chunked mode sends: `params.chunk` samples each, or about 4 chunks per worker. */
 const rangesFor = (params: Params, workers: number) =>
   Partition.ranges(params.samples, params.chunk ?? Partition.chunkSize(params.samples, workers))
+
+/**
+ * Sends every range through `send`, `concurrency` at a time, and sums the hits. The ranges are read as they go
+ * (`Effect.forEach` would first make an array of them: a billion with `--chunk 1`); hit counts are integers, so
+ * the sum does not depend on the order the replies come in.
+ */
+const sumOverRanges = <E, R>(
+  params: Params,
+  workers: number,
+  send: (range: Partition.Range) => Effect.Effect<number, E, R>
+): Effect.Effect<number, E, R> =>
+  Stream.fromIterable(rangesFor(params, workers), { chunkSize: 1 }).pipe(
+    Stream.mapEffect((range) => Effect.tap(send(range), () => bump(params, range.count)), { concurrency: workers * 2, unordered: true }),
+    Stream.runFold(() => 0, (total: number, hits: number) => total + hits)
+  )
 
 const bump = (params: Params, n: number) =>
   Effect.sync(() => {
@@ -86,16 +101,7 @@ export const actors = (params: Params): Effect.Effect<number, ModeError, ActorSy
   Effect.gen(function*() {
     const refs = yield* samplers(params.seed)
     const balancer = Balancer.make(refs)
-    const counts = yield* Effect.forEach(
-      rangesFor(params, refs.length),
-      (range) =>
-        balancer.run((sampler) => sampler.ask("sample", range)).pipe(
-          retryOnDeath,
-          Effect.tap(() => bump(params, range.count))
-        ),
-      { concurrency: refs.length * 2 }
-    )
-    return counts.reduce((a, b) => a + b, 0)
+    return yield* sumOverRanges(params, refs.length, (range) => retryOnDeath(balancer.run((sampler) => sampler.ask("sample", range))))
   })
 
 /** The pipeline: a source of ranges, scattered to samplers, reduced in order. */
@@ -119,14 +125,8 @@ export const shared = (params: Params): Effect.Effect<number, ModeError, ActorSy
     const refs = yield* samplers(params.seed)
     const balancer = Balancer.make(refs)
     const counter = WideCounter.make()
-    yield* Effect.forEach(
-      rangesFor(params, refs.length),
-      (range) =>
-        balancer.run((sampler) => sampler.ask("sampleInto", { ...range, counter: counter.handle })).pipe(
-          Effect.tap(() => bump(params, range.count))
-        ),
-      { concurrency: refs.length * 2, discard: true }
-    )
+    yield* sumOverRanges(params, refs.length, (range) =>
+      Effect.as(balancer.run((sampler) => sampler.ask("sampleInto", { ...range, counter: counter.handle })), 0))
     return counter.get()
   })
 
