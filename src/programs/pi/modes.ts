@@ -4,7 +4,7 @@
  * shared memory (samplers add their hits into one shared counter).
  * Shared by `pi.ts`, the benchmark and the tests.
  */
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import type { Scope } from "effect"
 import * as Kernel from "../../actors/pi/kernel.ts"
 import { PiSampler, sampleRange } from "../../actors/pi/PiSampler.ts"
@@ -39,19 +39,27 @@ const rangesFor = (params: Params, workers: number) =>
   Partition.ranges(params.samples, params.chunk ?? Partition.chunkSize(params.samples, workers))
 
 /**
- * Sends every range through `send`, `concurrency` at a time, and sums the hits. The ranges are read as they go
- * (`Effect.forEach` would first make an array of them: a billion with `--chunk 1`); hit counts are integers, so
- * the sum does not depend on the order the replies come in.
+ * Sends every range through `send`, `concurrency` lanes at a time, and sums the hits. The ranges are read as
+ * they go (`Effect.forEach` would first make an array of them: a billion with `--chunk 1`); each lane takes the
+ * next range when its reply is in. Hit counts are integers, so the sum does not depend on the order of replies.
  */
 const sumOverRanges = <E, R>(
   params: Params,
   workers: number,
   send: (range: Partition.Range) => Effect.Effect<number, E, R>
 ): Effect.Effect<number, E, R> =>
-  Stream.fromIterable(rangesFor(params, workers), { chunkSize: 1 }).pipe(
-    Stream.mapEffect((range) => Effect.tap(send(range), () => bump(params, range.count)), { concurrency: workers * 2, unordered: true }),
-    Stream.runFold(() => 0, (total: number, hits: number) => total + hits)
-  )
+  Effect.suspend(() => {
+    const ranges = rangesFor(params, workers)[Symbol.iterator]()
+    let total = 0
+    const lane = Effect.gen(function*() {
+      for (let next = ranges.next(); !next.done; next = ranges.next()) {
+        const hits = yield* send(next.value)
+        total += hits // not `total += yield* …`, which reads total before the wait and loses other lanes' hits
+        yield* bump(params, next.value.count)
+      }
+    })
+    return Effect.map(Effect.all(Array.from({ length: workers * 2 }, () => lane), { concurrency: "unbounded", discard: true }), () => total)
+  })
 
 const bump = (params: Params, n: number) =>
   Effect.sync(() => {
