@@ -3,13 +3,32 @@
  * must not be wasted on a worker that is restarting, workers that keep dying, and many senders at once. Each
  * test injects its fault for real and checks that it happened before it checks the recovery.
  */
-import { Effect, Exit, Layer } from "effect"
+import { Effect, Exit, Fiber, Layer, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import { ActorError, ActorSystem, Retry, Threads, ThreadSlots } from "../src/runtime/index.ts"
 import { Pool } from "../src/runtime/pool/index.ts"
-import { Crasher, Echo } from "./fixtures/Echo.ts"
+import { EventEmitter } from "node:events"
+import type { Worker } from "node:worker_threads"
+import { Supervisor } from "../src/runtime/internal/threads/Supervisor.ts"
+import { Crasher, Echo, Sluggish } from "./fixtures/Echo.ts"
 import { dieWhileCounting } from "./fixtures/tasks.ts"
 import { failureOf } from "./support/exit.ts"
+
+/** A stand-in for a worker thread: records pings, answers them only when told to, exits when terminated. */
+class FakeThread extends EventEmitter {
+  readonly pings: Array<number> = []
+  terminated = false
+  answer = false
+  postMessage(message: { readonly _tag: string; readonly seq: number }): void {
+    this.pings.push(message.seq)
+    if (this.answer) setImmediate(() => this.emit("message", { _tag: "Pong", seq: message.seq }))
+  }
+  terminate(): Promise<number> {
+    this.terminated = true
+    setImmediate(() => this.emit("exit", 1))
+    return Promise.resolve(1)
+  }
+}
 
 type Program<A, E> = Effect.Effect<A, E, ActorSystem.ActorSystem | import("effect").Scope.Scope>
 
@@ -127,6 +146,131 @@ describe("a handler that never yields", () => {
     )
     expect(out.reply).toBe("b:y")
     expect(out.restarts).toBe(0)
+  })
+
+  it("is not run at all when its ask is cancelled while its actor is being re-spawned after a restart", async () => {
+    const out = await onThreads(
+      { workers: 2, stuckAfterMs: 300, backoffMs: 10 },
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        // Its start takes 400 ms, so that its re-spawn after a restart is surely still under way when the ask
+        // below is cancelled (in the soak, a module load on a loaded machine did that).
+        const slow = yield* ActorSystem.spawn(Sluggish, { startMs: 400 }, { worker: 0 })
+        const neighbour = yield* ActorSystem.spawn(Echo, { prefix: "n:" }, { worker: 0 })
+        const death = yield* Effect.exit(slow.ask("exit", undefined))
+        yield* system.awaitUp(0)
+        const timedOut = yield* Effect.exit(Effect.timeout(slow.ask("block", 600_000), "50 millis"))
+        // Before the fix the worker dropped the cancel (the actor did not exist yet), answered the watchdog's ping
+        // (it was idle, waiting for the start), then ran the blocking handler anyway: worker 0 stayed blocked,
+        // unwatched, and the asks below timed out (the soak's seed 2026 hung run 104 this way, most likely: a
+        // stuck fault on a worker restarted one run earlier).
+        const reply = yield* Effect.exit(Effect.timeout(Retry.onWorkerDeath(neighbour.ask("echo", "hi")), "5 seconds"))
+        const slowReply = yield* Effect.exit(Effect.timeout(Retry.onWorkerDeath(slow.ask("echo", "back")), "5 seconds"))
+        return { death, timedOut, reply, slowReply, restarts: system.restarts() }
+      })
+    )
+    expect(failureOf(out.death)).toMatchObject({ _tag: "WorkerDied" }) // the restart really happened
+    expect(Exit.isFailure(out.timedOut)).toBe(true)
+    expect(out.reply).toEqual(Exit.succeed("n:hi"))
+    expect(out.slowReply).toEqual(Exit.succeed("slow:back"))
+    expect(out.restarts).toBe(1) // the cancelled handler never ran: nothing had to be terminated
+  })
+
+  it("is caught when a spawn placed on its worker is given up on (the spawn cannot be answered there)", async () => {
+    const out = await onThreads(
+      { workers: 2, stuckAfterMs: 300, backoffMs: 10 },
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        const stuck = yield* ActorSystem.spawn(Echo, { prefix: "s:" }, { worker: 0 })
+        // Blocked without any ask being interrupted: nothing has pinged the worker yet.
+        const blocked = yield* Effect.forkChild(Effect.exit(stuck.ask("block", 600_000)))
+        yield* Effect.sleep("50 millis")
+        const spawn = yield* Effect.exit(Effect.timeout(ActorSystem.spawn(Echo, { prefix: "x:" }, { worker: 0 }), "200 millis"))
+        // Before the fix the interrupted spawn did not wake the watchdog: this spawn, too, waited for the handler.
+        const again = yield* Effect.exit(Effect.timeout(
+          Effect.flatMap(Retry.onWorkerDeath(ActorSystem.spawn(Echo, { prefix: "y:" }, { worker: 0 })), (y) => y.ask("echo", "up")),
+          "5 seconds"
+        ))
+        const ended = yield* Effect.timeoutOption(Fiber.join(blocked), "5 seconds")
+        return { spawn, again, blocked: Option.getOrUndefined(ended), restarts: system.restarts() }
+      })
+    )
+    expect(Exit.isFailure(out.spawn)).toBe(true)
+    // The blocked worker was terminated (before the fix it was still blocked 5 s later).
+    expect(out.blocked === undefined ? "still blocked" : failureOf(out.blocked)).toMatchObject({ _tag: "WorkerDied" })
+    expect(out.restarts).toBe(1)
+    expect(out.again).toEqual(Exit.succeed("y:up"))
+  })
+
+  it("is caught when suspected again while a ping is in flight: the answer to that ping may predate the block", async () => {
+    // The supervisor alone, with a stand-in thread: what the watchdog does is a function of the order of events.
+    const threads: Array<FakeThread> = []
+    const supervisor = new Supervisor(1, { stuckAfterMs: 30, backoffMs: 1 }, {
+      boot: () => {
+        const thread = new FakeThread()
+        threads.push(thread)
+        return thread as unknown as Worker
+      },
+      started: () => {},
+      died: () => {},
+      lost: () => {}
+    })
+    await Effect.runPromise(supervisor.startAll)
+    const thread = threads[0]!
+    thread.emit("message", { _tag: "Ready" })
+    supervisor.suspect(0) // e.g. an interrupted ask: ping 1
+    // The thread answers ping 1, then takes a message that blocks it; main, busy meanwhile, reads the answer only
+    // after it suspected the thread again (the blocking message's ask timed out).
+    supervisor.suspect(0)
+    thread.emit("message", { _tag: "Pong", seq: thread.pings[0] })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const terminated = thread.terminated
+    const pinged = thread.pings.length
+    // A healthy thread that answers every ping is left alone.
+    const next = threads[threads.length - 1]!
+    next.emit("message", { _tag: "Ready" })
+    supervisor.suspect(0)
+    supervisor.suspect(0)
+    next.answer = true
+    next.emit("message", { _tag: "Pong", seq: next.pings[next.pings.length - 1] })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const healthyTerminated = next.terminated
+    await Effect.runPromise(supervisor.close)
+    // Before the fix the second suspicion was ignored and the stale answer cleared the watch: no termination.
+    expect(pinged).toBe(2) // pinged again after the stale answer
+    expect(terminated).toBe(true)
+    expect(threads.length).toBe(2) // and restarted
+    expect(healthyTerminated).toBe(false)
+  })
+
+  it("is not mistaken for a thread still booting: it is judged only once it said it is ready", async () => {
+    const threads: Array<FakeThread> = []
+    const supervisor = new Supervisor(1, { stuckAfterMs: 30, backoffMs: 1 }, {
+      boot: () => {
+        const thread = new FakeThread()
+        threads.push(thread)
+        return thread as unknown as Worker
+      },
+      started: () => {},
+      died: () => {},
+      lost: () => {}
+    })
+    await Effect.runPromise(supervisor.startAll)
+    const thread = threads[0]!
+    // Suspected while it loads its bundle (synchronously: it cannot answer anything yet; a restarted worker on a
+    // loaded machine takes a second or more). Before the fix it was pinged at once and terminated after
+    // `stuckAfterMs`: in the soak, a stuck fault or interrupt right after a restart killed the successor too.
+    supervisor.suspect(0)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const whileBooting = { pings: thread.pings.length, terminated: thread.terminated }
+    thread.answer = true
+    thread.emit("message", { _tag: "Ready" })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const afterReady = { pings: thread.pings.length, terminated: thread.terminated }
+    await Effect.runPromise(supervisor.close)
+    expect(whileBooting).toEqual({ pings: 0, terminated: false })
+    expect(afterReady).toEqual({ pings: 1, terminated: false }) // the suspicion was not forgotten: pinged once ready
+    expect(threads.length).toBe(1)
   })
 
   it("does not make closing wait per actor: 12 actors on a blocked worker close in about one watchdog period", async () => {

@@ -5,7 +5,9 @@
  * An incoming message is decoded with its protocol's Schemas before its cell sees it; one that does not fit is
  * answered with `MalformedMessage` and never reaches a handler. Replies go back on the outbox of the peer that
  * asked (a `PortOrigin` per peer). Frames for an actor whose spawn is still in progress wait, in order, until it
- * is up.
+ * is up; an ask cancelled while it waits there is dropped, as a queued one is from a mailbox (else it would run
+ * after its asker gave up on it — and a handler that never yields would then block the worker unwatched, its
+ * asker's interrupt long answered).
  */
 import { Effect, Exit } from "effect"
 import { ActorDefect, ActorStopped, MalformedMessage, describe, isActorError } from "../ActorError.ts"
@@ -78,10 +80,17 @@ export interface Forwarder {
   readonly cancel: (origin: PortOrigin, reqId: number, actorId: number) => void
 }
 
+/** A frame for an actor still being spawned; `replay` is gone once its ask was cancelled. */
+interface Waiting {
+  readonly origin: PortOrigin
+  readonly reqId: number
+  replay: (() => void) | undefined
+}
+
 export class Host {
   readonly cells = new Map<number, Cell>()
   /** Frames for actors whose spawn is still in progress, in order. */
-  private readonly spawning = new Map<number, Array<() => void>>()
+  private readonly spawning = new Map<number, Array<Waiting>>()
 
   constructor(private readonly spawner: Spawner | undefined, private readonly forwarder?: Forwarder) {}
 
@@ -103,7 +112,7 @@ export class Host {
     if (cell === undefined) {
       const backlog = this.spawning.get(actorId)
       if (backlog !== undefined) {
-        backlog.push(() => this.deliver(origin, reqId, actorId, tag, encoded))
+        backlog.push({ origin, reqId, replay: () => this.deliver(origin, reqId, actorId, tag, encoded) })
         return
       }
       if (this.forwarder !== undefined) return this.forwarder.deliver(origin, reqId, actorId, tag, encoded)
@@ -126,8 +135,14 @@ export class Host {
 
   cancel(origin: PortOrigin, reqId: number, actorId: number): void {
     const cell = this.cells.get(actorId)
-    if (cell !== undefined) cell.cancel(reqId, origin)
-    else this.forwarder?.cancel(origin, reqId, actorId)
+    if (cell !== undefined) return cell.cancel(reqId, origin)
+    const backlog = this.spawning.get(actorId)
+    if (backlog !== undefined) {
+      const waiting = backlog.find((w) => w.reqId === reqId && w.origin === origin)
+      if (waiting !== undefined) waiting.replay = undefined
+      return
+    }
+    this.forwarder?.cancel(origin, reqId, actorId)
   }
 
   spawn(origin: PortOrigin, reqId: number, actorId: number, spec: SpawnSpec): void {
@@ -148,7 +163,7 @@ export class Host {
         const detail = failure ? describe(failure.error) : describe(exit.cause)
         origin.runtimeError(reqId, new ActorDefect({ actor: spec.code.name, message: "spawn", detail }))
       }
-      for (const replay of backlog) replay()
+      for (const waiting of backlog) waiting.replay?.()
     })
   }
 

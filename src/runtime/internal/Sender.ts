@@ -284,12 +284,16 @@ export class Sender {
     })
   }
 
-  /** Send a control request (spawn / stop) to a peer and wait for its answer. */
+  /**
+   * Send a control request (spawn / stop) to a peer and wait for its answer. Given up on before the answer
+   * came, it tells the thread around (`cancelled`) like an interrupted ask: a peer that does not answer a spawn
+   * may be blocked, and only the watchdog can free it and whatever else waits there.
+   */
   request(peer: number, kind: number, actorId: number, body: unknown): Effect.Effect<unknown, unknown> {
     return Effect.callback<unknown, unknown>((resume) => {
       const reqId = this.post(peer, kind, actorId, body, resume)
       return Effect.sync(() => {
-        this.pending.delete(reqId)
+        if (this.pending.delete(reqId)) this.links.cancelled?.(peer)
       })
     })
   }

@@ -8,7 +8,9 @@
  *   gives up on that worker for good: it is *lost*, and whatever waits for it fails with `WorkerLost`.
  * - Stuck workers: a worker whose event loop does not turn for `stuckAfterMs` after it was asked to interrupt
  *   or stop something (`suspect`) is blocked in a synchronous call that ignores interruption; it is terminated
- *   and restarted like a crashed one, which fails only the messages it held.
+ *   and restarted like a crashed one, which fails only the messages it held. A thread still booting (loading
+ *   its bundle, synchronously, before it can answer anything: a second or more on a loaded machine) is not
+ *   judged until it says it is ready; it is pinged then.
  *
  * What a worker is (its entry, its data) and what follows a start, a death or a loss (routing, the mesh,
  * re-spawning actors) is the caller's, through `Hooks`; the supervisor only keeps the lifecycle.
@@ -50,8 +52,14 @@ export interface Slot {
   exited: Deferred.Deferred<void>
   /** Done while a thread runs here; replaced when it dies, done again once it is restarted, failed once lost. */
   up: Deferred.Deferred<void, WorkerLost>
-  /** A liveness probe in flight: the ping's number and the timer that declares the worker stuck. */
-  probe: { readonly seq: number; readonly timer: ReturnType<typeof setTimeout> } | undefined
+  /**
+   * A liveness probe in flight: the ping's number, the timer that declares the worker stuck, and whether the
+   * worker was suspected again meanwhile (then its answer may predate what made us suspect it: probe again).
+   */
+  probe: { readonly seq: number; readonly timer: ReturnType<typeof setTimeout>; again: boolean } | undefined
+  /** Whether the current thread said it is ready (booted); until then a suspicion waits in `suspectOnReady`. */
+  ready: boolean
+  suspectOnReady: boolean
 }
 
 export interface Hooks {
@@ -73,6 +81,10 @@ export interface Ping {
 export interface Pong {
   readonly _tag: "Pong"
   readonly seq: number
+}
+/** A thread's first message, once it can answer pings. */
+export interface Ready {
+  readonly _tag: "Ready"
 }
 
 export class Supervisor {
@@ -101,6 +113,8 @@ export class Supervisor {
       restarts: [],
       reason: undefined,
       lost: undefined,
+      ready: false,
+      suspectOnReady: false,
       exited: Deferred.makeUnsafe<void>(),
       up: Deferred.makeUnsafe<void, WorkerLost>(),
       probe: undefined
@@ -132,12 +146,16 @@ export class Supervisor {
     slot.worker = worker
     slot.startedAt = Date.now()
     slot.reason = undefined
+    slot.ready = false
+    slot.suspectOnReady = false
     slot.exited = Deferred.makeUnsafe<void>()
     worker.on("error", (error) => {
       slot.reason ??= describe(error)
     })
     worker.on("message", (message: unknown) => {
-      if ((message as Pong | undefined)?._tag === "Pong") this.answered(slot, (message as Pong).seq)
+      const tag = (message as Pong | Ready | undefined)?._tag
+      if (tag === "Pong") this.answered(slot, (message as Pong).seq)
+      else if (tag === "Ready" && slot.worker === worker) this.readied(slot)
     })
     worker.on("exit", (code) => this.onExit(slot, worker, code))
     this.hooks.started(slot)
@@ -206,7 +224,17 @@ export class Supervisor {
   suspect(index: number): void {
     const slot = this.slots[index]
     const worker = slot?.worker
-    if (slot === undefined || worker === undefined || slot.probe !== undefined || this.closing) return
+    if (slot === undefined || worker === undefined || this.closing) return
+    if (!slot.ready) {
+      slot.suspectOnReady = true
+      return
+    }
+    if (slot.probe !== undefined) {
+      // The answer to the ping in flight may already be on its way, sent before the worker took the message
+      // that blocks it now: it proves nothing about this interrupt, so a fresh ping follows it.
+      slot.probe.again = true
+      return
+    }
     const seq = ++this.seq
     const timer = setTimeout(() => {
       // Not before the messages already queued here are handled: if this thread was the one blocked (busy main
@@ -219,12 +247,23 @@ export class Supervisor {
       })
     }, this.stuckAfter)
     timer.unref()
-    slot.probe = { seq, timer }
+    slot.probe = { seq, timer, again: false }
     worker.postMessage({ _tag: "Ping", seq } satisfies Ping)
   }
 
+  private readied(slot: Slot): void {
+    slot.ready = true
+    if (slot.suspectOnReady) {
+      slot.suspectOnReady = false
+      this.suspect(slot.index)
+    }
+  }
+
   private answered(slot: Slot, seq: number): void {
-    if (slot.probe?.seq === seq) this.clearProbe(slot)
+    if (slot.probe?.seq !== seq) return
+    const again = slot.probe.again
+    this.clearProbe(slot)
+    if (again) this.suspect(slot.index)
   }
 
   private clearProbe(slot: Slot): void {

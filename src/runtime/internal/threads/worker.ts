@@ -72,5 +72,6 @@ export const start = (): void => {
         return port.postMessage({ _tag: "Pong", seq: message.seq })
     }
   })
+  // Only now can it answer pings: the supervisor does not judge it stuck before this (see Supervisor.ts).
   port.postMessage({ _tag: "Ready" })
 }
