@@ -185,14 +185,19 @@ describe("a handler that never yields", () => {
         // Blocked without any ask being interrupted: nothing has pinged the worker yet.
         const blocked = yield* Effect.forkChild(Effect.exit(stuck.ask("block", 600_000)))
         yield* Effect.sleep("50 millis")
-        const spawn = yield* Effect.exit(Effect.timeout(ActorSystem.spawn(Echo, { prefix: "x:" }, { worker: 0 }), "200 millis"))
+        const spawning = yield* Effect.forkChild(
+          Effect.exit(Effect.timeout(ActorSystem.spawn(Echo, { prefix: "x:" }, { worker: 0 }), "200 millis"))
+        )
+        yield* Effect.sleep("100 millis")
+        const status = system.status?.() ?? []
+        const spawn = yield* Fiber.join(spawning)
         // Before the fix the interrupted spawn did not wake the watchdog: this spawn, too, waited for the handler.
         const again = yield* Effect.exit(Effect.timeout(
           Effect.flatMap(Retry.onWorkerDeath(ActorSystem.spawn(Echo, { prefix: "y:" }, { worker: 0 })), (y) => y.ask("echo", "up")),
           "5 seconds"
         ))
         const ended = yield* Effect.timeoutOption(Fiber.join(blocked), "5 seconds")
-        return { spawn, again, blocked: Option.getOrUndefined(ended), restarts: system.restarts() }
+        return { spawn, again, blocked: Option.getOrUndefined(ended), restarts: system.restarts(), status }
       })
     )
     expect(Exit.isFailure(out.spawn)).toBe(true)
@@ -200,6 +205,9 @@ describe("a handler that never yields", () => {
     expect(out.blocked === undefined ? "still blocked" : failureOf(out.blocked)).toMatchObject({ _tag: "WorkerDied" })
     expect(out.restarts).toBe(1)
     expect(out.again).toEqual(Exit.succeed("y:up"))
+    // What a report of the wait would have said (the soak prints it for a run past its deadline).
+    expect(out.status[0]).toMatch(/^worker 0: up for .*; main awaits 1 ask\(s\), 1 spawn\/stop\(s\) there$/)
+    expect(out.status[1]).toMatch(/^worker 1: up for .*; main awaits 0 ask\(s\), 0 spawn\/stop\(s\) there$/)
   })
 
   it("is caught when suspected again while a ping is in flight: the answer to that ping may predate the block", async () => {

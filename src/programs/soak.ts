@@ -5,8 +5,12 @@
  * interrupts of a run — and counts what happened. A completed run must equal its serial reference, a failed one
  * must fail with a typed error, and no run may hang (each has a deadline). The same seed replays the same
  * schedule (which work, which fault, when, on which worker); timings differ from run to run, so outcomes may too.
+ * `--from R` starts at run R of the schedule (a fresh tier, so what earlier runs left behind is not replayed). A
+ * run past its deadline is reported with what the tier was waiting on then (each worker's state, the watchdog,
+ * the asks and spawns awaiting an answer), and whether interrupting it settled it.
  *
  *   npm run soak -- --seed 7 --seconds 60
+ *   npm run soak -- --seed 2026 --from 280 --seconds 120
  *   npm run soak -- --cycles 10000          create and close a 2-worker tier 10,000 times, memory as it goes
  */
 import { Cause, Console, Context, Effect, Exit, Fiber, Layer, Option, Predicate, Scope } from "effect"
@@ -76,7 +80,13 @@ const inject = (tier: Tier, fault: Fault, worker: number): Effect.Effect<boolean
 const tagOf = (error: unknown): string | undefined =>
   Predicate.hasProperty(error, "_tag") && typeof error._tag === "string" ? error._tag : undefined
 
-const soak = (options: { readonly seed: number; readonly seconds: number; readonly workers: number; readonly faultRate: number }) =>
+const soak = (options: {
+  readonly seed: number
+  readonly seconds: number
+  readonly workers: number
+  readonly faultRate: number
+  readonly from: number
+}) =>
   Effect.gen(function*() {
     const counts: Counts = {
       runs: 0, ok: 0, wrong: 0, failedTyped: 0, failedUntyped: 0, interrupted: 0, hangs: 0,
@@ -88,7 +98,7 @@ const soak = (options: { readonly seed: number; readonly seconds: number; readon
       yield* Scope.close(tier.scope, Exit.void)
     })
     const started = performance.now()
-    for (let run = 0; performance.now() - started < options.seconds * 1000; run++) {
+    for (let run = options.from; performance.now() - started < options.seconds * 1000; run++) {
       const { draw, plan: p } = plan(options.seed, run, options.workers, options.faultRate)
       const workload = WORKLOADS.find((w) => w.name === p.workload)!
       counts.runs++
@@ -106,8 +116,11 @@ const soak = (options: { readonly seed: number; readonly seconds: number; readon
       const exit = yield* Effect.timeoutOption(Fiber.await(fiber), DEADLINE_MS)
       if (Option.isNone(exit)) {
         counts.hangs++
-        counts.notes.push(`run ${run} (${p.workload}, fault ${p.fault}) did not settle in ${DEADLINE_MS / 1000} s`)
-        yield* Effect.timeoutOption(Fiber.interrupt(fiber), 5_000)
+        const at = ((performance.now() - started) / 1000).toFixed(1)
+        counts.notes.push(`run ${run} (${p.workload}, fault ${p.fault} on worker ${p.worker} at ${p.delayMs} ms) did not settle in ${DEADLINE_MS / 1000} s (${at} s into the soak); waiting on:`)
+        for (const line of tier.system.status?.() ?? []) counts.notes.push(`    ${line}`)
+        const interrupted = yield* Effect.timeoutOption(Fiber.interrupt(fiber), 5_000)
+        counts.notes.push(`    interrupting it ${Option.isSome(interrupted) ? "settled it" : "did not settle it within 5 s"}`)
       } else if (Exit.isSuccess(exit.value)) {
         if (exit.value.value.equal) counts.ok++
         else {
@@ -168,6 +181,11 @@ const command = Command.make(
   "soak",
   {
     seed: Flags.seed(1, "seed of the fault schedule"),
+    from: Flag.Finite("from").pipe(
+      Flag.withSchema(Flags.NonNegativeInt),
+      Flag.withDefault(0),
+      Flag.withDescription("start at this run of the schedule (to replay the runs around one of interest)")
+    ),
     seconds: Flag.Finite("seconds").pipe(
       Flag.withSchema(Flags.PositiveInt),
       Flag.withDefault(60),
@@ -195,7 +213,7 @@ const command = Command.make(
         ], out.samples))
       }
       const faultRate = Math.min(1, Math.max(0, options.faultRate))
-      const out = yield* soak({ seed: options.seed, seconds: options.seconds, workers: options.workers, faultRate })
+      const out = yield* soak({ seed: options.seed, seconds: options.seconds, workers: options.workers, faultRate, from: options.from })
       if (options.json) yield* Console.log(JSON.stringify(out))
       else {
         yield* Console.log(Table.format([
@@ -215,7 +233,7 @@ const command = Command.make(
           ["wrong results (must be 0)", String(out.wrong)],
           ["untyped failures (must be 0)", String(out.failedUntyped)]
         ]))
-        for (const note of out.notes.slice(0, 20)) yield* Console.log(`  ${note}`)
+        for (const note of out.notes.slice(0, 60)) yield* Console.log(`  ${note}`)
       }
       if (out.hangs + out.wrong + out.failedUntyped > 0) process.exitCode = 1
     })

@@ -39,6 +39,12 @@ export interface Service {
   /** Wait until worker `k` runs (at once if it does); fails with `WorkerLost` once the tier gave up on it. */
   readonly awaitUp: (worker: number) => Effect.Effect<void, WorkerLost>
   /**
+   * What the tier is waiting on, one line per worker (up, booting, restarting or lost; a watchdog ping in flight;
+   * asks and spawns awaiting its answer): for a report of something that took far too long. Absent on tiers
+   * with nothing to wait on.
+   */
+  readonly status?: () => ReadonlyArray<string>
+  /**
    * Make the module of `code` loadable by the workers: the `Shipped` form travels in messages, and a worker
    * turns it back into the code with `Code.resolve`.
    */

@@ -9,6 +9,9 @@ import * as Os from "node:os"
 /** A whole number above zero (written `20000` or `2e4`). */
 export const PositiveInt = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
 
+/** A whole number, zero or more. */
+export const NonNegativeInt = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))
+
 /** A positive whole-number count up to `max`; scientific notation welcome. */
 export const count = (name: string, options: { readonly default: number; readonly max: number; readonly description: string }) =>
   Flag.Finite(name).pipe(

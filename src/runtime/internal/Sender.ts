@@ -183,6 +183,18 @@ export class Sender {
     }
   }
 
+  /** Requests awaiting an answer from each peer: asks, and control requests (spawn / stop); for diagnostics. */
+  waiting(): Map<number, { asks: number; control: number }> {
+    const out = new Map<number, { asks: number; control: number }>()
+    for (const pending of this.pending.values()) {
+      const entry = out.get(pending.peer) ?? { asks: 0, control: 0 }
+      if (pending.actorId >= 0) entry.asks++
+      else entry.control++
+      out.set(pending.peer, entry)
+    }
+    return out
+  }
+
   /** The error for a message to a peer that is not connected: why it went, if known. */
   unreachable(peer: number): WorkerDied | WorkerLost {
     return this.gone.get(peer) ?? new WorkerDied({ worker: peer, reason: "not connected" })

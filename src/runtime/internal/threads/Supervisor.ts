@@ -207,6 +207,21 @@ export class Supervisor {
     this.hooks.lost(slot, error)
   }
 
+  /** Worker `index`'s state in a few words, for diagnostics. */
+  describe(index: number): string {
+    const slot = this.slots[index]!
+    const state = slot.lost !== undefined
+      ? "lost"
+      : slot.worker === undefined
+      ? "down (restart pending)"
+      : slot.ready
+      ? `up for ${((Date.now() - slot.startedAt) / 1000).toFixed(1)} s`
+      : `booting for ${((Date.now() - slot.startedAt) / 1000).toFixed(1)} s`
+    const probe = slot.probe !== undefined ? `, watchdog ping ${slot.probe.seq} in flight${slot.probe.again ? " (suspected again)" : ""}` : ""
+    const waiting = slot.suspectOnReady ? ", suspected (ping once ready)" : ""
+    return `${state}${probe}${waiting}, ${slot.restarts.length} restart(s) in the window`
+  }
+
   /** Whether worker `index` can take messages now. */
   isUp(index: number): boolean {
     return this.slots[index]?.worker !== undefined

@@ -192,7 +192,14 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
       ship,
       restarts: () => supervisor.restarts(),
       isUp: (worker) => supervisor.isUp(worker),
-      awaitUp: (worker) => supervisor.awaitUp(worker)
+      awaitUp: (worker) => supervisor.awaitUp(worker),
+      status: () => {
+        const waiting = router.sender.waiting()
+        return supervisor.slots.map((slot) => {
+          const w = waiting.get(slot.index) ?? { asks: 0, control: 0 }
+          return `worker ${slot.index}: ${supervisor.describe(slot.index)}; main awaits ${w.asks} ask(s), ${w.control} spawn/stop(s) there`
+        })
+      }
     }
     return { service, router, host, unhost }
   })
