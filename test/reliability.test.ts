@@ -210,6 +210,29 @@ describe("a handler that never yields", () => {
     expect(out.status[1]).toMatch(/^worker 1: up for .*; main awaits 0 ask\(s\), 0 spawn\/stop\(s\) there$/)
   })
 
+  it("is caught when an ask waiting for room in its mailbox is given up on (the room is held there)", async () => {
+    const out = await onThreads(
+      { workers: 2, stuckAfterMs: 300, backoffMs: 10 },
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        const slow = yield* ActorSystem.spawn(Sluggish, { startMs: 0 }, { worker: 0 })
+        const neighbour = yield* ActorSystem.spawn(Echo, { prefix: "n:" }, { worker: 0 })
+        // Blocked by an ask nobody interrupts; it holds the mailbox's one place.
+        const blocked = yield* Effect.forkChild(Effect.exit(slow.ask("block", 600_000)))
+        yield* Effect.sleep("50 millis")
+        // Waits for room on this side, and is given up on there: before the fix, nothing woke the watchdog.
+        const queued = yield* Effect.exit(Effect.timeout(slow.ask("echo", "x"), "200 millis"))
+        const reply = yield* Effect.exit(Effect.timeout(Retry.onWorkerDeath(neighbour.ask("echo", "hi")), "5 seconds"))
+        const ended = yield* Effect.timeoutOption(Fiber.join(blocked), "5 seconds")
+        return { queued, reply, blocked: Option.getOrUndefined(ended), restarts: system.restarts() }
+      })
+    )
+    expect(Exit.isFailure(out.queued)).toBe(true)
+    expect(out.blocked === undefined ? "still blocked" : failureOf(out.blocked)).toMatchObject({ _tag: "WorkerDied" })
+    expect(out.restarts).toBe(1)
+    expect(out.reply).toEqual(Exit.succeed("n:hi"))
+  })
+
   it("is caught when suspected again while a ping is in flight: the answer to that ping may predate the block", async () => {
     // The supervisor alone, with a stand-in thread: what the watchdog does is a function of the order of events.
     const threads: Array<FakeThread> = []

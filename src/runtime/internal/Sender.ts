@@ -166,8 +166,18 @@ export class Sender {
         sent = true
         this.send(definition, address, reqId, codec, tag, payload, resume)
       })
-      return Effect.sync(() => (sent ? this.cancel(reqId, address, credit) : credit.withdraw(waiter)))
+      return Effect.sync(() => (sent ? this.cancel(reqId, address, credit) : this.withdraw(waiter, address, credit)))
     })
+  }
+
+  /**
+   * An ask interrupted while it waited for mailbox room: it leaves the queue. The messages holding that room
+   * have gone unanswered so long that the asker gave up, so the peer is reported like an interrupted ask's
+   * (`cancelled`): if it is blocked, nothing else would ever wake the watchdog.
+   */
+  private withdraw(waiter: Waiter, address: Actor.Address, credit: Credit): void {
+    credit.withdraw(waiter)
+    if (this.links.cell(address.id) === undefined) this.links.cancelled?.(this.route(address.worker))
   }
 
   /** An interrupted ask: forget it, return its credit, and stop it where it runs. */
