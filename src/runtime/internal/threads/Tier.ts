@@ -84,6 +84,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
         try {
           worker = new Worker(basePath, {
             workerData: {
+              actorflow: true,
               index: slot.index,
               batching,
               slots: ThreadSlots.current().handle,
