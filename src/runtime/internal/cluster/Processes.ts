@@ -17,6 +17,7 @@ import { RunnerRefused } from "./Runner.ts"
 const READY_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 8_000
 
+/** A runner process started on this machine. @inline */
 export interface RunnerProcess {
   readonly slot: number
   readonly pid: number

@@ -28,6 +28,7 @@ import * as Protocol from "./Protocol.ts"
 import * as Transport from "./Transport.ts"
 import * as Version from "./Version.ts"
 
+/** What a runner process is started with. @inline */
 export interface Options {
   readonly file: string
   readonly slot: number

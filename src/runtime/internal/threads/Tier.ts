@@ -32,6 +32,7 @@ import { MAIN } from "./worker.ts"
 import type { WorkerData } from "./worker.ts"
 import * as WorkerBundle from "./WorkerBundle.ts"
 
+/** The Threads tier's options (also those of a cluster runner's threads). @inline */
 export interface Options extends Policy {
   /** Number of worker threads; default: available cores. */
   readonly workers?: number
