@@ -154,7 +154,7 @@ const useShared = (shared: Shared): Plugin => ({
         }]
       }
     })
-    build.onResolve({ filter: /^\.\.?\// }, (args) => {
+    build.onResolve({ filter: /^(\.\.?)?\// }, (args) => {
       const full = Path.resolve(args.resolveDir, args.path)
       return shared.names.has(full) ? { path: full, namespace } : undefined
     })
@@ -173,7 +173,9 @@ const buildError = (error: unknown): string => {
   const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors
   if (!Array.isArray(errors) || errors.length === 0) return describe(error)
   const [first] = errors
-  const where = first!.location ? `${first!.location.file}:${first!.location.line}:${first!.location.column}: ` : ""
+  // esbuild names files relative to the working directory; the user's error names them in full.
+  const at = first!.location
+  const where = at ? `${Path.resolve(process.cwd(), at.file)}:${at.line}:${at.column}: ` : ""
   const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? "s" : ""})` : ""
   return `${where}${oneLine(first!.text)}${more}`
 }

@@ -48,7 +48,10 @@ export const start = (): void => {
     : (k: number) => (k >= first && k < first + cluster.count ? k - first : MAIN)
   const spawn = (actorId: number, spec: SpawnSpec): Effect.Effect<Cell, unknown> =>
     Effect.gen(function*() {
-      const definition = yield* Code.resolve(spec.code, Actor.isDefinition, "actor definition")
+      // The code's own reason, as the spawn's error: it names the module, and a user reads it as it is.
+      const definition = yield* Code.resolve(spec.code, Actor.isDefinition, "actor definition").pipe(
+        Effect.mapError((error) => new SpawnFailed({ actor: spec.code.name, detail: error.detail }))
+      )
       const init = yield* Effect.try({
         try: () => Codec.forDefinition(definition).init.decode(spec.init),
         catch: (error) => new SpawnFailed({ actor: spec.code.name, detail: `init: ${oneLine(error instanceof Error ? error.message : String(error))}` })
