@@ -30,16 +30,16 @@ const actors = Effect.gen(function*() {
 const parallel = Effect.gen(function*() {
   const { threads, totals } = yield* actors
   const pool = yield* Pool.make()
-  const steps = yield* pool.map(Work.collatz, inputs)
+  const counts = yield* pool.map(Work.divisors, inputs)
   const sum = yield* ParallelFor.parallelFor(Work.sumSquares, n, { data }, { reduce: "sum", schedule: "dynamic" })
-  return { result: { totals, steps, sum }, threads }
+  return { result: { totals, counts, sum }, threads }
 }).pipe(Effect.scoped, Effect.provide(Threads.layer({ workers: 2 })))
 
 const serial = Effect.gen(function*() {
   const { totals } = yield* actors
-  const steps = inputs.map(Work.collatzSteps)
+  const counts = inputs.map(Work.divisorCount)
   const sum = yield* ParallelFor.serial(Work.sumSquares, n, { data }, { reduce: "sum" })
-  return { totals, steps, sum }
+  return { totals, counts, sum }
 }).pipe(Effect.provide(Local.layer))
 
 const program = Effect.gen(function*() {

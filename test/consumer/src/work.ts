@@ -26,18 +26,18 @@ export const Accumulator = Actor.make("Accumulator", {
     })
 })
 
-/** Steps of the Collatz sequence from n down to 1: plain code, so the serial reference can call it directly. */
-export const collatzSteps = (n: number): number => {
-  let steps = 0
-  for (let x = n; x !== 1; steps++) x = x % 2 === 0 ? x / 2 : 3 * x + 1
-  return steps
+/** How many divisors n has: plain code, so the serial reference can call it directly. */
+export const divisorCount = (n: number): number => {
+  let count = 0
+  for (let d = 1; d * d <= n; d++) if (n % d === 0) count += d * d === n ? 1 : 2
+  return count
 }
 
-export const collatz = Task.make("collatz", {
+export const divisors = Task.make("divisors", {
   module: import.meta.url,
-  input: Schema.Number,
-  output: Schema.Number,
-  run: collatzSteps
+  input: Schema.Int,
+  output: Schema.Int,
+  run: divisorCount
 })
 
 /** Sum of squares of `data[lo..hi)`: a reduction kernel over shared memory. */
