@@ -67,7 +67,7 @@ beforeAll(async () => {
   packed = info!.files.map((file) => file.path)
   Fs.mkdirSync(project)
   write("package.json", JSON.stringify({ name: "actorflow-consumer", private: true, type: "module" }, null, 2))
-  for (const file of ["tsconfig.json", "src/work.ts", "src/main.ts"]) {
+  for (const file of ["tsconfig.json", "src/work.ts", "src/main.ts", "src/bad/internals.ts"]) {
     write(file, Fs.readFileSync(Path.join(root, "test", "consumer", file), "utf8"))
   }
   for (const file of readme) write(Path.join("src", "readme", file.name), file.code)
@@ -119,6 +119,42 @@ describe("the packed package", () => {
     expect(js).toEqual(expect.arrayContaining(["dist/internal/threads/worker.js", "dist/internal/cluster/main.js"]))
   })
 
+  it("declares only what it ships: each entry point's declarations import packed files, effect and node, the cluster's also its peers", () => {
+    const installed = Path.join(project, "node_modules", "actorflow")
+    const manifest = JSON.parse(Fs.readFileSync(Path.join(installed, "package.json"), "utf8")) as {
+      exports: Record<string, string | { types: string }>
+      dependencies?: Record<string, string>
+      peerDependencies?: Record<string, string>
+    }
+    const packageOf = (specifier: string) => specifier.split("/").slice(0, specifier.startsWith("@") ? 2 : 1).join("/")
+    /** The bare imports of the declarations reachable from `entry`; a relative one that was not packed fails. */
+    const bareImportsFrom = (entry: string): Set<string> => {
+      const seen = new Set<string>()
+      const bare = new Set<string>()
+      const visit = (file: string) => {
+        if (seen.has(file)) return
+        seen.add(file)
+        if (!packed.includes(file)) throw new Error(`${entry}: its declarations import ${file}, which the package does not hold`)
+        const code = Fs.readFileSync(Path.join(installed, file), "utf8").replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "")
+        for (const [, specifier] of code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)"([^"]+)"/gm)) {
+          if (specifier!.startsWith(".")) visit(Path.posix.join(Path.posix.dirname(file), specifier!).replace(/\.(ts|js)$/, ".d.ts"))
+          else bare.add(specifier!.startsWith("node:") ? "node:" : packageOf(specifier!))
+        }
+      }
+      visit(entry)
+      return bare
+    }
+    const required = ["effect", "node:"]
+    const peers = [...Object.keys(manifest.peerDependencies ?? {}), ...Object.keys(manifest.dependencies ?? {})]
+    for (const [subpath, target] of Object.entries(manifest.exports)) {
+      if (typeof target === "string") continue
+      const bare = [...bareImportsFrom(Path.posix.normalize(target.types))]
+      // Only the cluster may need its optional peers; a user of the rest installs effect and nothing else.
+      expect({ subpath, undeclared: bare.filter((name) => !(subpath === "./cluster" ? [...required, ...peers] : required).includes(name)) })
+        .toEqual({ subpath, undeclared: [] })
+    }
+  })
+
   it("type-checks the user's program, the README's example and the from-Python lines against the published types", async () => {
     const outcome = await exec(process.execPath, [Path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "."], project)
     expect(outcome.stdout + outcome.stderr).toBe("")
@@ -158,14 +194,38 @@ describe("the packed package", () => {
     expect(single.stderr).toContain("the program's entry file, so a worker would run the program again")
   }, 120_000)
 
+  it("a wrong import path or a missing optional peer fails at import, naming what is wrong", async () => {
+    const importing = (specifier: string) =>
+      exec(process.execPath, ["--input-type=module", "-e", `await import(${JSON.stringify(specifier)})`], project)
+    // Internals and the checkout's paths are not entry points (TypeScript refuses them too: src/bad/internals.ts).
+    for (const subpath of ["internal/Host.js", "src/runtime/index.ts", "dist/index.js"]) {
+      const outcome = await importing(`actorflow/${subpath}`)
+      expect(outcome.code).not.toBe(0)
+      expect(outcome.stderr).toContain(`ERR_PACKAGE_PATH_NOT_EXPORTED]: Package subpath './${subpath}' is not defined by "exports"`)
+    }
+    // The cluster without its optional peers (this project installed effect only): the missing package, named at
+    // import, while every other entry point loads.
+    const cluster = await importing("actorflow/cluster")
+    expect(cluster.code).not.toBe(0)
+    expect(cluster.stderr).toContain("Cannot find package '@effect/platform-node'")
+    const others = await exec(process.execPath, [
+      "--input-type=module",
+      "-e",
+      `for (const entry of ["actorflow", "actorflow/pool", "actorflow/parallel", "actorflow/shared", "actorflow/engines"]) await import(entry)`
+    ], project)
+    expect(others).toMatchObject({ code: 0, stderr: "" })
+  }, 60_000)
+
+  // The README's example and the from-Python session run with node on what tsc compiled (tsx is proven above,
+  // and costs a second of CPU more per run).
   it("runs the README's example", async () => {
     expect(readme.map((file) => file.name)).toEqual(["counter.ts", "main.ts"])
-    expect((await must(bin("tsx"), ["src/readme/main.ts"], project)).trim()).toBe("42")
+    expect((await must(process.execPath, ["build/readme/main.js"], project)).trim()).toBe("42")
   }, 120_000)
 
   it("runs every line of docs/from-python.md, each giving what the page says", async () => {
     expect(pythonLines.length).toBeGreaterThan(20)
-    const gave = JSON.parse((await must(bin("tsx"), ["src/python/session.ts"], project)).trim()) as Array<unknown>
+    const gave = JSON.parse((await must(process.execPath, ["build/python/session.js"], project)).trim()) as Array<unknown>
     expect(gave).toHaveLength(pythonLines.length)
     const mismatches = pythonLines.flatMap((line, i) =>
       line.gives === undefined || JSON.stringify(JSON.parse(line.gives)) === JSON.stringify(gave[i])
