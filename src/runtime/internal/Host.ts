@@ -8,8 +8,8 @@
  * is up.
  */
 import { Effect, Exit } from "effect"
-import { ActorDefect, ActorStopped, MalformedMessage, describe, isActorError } from "../ActorError.ts"
-import type { ActorError } from "../ActorError.ts"
+import { ActorDefect, ActorStopped, MalformedMessage, describe, isActorError, isSpawnFailed } from "../ActorError.ts"
+import type { ActorError, SpawnFailed } from "../ActorError.ts"
 import type { Cell, Origin } from "./Cell.ts"
 import * as Codec from "./Codec.ts"
 import { Kind } from "./Wire.ts"
@@ -48,7 +48,7 @@ export class PortOrigin implements Origin {
       this.runtimeError(reqId, new ActorDefect({ actor: cell.definition.name, message: tag, detail: `undeclared error: ${describe(error)} (${describe(thrown)})` }))
     }
   }
-  runtimeError(reqId: number, error: ActorError): void {
+  runtimeError(reqId: number, error: ActorError | SpawnFailed): void {
     this.outbox.push(Kind.Err, reqId, 1, 0, Codec.runtimeError.encode(error))
   }
   /** Pass on a reply that another process produced, as it came (see `Forwarder`). */
@@ -145,8 +145,12 @@ export class Host {
         origin.done(reqId)
       } else {
         const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
-        const detail = failure ? describe(failure.error) : describe(exit.cause)
-        origin.runtimeError(reqId, new ActorDefect({ actor: spec.code.name, message: "spawn", detail }))
+        // A SpawnFailed already says why, for the user: it crosses as it is, not described inside a defect.
+        if (failure !== undefined && isSpawnFailed(failure.error)) origin.runtimeError(reqId, failure.error)
+        else {
+          const detail = failure ? describe(failure.error) : describe(exit.cause)
+          origin.runtimeError(reqId, new ActorDefect({ actor: spec.code.name, message: "spawn", detail }))
+        }
       }
       for (const replay of backlog) replay()
     })

@@ -64,4 +64,4 @@ export const TaskRunner = Actor.make("TaskRunner", {
 })
 
 /** A ref to a running TaskRunner. */
-export type Runner = Actor.Ref<typeof TaskRunner.protocol>
+export type Runner = Actor.Ref<(typeof TaskRunner)["protocol"]>
