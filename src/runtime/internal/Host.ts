@@ -26,8 +26,11 @@ export class PortOrigin implements Origin {
     const codec = Codec.forDefinition(cell.definition).messages[tag]
     if (Exit.isSuccess(exit)) {
       try {
-        this.outbox.push(Kind.Ok, reqId, 0, 0, codec ? codec.encodeSuccess(exit.value) : exit.value)
+        if (codec === undefined) return this.outbox.push(Kind.Ok, reqId, 0, 0, exit.value)
+        const encoded = codec.encodeSuccess(exit.value, Codec.moving)
+        this.outbox.push(Kind.Ok, reqId, 0, 0, encoded, Codec.moved())
       } catch (error) {
+        Codec.moved()
         this.runtimeError(reqId, new MalformedMessage({ actor: cell.definition.name, message: tag, detail: `reply: ${describe(error)}` }))
       }
       return
@@ -43,8 +46,10 @@ export class PortOrigin implements Origin {
       return
     }
     try {
-      this.outbox.push(Kind.Err, reqId, 0, 0, codec!.encodeError(error))
+      const encoded = codec!.encodeError(error, Codec.moving)
+      this.outbox.push(Kind.Err, reqId, 0, 0, encoded, Codec.moved())
     } catch (thrown) {
+      Codec.moved()
       this.runtimeError(reqId, new ActorDefect({ actor: cell.definition.name, message: tag, detail: `undeclared error: ${describe(error)} (${describe(thrown)})` }))
     }
   }

@@ -14,7 +14,7 @@ import { Host, PortOrigin } from "./Host.ts"
 import type { Forwarder, Spawner } from "./Host.ts"
 import { Sender } from "./Sender.ts"
 import { Kind, Outbox } from "./Wire.ts"
-import type { SpawnSpec } from "./Wire.ts"
+import type { Post, SpawnSpec } from "./Wire.ts"
 
 export interface Options {
   /** Build cells for spawn requests from peers (worker threads only). */
@@ -45,8 +45,8 @@ export class Router {
     })
   }
 
-  /** Attach a peer thread: `post` sends a batch there; incoming batches go to `receive`. */
-  connect(peer: number, post: (frames: Array<unknown>) => void): void {
+  /** Attach a peer thread: `post` sends a batch there (with the buffers it moves); incoming batches go to `receive`. */
+  connect(peer: number, post: Post): void {
     const outbox = new Outbox(post, this.options.batching ?? true, (frame, error) => this.unsendable(peer, frame, error))
     this.outboxes.set(peer, outbox)
     this.origins.set(peer, new PortOrigin(outbox))

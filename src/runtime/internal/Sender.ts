@@ -16,16 +16,21 @@ import * as Codec from "./Codec.ts"
 import { Kind } from "./Wire.ts"
 import type { Outbox } from "./Wire.ts"
 
-interface Pending {
-  readonly resume: (effect: Effect.Effect<unknown, unknown>) => void
-  readonly codec: Codec.MessageCodec | undefined
-  readonly peer: number
-  /** The target actor, whose credit the reply returns; -1 for control requests (spawn, stop). */
-  readonly actorId: number
-  /** Copy the reply (an isolated actor on this thread). */
-  readonly copy: boolean
-  /** Resume with the undecoded `RawReply` (see `forward`). */
-  readonly raw?: boolean
+/** An ask waiting for its reply (a class: one shape for V8, one allocation per ask). */
+class Pending {
+  constructor(
+    readonly resume: (effect: Effect.Effect<unknown, unknown>) => void,
+    readonly codec: Codec.MessageCodec | undefined,
+    readonly peer: number,
+    /** The target actor, whose credit the reply returns; -1 for control requests (spawn, stop). */
+    readonly actorId: number,
+    /** Copy the reply (an isolated actor on this thread). */
+    readonly copy: boolean,
+    /** Resume with the undecoded `RawReply` (see `forward`). */
+    readonly raw: boolean = false,
+    /** The message's tag, for errors. */
+    readonly tag: string = ""
+  ) {}
 }
 
 /**
@@ -138,33 +143,35 @@ export class Sender {
     const any = definition as unknown as Actor.Any
     const codec = Codec.forDefinition(any)
     this.peerOf.set(address.id, this.route(address.worker))
+    // Resolved once per ref, not per message: the credit of an actor lives as long as this sender.
+    const credit = this.credit(address.id, any.mailbox)
     return {
       address,
-      ask: ((tag: string, payload: unknown) => this.ask(any, codec, address, tag, payload)) as Actor.Ref<P>["ask"],
-      tell: ((tag: string, payload: unknown) => this.tell(any, codec, address, tag, payload)) as Actor.Ref<P>["tell"]
+      ask: ((tag: string, payload: unknown) => this.ask(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["ask"],
+      tell: ((tag: string, payload: unknown) => this.tell(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["tell"]
     }
   }
 
   private ask(
     definition: Actor.Any,
     codec: Codec.ActorCodec,
+    credit: Credit,
     address: Actor.Address,
     tag: string,
     payload: unknown
   ): Effect.Effect<unknown, unknown> {
     return Effect.callback<unknown, unknown>((resume) => {
-      const credit = this.credit(address.id, definition.mailbox)
       const reqId = this.nextReq++
       // Fast path (room in the mailbox): send now, no closures beyond the cancel hook.
       if (credit.inflight < credit.limit) {
         credit.inflight++
-        this.send(definition, address, reqId, codec, tag, payload, resume)
+        this.send(definition, address, reqId, codec, credit, tag, payload, resume)
         return Effect.sync(() => this.cancel(reqId, address, credit))
       }
       let sent = false
       const waiter = credit.wait(() => {
         sent = true
-        this.send(definition, address, reqId, codec, tag, payload, resume)
+        this.send(definition, address, reqId, codec, credit, tag, payload, resume)
       })
       return Effect.sync(() => (sent ? this.cancel(reqId, address, credit) : credit.withdraw(waiter)))
     })
@@ -203,6 +210,7 @@ export class Sender {
     address: Actor.Address,
     reqId: number,
     codec: Codec.ActorCodec,
+    credit: Credit,
     tag: string,
     payload: unknown,
     resume: (effect: Effect.Effect<unknown, unknown>) => void
@@ -214,43 +222,44 @@ export class Sender {
       if (definition.isolated) {
         const copy = copied(payload, definition.name, tag, "payload")
         if (Exit.isFailure(copy)) {
-          this.credit(address.id, 0).release(1)
+          credit.release(1)
           return resume(copy)
         }
         local = copy.value
       }
-      this.pending.set(reqId, { resume, codec: undefined, peer: this.self, actorId: address.id, copy: definition.isolated })
+      this.pending.set(reqId, new Pending(resume, undefined, this.self, address.id, definition.isolated))
       cell.enqueue(reqId, tag, local, this.localOrigin)
       return
     }
     const peer = this.route(address.worker)
     const outbox = this.links.outbox(peer)
     if (outbox === undefined) {
-      this.credit(address.id, 0).release(1)
+      credit.release(1)
       resume(Exit.fail(this.unreachable(peer)))
       return
     }
     let encoded: unknown
     try {
-      encoded = message === undefined ? payload : message.encodePayload(payload)
+      encoded = message === undefined ? payload : message.encodePayload(payload, Codec.moving)
     } catch (error) {
-      this.credit(address.id, 0).release(1)
+      Codec.moved()
+      credit.release(1)
       resume(Exit.fail(new MalformedMessage({ actor: address.name, message: tag, detail: describe(error) })))
       return
     }
-    this.pending.set(reqId, { resume, codec: message, peer, actorId: address.id, copy: false })
-    outbox.push(Kind.Ask, reqId, address.id, tag, encoded)
+    this.pending.set(reqId, new Pending(resume, message, peer, address.id, false, false, tag))
+    outbox.push(Kind.Ask, reqId, address.id, tag, encoded, Codec.moved())
   }
 
   private tell(
     definition: Actor.Any,
     codec: Codec.ActorCodec,
+    credit: Credit,
     address: Actor.Address,
     tag: string,
     payload: unknown
   ): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
-      const credit = this.credit(address.id, definition.mailbox)
       const send = () => {
         const cell = this.links.cell(address.id)
         if (cell !== undefined) {
@@ -265,9 +274,11 @@ export class Sender {
             credit.release(1)
           } else {
             try {
-              outbox.push(Kind.Tell, 0, address.id, tag, message.encodePayload(payload))
+              const encoded = message.encodePayload(payload, Codec.moving)
+              outbox.push(Kind.Tell, 0, address.id, tag, encoded, Codec.moved())
             } catch {
               // A tell has no one to report to: a payload that does not fit its schema is dropped.
+              Codec.moved()
               credit.release(1)
             }
           }
@@ -304,7 +315,7 @@ export class Sender {
       const outbox = this.links.outbox(peer)
       if (outbox === undefined) return resume(Exit.fail(this.unreachable(peer)))
       const reqId = this.nextReq++
-      this.pending.set(reqId, { resume: resume as Pending["resume"], codec: undefined, peer, actorId: -1, copy: false, raw: true })
+      this.pending.set(reqId, new Pending(resume as Pending["resume"], undefined, peer, -1, false, true))
       outbox.push(Kind.Ask, reqId, actorId, tag, encoded)
       return Effect.sync(() => {
         if (!this.pending.delete(reqId)) return
@@ -329,7 +340,7 @@ export class Sender {
       return 0
     }
     const reqId = this.nextReq++
-    this.pending.set(reqId, { resume: done as (effect: Effect.Effect<unknown, unknown>) => void, codec: undefined, peer, actorId: -1, copy: false })
+    this.pending.set(reqId, new Pending(done as (effect: Effect.Effect<unknown, unknown>) => void, undefined, peer, -1, false))
     outbox.push(kind, reqId, actorId, body, 0)
     return reqId
   }
@@ -340,7 +351,7 @@ export class Sender {
     if (pending === undefined) return
     this.pending.delete(reqId)
     if (pending.actorId >= 0) this.credits.get(pending.actorId)?.release(1)
-    if (pending.raw === true) return pending.resume(Exit.succeed({ kind, source, value }))
+    if (pending.raw) return pending.resume(Exit.succeed({ kind, source, value }))
     const codec = pending.codec
     try {
       if (kind === Kind.Ok) {
@@ -371,7 +382,7 @@ export class Sender {
     if (pending === undefined) return
     this.pending.delete(reqId)
     if (pending.actorId >= 0) this.credits.get(pending.actorId)?.release(1)
-    pending.resume(Exit.fail(new MalformedMessage({ actor: `#${actorId}`, message: String(frame[3]), detail })))
+    pending.resume(Exit.fail(new MalformedMessage({ actor: `#${actorId}`, message: pending.tag || String(frame[3]), detail })))
   }
 
   /** A peer is gone: every ask waiting on it fails with `WorkerDied`; its actors' credit is returned. */
