@@ -26,6 +26,8 @@ import { ActorErrorSchema, SpawnFailed, describe } from "../ActorError.ts"
 export type Transfers = Array<TransferListItem> | undefined
 
 export interface MessageCodec {
+  /** The message's index in its protocol: what travels instead of its tag. */
+  readonly index: number
   readonly encodePayload: (u: unknown, transfer?: Transfers) => unknown
   readonly decodePayload: (u: unknown) => unknown
   readonly encodeSuccess: (u: unknown, transfer?: Transfers) => unknown
@@ -37,6 +39,8 @@ export interface MessageCodec {
 export interface ActorCodec {
   readonly init: Compiled
   readonly messages: Record<string, MessageCodec>
+  /** The protocol's tags by index (`MessageCodec.index`). */
+  readonly tags: ReadonlyArray<string>
 }
 
 /** One schema's encoder and decoder; both throw an `Error` saying what does not fit. */
@@ -124,11 +128,14 @@ export const forDefinition = (definition: Actor.Any): ActorCodec => {
   let codec = cache.get(definition)
   if (codec === undefined) {
     const messages: Record<string, MessageCodec> = {}
-    for (const [tag, message] of Object.entries(definition.protocol)) {
+    const tags = Object.keys(definition.protocol)
+    for (const [index, tag] of tags.entries()) {
+      const message = definition.protocol[tag]!
       const payload = compile(message.payload)
       const success = compile(message.success)
       const error = compile(message.error)
       messages[tag] = {
+        index,
         encodePayload: payload.encode,
         decodePayload: payload.decode,
         encodeSuccess: success.encode,
@@ -137,7 +144,7 @@ export const forDefinition = (definition: Actor.Any): ActorCodec => {
         decodeError: error.decode
       }
     }
-    codec = { init: compile(definition.init), messages }
+    codec = { init: compile(definition.init), messages, tags }
     cache.set(definition, codec)
   }
   return codec

@@ -79,7 +79,7 @@ export type Spawner = (actorId: number, spec: SpawnSpec) => Effect.Effect<Cell, 
  * asks and `PortOrigin.acknowledge` for tells.
  */
 export interface Forwarder {
-  readonly deliver: (origin: PortOrigin, reqId: number, actorId: number, tag: string, encoded: unknown) => void
+  readonly deliver: (origin: PortOrigin, reqId: number, actorId: number, tag: string | number, encoded: unknown) => void
   readonly cancel: (origin: PortOrigin, reqId: number, actorId: number) => void
 }
 
@@ -102,8 +102,8 @@ export class Host {
     return cell.stop()
   }
 
-  /** An ask (`reqId` > 0) or a tell (`reqId` 0) for a hosted actor. */
-  deliver(origin: PortOrigin, reqId: number, actorId: number, tag: string, encoded: unknown): void {
+  /** An ask (`reqId` > 0) or a tell (`reqId` 0) for a hosted actor; `tag` is the message's tag or its index. */
+  deliver(origin: PortOrigin, reqId: number, actorId: number, tag: string | number, encoded: unknown): void {
     const cell = this.cells.get(actorId)
     if (cell === undefined) {
       const backlog = this.spawning.get(actorId)
@@ -116,7 +116,9 @@ export class Host {
       else origin.acknowledge(actorId)
       return
     }
-    const message = Codec.forDefinition(cell.definition).messages[tag]
+    const codec = Codec.forDefinition(cell.definition)
+    const name = typeof tag === "number" ? codec.tags[tag] ?? String(tag) : tag
+    const message = codec.messages[name]
     let payload: unknown
     try {
       if (message === undefined) throw new Error("unknown message tag")
@@ -124,9 +126,9 @@ export class Host {
     } catch (error) {
       if (reqId === 0) return origin.acknowledge(actorId)
       const detail = message === undefined ? "unknown message tag" : describe(error)
-      return origin.runtimeError(reqId, new MalformedMessage({ actor: cell.definition.name, message: String(tag), detail }))
+      return origin.runtimeError(reqId, new MalformedMessage({ actor: cell.definition.name, message: name, detail }))
     }
-    cell.enqueue(reqId, tag, payload, origin)
+    cell.enqueue(reqId, name, payload, origin)
   }
 
   cancel(origin: PortOrigin, reqId: number, actorId: number): void {

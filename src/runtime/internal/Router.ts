@@ -13,7 +13,7 @@ import { MalformedMessage, describe } from "../ActorError.ts"
 import { Host, PortOrigin } from "./Host.ts"
 import type { Forwarder, Spawner } from "./Host.ts"
 import { Sender } from "./Sender.ts"
-import { Kind, Outbox } from "./Wire.ts"
+import { Kind, Outbox, forEachFrame } from "./Wire.ts"
 import type { Post, SpawnSpec } from "./Wire.ts"
 
 export interface Options {
@@ -83,35 +83,32 @@ export class Router {
     }
   }
 
-  /** Handle one batch of frames arriving from `peer`. */
-  receive(peer: number, frames: Array<unknown>): void {
+  /** Handle one batch of frames arriving from `peer` (packed, or a plain frame array: see `Wire`). */
+  receive(peer: number, batch: Array<unknown>): void {
     const origin = this.origins.get(peer)
-    for (let i = 0; i < frames.length; i += 5) {
-      const kind = frames[i] as number
-      const reqId = frames[i + 1] as number
-      const actorId = frames[i + 2] as number
+    forEachFrame(batch, (kind, reqId, actorId, c, d) => {
       switch (kind) {
         case Kind.Ok:
         case Kind.Err:
-          this.sender.settle(reqId, kind, actorId, frames[i + 4])
+          this.sender.settle(reqId, kind, actorId, d)
           break
         case Kind.Ack:
-          this.sender.acknowledge(actorId, frames[i + 3] as number)
+          this.sender.acknowledge(actorId, c as number)
           break
         case Kind.Ask:
         case Kind.Tell:
-          if (origin !== undefined) this.host.deliver(origin, reqId, actorId, frames[i + 3] as string, frames[i + 4])
+          if (origin !== undefined) this.host.deliver(origin, reqId, actorId, c as string | number, d)
           break
         case Kind.Cancel:
           if (origin !== undefined) this.host.cancel(origin, reqId, actorId)
           break
         case Kind.Spawn:
-          if (origin !== undefined) this.host.spawn(origin, reqId, actorId, frames[i + 3] as SpawnSpec)
+          if (origin !== undefined) this.host.spawn(origin, reqId, actorId, c as SpawnSpec)
           break
         case Kind.Stop:
           if (origin !== undefined) this.host.stop(origin, reqId, actorId)
           break
       }
-    }
+    })
   }
 }

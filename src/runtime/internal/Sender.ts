@@ -248,7 +248,7 @@ export class Sender {
       return
     }
     this.pending.set(reqId, new Pending(resume, message, peer, address.id, false, false, tag))
-    outbox.push(Kind.Ask, reqId, address.id, tag, encoded, Codec.moved())
+    outbox.push(Kind.Ask, reqId, address.id, message === undefined ? tag : message.index, encoded, Codec.moved())
   }
 
   private tell(
@@ -275,7 +275,7 @@ export class Sender {
           } else {
             try {
               const encoded = message.encodePayload(payload, Codec.moving)
-              outbox.push(Kind.Tell, 0, address.id, tag, encoded, Codec.moved())
+              outbox.push(Kind.Tell, 0, address.id, message.index, encoded, Codec.moved())
             } catch {
               // A tell has no one to report to: a payload that does not fit its schema is dropped.
               Codec.moved()
@@ -310,7 +310,7 @@ export class Sender {
    * for a thread that passes messages on without knowing their protocol (a cluster runner's main thread). The
    * actor's mailbox credit is not counted here: whoever forwards bounds its own messages in flight.
    */
-  forward(peer: number, actorId: number, tag: string, encoded: unknown): Effect.Effect<RawReply, WorkerDied | WorkerLost> {
+  forward(peer: number, actorId: number, tag: string | number, encoded: unknown): Effect.Effect<RawReply, WorkerDied | WorkerLost> {
     return Effect.callback<RawReply, WorkerDied | WorkerLost>((resume) => {
       const outbox = this.links.outbox(peer)
       if (outbox === undefined) return resume(Exit.fail(this.unreachable(peer)))
@@ -326,7 +326,7 @@ export class Sender {
   }
 
   /** A tell whose payload is already encoded (see `forward`); false when `peer` is not connected. */
-  forwardTell(peer: number, actorId: number, tag: string, encoded: unknown): boolean {
+  forwardTell(peer: number, actorId: number, tag: string | number, encoded: unknown): boolean {
     const outbox = this.links.outbox(peer)
     outbox?.push(Kind.Tell, 0, actorId, tag, encoded)
     return outbox !== undefined

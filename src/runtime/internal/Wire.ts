@@ -5,6 +5,12 @@
  * by one `setImmediate`, after the current turn's callbacks and microtasks (a microtask flush would send one
  * frame per resumed fiber, since Effect resumes fibers across microtasks). This automatic batching is what lets
  * one-message-per-sample work run at hundreds of thousands of messages per second.
+ *
+ * A batch travels packed (`pack`): every slot that holds a number goes into one `Float64Array`, which structured
+ * clone copies as one block of bytes, and only the other values (payloads that are not numbers, spawn specs) are
+ * cloned one by one beside it. Message tags travel as their index in the protocol, so a message whose payload
+ * and reply are numbers crosses as numbers only. `Router.receive` takes packed batches and plain frame arrays
+ * (which the Cluster tier's batching entity sends) alike.
  */
 
 import type { TransferListItem } from "node:worker_threads"
@@ -31,6 +37,70 @@ export const Kind = {
 
 export const FRAME = 5
 
+/**
+ * A packed batch: `[slots, others]`. `slots` holds five numbers per frame; the kind slot's bits `C_OTHER` and
+ * `D_OTHER` say that slot c or d is not a number but the index of its value in `others`.
+ */
+export type Packed = [slots: Float64Array, others: Array<unknown>]
+
+const C_OTHER = 16
+const D_OTHER = 32
+const KIND = 15
+
+/** Pack frames `[from, to)` of a flat frame array for posting. */
+export const pack = (frames: ReadonlyArray<unknown>, from = 0, to = frames.length): Packed => {
+  const slots = new Float64Array(to - from)
+  const others: Array<unknown> = []
+  for (let i = from, j = 0; i < to; i += FRAME, j += FRAME) {
+    let kind = frames[i] as number
+    const c = frames[i + 3]
+    const d = frames[i + 4]
+    slots[j + 1] = frames[i + 1] as number
+    slots[j + 2] = frames[i + 2] as number
+    if (typeof c === "number") slots[j + 3] = c
+    else {
+      kind |= C_OTHER
+      slots[j + 3] = others.length
+      others.push(c)
+    }
+    if (typeof d === "number") slots[j + 4] = d
+    else {
+      kind |= D_OTHER
+      slots[j + 4] = others.length
+      others.push(d)
+    }
+    slots[j] = kind
+  }
+  return [slots, others]
+}
+
+/** Whether a batch is packed (else it is a plain flat frame array). */
+export const isPacked = (batch: ReadonlyArray<unknown>): batch is Packed => batch[0] instanceof Float64Array
+
+/** Calls `frame` for every frame of a batch, packed or plain, in order. */
+export const forEachFrame = (
+  batch: ReadonlyArray<unknown>,
+  frame: (kind: number, a: number, b: number, c: unknown, d: unknown) => void
+): void => {
+  if (isPacked(batch)) {
+    const [slots, others] = batch
+    for (let j = 0; j < slots.length; j += FRAME) {
+      const bits = slots[j]!
+      frame(
+        bits & KIND,
+        slots[j + 1]!,
+        slots[j + 2]!,
+        bits & C_OTHER ? others[slots[j + 3]!] : slots[j + 3],
+        bits & D_OTHER ? others[slots[j + 4]!] : slots[j + 4]
+      )
+    }
+    return
+  }
+  for (let i = 0; i < batch.length; i += FRAME) {
+    frame(batch[i] as number, batch[i + 1] as number, batch[i + 2] as number, batch[i + 3], batch[i + 4])
+  }
+}
+
 /** What a spawn request carries: the definition, shipped by the tier, and its encoded init parameters. */
 export interface SpawnSpec {
   readonly code: Shipped
@@ -49,7 +119,7 @@ export type Control =
   /** A liveness probe: the worker answers `{ _tag: "Pong", seq }` as soon as its event loop turns. */
   | { readonly _tag: "Ping"; readonly seq: number }
 
-/** Sends one batch of frames; `transfer` lists the buffers that move with it (see `Outbox.push`). */
+/** Sends one batch (packed, see `pack`); `transfer` lists the buffers that move with it (see `Outbox.push`). */
 export type Post = (batch: Array<unknown>, transfer?: ReadonlyArray<TransferListItem>) => void
 
 /** Collects frames for one destination and posts them as one batch once the thread goes idle. */
@@ -101,7 +171,7 @@ export class Outbox {
       this.movedBy = []
     }
     try {
-      this.post(batch, moved.length > 0 ? moved : undefined)
+      this.post(pack(batch), moved.length > 0 ? moved : undefined)
     } catch {
       // Some frame holds a value that cannot be cloned (or moved): send the rest one by one, each with its own
       // buffers only, and report the culprits. A culprit's buffers move nowhere: they stay with the sender.
@@ -109,7 +179,7 @@ export class Outbox {
         const frame = batch.slice(i, i + FRAME)
         const own = moved.filter((_, k) => movedBy[k] === i)
         try {
-          this.post(frame, own.length > 0 ? own : undefined)
+          this.post(pack(frame), own.length > 0 ? own : undefined)
         } catch (error) {
           this.unsendable(frame, error)
         }

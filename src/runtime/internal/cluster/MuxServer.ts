@@ -13,7 +13,7 @@ import type { Fiber } from "effect"
 import { ActorStopped, WorkerDied } from "../../ActorError.ts"
 import * as Codec from "../Codec.ts"
 import type * as Tier from "../threads/Tier.ts"
-import { Kind } from "../Wire.ts"
+import { Kind, forEachFrame } from "../Wire.ts"
 import * as Protocol from "./Protocol.ts"
 import * as Transport from "./Transport.ts"
 
@@ -44,7 +44,7 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Re
         })
       )
 
-      const ask = (reqId: number, actorId: number, tag: string, body: unknown) => {
+      const ask = (reqId: number, actorId: number, tag: string | number, body: unknown) => {
         const thread = hosted.get(actorId)
         if (thread === undefined) return runtimeError(reqId, new ActorStopped({ actor: `#${actorId}` }))
         const fiber = Effect.runFork(tier.router.sender.forward(thread, actorId, tag, body))
@@ -59,18 +59,16 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Re
         })
       }
 
-      /** One batch of frames from the client, in order. */
-      const handle = (frames: Array<unknown>) => {
-        for (let i = 0; i < frames.length; i += 5) {
-          const reqId = frames[i + 1] as number
-          const actorId = frames[i + 2] as number
-          switch (frames[i]) {
+      /** One batch of frames from the client (packed, see `Wire`), in order. */
+      const handle = (batch: Array<unknown>) =>
+        forEachFrame(batch, (kind, reqId, actorId, tag, body) => {
+          switch (kind) {
             case Kind.Ask:
-              ask(reqId, actorId, frames[i + 3] as string, frames[i + 4])
+              ask(reqId, actorId, tag as string | number, body)
               break
             case Kind.Tell: {
               const thread = hosted.get(actorId)
-              if (thread !== undefined) tier.router.sender.forwardTell(thread, actorId, frames[i + 3] as string, frames[i + 4])
+              if (thread !== undefined) tier.router.sender.forwardTell(thread, actorId, tag as string | number, body)
               push(Kind.Ack, 0, actorId, 1, 0)
               break
             }
@@ -78,8 +76,7 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Re
               running.get(reqId)?.interruptUnsafe()
               break
           }
-        }
-      }
+        })
 
       return Protocol.MuxEntity.of({
         Frames: ({ payload }) =>

@@ -93,7 +93,8 @@ export const SpawnPayload = Schema.Struct({
 })
 export type SpawnPayload = typeof SpawnPayload.Type
 
-const Message = Schema.Struct({ tag: Schema.String, payload: Schema.Uint8Array })
+/** `tag` is the message's tag, or its index in the protocol as threads send it (see `Wire`). */
+const Message = Schema.Struct({ tag: Schema.Union([Schema.String, Schema.Number]), payload: Schema.Uint8Array })
 
 export const Spawn = Rpc.make("Spawn", { payload: SpawnPayload, error: SpawnFailed })
 export const Ask = Rpc.make("Ask", { payload: Message, success: Reply, error: NotStarted })
