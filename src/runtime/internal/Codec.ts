@@ -28,6 +28,8 @@ export type Transfers = Array<TransferListItem> | undefined
 export interface MessageCodec {
   /** The message's index in its protocol: what travels instead of its tag. */
   readonly index: number
+  /** A stream message (`Actor.stream`): `encodeSuccess` / `decodeSuccess` are its elements'. */
+  readonly stream: boolean
   readonly encodePayload: (u: unknown, transfer?: Transfers) => unknown
   readonly decodePayload: (u: unknown) => unknown
   readonly encodeSuccess: (u: unknown, transfer?: Transfers) => unknown
@@ -136,6 +138,7 @@ export const forDefinition = (definition: Actor.Any): ActorCodec => {
       const error = compile(message.error)
       messages[tag] = {
         index,
+        stream: message.stream !== undefined,
         encodePayload: payload.encode,
         decodePayload: payload.decode,
         encodeSuccess: success.encode,

@@ -26,7 +26,8 @@ export class PortOrigin implements Origin {
     const codec = Codec.forDefinition(cell.definition).messages[tag]
     if (Exit.isSuccess(exit)) {
       try {
-        if (codec === undefined) return this.outbox.push(Kind.Ok, reqId, 0, 0, exit.value)
+        // A stream's end carries nothing: its elements went ahead in ITEMS frames.
+        if (codec === undefined || codec.stream) return this.outbox.push(Kind.Ok, reqId, 0, 0, codec === undefined ? exit.value : undefined)
         const encoded = codec.encodeSuccess(exit.value, Codec.moving)
         this.outbox.push(Kind.Ok, reqId, 0, 0, encoded, Codec.moved())
       } catch (error) {
@@ -52,6 +53,18 @@ export class PortOrigin implements Origin {
       Codec.moved()
       this.runtimeError(reqId, new ActorDefect({ actor: cell.definition.name, message: tag, detail: `undeclared error: ${describe(error)} (${describe(thrown)})` }))
     }
+  }
+  items(reqId: number, cell: Cell, tag: string, items: ReadonlyArray<unknown>): ActorError | undefined {
+    const codec = Codec.forDefinition(cell.definition).messages[tag]!
+    const encoded: Array<unknown> = new Array(items.length)
+    try {
+      for (let i = 0; i < items.length; i++) encoded[i] = codec.encodeSuccess(items[i], Codec.moving)
+    } catch (error) {
+      Codec.moved()
+      return new MalformedMessage({ actor: cell.definition.name, message: tag, detail: `stream element: ${describe(error)}` })
+    }
+    this.outbox.push(Kind.Items, reqId, cell.id, 0, encoded, Codec.moved())
+    return undefined
   }
   runtimeError(reqId: number, error: ActorError): void {
     this.outbox.push(Kind.Err, reqId, 1, 0, Codec.runtimeError.encode(error))
@@ -102,13 +115,16 @@ export class Host {
     return cell.stop()
   }
 
-  /** An ask (`reqId` > 0) or a tell (`reqId` 0) for a hosted actor; `tag` is the message's tag or its index. */
-  deliver(origin: PortOrigin, reqId: number, actorId: number, tag: string | number, encoded: unknown): void {
+  /**
+   * An ask (`reqId` > 0), a tell (`reqId` 0) or, with `stream`, a stream message for a hosted actor; `tag` is the
+   * message's tag or its index.
+   */
+  deliver(origin: PortOrigin, reqId: number, actorId: number, tag: string | number, encoded: unknown, stream = false): void {
     const cell = this.cells.get(actorId)
     if (cell === undefined) {
       const backlog = this.spawning.get(actorId)
       if (backlog !== undefined) {
-        backlog.push(() => this.deliver(origin, reqId, actorId, tag, encoded))
+        backlog.push(() => this.deliver(origin, reqId, actorId, tag, encoded, stream))
         return
       }
       if (this.forwarder !== undefined) return this.forwarder.deliver(origin, reqId, actorId, tag, encoded)
@@ -122,6 +138,9 @@ export class Host {
     let payload: unknown
     try {
       if (message === undefined) throw new Error("unknown message tag")
+      if (message.stream !== stream) {
+        throw new Error(stream ? "not a stream message: use ask or tell" : "a stream message: use ref.stream")
+      }
       payload = message.decodePayload(encoded)
     } catch (error) {
       if (reqId === 0) return origin.acknowledge(actorId)
@@ -129,6 +148,11 @@ export class Host {
       return origin.runtimeError(reqId, new MalformedMessage({ actor: cell.definition.name, message: name, detail }))
     }
     cell.enqueue(reqId, name, payload, origin)
+  }
+
+  /** The asker of stream message `reqId` took `count` more elements. */
+  credit(origin: PortOrigin, reqId: number, actorId: number, count: number): void {
+    this.cells.get(actorId)?.credit(reqId, origin, count)
   }
 
   cancel(origin: PortOrigin, reqId: number, actorId: number): void {

@@ -78,6 +78,12 @@ export class Router {
     const kind = frame[0]
     if (kind === Kind.Ok || kind === Kind.Err) {
       this.origins.get(peer)?.runtimeError(frame[1] as number, new MalformedMessage({ actor: "?", message: "reply", detail }))
+    } else if (kind === Kind.Items) {
+      // A stream's elements that cannot be sent end the stream for its asker, and stop its producer here.
+      const origin = this.origins.get(peer)
+      if (origin === undefined) return
+      origin.runtimeError(frame[1] as number, new MalformedMessage({ actor: "?", message: "stream element", detail }))
+      this.host.cancel(origin, frame[1] as number, frame[2] as number)
     } else {
       this.sender.unsendable(frame, detail)
     }
@@ -98,6 +104,15 @@ export class Router {
         case Kind.Ask:
         case Kind.Tell:
           if (origin !== undefined) this.host.deliver(origin, reqId, actorId, c as string | number, d)
+          break
+        case Kind.Stream:
+          if (origin !== undefined) this.host.deliver(origin, reqId, actorId, c as string | number, d, true)
+          break
+        case Kind.Items:
+          this.sender.items(reqId, d as Array<unknown>)
+          break
+        case Kind.Credit:
+          if (origin !== undefined) this.host.credit(origin, reqId, actorId, c as number)
           break
         case Kind.Cancel:
           if (origin !== undefined) this.host.cancel(origin, reqId, actorId)

@@ -8,7 +8,8 @@
  * sending side: a sender waits once `mailbox` messages are outstanding, and the receiver returns credit with
  * each reply (asks) or acknowledgement (tells).
  */
-import { Effect, Exit } from "effect"
+import { Cause, Channel, Effect, Exit, Scope, Stream } from "effect"
+import type { Array as Arr } from "effect"
 import type * as Actor from "../Actor.ts"
 import { MalformedMessage, WorkerDied, WorkerLost, describe } from "../ActorError.ts"
 import type { Cell, Origin } from "./Cell.ts"
@@ -29,8 +30,82 @@ class Pending {
     /** Resume with the undecoded `RawReply` (see `forward`). */
     readonly raw: boolean = false,
     /** The message's tag, for errors. */
-    readonly tag: string = ""
+    readonly tag: string = "",
+    /** Set for a stream message: where its elements go (`resume` then hears only of its end). */
+    readonly call?: StreamCall
   ) {}
+}
+
+/**
+ * A stream reply as the asker receives it: elements not taken yet, the consumer's pull waiting for them, and the
+ * end. The elements of a chunk handed to the consumer count as taken when it pulls again (it is done with them
+ * then); they are returned to the producer as credit half a buffer at a time, so the elements in transit,
+ * buffered here and being consumed never exceed the message's `buffer`.
+ */
+class StreamCall {
+  reqId = 0
+  private items: Array<unknown> = []
+  private end: Exit.Exit<unknown, unknown> | undefined = undefined
+  private waiter: ((effect: Effect.Effect<Arr.NonEmptyReadonlyArray<unknown>, unknown>) => void) | undefined = undefined
+  /** Elements of the last chunk handed out, and those taken but not yet returned as credit. */
+  private handed = 0
+  private owed = 0
+
+  constructor(readonly buffer: number, private readonly returnCredit: (call: StreamCall, count: number) => void) {}
+
+  get ended(): boolean {
+    return this.end !== undefined
+  }
+
+  push(items: ReadonlyArray<unknown>): void {
+    if (this.end !== undefined) return
+    for (let i = 0; i < items.length; i++) this.items.push(items[i])
+    this.wake()
+  }
+
+  finish(exit: Exit.Exit<unknown, unknown>): void {
+    if (this.end !== undefined) return
+    this.end = exit
+    this.wake()
+  }
+
+  private wake(): void {
+    const waiter = this.waiter
+    if (waiter === undefined) return
+    this.waiter = undefined
+    this.take(waiter)
+  }
+
+  /** Hand the consumer what there is: the elements buffered, else the end. */
+  private take(resume: (effect: Effect.Effect<Arr.NonEmptyReadonlyArray<unknown>, unknown>) => void): void {
+    if (this.items.length > 0) {
+      const chunk = this.items as unknown as Arr.NonEmptyReadonlyArray<unknown>
+      this.items = []
+      this.handed = chunk.length
+      return resume(Exit.succeed(chunk))
+    }
+    const end = this.end!
+    resume(Exit.isSuccess(end) ? Cause.done() : (end as Exit.Exit<never, unknown>))
+  }
+
+  /** The consumer's pull: the next elements, or `Cause.Done` at the end, or the stream's failure. */
+  readonly pull: Effect.Effect<Arr.NonEmptyReadonlyArray<unknown>, unknown> = Effect.callback((resume) => {
+    // Pulling again means the consumer is done with the previous chunk: its elements are taken.
+    if (this.handed > 0 && this.end === undefined) {
+      this.owed += this.handed
+      if (this.owed * 2 >= this.buffer) {
+        const count = this.owed
+        this.owed = 0
+        this.returnCredit(this, count)
+      }
+    }
+    this.handed = 0
+    if (this.items.length > 0 || this.end !== undefined) return this.take(resume)
+    this.waiter = resume
+    return Effect.sync(() => {
+      this.waiter = undefined
+    })
+  })
 }
 
 /**
@@ -119,7 +194,20 @@ export class Sender {
       if (pending === undefined) return
       this.pending.delete(reqId)
       this.credit(pending.actorId, 0).release(1)
-      pending.resume(pending.copy && Exit.isSuccess(exit) ? copied(exit.value, cell.definition.name, _tag, "reply") : exit)
+      const copy = pending.copy && pending.call === undefined && Exit.isSuccess(exit)
+      pending.resume(copy ? copied(exit.value, cell.definition.name, _tag, "reply") : exit)
+    },
+    items: (reqId, cell, tag, items) => {
+      const pending = this.pending.get(reqId)
+      if (pending?.call === undefined) return undefined
+      if (!pending.copy) {
+        pending.call.push(items)
+        return undefined
+      }
+      const copy = copied(items, cell.definition.name, tag, "stream element")
+      if (Exit.isFailure(copy)) return Cause.squash(copy.cause) as MalformedMessage
+      pending.call.push(copy.value as ReadonlyArray<unknown>)
+      return undefined
     }
   }
 
@@ -148,8 +236,79 @@ export class Sender {
     return {
       address,
       ask: ((tag: string, payload: unknown) => this.ask(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["ask"],
-      tell: ((tag: string, payload: unknown) => this.tell(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["tell"]
+      tell: ((tag: string, payload: unknown) => this.tell(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["tell"],
+      stream: ((tag: string, payload: unknown) => this.stream(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["stream"]
     }
+  }
+
+  /**
+   * A stream message: sent when the stream is run (once there is room in the mailbox), its elements pulled from a
+   * `StreamCall`; closing the stream before its end (the consumer stopped or was interrupted) cancels the
+   * producer where it runs.
+   */
+  private stream(
+    definition: Actor.Any,
+    codec: Codec.ActorCodec,
+    credit: Credit,
+    address: Actor.Address,
+    tag: string,
+    payload: unknown
+  ): Stream.Stream<unknown, unknown> {
+    const buffer = definition.protocol[tag]?.stream?.buffer ?? 1
+    return Stream.fromChannel(Channel.fromTransform((_, scope) =>
+      Effect.suspend(() => {
+        const call = new StreamCall(buffer, (call, count) => this.returnCredit(call, address, count))
+        const open = Effect.callback<void>((resume) => {
+          const send = () => {
+            call.reqId = this.nextReq++
+            this.send(definition, address, call.reqId, codec, credit, tag, payload, (exit) => call.finish(exit as Exit.Exit<unknown, unknown>), call)
+            resume(Effect.void)
+          }
+          if (credit.inflight < credit.limit) {
+            credit.inflight++
+            return send()
+          }
+          const waiter = credit.wait(send)
+          return Effect.sync(() => credit.withdraw(waiter))
+        })
+        const close = Effect.sync(() => {
+          if (call.reqId !== 0 && !call.ended) this.cancel(call.reqId, address, credit)
+        })
+        return Effect.as(Effect.andThen(Scope.addFinalizer(scope, close), open), call.pull)
+      })
+    )) as unknown as Stream.Stream<unknown, unknown>
+  }
+
+  /** Give the producer of stream `call` credit for `count` more elements. */
+  private returnCredit(call: StreamCall, address: Actor.Address, count: number): void {
+    const cell = this.links.cell(address.id)
+    if (cell !== undefined) return cell.credit(call.reqId, this.localOrigin, count)
+    this.links.outbox(this.route(address.worker))?.push(Kind.Credit, call.reqId, address.id, count, 0)
+  }
+
+  /** The next elements of stream reply `reqId` arrived: decode them for its consumer. */
+  items(reqId: number, encoded: ReadonlyArray<unknown>): void {
+    const pending = this.pending.get(reqId)
+    const call = pending?.call
+    if (call === undefined) return
+    const codec = pending!.codec
+    if (codec === undefined) return call.push(encoded)
+    const decoded: Array<unknown> = new Array(encoded.length)
+    try {
+      for (let i = 0; i < encoded.length; i++) decoded[i] = codec.decodeSuccess(encoded[i])
+    } catch (error) {
+      // The stream ends here for its consumer; the producer is told to stop.
+      this.settleCancelled(reqId, pending!)
+      return call.finish(Exit.fail(new MalformedMessage({ actor: "?", message: pending!.tag, detail: `stream element: ${describe(error)}` })))
+    }
+    call.push(decoded)
+  }
+
+  /** Stop the producer of a stream whose consumer will not take more (a malformed element). */
+  private settleCancelled(reqId: number, pending: Pending): void {
+    this.pending.delete(reqId)
+    this.credits.get(pending.actorId)?.release(1)
+    this.links.outbox(pending.peer)?.push(Kind.Cancel, reqId, pending.actorId, 0, 0)
   }
 
   private ask(
@@ -213,7 +372,8 @@ export class Sender {
     credit: Credit,
     tag: string,
     payload: unknown,
-    resume: (effect: Effect.Effect<unknown, unknown>) => void
+    resume: (effect: Effect.Effect<unknown, unknown>) => void,
+    call?: StreamCall
   ): void {
     const message = codec.messages[tag]
     const cell = this.links.cell(address.id)
@@ -227,7 +387,7 @@ export class Sender {
         }
         local = copy.value
       }
-      this.pending.set(reqId, new Pending(resume, undefined, this.self, address.id, definition.isolated))
+      this.pending.set(reqId, new Pending(resume, undefined, this.self, address.id, definition.isolated, false, tag, call))
       cell.enqueue(reqId, tag, local, this.localOrigin)
       return
     }
@@ -247,8 +407,9 @@ export class Sender {
       resume(Exit.fail(new MalformedMessage({ actor: address.name, message: tag, detail: describe(error) })))
       return
     }
-    this.pending.set(reqId, new Pending(resume, message, peer, address.id, false, false, tag))
-    outbox.push(Kind.Ask, reqId, address.id, message === undefined ? tag : message.index, encoded, Codec.moved())
+    this.pending.set(reqId, new Pending(resume, message, peer, address.id, false, false, tag, call))
+    const kind = call === undefined ? Kind.Ask : Kind.Stream
+    outbox.push(kind, reqId, address.id, message === undefined ? tag : message.index, encoded, Codec.moved())
   }
 
   private tell(
@@ -355,7 +516,7 @@ export class Sender {
     const codec = pending.codec
     try {
       if (kind === Kind.Ok) {
-        pending.resume(Exit.succeed(codec === undefined ? value : codec.decodeSuccess(value)))
+        pending.resume(Exit.succeed(codec === undefined || pending.call !== undefined ? value : codec.decodeSuccess(value)))
       } else if (source === 1 || codec === undefined) {
         pending.resume(Exit.fail(Codec.runtimeError.decode(value)))
       } else {

@@ -32,7 +32,16 @@ export const Kind = {
   /** [SPAWN, reqId, actorId, SpawnSpec, 0] */
   Spawn: 6,
   /** [STOP, reqId, actorId, 0, 0] */
-  Stop: 7
+  Stop: 7,
+  /**
+   * [STREAM, reqId, actorId, tag, payload]: a stream message. The producer starts with the message's `buffer`
+   * of credit; elements come back in ITEMS frames, the end as OK (value undefined) or ERR, as for an ask.
+   */
+  Stream: 8,
+  /** [ITEMS, reqId, actorId, 0, elements]: the next elements of a stream reply, encoded, in order */
+  Items: 9,
+  /** [CREDIT, reqId, actorId, count, 0]: the asker's consumer took `count` more elements of a stream reply */
+  Credit: 10
 } as const
 
 export const FRAME = 5

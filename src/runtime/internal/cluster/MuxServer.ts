@@ -10,7 +10,7 @@
  */
 import { Effect, Exit } from "effect"
 import type { Fiber } from "effect"
-import { ActorStopped, WorkerDied } from "../../ActorError.ts"
+import { ActorStopped, MalformedMessage, WorkerDied } from "../../ActorError.ts"
 import * as Codec from "../Codec.ts"
 import type * as Tier from "../threads/Tier.ts"
 import { Kind, forEachFrame } from "../Wire.ts"
@@ -37,7 +37,7 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Re
           })
         }
       }
-      const runtimeError = (reqId: number, error: ActorStopped | WorkerDied) => push(Kind.Err, reqId, 1, 0, Codec.runtimeError.encode(error))
+      const runtimeError = (reqId: number, error: ActorStopped | WorkerDied | MalformedMessage) => push(Kind.Err, reqId, 1, 0, Codec.runtimeError.encode(error))
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => {
           for (const fiber of running.values()) fiber.interruptUnsafe()
@@ -74,6 +74,9 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Re
             }
             case Kind.Cancel:
               running.get(reqId)?.interruptUnsafe()
+              break
+            case Kind.Stream:
+              runtimeError(reqId, new MalformedMessage({ actor: `#${actorId}`, message: String(tag), detail: Protocol.STREAMS_UNSUPPORTED }))
               break
           }
         })

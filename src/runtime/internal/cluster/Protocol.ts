@@ -93,6 +93,9 @@ export const SpawnPayload = Schema.Struct({
 })
 export type SpawnPayload = typeof SpawnPayload.Type
 
+/** Stream messages (`Actor.stream`) are not relayed between processes yet: they fail typed, saying so. */
+export const STREAMS_UNSUPPORTED = "stream messages are not supported on the Cluster tier yet: ask for the elements in chunks"
+
 /** `tag` is the message's tag, or its index in the protocol as threads send it (see `Wire`). */
 const Message = Schema.Struct({ tag: Schema.Union([Schema.String, Schema.Number]), payload: Schema.Uint8Array })
 
