@@ -128,6 +128,13 @@ export type Control =
   /** A liveness probe: the worker answers `{ _tag: "Pong", seq }` as soon as its event loop turns. */
   | { readonly _tag: "Ping"; readonly seq: number }
 
+/**
+ * Whether a transfer-list item can be moved: not an ArrayBuffer that is detached (or empty, which Node 20 cannot
+ * tell apart; an empty buffer has nothing to move). Node posts a detached buffer's transfer without complaint
+ * and the receiver drops the whole message ('messageerror'): such buffers must not reach `postMessage`.
+ */
+const movable = (item: TransferListItem): boolean => !(item instanceof ArrayBuffer && item.byteLength === 0)
+
 /** Sends one batch (packed, see `pack`); `transfer` lists the buffers that move with it (see `Outbox.push`). */
 export type Post = (batch: Array<unknown>, transfer?: ReadonlyArray<TransferListItem>) => void
 
@@ -156,6 +163,7 @@ export class Outbox {
     if (transfer !== undefined && transfer.length > 0) {
       const frame = this.frames.length
       for (let i = 0; i < transfer.length; i++) {
+        if (!movable(transfer[i]!)) continue
         this.moved.push(transfer[i]!)
         this.movedBy.push(frame)
       }
@@ -186,7 +194,9 @@ export class Outbox {
       // buffers only, and report the culprits. A culprit's buffers move nowhere: they stay with the sender.
       for (let i = 0; i < batch.length; i += FRAME) {
         const frame = batch.slice(i, i + FRAME)
-        const own = moved.filter((_, k) => movedBy[k] === i)
+        // A buffer an earlier frame moved (the same buffer sent twice) is detached by now: left out, its frame's
+        // clone fails and only that message fails.
+        const own = moved.filter((item, k) => movedBy[k] === i && movable(item))
         try {
           this.post(pack(frame), own.length > 0 ? own : undefined)
         } catch (error) {
