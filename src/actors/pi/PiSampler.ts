@@ -39,14 +39,12 @@ export const PiSampler = Actor.make("PiSampler", {
     /** Adds the hits among samples [start, start + count) to the shared counter (once, at the end); replies empty. */
     sampleInto: Actor.message({ payload: Schemas.SharedRange })
   },
+  warmUp: Kernel.warmUp,
   behaviour: ({ seed }) =>
-    Effect.sync(() => {
-      Kernel.warmUp()
-      return {
-        sample: ({ count, start }) => sampleRange(seed, start, count),
-        sampleOne: (index) => Effect.succeed(Kernel.countHits(seed, index, 1)),
-        sampleInto: ({ count, counter, start }) =>
-          Effect.map(sampleRange(seed, start, count), (hits) => WideCounter.fromHandle(counter).add(hits))
-      }
+    Effect.succeed({
+      sample: ({ count, start }) => sampleRange(seed, start, count),
+      sampleOne: (index) => Effect.succeed(Kernel.countHits(seed, index, 1)),
+      sampleInto: ({ count, counter, start }) =>
+        Effect.map(sampleRange(seed, start, count), (hits) => WideCounter.fromHandle(counter).add(hits))
     })
 })

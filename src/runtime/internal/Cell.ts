@@ -76,7 +76,10 @@ export class Cell {
     private readonly scope: Scope.Closeable
   ) {}
 
-  /** Run the behaviour to build the handlers; the cell's scope holds what it acquires. */
+  /**
+   * Run the behaviour to build the handlers; the cell's scope holds what it acquires. The definition's warm-up
+   * runs first, once per thread.
+   */
   static make(
     id: number,
     definition: Actor.Any,
@@ -84,6 +87,10 @@ export class Cell {
     context: Actor.Context
   ): Effect.Effect<Cell, unknown> {
     return Effect.suspend(() => {
+      if (definition.warmUp !== undefined && !warmed.has(definition)) {
+        warmed.add(definition)
+        definition.warmUp()
+      }
       const scope = Scope.makeUnsafe()
       return definition.behaviour(init, context).pipe(
         Scope.provide(scope),
@@ -254,6 +261,9 @@ export class Cell {
 }
 
 const INTERLEAVED = "interleaved" as const
+
+/** Definitions whose warm-up ran on this thread. */
+const warmed = new WeakSet<Actor.Any>()
 
 const fiberInterrupt = (fiber: Fiber.Fiber<unknown, unknown>) =>
   Effect.suspend(() => {
