@@ -236,6 +236,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
     const service: Service = {
       workers,
       concurrent: true,
+      streams: false,
       description: `${runners} runner${runners === 1 ? "" : "s"} × ${threads} thread${threads === 1 ? "" : "s"} (Cluster)`,
       spawn,
       connect,
