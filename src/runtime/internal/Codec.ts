@@ -129,7 +129,8 @@ export const compile = (schema: Actor.Codec): Compiled => {
 export const forDefinition = (definition: Actor.Any): ActorCodec => {
   let codec = cache.get(definition)
   if (codec === undefined) {
-    const messages: Record<string, MessageCodec> = {}
+    // No prototype: a tag off the wire such as "toString" or "__proto__" names no message.
+    const messages: Record<string, MessageCodec> = Object.create(null)
     const tags = Object.keys(definition.protocol)
     for (const [index, tag] of tags.entries()) {
       const message = definition.protocol[tag]!
