@@ -65,19 +65,25 @@ const rawNoop = (pool: ReadonlyArray<Worker>, total: number, inFlight: number) =
       })
   )
 
-/** `trips` round trips of a `length`-element array to one raw worker, moved both ways (or copied both ways). */
+/**
+ * `trips` round trips of a `length`-element array to one raw worker, moved both ways (or copied both ways); the
+ * seconds of each trip.
+ */
 const rawArray = (worker: Worker, length: number, trips: number, move: boolean) =>
   Effect.promise(async () => {
     let data = new Float64Array(length)
+    const seconds: Array<number> = []
     for (let i = 0; i < trips; i++) {
       const sent = data
+      const started = performance.now()
       data = await new Promise<Float64Array<ArrayBuffer>>((resolve) => {
         worker.once("message", resolve)
         if (move) worker.postMessage(sent, [sent.buffer])
         else worker.postMessage({ copy: sent })
       })
+      seconds.push((performance.now() - started) / 1000)
     }
-    return data.length
+    return seconds
   })
 
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -93,7 +99,8 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
       const rounds = options.quick ? 1 : 3
       const samples = options.quick ? 1e8 : 1e9
       const asks = options.quick ? 20_000 : 200_000
-      // 10 MB arrays, a few round trips per figure.
+      // 10 MB arrays, a few round trips per round; each trip is timed alone (a garbage collection of the last
+      // variant's buffers lands on one trip, not on the median).
       const arrayLength = 10 * 2 ** 20 / 8
       const trips = options.quick ? 5 : 20
       const layer = Threads.layer({ workers })
@@ -105,8 +112,13 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
       const arrayRun = (tag: "moved" | "copied") =>
         Effect.gen(function*() {
           let data = new Float64Array(arrayLength)
-          for (let i = 0; i < trips; i++) data = yield* mover.ask(tag, data)
-          return data.length
+          const seconds: Array<number> = []
+          for (let i = 0; i < trips; i++) {
+            const started = performance.now()
+            data = yield* mover.ask(tag, data)
+            seconds.push((performance.now() - started) / 1000)
+          }
+          return seconds
         })
       warmUp()
 
@@ -126,10 +138,14 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
         record("noop.1", yield* seconds(noopRun(Math.min(asks, 20_000), 1)))
         record("noop.64", yield* seconds(noopRun(asks, 64)))
         record("noop.raw64", yield* seconds(rawNoop(raw, asks, 64)))
-        record("array.moved", yield* seconds(arrayRun("moved")))
-        record("array.rawMoved", yield* seconds(rawArray(raw[0]!, arrayLength, trips, true)))
-        record("array.copied", yield* seconds(arrayRun("copied")))
-        record("array.rawCopied", yield* seconds(rawArray(raw[0]!, arrayLength, trips, false)))
+        for (const [name, trip] of [
+          ["array.moved", arrayRun("moved")],
+          ["array.rawMoved", rawArray(raw[0]!, arrayLength, trips, true)],
+          ["array.copied", arrayRun("copied")],
+          ["array.rawCopied", rawArray(raw[0]!, arrayLength, trips, false)]
+        ] as const) {
+          for (const t of yield* Effect.orDie(trip)) record(name, t)
+        }
         record("perSample", yield* seconds(Effect.scoped(Modes.perSample({ samples: 1e5, seed: SEED })).pipe(Effect.provide(context))))
         record(
           "perSample.unbatched",
@@ -183,22 +199,22 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
         { section: "asks", name: "π one message per sample, batching off", value: rate(1e5, "perSample.unbatched"), unit: "samples/s" },
         {
           section: "arrays",
-          name: "10 MB Float64Array round trip, moved",
-          value: m("array.moved") / trips * 1000,
+          name: "10 MB Float64Array round trip, moved (median trip)",
+          value: m("array.moved") * 1000,
           unit: "ms",
           ratio: m("array.moved") / m("array.rawMoved"),
           note: `ratio: vs raw transfer (target <= 1.5); vs copied ${(m("array.moved") / m("array.copied")).toFixed(2)}x`
         },
-        { section: "arrays", name: "10 MB round trip, raw transfer", value: m("array.rawMoved") / trips * 1000, unit: "ms" },
+        { section: "arrays", name: "10 MB round trip, raw transfer", value: m("array.rawMoved") * 1000, unit: "ms" },
         {
           section: "arrays",
           name: "10 MB round trip, copied",
-          value: m("array.copied") / trips * 1000,
+          value: m("array.copied") * 1000,
           unit: "ms",
           ratio: m("array.copied") / m("array.rawCopied"),
           note: "ratio: vs raw postMessage copy"
         },
-        { section: "arrays", name: "10 MB round trip, raw copy", value: m("array.rawCopied") / trips * 1000, unit: "ms" },
+        { section: "arrays", name: "10 MB round trip, raw copy", value: m("array.rawCopied") * 1000, unit: "ms" },
         { section: "start", name: `cold start to first reply, ${workers} workers`, value: m("coldStart") * 1000, unit: "ms", note: "target <= 300 ms" }
       ]
     })
