@@ -340,7 +340,8 @@ describe("async results", () => {
         const polled = yield* spin.poll
         expect(polled._tag === "Some" && Exit.hasInterrupts(polled.value)).toBe(true)
         expect(yield* yield* dview.apply((x: number) => x, 7)).toEqual([7])
-        expect(performance.now() - t).toBeLessThan(500)
+        // Generous (a loaded 2-core machine): the event checks above are what pin it; this only rules out a hang.
+        expect(performance.now() - t).toBeLessThan(5_000)
       }))
   })
 })

@@ -72,6 +72,15 @@ describe("particle modes equal serial, bit for bit", () => {
     expect(Particles.checksum(out.x, out.y)).toBe(reference)
   })
 
+  it("the shared mode's slices (one parallelFor per ~5·10^7 particle-steps, the last one short) give the kernel's bits", async () => {
+    const initial = Particles.randomParticles(2000, 5)
+    const nsteps = Math.ceil((2.3 * Modes.SHARED_SLICE_WORK) / 2000) // 3 loops: two full slices and a short one
+    const direct = Particles.cloneParticles(initial)
+    Particles.evolveRange(direct.x, direct.y, direct.w, 0, direct.n, nsteps)
+    const out = await Tiers.run(tiers.threads(2), Modes.run("shared", initial, nsteps, { schedule: "dynamic" }))
+    expect(Particles.checksum(out.x, out.y)).toBe(Particles.checksum(direct.x, direct.y))
+  })
+
   it("the Local tier runs every mode to the serial bits", async () => {
     const initial = Particles.randomParticles(777, 3)
     const reference = await serialChecksum(initial, 40)

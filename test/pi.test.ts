@@ -6,14 +6,49 @@ import { Effect } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import * as PiKernel from "../src/actors/pi/kernel.ts"
-import { SLICE } from "../src/actors/pi/PiSampler.ts"
+import { sampleRange, SLICE } from "../src/actors/pi/PiSampler.ts"
+import * as Rng from "../src/actors/rng.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
 afterAll(() => tiers.dispose())
 
+/**
+ * Sample i as the kernel documents it, one at a time and written plainly (no blocks, no int32 tricks): block
+ * h = floor(i / 2^32) has keys hash32(key, 2h) and hash32(key, 2h + 1); the point is (mix32(lo ^ k1),
+ * mix32(lo ^ k2)) / 2^32 with lo = i mod 2^32.
+ */
+const hitAt = (seed: number, i: number): number => {
+  const key = Rng.seedKey(seed)
+  const high = Math.floor(i / 2 ** 32)
+  const lo = i - high * 2 ** 32
+  const x = Rng.mix32((lo ^ Rng.hash32(key, 2 * high)) >>> 0) / 2 ** 32
+  const y = Rng.mix32((lo ^ Rng.hash32(key, 2 * high + 1)) >>> 0) / 2 ** 32
+  return x * x + y * y < 1 ? 1 : 0
+}
+
+const hitsOneByOne = (seed: number, start: number, count: number): number => {
+  let hits = 0
+  for (let i = start; i < start + count; i++) hits += hitAt(seed, i)
+  return hits
+}
+
 describe("π kernel", () => {
+  it("counts what the documented per-sample rule gives, for ranges anywhere (across 2^32 blocks too)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -1e9, max: 1e9 }),
+        fc.oneof(fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: 2 ** 32 - 3000, max: 2 ** 32 + 100 }), fc.integer({ min: 3 * 2 ** 32 - 2000, max: 3 * 2 ** 32 })),
+        fc.integer({ min: 0, max: 4000 }),
+        (seed, start, count) => {
+          expect(PiKernel.countHits(seed, start, count)).toBe(hitsOneByOne(seed, start, count))
+        }
+      ),
+      { numRuns: 200 }
+    )
+  })
+
   it("is additive over any split of the index range", () => {
     fc.assert(
       fc.property(fc.integer(), fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 5000 }), (seed, start, a, b) => {
@@ -85,6 +120,26 @@ describe("π on actors equals serial", () => {
   it("the Local tier gives the serial count too", async () => {
     const hits = await Tiers.run(tiers.local(), Modes.actors({ samples: 123_457, seed: 9, chunk: 10_000 }))
     expect(hits).toBe(PiKernel.countHits(9, 0, 123_457))
+  })
+
+  it("ranges longer than a slice (as 10^9 samples make) count the same as one kernel call, the last slice short", async () => {
+    // Starts just below a 2^32 block boundary, so slices straddle it too.
+    const start = 2 ** 32 - SLICE - 12_345
+    const count = 2 * SLICE + 54_321
+    const sliced = await Effect.runPromise(sampleRange(17, start, count))
+    expect(sliced).toBe(PiKernel.countHits(17, start, count))
+    expect(PiKernel.countHits(17, start, 3000)).toBe(hitsOneByOne(17, start, 3000))
+  })
+
+  it("chunks of several slices each, and a short last chunk, on 2 workers: every mode gives the serial count", async () => {
+    const samples = 5 * SLICE + 777
+    const chunk = 2 * SLICE + 1 // 3 chunks: two of 2 slices + 1 sample, a last one of ~1 slice
+    const serial = PiKernel.countHits(23, 0, samples)
+    for (const mode of ["actors", "pipeline", "shared"] as const) {
+      expect(await Tiers.run(tiers.threads(2), Modes.run(mode, { samples, seed: 23, chunk }))).toBe(serial)
+    }
+    // And with the default chunking: about 4 chunks per worker.
+    expect(await Tiers.run(tiers.threads(2), Modes.run("actors", { samples, seed: 23 }))).toBe(serial)
   })
 
   it("serial mode equals the kernel", async () => {

@@ -240,7 +240,7 @@ describe("Mutex on the main thread", () => {
     expect(error).toBeInstanceOf(Mutex.LockTimeout)
     expect(error).toMatchObject({ _tag: "LockTimeout", lock: "busy", timeoutMillis: 50 })
     expect(elapsed).toBeGreaterThanOrEqual(49)
-    expect(elapsed).toBeLessThan(500)
+    expect(elapsed).toBeLessThan(5_000) // generous: rules out a hang, not a slow machine
     m.unlock()
   })
 
@@ -266,7 +266,7 @@ describe("Mutex on the main thread", () => {
     const t0 = performance.now()
     ThreadSlots.markDead(slot)
     const error = failureOf(await waiter)
-    expect(performance.now() - t0).toBeLessThan(200)
+    expect(performance.now() - t0).toBeLessThan(5_000) // generous: noticed within wait slices, not never
     expect(error).toBeInstanceOf(Mutex.LockOwnerDied)
     expect(error).toMatchObject({ _tag: "LockOwnerDied", lock: "orphan", ownerSlot: slot })
     expect(m.owner()).toBe(slot) // not stolen

@@ -108,7 +108,7 @@ describe("a worker dying while holding the lock", () => {
     }
     // They really waited for the owner (asleep, not failing at once), and failed soon after its death.
     expect(out.waited).toBeGreaterThan(HOLD_MS / 2)
-    expect(out.waited).toBeLessThan(HOLD_MS + 1000)
+    expect(out.waited).toBeLessThan(HOLD_MS + 5_000) // generous: rules out a hang on a loaded machine
     expect(out.ownerAfter).toBe(out.victimSlot)
     expect(out.recovered).toBe(true)
     expect(out.afterRecovery).toBe("ran")

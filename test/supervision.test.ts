@@ -51,23 +51,30 @@ describe("a worker that dies", () => {
   })
 
   it("mid-run does not change the π result: lost chunks are retried", async () => {
-    const samples = 40_000_000
-    const { hits, restarts } = await Tiers.run(
+    const samples = 100_000_000
+    const chunk = 2_000_000
+    const progress = { done: 0, total: samples }
+    const { atKill, hits, restarts } = await Tiers.run(
       tiers.threads(2),
       Effect.gen(function*() {
         const system = yield* ActorSystem.ActorSystem
         const before = system.restarts()
         const killer = yield* ActorSystem.spawn(Echo, { prefix: "" }, { worker: 0 })
-        const run = yield* Effect.forkChild(Modes.actors({ samples, seed: 11, chunk: 500_000 }))
-        yield* Effect.sleep("60 millis")
+        const run = yield* Effect.forkChild(Modes.actors({ samples, seed: 11, chunk, progress }))
+        // Kill once the run is well under way and far from its end: every worker then holds chunks in flight
+        // (2 per worker), so the death really loses work that must be retried.
+        yield* Effect.repeat(Effect.sleep("5 millis"), { until: () => progress.done >= 10 * chunk })
+        const atKill = progress.done
         yield* Effect.exit(killer.ask("crash", "exit"))
         const hits = yield* Fiber.join(run)
-        return { hits, restarts: system.restarts() - before }
+        return { atKill, hits, restarts: system.restarts() - before }
       })
     )
     expect(restarts).toBe(1)
+    expect(samples - atKill).toBeGreaterThan(8 * chunk) // chunks were in flight on both workers at the kill
+    expect(progress.done).toBe(samples) // each chunk counted once, retried ones included
     expect(hits).toBe(countHits(11, 0, samples))
-  })
+  }, 60_000)
 })
 
 describe("interruption", () => {

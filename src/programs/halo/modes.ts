@@ -116,6 +116,9 @@ const summarise = (results: ReadonlyArray<RunResult>, steps: number) => {
 }
 
 /** The cell-list reference in this thread. */
+/** How long the serial reference runs before it lets the thread handle anything else (an interrupt). */
+const SLICE_MS = 10
+
 export const serial = (setup: Setup): Effect.Effect<Runner, Schemas.HaloError> =>
   Effect.gen(function*() {
     yield* validate({ params: setup.params, grid: { px: 1, py: 1 } })
@@ -124,9 +127,21 @@ export const serial = (setup: Setup): Effect.Effect<Runner, Schemas.HaloError> =
       mode: "serial",
       workers: 1,
       run: (initial, options) =>
-        Effect.sync(() => {
+        Effect.gen(function*() {
           const started = performance.now()
-          const state = Halo.simulateSerial({ ...setup.params, steps: options?.steps ?? setup.params.steps }, initial)
+          const { params } = setup
+          const state = Halo.cloneState(initial)
+          const physics = Halo.physicsOf(params)
+          const workspace = new Halo.SerialWorkspace(params.n, params.L, params.rc)
+          // Steps on this thread, giving it back every ~10 ms: an interrupt (Ctrl-C) lands between two steps.
+          let sliceStart = performance.now()
+          for (let t = 0, steps = options?.steps ?? params.steps; t < steps; t++) {
+            Halo.stepSerial(state, physics, workspace)
+            if (performance.now() - sliceStart > SLICE_MS) {
+              yield* Effect.yieldNow
+              sliceStart = performance.now()
+            }
+          }
           const seconds = (performance.now() - started) / 1000
           return {
             state,

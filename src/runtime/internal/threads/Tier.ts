@@ -60,6 +60,9 @@ export interface Tier {
 const live = new Set<Worker>()
 export const liveWorkers = (): number => live.size
 
+/** How long a closing tier waits for its actors' stops before it terminates the workers. */
+const CLOSE_GRACE_MS = 500
+
 export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Tier, WorkerLost, Scope.Scope> =>
   Effect.gen(function*() {
     const count = options.workers ?? Os.availableParallelism()
@@ -123,7 +126,6 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
       },
       lost: (_slot, error) => router.sender.lose(error)
     })
-    // Registered before the start, so that a start that fails half-way still terminates what it started.
     /** Stops sent to actors whose scope closed and not answered yet, and who waits for the last answer. */
     let stopping = 0
     let stopped: Deferred.Deferred<void> | undefined
@@ -131,12 +133,13 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
       if (--stopping === 0 && stopped !== undefined) Deferred.doneUnsafe(stopped, Effect.void)
     }
     // Registered before the start, so that a start that fails half-way still terminates what it started. The
-    // tier's close lets the stops already sent finish first (a stuck worker is cut short by the watchdog).
+    // tier's close lets the stops already sent finish first, for at most `CLOSE_GRACE_MS`: a worker blocked in a
+    // call that never yields is terminated then (a program must exit promptly on Ctrl-C).
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         if (stopping === 0) return supervisor.close
         stopped = Deferred.makeUnsafe<void>()
-        return Effect.andThen(Deferred.await(stopped), supervisor.close)
+        return Effect.andThen(Effect.timeoutOption(Deferred.await(stopped), CLOSE_GRACE_MS), supervisor.close)
       })
     )
     yield* supervisor.startAll
