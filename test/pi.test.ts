@@ -69,14 +69,14 @@ describe("π kernel", () => {
 })
 
 describe("π on actors equals serial", () => {
-  it("for any seed, samples, workers 1-4 and chunk size (actors, pipeline and shared)", async () => {
+  it("for any seed, samples, workers 1-4 and chunk size (actors, pipeline, shared and stream)", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: -1e9, max: 1e9 }),
         fc.integer({ min: 1, max: 1_000_000 }),
         fc.integer({ min: 1, max: 4 }),
         fc.option(fc.integer({ min: 1, max: 300_000 }), { nil: undefined }),
-        fc.constantFrom("actors" as const, "pipeline" as const, "shared" as const),
+        fc.constantFrom("actors" as const, "pipeline" as const, "shared" as const, "stream" as const),
         async (seed, samples, workers, chunk, mode) => {
           const serial = PiKernel.countHits(seed, 0, samples)
           // At most 5,000 messages a run: a chunk of 1 over 10^6 samples tests nothing more, but takes seconds.
@@ -94,6 +94,27 @@ describe("π on actors equals serial", () => {
       const hits = await Tiers.run(tiers.threads(2, { batching }), Modes.perSample({ samples: 20_000, seed: 5 }))
       expect(hits).toBe(PiKernel.countHits(5, 0, 20_000))
     }
+  })
+
+  it("the stream mode reports its estimate slice by slice, and ends at the serial count", async () => {
+    const samples = 3 * SLICE + 12_345
+    const seen: Array<number> = []
+    const partial = {
+      hits: 0,
+      counted: 0,
+      get samples() {
+        return this.counted
+      },
+      set samples(n: number) {
+        this.counted = n
+        seen.push(n)
+      }
+    }
+    const hits = await Tiers.run(tiers.threads(2), Modes.stream({ samples, seed: 4, chunk: samples, partial }))
+    expect(hits).toBe(PiKernel.countHits(4, 0, samples))
+    expect(partial.hits).toBe(hits)
+    // One chunk, four slices: the estimate moved four times, the last at every sample.
+    expect(seen).toEqual([SLICE, 2 * SLICE, 3 * SLICE, samples])
   })
 
   it("the Local tier gives the serial count too", async () => {

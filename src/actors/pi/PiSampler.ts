@@ -4,9 +4,10 @@
  * The seed is its init parameter; a message names a range of logical sample
  * indices, so the total over any set of actors, chunks and workers equals the
  * serial count. Long ranges are counted in slices of about 10 ms with a yield
- * between them, so an interrupted ask stops the work inside the worker promptly.
+ * between them, so an interrupted ask stops the work inside the worker promptly;
+ * `sampleStream` sends each slice's count as soon as it is counted.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Schema, Stream } from "effect"
 import { Actor, Partition } from "../../runtime/index.ts"
 import { WideCounter } from "../../runtime/shared/index.ts"
 import * as Kernel from "./kernel.ts"
@@ -37,16 +38,23 @@ export const PiSampler = Actor.make("PiSampler", {
     /** 1 if sample `index` hits, else 0: one message per sample, the chapter's overhead demo. */
     sampleOne: Actor.message({ payload: Schemas.Count, success: Schemas.Count }),
     /** Adds the hits among samples [start, start + count) to the shared counter (once, at the end); replies empty. */
-    sampleInto: Actor.message({ payload: Schemas.SharedRange })
+    sampleInto: Actor.message({ payload: Schemas.SharedRange }),
+    /** The hits among samples [start, start + count), streamed slice by slice as they are counted. */
+    sampleStream: Actor.stream({ payload: Schemas.Range, element: Schemas.Partial, buffer: 16 })
   },
+  warmUp: Kernel.warmUp,
   behaviour: ({ seed }) =>
-    Effect.sync(() => {
-      Kernel.warmUp()
-      return {
-        sample: ({ count, start }) => sampleRange(seed, start, count),
-        sampleOne: (index) => Effect.succeed(Kernel.countHits(seed, index, 1)),
-        sampleInto: ({ count, counter, start }) =>
-          Effect.map(sampleRange(seed, start, count), (hits) => WideCounter.fromHandle(counter).add(hits))
-      }
+    Effect.succeed({
+      sample: ({ count, start }) => sampleRange(seed, start, count),
+      sampleOne: (index) => Effect.succeed(Kernel.countHits(seed, index, 1)),
+      sampleInto: ({ count, counter, start }) =>
+        Effect.map(sampleRange(seed, start, count), (hits) => WideCounter.fromHandle(counter).add(hits)),
+      sampleStream: ({ count, start }) =>
+        Stream.mapEffect(
+          Stream.fromIterable(Partition.ranges(count, SLICE), { chunkSize: 1 }),
+          // Yield before each slice: the previous one's count leaves, and a cancel gets in.
+          (slice, i) =>
+            Effect.andThen(i > 0 ? Effect.yieldNow : Effect.void, Effect.sync(() => ({ count: slice.count, hits: Kernel.countHits(seed, start + slice.start, slice.count) })))
+        )
     })
 })

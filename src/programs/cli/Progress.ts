@@ -7,8 +7,12 @@ import { Effect } from "effect"
 import type { Scope } from "effect"
 import { si } from "./Table.ts"
 
-/** Show `label` with done / total while the surrounding scope is open. */
-export const track = (label: string, progress: () => { done: number; total: number }): Effect.Effect<void, never, Scope.Scope> =>
+/** Show `label` with done / total (and `detail`, if given) while the surrounding scope is open. */
+export const track = (
+  label: string,
+  progress: () => { done: number; total: number },
+  detail?: () => string
+): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
     if (!process.stderr.isTTY) return
     const started = performance.now()
@@ -18,7 +22,8 @@ export const track = (label: string, progress: () => { done: number; total: numb
       if (seconds < 1) return
       const { done, total } = progress()
       const percent = total > 0 ? ((100 * done) / total).toFixed(1) : "?"
-      process.stderr.write(`\r${label}: ${percent}% (${si(done)} / ${si(total)}) ${seconds.toFixed(1)} s `)
+      const more = detail === undefined ? "" : ` ${detail()}`
+      process.stderr.write(`\r${label}: ${percent}% (${si(done)} / ${si(total)}) ${seconds.toFixed(1)} s${more} `)
       shown = true
     }, 200)
     yield* Effect.addFinalizer(() =>

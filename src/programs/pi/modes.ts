@@ -1,10 +1,11 @@
 /**
  * The π experiment's modes, as Effects over whichever tier is provided: the
- * serial reference, one message per sample, chunked actors, a pipeline, and
- * shared memory (samplers add their hits into one shared counter).
+ * serial reference, one message per sample, chunked actors, a pipeline,
+ * shared memory (samplers add their hits into one shared counter), and a
+ * stream of partial estimates (each chunk's hits come back slice by slice).
  * Shared by `pi.ts`, the benchmark and the tests.
  */
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import type { Scope } from "effect"
 import * as Kernel from "../../actors/pi/kernel.ts"
 import { PiSampler, sampleRange } from "../../actors/pi/PiSampler.ts"
@@ -16,7 +17,7 @@ import { WideCounter } from "../../runtime/shared/index.ts"
 /** What a mode can fail with: the runtime's errors, and samplers that could not be started. */
 export type ModeError = ActorError.ActorError | ActorError.SpawnFailed
 
-export const MODES = ["serial", "per-sample", "actors", "pipeline", "shared"] as const
+export const MODES = ["serial", "per-sample", "actors", "pipeline", "shared", "stream"] as const
 export type Mode = (typeof MODES)[number]
 
 /** One message per sample is capped here: the point is its overhead, not its total. */
@@ -29,6 +30,8 @@ export interface Params {
   readonly chunk?: number
   /** Bumped as samples are counted (for progress). */
   readonly progress?: { done: number; total: number }
+  /** The `stream` mode's running estimate: hits among the samples counted so far, updated as slices arrive. */
+  readonly partial?: { hits: number; samples: number }
 }
 
 /** Idempotent π chunks are simply sent again when their worker died. */
@@ -138,6 +141,37 @@ export const shared = (params: Params): Effect.Effect<number, ModeError, ActorSy
     return counter.get()
   })
 
+/**
+ * A stream of partial estimates: chunks go to the least-loaded sampler as in `actors`, but each is answered by a
+ * stream of its slices' hit counts (about 10 ms of work each), so the estimate improves while the chunks run
+ * (`params.partial`). A chunk whose worker died is sent again, its slices already counted skipped.
+ */
+export const stream = (params: Params): Effect.Effect<number, ModeError, ActorSystem.ActorSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const system = yield* ActorSystem.ActorSystem
+    const refs = yield* samplers(params.seed)
+    const balancer = Balancer.ofRefs(refs, system.isUp)
+    let hits = 0
+    const slices = Stream.flatMap(
+      Stream.fromIterable(rangesFor(params, refs.length), { chunkSize: 1 }),
+      (range) =>
+        Retry.streamOnWorkerDeath(() => balancer.stream((sampler) => sampler.stream("sampleStream", range)), {
+          elsewhere: balancer.anyAvailable
+        }),
+      { concurrency: refs.length * 2 }
+    )
+    yield* Stream.runForEach(slices, (slice) =>
+      Effect.sync(() => {
+        hits += slice.hits
+        if (params.partial) {
+          params.partial.hits += slice.hits
+          params.partial.samples += slice.count
+        }
+        if (params.progress) params.progress.done += slice.count
+      }))
+    return hits
+  })
+
 /** Samples a mode actually draws (per-sample is capped). */
 export const samplesOf = (mode: Mode, samples: number): number =>
   mode === "per-sample" ? Math.min(samples, PER_SAMPLE_CAP) : samples
@@ -154,5 +188,7 @@ export const run = (mode: Mode, params: Params): Effect.Effect<number, ModeError
       return pipeline(params)
     case "shared":
       return shared(params)
+    case "stream":
+      return stream(params)
   }
 }

@@ -49,8 +49,8 @@ export const isRunnerRefused = (u: unknown): u is RunnerRefused => Predicate.isT
 export const isLoopback = (host: string) => host === "localhost" || host === "::1" || host.startsWith("127.")
 
 type Client = (entityId: string) => {
-  readonly Ask: (payload: { tag: string; payload: Uint8Array }) => Effect.Effect<Protocol.Reply, unknown>
-  readonly Tell: (payload: { tag: string; payload: Uint8Array }) => Effect.Effect<void, unknown>
+  readonly Ask: (payload: { tag: string | number; payload: Uint8Array }) => Effect.Effect<Protocol.Reply, unknown>
+  readonly Tell: (payload: { tag: string | number; payload: Uint8Array }) => Effect.Effect<void, unknown>
 }
 
 /** The error a message gets when it cannot reach its actor's runner. */

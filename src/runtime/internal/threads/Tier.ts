@@ -112,7 +112,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
       },
       started: (slot) => {
         const worker = slot.worker!
-        router.connect(slot.index, (frames) => worker.postMessage(frames))
+        router.connect(slot.index, (frames, transfer) => worker.postMessage(frames, transfer))
         worker.on("message", (message: unknown) => {
           if (Array.isArray(message)) router.receive(slot.index, message)
         })

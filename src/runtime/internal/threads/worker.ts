@@ -63,14 +63,14 @@ export const start = (): void => {
   const router: Router = new Router(index, { spawn, batching, ...(route ? { route } : {}) })
   const connect: Actor.Context["connect"] = (definition, address) => router.ref(definition, address)
 
-  router.connect(MAIN, (frames) => port.postMessage(frames))
+  router.connect(MAIN, (frames, transfer) => port.postMessage(frames, transfer))
   port.on("message", (message: Array<unknown> | Control) => {
     if (Array.isArray(message)) return router.receive(MAIN, message)
     switch (message._tag) {
       case "Connect": {
         const peer = message.worker
         const channel = message.port
-        router.connect(peer, (frames) => channel.postMessage(frames))
+        router.connect(peer, (frames, transfer) => channel.postMessage(frames, transfer))
         channel.on("message", (frames: Array<unknown>) => router.receive(peer, frames))
         return
       }
