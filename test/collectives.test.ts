@@ -13,6 +13,7 @@ import { ActorSystem } from "../src/runtime/index.ts"
 import { Echo } from "./fixtures/Echo.ts"
 import { concat, Ranked, Results, stats } from "./fixtures/collective.ts"
 import { failureOf } from "./support/exit.ts"
+import { pairwise } from "./support/pairwise.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
@@ -23,18 +24,6 @@ const bits = (x: number): string => {
   const view = new DataView(new ArrayBuffer(8))
   view.setFloat64(0, x)
   return view.getBigUint64(0).toString(16)
-}
-
-/** Reference: pairs (0,1), (2,3), … then pairs of those, an odd one carried up. */
-const pairwise = (values: ReadonlyArray<number>): number => {
-  let level = [...values]
-  while (level.length > 1) {
-    const next: Array<number> = []
-    for (let i = 0; i + 1 < level.length; i += 2) next.push(level[i]! + level[i + 1]!)
-    if (level.length % 2 === 1) next.push(level[level.length - 1]!)
-    level = next
-  }
-  return level[0]!
 }
 
 /** Reference prefix: rank s's prefix is (prefix of p) + pairwise(values[p..s)), p = s without its lowest set bit. */

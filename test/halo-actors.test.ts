@@ -17,6 +17,7 @@ import { ActorSystem } from "../src/runtime/index.ts"
 import { Echo } from "./fixtures/Echo.ts"
 import { gridArb, paramsArb, sameBits } from "./support/halo.ts"
 import * as Program from "./support/program.ts"
+import { pairwise } from "./support/pairwise.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
@@ -131,14 +132,7 @@ describe("halo regions as actors", () => {
             for (const q of held) sum += 0.5 * (q.vx * q.vx + q.vy * q.vy)
             return sum
           })
-          let level = partials
-          while (level.length > 1) {
-            const next: Array<number> = []
-            for (let i = 0; i + 1 < level.length; i += 2) next.push(level[i]! + level[i + 1]!)
-            if (level.length % 2 === 1) next.push(level[level.length - 1]!)
-            level = next
-          }
-          series.push(level[0]!)
+          series.push(pairwise(partials))
         }
       })
       return out._tag === "Done" ? series : undefined

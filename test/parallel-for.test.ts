@@ -10,6 +10,7 @@ import { Kernel, ParallelFor, Reduction, Schedule } from "../src/runtime/paralle
 import { SharedArray } from "../src/runtime/shared/index.ts"
 import { dyingDisjoint, dyingUndeclared, exitAt, mapData, noPartial, opIndex, reduceData, slow, throwAt, visit } from "./fixtures/kernels.ts"
 import { ActorSystem } from "../src/runtime/index.ts"
+import { pairwise } from "./support/pairwise.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
@@ -32,20 +33,13 @@ const value = fc.tuple(fc.double({ min: -1, max: 1, noNaN: true }), fc.integer({
  * level by level, an odd last one carried up. The default chunk is ceil(n / 64).
  */
 const documentedSum = (values: ReadonlyArray<number>, chunk = Math.max(1, Math.ceil(values.length / 64))): number => {
-  let level: Array<number> = []
+  const level: Array<number> = []
   for (let lo = 0; lo < values.length; lo += chunk) {
     let acc = 0
     for (let i = lo; i < Math.min(values.length, lo + chunk); i++) acc += values[i]!
     level.push(acc)
   }
-  if (level.length === 0) return 0
-  while (level.length > 1) {
-    const next: Array<number> = []
-    for (let i = 0; i + 1 < level.length; i += 2) next.push(level[i]! + level[i + 1]!)
-    if (level.length % 2 === 1) next.push(level[level.length - 1]!)
-    level = next
-  }
-  return level[0]!
+  return pairwise(level)
 }
 
 describe("reduction tree", () => {
