@@ -319,7 +319,14 @@ export const waitAll = <R extends AsyncResult<any, any, any>>(
     ? Effect.asVoid(waitAny(results))
     : Effect.raceAll([
       ...results.map((result) => Effect.asVoid(result.wait(undefined, "firstFailure").pipe(
-        Effect.flatMap(() => (result.status() === "succeeded" ? Effect.never : Effect.void))
+        // A result whose every task is over is about to fail: let it, so that it is among those done.
+        Effect.flatMap(() =>
+          result.status() === "succeeded"
+            ? Effect.never
+            : result.tasks().every(TaskRecord.isDone)
+            ? result.wait()
+            : Effect.void
+        )
       ))),
       Effect.forEach(results, (result) => result.wait(), { concurrency: "unbounded", discard: true })
     ])

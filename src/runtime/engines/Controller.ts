@@ -388,8 +388,9 @@ export class Controller {
           task.attempts--
           task.tried.pop()
           slot.incarnation = undefined
-          this.enqueue(slot, job)
+          // Replaying first: the job must wait in the queue until the record is back, not go out again at once.
           this.replay(slot)
+          this.enqueue(slot, job)
           return
         }
         job.settled = true
