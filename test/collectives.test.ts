@@ -105,7 +105,7 @@ describe("collectives (MPI's test, translated)", () => {
             expectMPI(values, results)
           }
         ),
-        { numRuns: workers === 2 ? 25 : 12 }
+        { numRuns: workers === 2 ? 15 : 8 }
       )
     }
   }, 120_000)
