@@ -85,6 +85,12 @@ describe("cluster.ts", () => {
     expect(row.workers).toBe(2)
     expect(row.hits).toBe(countHits(7, 0, 3e6))
 
+    // Halo regions exchanging messages across the runners: the serial reference's bits.
+    const halo = await Program.run(["src/programs/halo.ts", "--cluster", file, "--particles", "1500", "--steps", "15", "--json"])
+    expect(Program.errorLines(halo.stderr)).toEqual([])
+    const haloRows = halo.stdout.trim().split("\n").map((line) => JSON.parse(line))
+    expect(haloRows.map((r) => [r.mode, r.tier, r.matchesSerial])).toEqual([["serial", "-", true], ["messages", "cluster", true]])
+
     const stop = await Program.run(["src/programs/cluster.ts", "stop", "--file", file])
     expect(stop.code).toBe(0)
     expect(stop.stdout).toContain("stopped")

@@ -132,6 +132,19 @@ describe("one cluster, one layout", () => {
     const runner = await Effect.runPromise(Effect.flip(Effect.scoped(Cluster.runner({ file: edited, slot: 0, listen: { host: "127.0.0.1", port } }))))
     expect(runner.message).toMatch(/shard layout/)
   })
+
+  it("a client or a runner of another checkout (another runtime version) is refused with one line", async () => {
+    const edited = Path.join(cluster().dir, "other-version.json")
+    const connection = cluster().started.connection()
+    Fs.writeFileSync(edited, JSON.stringify({ ...connection, version: "0123456789abcdef" }))
+    const client = await Effect.runPromise(Effect.flip(Effect.scoped(Cluster.make({ file: edited }))))
+    expect(Cluster.isClusterUnavailable(client)).toBe(true)
+    expect(client.message).toMatch(/runtime \(version [0-9a-f]{16}\) differs from the cluster's \(0123456789abcdef\)/)
+    expect(client.message.split("\n")).toHaveLength(1)
+    const port = await Postgres.freePort()
+    const runner = await Effect.runPromise(Effect.flip(Effect.scoped(Cluster.runner({ file: edited, slot: 0, listen: { host: "127.0.0.1", port } }))))
+    expect(runner.message).toMatch(/differs from the cluster's \(0123456789abcdef\): run the same checkout everywhere/)
+  })
 })
 
 describe("mutual TLS", () => {

@@ -43,7 +43,14 @@ const interrupt = async (command: ReadonlyArray<string>, afterMs: number) => {
   await new Promise((resolve) => setTimeout(resolve, 300))
   let left = ""
   try {
-    left = execSync(`ps -o pid=,args= -g ${child.pid}`).toString().trim()
+    // A zombie (state Z, "<defunct>") has exited and holds nothing; it waits to be reaped by an init that a
+    // container may not run, so it does not count as left running.
+    left = execSync(`ps -o pid=,stat=,args= -g ${child.pid}`)
+      .toString()
+      .split("\n")
+      .filter((line) => line.trim() !== "" && !/^\s*\d+\s+Z/.test(line))
+      .join("\n")
+      .trim()
   } catch {
     // ps exits non-zero when the group is empty
   }

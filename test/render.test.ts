@@ -35,5 +35,21 @@ describe("halo regions", () => {
     expect(svg.match(/stroke-dasharray/g)?.length).toBe(3)
     expect(svg.length).toBeLessThan(60_000)
     expect(Halo.regionOf(Halo.makeGeometry(p, { px: 3, py: 2 }), s.x[0]!, s.y[0]!)).toBeGreaterThanOrEqual(0)
+    expect(svg).not.toContain('class="halo"') // no bands unless asked for
+  })
+
+  it("shades the halo bands: two per border along each split axis, as wide as the cutoff", () => {
+    const p: Halo.HaloParams = { n: 2000, L: 60, rc: 1.5, k: 1, dt: 0.01, steps: 0, seed: 2 }
+    const svg = regionsSvg(Halo.initialState(p), p.L, { px: 3, py: 2 }, { halo: p.rc, size: 600 })
+    const group = svg.match(/<g class="halo"[^>]*>(.*?)<\/g>/)?.[1] ?? ""
+    const rects = [...group.matchAll(/<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"\/>/g)]
+    // 3 regions along x: borders at 0, L/3, 2L/3, L (periodic) -> 6 strips; 2 along y -> 4 strips.
+    expect(rects).toHaveLength(10)
+    const scale = (600 - 60) / p.L
+    const narrow = rects.map((r) => Math.min(Number(r[3]), Number(r[4])))
+    for (const width of narrow) expect(width).toBeCloseTo(p.rc * scale, 0)
+    expect(svg).toContain("halo bands (within rc = 1.5 of a border)")
+    // One region along an axis has no border there: no bands at all for a 1 x 1 grid.
+    expect(regionsSvg(Halo.initialState(p), p.L, { px: 1, py: 1 }, { halo: p.rc })).not.toContain('class="halo"')
   })
 })
