@@ -80,7 +80,10 @@ export interface DirectView<W extends Width = "many"> {
   readonly execute: <R>(fn: Remote.Callable<(ns: Namespace, context: ExecuteContext) => R>, options?: ReplayOptions) => SubmitEach<W, Remote.Result<R>>
   /** Call `fn(...args)` once on every engine; one result per engine. Arguments may hold `Remote.reference(name)`. */
   readonly apply: <A extends ReadonlyArray<unknown>, R>(fn: Remote.Callable<(...args: A) => R>, ...args: Remote.Args<A>) => SubmitEach<W, Remote.Result<R>>
-  /** Split `sequence` (any iterable) over the engines, map `fn` over each part there, and join the results in order. */
+  /**
+   * Split `sequence` (any finite iterable: it is read whole first, to split it evenly) over the engines, map `fn`
+   * over each part there, and join the results in order. The load-balanced `map` reads its input lazily instead.
+   */
   readonly map: <A, R, O extends MapOptions | undefined = undefined>(
     fn: Remote.Callable<(item: A) => R>,
     sequence: Partition.Sequence<A> | Iterable<A>,
