@@ -12,7 +12,7 @@
 import { Cause, Effect, Exit, Scope } from "effect"
 import type { Fiber } from "effect"
 import type * as Actor from "../Actor.ts"
-import { ActorDefect, ActorStopped, describe } from "../ActorError.ts"
+import { ActorDefect, ActorStopped, describe, trace } from "../ActorError.ts"
 
 /** Where a message came from, and so where its outcome goes. */
 export interface Origin {
@@ -40,7 +40,9 @@ export class Cell {
     readonly id: number,
     readonly definition: Actor.Any,
     private readonly handlers: Actor.Handlers<Actor.Protocol>,
-    private readonly scope: Scope.Closeable
+    private readonly scope: Scope.Closeable,
+    /** The thread the cell lives on, as its defects report it. */
+    readonly worker: number
   ) {}
 
   /** Run the behaviour to build the handlers; the cell's scope holds what it acquires. */
@@ -54,7 +56,7 @@ export class Cell {
       const scope = Scope.makeUnsafe()
       return definition.behaviour(init, context).pipe(
         Scope.provide(scope),
-        Effect.map((handlers) => new Cell(id, definition, handlers, scope)),
+        Effect.map((handlers) => new Cell(id, definition, handlers, scope, context.worker)),
         Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
       )
     })
@@ -138,7 +140,9 @@ export class Cell {
   }
 
   private defect(tag: string, thrown: unknown): Exit.Exit<never, ActorDefect> {
-    return Exit.fail(new ActorDefect({ actor: this.definition.name, message: tag, detail: describe(thrown) }))
+    return Exit.fail(
+      new ActorDefect({ actor: this.definition.name, message: tag, detail: describe(thrown), worker: this.worker, stack: trace(thrown) })
+    )
   }
 
   /** Drop a queued message, or interrupt it if it is running. */

@@ -8,7 +8,8 @@
  * runtime from there instead of carrying its own copy, so a worker holds exactly
  * one instance of each however many modules it loads, and modules can be loaded
  * long after the worker started. Bundles are cached on disk and rebuilt only when
- * one of their input files changes.
+ * one of their input files changes. Each bundle has a source map beside it, so a
+ * stack thrown in a worker can name the `.ts` file and line (`SourceMap.mapStack`).
  */
 import { Effect } from "effect"
 import * as Crypto from "node:crypto"
@@ -25,6 +26,8 @@ const projectDir = Path.resolve(runtimeDir, "..", "..")
 const cacheDir = Path.join(projectDir, "node_modules", ".cache", "actorflow")
 const workerMain = Path.join(runtimeDir, "internal", "threads", "worker.ts")
 const SHARED = "__actorflow_shared"
+/** How bundles are built (format, source maps): part of every bundle's name, so a change never reuses old ones. */
+const FORMAT = "esm-linked-map-1"
 const codeModule = Path.join(runtimeDir, "Code.ts")
 /** The Cluster tier's client and runner side: Postgres, sockets and processes, which no worker thread loads. */
 const notForWorkers = [Path.join(runtimeDir, "Cluster.ts"), Path.join(runtimeDir, "internal", "cluster")]
@@ -143,6 +146,11 @@ const build = async (
     target: "node20",
     write: false,
     metafile: true,
+    // Stack traces thrown in workers can point at the .ts sources: a map beside each bundle, mappings only,
+    // read when a stack is rendered (`SourceMap.mapStack`), not when the bundle loads.
+    outfile: output,
+    sourcemap: "linked",
+    sourcesContent: false,
     external: ["esbuild"],
     plugins: options.plugins,
     banner: { js: `import { createRequire as __afRequire } from 'node:module'; const require = __afRequire(${META_URL});` },
@@ -153,7 +161,10 @@ const build = async (
     .map((input) => Path.resolve(process.cwd(), input))
   const stamp: Stamp = { inputs: stampOf(inputs) }
   Fs.mkdirSync(cacheDir, { recursive: true })
-  writeAtomic(output, result.outputFiles[0]!.contents)
+  const map = result.outputFiles.find((file) => file.path.endsWith(".map"))
+  const code = result.outputFiles.find((file) => !file.path.endsWith(".map"))!
+  if (map !== undefined) writeAtomic(map.path, map.contents)
+  writeAtomic(output, code.contents)
   writeAtomic(`${output}.json`, JSON.stringify(stamp))
 }
 
@@ -188,7 +199,7 @@ export const baseBundle = (): Promise<string> =>
       `start()`
     ]
     // Named after its entry, which lists every runtime file: a layout or generator change makes a new bundle.
-    const entryHash = Crypto.createHash("sha1").update(lines.join("\n")).digest("hex").slice(0, 8)
+    const entryHash = Crypto.createHash("sha1").update(`${FORMAT}\n${lines.join("\n")}`).digest("hex").slice(0, 8)
     const output = Path.join(cacheDir, `worker-base-${entryHash}.mjs`)
     if (fresh(output)) return output
     await build(output, { entry: "actorflow-worker-entry.ts", contents: lines.join("\n"), plugins: [keepModuleUrls] })
@@ -209,7 +220,7 @@ const fileBundle = (() => {
     let bundle = builds.get(key)
     if (bundle === undefined) {
       bundle = (async () => {
-        const hash = Crypto.createHash("sha1").update(`${file}:${layoutHash()}`).digest("hex").slice(0, 12)
+        const hash = Crypto.createHash("sha1").update(`${file}:${layoutHash()}:${FORMAT}`).digest("hex").slice(0, 12)
         const output = Path.join(cacheDir, `${kind}-${Path.basename(file).replace(/\W/g, "_")}-${hash}.mjs`)
         if (fresh(output)) return output
         await build(output, { entry: file, plugins: await plugins() })
