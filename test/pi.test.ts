@@ -2,13 +2,16 @@
  * π: every parallel mode gives the serial hit count, for any seed, size,
  * worker count and chunking.
  */
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import * as PiKernel from "../src/actors/pi/kernel.ts"
-import { sampleRange, SLICE } from "../src/actors/pi/PiSampler.ts"
+import { PiSampler, sampleRange, SLICE } from "../src/actors/pi/PiSampler.ts"
 import * as Rng from "../src/actors/rng.ts"
+import * as Progress from "../src/programs/cli/Progress.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
+import { ActorSystem } from "../src/runtime/index.ts"
+import { WideCounter } from "../src/runtime/shared/index.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
@@ -124,5 +127,38 @@ describe("π on actors equals serial", () => {
   it("serial mode equals the kernel", async () => {
     const hits = await Effect.runPromise(Modes.serial({ samples: 300_001, seed: 3, chunk: 77_777 }))
     expect(hits).toBe(PiKernel.countHits(3, 0, 300_001))
+  })
+})
+
+describe("π progress from inside", () => {
+  it("a sampler's shared counter moves during one long ask, with no message until its reply", async () => {
+    const slices = 6
+    const samples = slices * SLICE
+    const progress = WideCounter.make()
+    const seen = await Tiers.run(
+      tiers.threads(1),
+      Effect.gen(function*() {
+        const sampler = yield* ActorSystem.spawn(PiSampler, { seed: 5 })
+        const ask = yield* Effect.forkChild(sampler.ask("sample", { start: 0, count: samples, progress: progress.handle }))
+        const seen: Array<number> = []
+        // Read while the one ask runs: every value before its reply comes from the worker, not from a reply.
+        while (ask.pollUnsafe() === undefined) {
+          seen.push(progress.get())
+          yield* Effect.sleep("2 millis")
+        }
+        expect(yield* Fiber.join(ask)).toBe(PiKernel.countHits(5, 0, samples))
+        return seen
+      })
+    )
+    const between = seen.filter((done) => done > 0 && done < samples)
+    expect(between.length).toBeGreaterThan(0)
+    for (const done of between) expect(done % SLICE).toBe(0) // whole slices, added as each ends
+    expect(progress.get()).toBe(samples)
+  }, 60_000)
+
+  it("the progress line shows a bar, the rate and the time left", () => {
+    expect(Progress.render("actors", 250, 1000, 2)).toBe("actors [#####...............] 25.0% 250 / 1.00k, 125/s, 6.0 s left")
+    expect(Progress.render("actors", 1200, 1000, 2)).toMatch(/\[#{20}\] 100\.0% .*, 0\.0 s left$/)
+    expect(Progress.render("x", 0, 0, 0)).toContain("? ")
   })
 })

@@ -10,6 +10,7 @@ import { Console, Context, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Kernel from "../actors/pi/kernel.ts"
 import { ActorSystem, Threads } from "../runtime/index.ts"
+import { WideCounter } from "../runtime/shared/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
@@ -63,15 +64,15 @@ const columns: ReadonlyArray<Table.Column<Row>> = [
 
 const measure = (
   mode: Modes.Mode,
-  options: { samples: number; workers: number; seed: number; chunk: Option.Option<number> },
+  options: { samples: number; workers: number; seed: number; chunk: Option.Option<number>; json: boolean },
   layer: Tier.Tier,
   batching?: boolean
 ) =>
   Effect.scoped(
     Effect.gen(function*() {
       const samples = Modes.samplesOf(mode, options.samples)
-      const progress = { done: 0, total: samples }
-      yield* Progress.track(batching === false ? `${mode} (unbatched)` : mode, () => progress)
+      // Samplers add to this from inside their workers, slice by slice: the bar moves during a long ask.
+      const progress = WideCounter.make()
       const params: Modes.Params = {
         samples: options.samples,
         seed: options.seed,
@@ -80,6 +81,10 @@ const measure = (
       }
       // Start the workers before the clock: this times the computation, not the pool's start.
       const context = yield* Layer.build(layer)
+      // The bar's clock starts here too, so its rate is the computation's.
+      yield* Progress.track(batching === false ? `${mode} (unbatched)` : mode, () => ({ done: progress.get(), total: samples }), {
+        enabled: !options.json
+      })
       const workers = Context.get(context, ActorSystem.ActorSystem).workers
       const started = performance.now()
       const hits = yield* Modes.run(mode, params).pipe(Effect.provide(context))

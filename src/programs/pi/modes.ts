@@ -27,8 +27,11 @@ export interface Params {
   readonly seed: number
   /** Samples per message for chunked modes; default: `Partition.chunkSize` (about 4 chunks per worker). */
   readonly chunk?: number
-  /** Bumped as samples are counted (for progress). */
-  readonly progress?: { done: number; total: number }
+  /**
+   * Samples drawn so far, for progress: a shared counter the samplers add to from inside, slice by slice, so it
+   * moves during a long ask with no messages (one message per sample is counted as replies arrive).
+   */
+  readonly progress?: WideCounter.WideCounter
 }
 
 /** Idempotent π chunks are simply sent again when their worker died. */
@@ -38,10 +41,9 @@ const retryOnDeath = <A, R>(self: Effect.Effect<A, ActorError.ActorError, R>) =>
 const rangesFor = (params: Params, workers: number) =>
   Partition.ranges(params.samples, params.chunk ?? Partition.chunkSize(params.samples, workers))
 
-const bump = (params: Params, n: number) =>
-  Effect.sync(() => {
-    if (params.progress) params.progress.done += n
-  })
+/** A range as sent to a sampler, with the progress counter's handle. */
+const withProgress = (params: Params, range: { readonly start: number; readonly count: number }) =>
+  params.progress === undefined ? range : { ...range, progress: params.progress.handle }
 
 /** The serial reference: the same kernel, in this thread, no actors. */
 export const serial = (params: Params): Effect.Effect<number> =>
@@ -50,8 +52,7 @@ export const serial = (params: Params): Effect.Effect<number> =>
     Kernel.warmUp()
     let hits = 0
     for (const range of Partition.ranges(params.samples, chunk)) {
-      hits += yield* sampleRange(params.seed, range.start, range.count)
-      yield* bump(params, range.count)
+      hits += yield* sampleRange(params.seed, range.start, range.count, params.progress)
     }
     return hits
   })
@@ -73,7 +74,7 @@ export const perSample = (params: Params): Effect.Effect<number, ModeError, Acto
           retryOnDeath,
           Effect.map((hit) => {
             hits += hit
-            if (params.progress) params.progress.done++
+            params.progress?.add(1)
           })
         ),
       { concurrency: 256, discard: true }
@@ -89,10 +90,7 @@ export const actors = (params: Params): Effect.Effect<number, ModeError, ActorSy
     const counts = yield* Effect.forEach(
       rangesFor(params, refs.length),
       (range) =>
-        balancer.run((sampler) => sampler.ask("sample", range)).pipe(
-          retryOnDeath,
-          Effect.tap(() => bump(params, range.count))
-        ),
+        balancer.run((sampler) => sampler.ask("sample", withProgress(params, range))).pipe(retryOnDeath),
       { concurrency: refs.length * 2 }
     )
     return counts.reduce((a, b) => a + b, 0)
@@ -104,7 +102,7 @@ export const pipeline = (params: Params): Effect.Effect<number, ModeError, Actor
     const refs = yield* samplers(params.seed)
     return yield* Pipeline.source(rangesFor(params, refs.length), { capacity: refs.length * 4 }).pipe(
       Pipeline.scatter(refs, (sampler, range) =>
-        sampler.ask("sample", range).pipe(retryOnDeath, Effect.tap(() => bump(params, range.count)))),
+        sampler.ask("sample", withProgress(params, range)).pipe(retryOnDeath)),
       Pipeline.reduce(0, (total: number, hits: number) => total + hits)
     )
   })
@@ -122,9 +120,7 @@ export const shared = (params: Params): Effect.Effect<number, ModeError, ActorSy
     yield* Effect.forEach(
       rangesFor(params, refs.length),
       (range) =>
-        balancer.run((sampler) => sampler.ask("sampleInto", { ...range, counter: counter.handle })).pipe(
-          Effect.tap(() => bump(params, range.count))
-        ),
+        balancer.run((sampler) => sampler.ask("sampleInto", { ...withProgress(params, range), counter: counter.handle })),
       { concurrency: refs.length * 2, discard: true }
     )
     return counter.get()
