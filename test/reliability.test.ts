@@ -105,6 +105,30 @@ describe("a handler that never yields", () => {
     expect(out.elsewhereReply).toBe("e:fine")
   })
 
+  it("is not mistaken for a busy main thread: workers that answered while main was blocked live on", async () => {
+    const out = await onThreads(
+      { workers: 2, stuckAfterMs: 300 },
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        const before = system.restarts()
+        yield* Effect.scoped(Effect.forEach([0, 1], (worker) =>
+          Effect.flatMap(ActorSystem.spawn(Echo, { prefix: "a:" }, { worker }), (echo) => echo.ask("echo", "x"))))
+        // The actors just stopped, so both workers were pinged; main now blocks (a serial section) past the
+        // watchdog period while the workers answer at once. Before the fix the expired timers ran first and
+        // terminated both healthy workers (CI saw asks fail with WorkerDied, and fast-check shrink for a minute).
+        const end = Date.now() + 900
+        while (Date.now() < end) {
+          // a serial section
+        }
+        yield* Effect.sleep("400 millis")
+        const echo = yield* ActorSystem.spawn(Echo, { prefix: "b:" }, { worker: 1 })
+        return { reply: yield* echo.ask("echo", "y"), restarts: system.restarts() - before }
+      })
+    )
+    expect(out.reply).toBe("b:y")
+    expect(out.restarts).toBe(0)
+  })
+
   it("does not make closing wait per actor: 12 actors on a blocked worker close in about one watchdog period", async () => {
     const started = performance.now()
     await onThreads(

@@ -149,10 +149,13 @@ const cycles = (n: number) =>
       // With `node --expose-gc`, measure what is live after a full collection, not what is merely not collected yet.
       ;(globalThis as { gc?: () => void }).gc?.()
       const memory = process.memoryUsage()
-      samples.push({ cycle, rssMb: memory.rss / 2 ** 20, heapMb: memory.heapUsed / 2 ** 20, seconds: (performance.now() - started) / 1000 })
+      const taken = { cycle, rssMb: memory.rss / 2 ** 20, heapMb: memory.heapUsed / 2 ** 20, seconds: (performance.now() - started) / 1000 }
+      samples.push(taken)
+      // As it goes, on stderr (stdout stays one table or one JSON object): a long run shows its trend before it ends.
+      process.stderr.write(`cycle ${cycle}: rss ${taken.rssMb.toFixed(1)} MB, heap ${taken.heapMb.toFixed(1)} MB, ${taken.seconds.toFixed(0)} s\n`)
     }
     for (let cycle = 0; cycle < n; cycle++) {
-      if (cycle % Math.max(1, Math.floor(n / 10)) === 0) sample(cycle)
+      if (cycle % Math.max(1, Math.floor(n / 20)) === 0) sample(cycle)
       yield* Effect.scoped(Effect.flatMap(ActorSystem.spawn(Saboteur, {}, { worker: 1 }), () => Effect.void)).pipe(
         Effect.provide(Threads.layer({ workers: 2 }))
       )

@@ -209,10 +209,14 @@ export class Supervisor {
     if (slot === undefined || worker === undefined || slot.probe !== undefined || this.closing) return
     const seq = ++this.seq
     const timer = setTimeout(() => {
-      if (slot.worker !== worker || slot.probe?.seq !== seq) return
-      slot.probe = undefined
-      slot.reason = `stuck: its event loop did not turn for ${this.stuckAfter} ms after an interrupt or stop (a synchronous call that never yields); terminated`
-      void worker.terminate()
+      // Not before the messages already queued here are handled: if this thread was the one blocked (busy main
+      // thread), the worker's answer may be waiting behind this timer, and a healthy worker must not be killed.
+      setImmediate(() => {
+        if (slot.worker !== worker || slot.probe?.seq !== seq) return
+        slot.probe = undefined
+        slot.reason = `stuck: its event loop did not turn for ${this.stuckAfter} ms after an interrupt or stop (a synchronous call that never yields); terminated`
+        void worker.terminate()
+      })
     }, this.stuckAfter)
     timer.unref()
     slot.probe = { seq, timer }
