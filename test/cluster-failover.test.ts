@@ -40,7 +40,8 @@ const restart = (slot: number) =>
 describe("a runner SIGKILLed mid-run", () => {
   it("π on pinned samplers still equals serial, once the runner is back", () =>
     run(Effect.gen(function*() {
-      const params = { samples: 20_000_000, seed: 11, chunk: 100_000, progress: WideCounter.make() }
+      // Runners are other processes: progress counts replies (no shared counter across processes).
+      const params = { samples: 20_000_000, seed: 11, chunk: 100_000, progress: WideCounter.make(), progressInside: false }
       const computing = yield* Effect.forkChild(Modes.actors(params))
       while (params.progress.get() === 0) yield* Effect.sleep("20 millis")
       const killedAt = yield* kill(1)

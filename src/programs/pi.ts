@@ -64,7 +64,7 @@ const columns: ReadonlyArray<Table.Column<Row>> = [
 
 const measure = (
   mode: Modes.Mode,
-  options: { samples: number; workers: number; seed: number; chunk: Option.Option<number>; json: boolean },
+  options: { samples: number; workers: number; seed: number; chunk: Option.Option<number>; json: boolean; cluster: Option.Option<string> },
   layer: Tier.Tier,
   batching?: boolean
 ) =>
@@ -77,6 +77,8 @@ const measure = (
         samples: options.samples,
         seed: options.seed,
         progress,
+        // A cluster's runners are other processes: no shared counter there, progress counts replies instead.
+        progressInside: Option.isNone(options.cluster),
         ...(Option.isSome(options.chunk) ? { chunk: options.chunk.value } : {})
       }
       // Start the workers before the clock: this times the computation, not the pool's start.

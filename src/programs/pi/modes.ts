@@ -32,6 +32,11 @@ export interface Params {
    * moves during a long ask with no messages (one message per sample is counted as replies arrive).
    */
   readonly progress?: WideCounter.WideCounter
+  /**
+   * False where memory is not shared with the samplers (a cluster: its runners are other processes): the handle
+   * is then not sent and each chunk is added here when its reply arrives. Default true.
+   */
+  readonly progressInside?: boolean
 }
 
 /** Idempotent π chunks are simply sent again when their worker died. */
@@ -41,9 +46,15 @@ const retryOnDeath = <A, R>(self: Effect.Effect<A, ActorError.ActorError, R>) =>
 const rangesFor = (params: Params, workers: number) =>
   Partition.ranges(params.samples, params.chunk ?? Partition.chunkSize(params.samples, workers))
 
-/** A range as sent to a sampler, with the progress counter's handle. */
+const inside = (params: Params) => params.progress !== undefined && params.progressInside !== false
+
+/** A range as sent to a sampler, with the progress counter's handle when samplers can share it. */
 const withProgress = (params: Params, range: { readonly start: number; readonly count: number }) =>
-  params.progress === undefined ? range : { ...range, progress: params.progress.handle }
+  inside(params) ? { ...range, progress: params.progress!.handle } : range
+
+/** Where samplers cannot add to the counter themselves, add a chunk here once its reply is in. */
+const counted = (params: Params, count: number) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  params.progress === undefined || inside(params) ? self : Effect.tap(self, () => Effect.sync(() => params.progress!.add(count)))
 
 /** The serial reference: the same kernel, in this thread, no actors. */
 export const serial = (params: Params): Effect.Effect<number> =>
@@ -90,7 +101,7 @@ export const actors = (params: Params): Effect.Effect<number, ModeError, ActorSy
     const counts = yield* Effect.forEach(
       rangesFor(params, refs.length),
       (range) =>
-        balancer.run((sampler) => sampler.ask("sample", withProgress(params, range))).pipe(retryOnDeath),
+        balancer.run((sampler) => sampler.ask("sample", withProgress(params, range))).pipe(retryOnDeath, counted(params, range.count)),
       { concurrency: refs.length * 2 }
     )
     return counts.reduce((a, b) => a + b, 0)
@@ -102,7 +113,7 @@ export const pipeline = (params: Params): Effect.Effect<number, ModeError, Actor
     const refs = yield* samplers(params.seed)
     return yield* Pipeline.source(rangesFor(params, refs.length), { capacity: refs.length * 4 }).pipe(
       Pipeline.scatter(refs, (sampler, range) =>
-        sampler.ask("sample", withProgress(params, range)).pipe(retryOnDeath)),
+        sampler.ask("sample", withProgress(params, range)).pipe(retryOnDeath, counted(params, range.count))),
       Pipeline.reduce(0, (total: number, hits: number) => total + hits)
     )
   })
@@ -120,7 +131,9 @@ export const shared = (params: Params): Effect.Effect<number, ModeError, ActorSy
     yield* Effect.forEach(
       rangesFor(params, refs.length),
       (range) =>
-        balancer.run((sampler) => sampler.ask("sampleInto", { ...withProgress(params, range), counter: counter.handle })),
+        balancer.run((sampler) => sampler.ask("sampleInto", { ...withProgress(params, range), counter: counter.handle })).pipe(
+          counted(params, range.count)
+        ),
       { concurrency: refs.length * 2, discard: true }
     )
     return counter.get()
