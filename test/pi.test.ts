@@ -72,14 +72,14 @@ describe("π kernel", () => {
 })
 
 describe("π on actors equals serial", () => {
-  it("for any seed, samples, workers 1-4 and chunk size (actors, pipeline and shared)", async () => {
+  it("for any seed, samples, workers 1-4 and chunk size (actors, pipeline, shared and stream)", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: -1e9, max: 1e9 }),
         fc.integer({ min: 1, max: 1_000_000 }),
         fc.integer({ min: 1, max: 4 }),
         fc.option(fc.integer({ min: 1, max: 300_000 }), { nil: undefined }),
-        fc.constantFrom("actors" as const, "pipeline" as const, "shared" as const),
+        fc.constantFrom("actors" as const, "pipeline" as const, "shared" as const, "stream" as const),
         async (seed, samples, workers, chunk, mode) => {
           const serial = PiKernel.countHits(seed, 0, samples)
           // At most 5,000 messages a run: a chunk of 1 over 10^6 samples tests nothing more, but takes seconds.
@@ -97,6 +97,27 @@ describe("π on actors equals serial", () => {
       const hits = await Tiers.run(tiers.threads(2, { batching }), Modes.perSample({ samples: 20_000, seed: 5 }))
       expect(hits).toBe(PiKernel.countHits(5, 0, 20_000))
     }
+  })
+
+  it("the stream mode reports its estimate slice by slice, and ends at the serial count", async () => {
+    const samples = 3 * SLICE + 12_345
+    const seen: Array<number> = []
+    const partial = {
+      hits: 0,
+      counted: 0,
+      get samples() {
+        return this.counted
+      },
+      set samples(n: number) {
+        this.counted = n
+        seen.push(n)
+      }
+    }
+    const hits = await Tiers.run(tiers.threads(2), Modes.stream({ samples, seed: 4, chunk: samples, partial }))
+    expect(hits).toBe(PiKernel.countHits(4, 0, samples))
+    expect(partial.hits).toBe(hits)
+    // One chunk, four slices: the estimate moved four times, the last at every sample.
+    expect(seen).toEqual([SLICE, 2 * SLICE, 3 * SLICE, samples])
   })
 
   it("the Local tier gives the serial count too", async () => {
@@ -160,5 +181,20 @@ describe("π progress from inside", () => {
     expect(Progress.render("actors", 250, 1000, 2)).toBe("actors [#####...............] 25.0% 250 / 1.00k, 125/s, 6.0 s left")
     expect(Progress.render("actors", 1200, 1000, 2)).toMatch(/\[#{20}\] 100\.0% .*, 0\.0 s left$/)
     expect(Progress.render("x", 0, 0, 0)).toContain("? ")
+  })
+})
+
+describe("π chunks are produced as they are sent", () => {
+  it("a run of 2^40 one-sample chunks starts at once and is interrupted with bounded memory (actors and shared)", async () => {
+    // Before: Effect.forEach made an array of every range first; with --chunk 1 on 1e9 samples the process grew
+    // without bound (2.8 GB after a minute, measured) and here it would block the thread for hours.
+    await Tiers.run(tiers.threads(2), Modes.run("actors", { samples: 1000, seed: 3 })) // workers up first
+    for (const mode of ["actors", "shared"] as const) {
+      const progress = WideCounter.make()
+      const run = Modes.run(mode, { samples: 2 ** 40, seed: 3, chunk: 1, progress })
+      const out = await Tiers.run(tiers.threads(2), Effect.timeoutOption(run, "1 second"))
+      expect(out._tag).toBe("None") // interrupted, not finished
+      expect({ mode, started: progress.get() > 100 }).toEqual({ mode, started: true }) // chunks really went out and came back
+    }
   })
 })

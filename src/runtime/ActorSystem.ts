@@ -24,6 +24,11 @@ export interface Service {
    * (at a shared-memory barrier or lock) without stopping it. False where every actor shares one thread.
    */
   readonly concurrent: boolean
+  /**
+   * Whether stream messages (`Actor.stream`) reach this tier's actors (default true); libraries fall back to
+   * asks where they do not.
+   */
+  readonly streams?: boolean
   /** Where actors live, in a few words ("2 worker threads"), for banners and logs. */
   readonly description: string
   /** Start an actor; it stops when the surrounding scope closes. */

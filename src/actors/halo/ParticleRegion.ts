@@ -64,11 +64,11 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
   init: Init,
   mailbox: MAILBOX,
   protocol,
+  warmUp: Accounting.warmUpRegionKernels,
   behaviour: ({ grid, params, region }, context) =>
     Effect.gen(function*() {
       const setup = Params.validateSetup({ ...params, steps: 0 }, grid)
       if (setup !== undefined) return yield* Schemas.haloError(setup)
-      Accounting.warmUpRegionKernels()
       const g: Params.Geometry = Params.makeGeometry({ ...params, steps: 0 }, grid)
       const targets = g.targets[region]!
       const nt = targets.length

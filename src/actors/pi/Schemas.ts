@@ -18,3 +18,7 @@ export type Range = typeof Range.Type
 /** A range whose hits are added into a shared 64-bit counter. */
 export const SharedRange = Schema.Struct({ ...Range.fields, counter: WideCounter.HandleSchema })
 export type SharedRange = typeof SharedRange.Type
+
+/** The hits among `count` samples: one slice of a streamed range. */
+export const Partial = Schema.Struct({ count: Count, hits: Count })
+export type Partial = typeof Partial.Type

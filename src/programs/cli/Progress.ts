@@ -25,11 +25,14 @@ export const render = (label: string, done: number, total: number, seconds: numb
     `${si(rate)}/s, ${left === undefined ? "?" : left.toFixed(1)} s left`
 }
 
-/** Show `label` with done / total while the surrounding scope is open (on a terminal, unless `enabled` is false). */
+/**
+ * Show `label` with done / total (and `detail`, if given, e.g. a running estimate) while the surrounding scope is
+ * open: on a terminal, unless `enabled` is false.
+ */
 export const track = (
   label: string,
   progress: () => { done: number; total: number },
-  options: { readonly enabled?: boolean } = {}
+  options: { readonly enabled?: boolean; readonly detail?: () => string } = {}
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
     if (!process.stderr.isTTY || options.enabled === false) return
@@ -39,7 +42,8 @@ export const track = (
       const seconds = (performance.now() - started) / 1000
       if (seconds < 1) return
       const { done, total } = progress()
-      process.stderr.write(`\r${render(label, done, total, seconds)} \x1b[K`)
+      const more = options.detail === undefined ? "" : ` ${options.detail()}`
+      process.stderr.write(`\r${render(label, done, total, seconds)}${more} \x1b[K`)
       shown = true
     }, 200)
     yield* Effect.addFinalizer(() =>

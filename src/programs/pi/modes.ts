@@ -1,10 +1,11 @@
 /**
  * The π experiment's modes, as Effects over whichever tier is provided: the
- * serial reference, one message per sample, chunked actors, a pipeline, and
- * shared memory (samplers add their hits into one shared counter).
+ * serial reference, one message per sample, chunked actors, a pipeline,
+ * shared memory (samplers add their hits into one shared counter), and a
+ * stream of partial estimates (each chunk's hits come back slice by slice).
  * Shared by `pi.ts`, the benchmark and the tests.
  */
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import type { Scope } from "effect"
 import * as Kernel from "../../actors/pi/kernel.ts"
 import { PiSampler, sampleRange } from "../../actors/pi/PiSampler.ts"
@@ -16,7 +17,7 @@ import { WideCounter } from "../../runtime/shared/index.ts"
 /** What a mode can fail with: the runtime's errors, and samplers that could not be started. */
 export type ModeError = ActorError.ActorError | ActorError.SpawnFailed
 
-export const MODES = ["serial", "per-sample", "actors", "pipeline", "shared"] as const
+export const MODES = ["serial", "per-sample", "actors", "pipeline", "shared", "stream"] as const
 export type Mode = (typeof MODES)[number]
 
 /** One message per sample is capped here: the point is its overhead, not its total. */
@@ -37,6 +38,8 @@ export interface Params {
    * is then not sent and each chunk is added here when its reply arrives. Default true.
    */
   readonly progressInside?: boolean
+  /** The `stream` mode's running estimate: hits among the samples counted so far, updated as slices arrive. */
+  readonly partial?: { hits: number; samples: number }
 }
 
 /** Idempotent π chunks are simply sent again when their worker died. */
@@ -52,9 +55,34 @@ const inside = (params: Params) => params.progress !== undefined && params.progr
 const withProgress = (params: Params, range: { readonly start: number; readonly count: number }) =>
   inside(params) ? { ...range, progress: params.progress!.handle } : range
 
-/** Where samplers cannot add to the counter themselves, add a chunk here once its reply is in. */
-const counted = (params: Params, count: number) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  params.progress === undefined || inside(params) ? self : Effect.tap(self, () => Effect.sync(() => params.progress!.add(count)))
+/**
+ * Sends every range through `send`, `concurrency` lanes at a time, and sums the hits. The ranges are read as
+ * they go (`Effect.forEach` would first make an array of them: a billion with `--chunk 1`); each lane takes the
+ * next range when its reply is in. Hit counts are integers, so the sum does not depend on the order of replies.
+ */
+const sumOverRanges = <E, R>(
+  params: Params,
+  workers: number,
+  send: (range: Partition.Range) => Effect.Effect<number, E, R>
+): Effect.Effect<number, E, R> =>
+  Effect.suspend(() => {
+    const ranges = rangesFor(params, workers)[Symbol.iterator]()
+    let total = 0
+    const lane = Effect.gen(function*() {
+      for (let next = ranges.next(); !next.done; next = ranges.next()) {
+        const hits = yield* send(next.value)
+        total += hits // not `total += yield* …`, which reads total before the wait and loses other lanes' hits
+        yield* bump(params, next.value.count)
+      }
+    })
+    return Effect.map(Effect.all(Array.from({ length: workers * 2 }, () => lane), { concurrency: "unbounded", discard: true }), () => total)
+  })
+
+/** Where samplers cannot add to the progress counter themselves (`progressInside` false), add a chunk here once its reply is in. */
+const bump = (params: Params, n: number) =>
+  Effect.sync(() => {
+    if (params.progress !== undefined && !inside(params)) params.progress.add(n)
+  })
 
 /** The serial reference: the same kernel, in this thread, no actors. */
 export const serial = (params: Params): Effect.Effect<number> =>
@@ -98,13 +126,7 @@ export const actors = (params: Params): Effect.Effect<number, ModeError, ActorSy
   Effect.gen(function*() {
     const refs = yield* samplers(params.seed)
     const balancer = Balancer.make(refs)
-    const counts = yield* Effect.forEach(
-      rangesFor(params, refs.length),
-      (range) =>
-        balancer.run((sampler) => sampler.ask("sample", withProgress(params, range))).pipe(retryOnDeath, counted(params, range.count)),
-      { concurrency: refs.length * 2 }
-    )
-    return counts.reduce((a, b) => a + b, 0)
+    return yield* sumOverRanges(params, refs.length, (range) => retryOnDeath(balancer.run((sampler) => sampler.ask("sample", withProgress(params, range)))))
   })
 
 /** The pipeline: a source of ranges, scattered to samplers, reduced in order. */
@@ -113,7 +135,7 @@ export const pipeline = (params: Params): Effect.Effect<number, ModeError, Actor
     const refs = yield* samplers(params.seed)
     return yield* Pipeline.source(rangesFor(params, refs.length), { capacity: refs.length * 4 }).pipe(
       Pipeline.scatter(refs, (sampler, range) =>
-        sampler.ask("sample", withProgress(params, range)).pipe(retryOnDeath, counted(params, range.count))),
+        sampler.ask("sample", withProgress(params, range)).pipe(retryOnDeath, Effect.tap(() => bump(params, range.count)))),
       Pipeline.reduce(0, (total: number, hits: number) => total + hits)
     )
   })
@@ -128,15 +150,41 @@ export const shared = (params: Params): Effect.Effect<number, ModeError, ActorSy
     const refs = yield* samplers(params.seed)
     const balancer = Balancer.make(refs)
     const counter = WideCounter.make()
-    yield* Effect.forEach(
-      rangesFor(params, refs.length),
-      (range) =>
-        balancer.run((sampler) => sampler.ask("sampleInto", { ...withProgress(params, range), counter: counter.handle })).pipe(
-          counted(params, range.count)
-        ),
-      { concurrency: refs.length * 2, discard: true }
-    )
+    yield* sumOverRanges(params, refs.length, (range) =>
+      Effect.as(balancer.run((sampler) => sampler.ask("sampleInto", { ...withProgress(params, range), counter: counter.handle })), 0))
     return counter.get()
+  })
+
+/**
+ * A stream of partial estimates: chunks go to the least-loaded sampler as in `actors`, but each is answered by a
+ * stream of its slices' hit counts (about 10 ms of work each), so the estimate improves while the chunks run
+ * (`params.partial`). A chunk whose worker died is sent again, its slices already counted skipped.
+ */
+export const stream = (params: Params): Effect.Effect<number, ModeError, ActorSystem.ActorSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const system = yield* ActorSystem.ActorSystem
+    const refs = yield* samplers(params.seed)
+    const balancer = Balancer.ofRefs(refs, system.isUp)
+    let hits = 0
+    const slices = Stream.flatMap(
+      Stream.fromIterable(rangesFor(params, refs.length), { chunkSize: 1 }),
+      (range) =>
+        Retry.streamOnWorkerDeath(() => balancer.stream((sampler) => sampler.stream("sampleStream", range)), {
+          elsewhere: balancer.anyAvailable
+        }),
+      { concurrency: refs.length * 2 }
+    )
+    yield* Stream.runForEach(slices, (slice) =>
+      Effect.sync(() => {
+        hits += slice.hits
+        if (params.partial) {
+          params.partial.hits += slice.hits
+          params.partial.samples += slice.count
+        }
+        // Each slice arrives as a stream element: the counter moves as they come, on any tier.
+        params.progress?.add(slice.count)
+      }))
+    return hits
   })
 
 /** Samples a mode actually draws (per-sample is capped). */
@@ -155,5 +203,7 @@ export const run = (mode: Mode, params: Params): Effect.Effect<number, ModeError
       return pipeline(params)
     case "shared":
       return shared(params)
+    case "stream":
+      return stream(params)
   }
 }

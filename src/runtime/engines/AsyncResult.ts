@@ -37,6 +37,7 @@ export interface AsyncResult<A, E> extends Effect.Effect<A, E>, Handle.Handle<A,
   readonly serialTime: () => number
 }
 
+/** @internal How a view starts a result (not for users). */
 export interface StartOptions {
   readonly label: string
   readonly scope: Scope.Scope
@@ -52,7 +53,7 @@ export interface StartOptions {
   readonly onInterrupt?: () => void
 }
 
-/** Start `effect` in `scope` and hand back its result handle. */
+/** Start `effect` in `scope` and hand back its result handle. @internal (views make results; users get them) */
 export const start = <A, E>(options: StartOptions, effect: Effect.Effect<A, E>): Effect.Effect<AsyncResult<A, E>> =>
   Effect.gen(function*() {
     const started = performance.now()

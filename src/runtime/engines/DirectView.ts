@@ -72,6 +72,7 @@ export interface DirectView {
   readonly parallel: <A, R>(fn: Remote.Callable<(item: A) => R>) => ParallelFunction<A, R>
 }
 
+/** @internal A view over `targets` (users get views from `client.view()`). */
 export const make = (controller: Controller, targets: ReadonlyArray<number>, scope: Scope.Scope): DirectView => {
   /** One task per engine, submitted now; the result joins them or summarises their failures. */
   const each = <A>(

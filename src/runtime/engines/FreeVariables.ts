@@ -35,7 +35,7 @@ const parseExpression = (text: string): ESTree.Program =>
  * Parse a function's source as an expression; a method's source (`f(x) { ... }`,
  * `get g() { ... }`) is read as the only member of an object literal, as `compile` does.
  */
-export const parse = (source: string): ESTree.Program => {
+const parse = (source: string): ESTree.Program => {
   try {
     return parseExpression(`(${source}\n)`)
   } catch (error) {

@@ -77,6 +77,7 @@ export interface LoadBalancedView {
 
 const ABORTED: unique symbol = Symbol("aborted")
 
+/** @internal A view over `targets` (users get views from `client.loadBalanced()`). */
 export const make = (controller: Controller, targets: ReadonlyArray<number>, scope: Scope.Scope, flags: Flags = {}): LoadBalancedView => {
   const scheduler = Scheduler.make(flags.scheduler ?? "leastload", flags.seed)
   const timeout = flags.timeout === undefined ? 0 : Math.max(1, Duration.toMillis(Duration.fromInputUnsafe(flags.timeout)))

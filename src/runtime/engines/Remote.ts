@@ -122,7 +122,8 @@ export const ref = <F extends AnyFunction>(url: string, name: string): RemoteFun
 
 export const ModuleTypeId: unique symbol = Symbol.for("actorflow/engines/RemoteModule")
 
-type FunctionKeys<M> = { [K in keyof M]: M[K] extends AnyFunction ? K : never }[keyof M] & string
+/** The names of a module's exported functions. */
+export type FunctionKeys<M> = { [K in keyof M]: M[K] extends AnyFunction ? K : never }[keyof M] & string
 
 /** A module engines can import: its URL, and a remote reference for each exported function. */
 export type RemoteModule<M> = { readonly [K in FunctionKeys<M>]: M[K] extends AnyFunction ? RemoteFunction<M[K]> : never } & {

@@ -3,7 +3,10 @@
  * least-loaded balancer, as a service: `Pool.layer()` over any tier's `ActorSystem`, or `Pool.make()` in a scope.
  *
  * - `map`: ordered results, items sent in chunks (automatic size unless given);
- * - `imap` / `mapUnordered`: results as a stream, in order or as chunks finish;
+ * - `imap` / `mapUnordered`: results as a stream, in order or as they finish. Each chunk's outputs stream back
+ *   as the worker computes them (a stream message, `TaskRunner.stream`), so the first results arrive before
+ *   their chunk is done and `mapUnordered` yields every item as soon as it is ready; a slow consumer slows
+ *   the workers down (credit) instead of filling memory. Tiers without stream messages get whole chunks;
  * - `apply`: one item; `applyAsync` / `mapAsync` / `Process.spawn`: handles that can be awaited (`join`) or
  *   interrupted, with progress.
  *
@@ -11,8 +14,7 @@
  * Tasks are assumed pure, as with Python's pool: a chunk whose worker died is sent again (to whichever worker
  * is free) up to `retries` times, so each item's result is counted exactly once.
  */
-import { Context, Effect, Layer, Schema, Stream } from "effect"
-import type { Scope } from "effect"
+import { Cause, Context, Effect, Layer, Queue, Schema, Scope, Semaphore, Stream } from "effect"
 import { ActorError, ActorSystem, Balancer, Handle, Partition, Retry } from "../index.ts"
 import type { Code } from "../index.ts"
 import type { Task } from "./Task.ts"
@@ -71,18 +73,18 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
     const ship = (task: Task<any, any, any>) =>
       Effect.mapError(system.ship(task), (error) => new TaskUnavailable({ task: task.name, detail: error.detail }))
 
+    /** A chunk of an input, encoded for the workers. */
+    interface Job {
+      readonly length: number
+      readonly encoded: ReadonlyArray<unknown>
+    }
+
     /**
-     * The chunks of an input as a stream of result arrays. The input is read as the chunks are sent, with at
+     * The chunks of an input, encoded, as a stream of jobs. The input is read as the chunks are sent, with at
      * most `inFlight` chunks out at once, so an endless or huge input costs the memory of its chunks in flight.
      */
-    const chunked = <I, O, E>(
-      task: Task<I, O, E>,
-      items: Iterable<I>,
-      options: MapOptions,
-      unordered: boolean,
-      tracker?: Handle.Tracker
-    ): Stream.Stream<Array<O>, PoolError<E>> =>
-      Stream.unwrap(Effect.gen(function*() {
+    const jobs = <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options: MapOptions, tracker?: Handle.Tracker) =>
+      Effect.gen(function*() {
         const fixed = options.chunkSize
         if (fixed !== undefined && (!Number.isInteger(fixed) || fixed < 1)) {
           return yield* Effect.die(new RangeError(`chunkSize must be a positive integer, got ${fixed}`))
@@ -92,44 +94,76 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
         if (tracker) tracker.total = known === undefined ? 0 : Math.ceil(known / chunker.next())
         const shipped = yield* ship(task)
         const encode = Schema.encodeUnknownSync(task.input)
-        const retries = options.retries ?? 3
-        const run = (chunk: Array<I>): Effect.Effect<Array<O>, PoolError<E>> =>
-          Effect.suspend(() => {
-            const encoded: Array<unknown> = new Array(chunk.length)
+        const encoded = Stream.mapEffect(Stream.fromIterable(Partition.chunks(items, chunker), { chunkSize: 1 }), (chunk: Array<I>) =>
+          Effect.suspend((): Effect.Effect<Job, TaskUnavailable> => {
+            const out: Array<unknown> = new Array(chunk.length)
             for (let i = 0; i < chunk.length; i++) {
               try {
-                encoded[i] = encode(chunk[i])
+                out[i] = encode(chunk[i])
               } catch (error) {
                 return Effect.fail(new TaskUnavailable({ task: task.name, detail: `an item does not fit the task's input: ${ActorError.describe(error)}` }))
               }
             }
             if (tracker && known === undefined) tracker.total++
-            const started = performance.now()
-            return Retry.onWorkerDeath(balancer.run((runner) => runOn(runner, task, shipped, encoded)), {
-              times: retries,
-              elsewhere: balancer.anyAvailable
-            }).pipe(
-              Effect.provideService(ActorSystem.ActorSystem, system),
-              Effect.tap(() =>
-                Effect.sync(() => {
-                  chunker.observe(chunk.length, performance.now() - started)
-                  if (tracker) tracker.done++
-                })
-              )
-            )
+            return Effect.succeed({ length: chunk.length, encoded: out })
+          }))
+        /** Bookkeeping once a job's outputs are all in: the chunk size adapts, progress moves. */
+        const finished = (job: Job, started: number) =>
+          Effect.sync(() => {
+            chunker.observe(job.length, performance.now() - started)
+            if (tracker) tracker.done++
           })
-        return Stream.fromIterable(Partition.chunks(items, chunker), { chunkSize: 1 }).pipe(
-          Stream.mapEffect(run, { concurrency: options.inFlight ?? size * 2, unordered })
+        return { shipped, encoded, finished, retry: { times: options.retries ?? 3, elsewhere: balancer.anyAvailable }, inFlight: options.inFlight ?? size * 2 }
+      })
+
+    /** A job's outputs in one reply (an ask), resent whole if its worker died. */
+    const askJob = <I, O, E>(task: Task<I, O, E>, setup: Effect.Success<ReturnType<typeof jobs<I, O, E>>>) => (job: Job) =>
+      Effect.suspend(() => {
+        const started = performance.now()
+        return Retry.onWorkerDeath(balancer.run((runner) => runOn(runner, task, setup.shipped, job.encoded)), setup.retry).pipe(
+          Effect.provideService(ActorSystem.ActorSystem, system),
+          Effect.tap(() => setup.finished(job, started))
         )
-      }))
+      })
+
+    /** A job's outputs as the worker computes them; after a worker died, the rest of them (none twice). */
+    const streamJob = <I, O, E>(task: Task<I, O, E>, setup: Effect.Success<ReturnType<typeof jobs<I, O, E>>>) => {
+      const decodeOut = Schema.decodeUnknownSync(task.output)
+      const decodeError = Schema.decodeUnknownSync(task.error)
+      return (job: Job): Stream.Stream<O, PoolError<E>> =>
+        Stream.suspend(() => {
+          const started = performance.now()
+          const outputs = Retry.streamOnWorkerDeath(
+            () => balancer.stream((runner) => runner.stream("stream", { task: setup.shipped, items: job.encoded })),
+            setup.retry
+          )
+          return outputs.pipe(
+            Stream.map((value) => decodeOut(value) as O),
+            Stream.catchTag("TaskFailed", (failed) => Stream.fail(decodeError(failed.error) as E)),
+            Stream.provideService(ActorSystem.ActorSystem, system),
+            Stream.onEnd(setup.finished(job, started))
+          ) as Stream.Stream<O, PoolError<E>>
+        })
+    }
 
     const collect = <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options: MapOptions = {}, tracker?: Handle.Tracker) =>
-      Effect.map(Stream.runCollect(chunked(task, items, options, false, tracker)), (parts) => parts.flat())
+      Effect.flatMap(jobs(task, items, options, tracker), (setup) =>
+        Stream.runCollect(Stream.mapEffect(setup.encoded, askJob(task, setup), { concurrency: setup.inFlight }))).pipe(
+          Effect.map((parts) => parts.flat())
+        )
 
     const map: Shape["map"] = (task, items, options) => collect(task, items, options)
 
     const streamOf = (unordered: boolean): Shape["imap"] => (task, items, options = {}) =>
-      Stream.flattenIterable(chunked(task, items, options, unordered))
+      Stream.unwrap(Effect.map(jobs(task, items, options), (setup) => {
+        if (system.streams === false) {
+          return Stream.flattenIterable(Stream.mapEffect(setup.encoded, askJob(task, setup), { concurrency: setup.inFlight, unordered }))
+        }
+        const open = streamJob(task, setup)
+        return unordered
+          ? Stream.flatMap(setup.encoded, open, { concurrency: setup.inFlight })
+          : inOrder(setup.encoded, open, setup.inFlight)
+      }))
 
     const apply: Shape["apply"] = (task, input, options) =>
       Effect.flatMap(map(task, [input], { ...options, chunkSize: 1 }), (out) => Effect.succeed(out[0]!))
@@ -144,6 +178,25 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
       mapAsync: (task, items, options) => Handle.start((tracker) => collect(task, items, options, tracker), 0)
     } satisfies Shape
   })
+
+/**
+ * The streams `open` makes of `jobs`, at most `inFlight` running at once, their elements in job order: the
+ * first job's elements flow as they come, later jobs' wait (each in its own queue, holding at most its own
+ * elements) until those before them ended. At most `inFlight` jobs run and as many more have ended unread.
+ */
+const inOrder = <J, A, E, E2>(jobs: Stream.Stream<J, E2>, open: (job: J) => Stream.Stream<A, E>, inFlight: number): Stream.Stream<A, E | E2> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const scope = yield* Scope.Scope
+    const running = Semaphore.makeUnsafe(inFlight)
+    const start = (job: J) =>
+      Effect.gen(function*() {
+        yield* running.take(1)
+        const queue = yield* Queue.unbounded<A, E | Cause.Done>()
+        yield* Effect.forkIn(Effect.ensuring(Stream.runIntoQueue(open(job), queue), running.release(1)), scope)
+        return Stream.fromQueue(queue)
+      })
+    return jobs.pipe(Stream.mapEffect(start), Stream.buffer({ capacity: inFlight }), Stream.flatten())
+  }))
 
 /** A pool as a Layer over the tier's `ActorSystem`; its runners stop when the layer is released. */
 export const layer = (options: { readonly size?: number } = {}): Layer.Layer<Pool, ActorError.SpawnFailed, ActorSystem.ActorSystem> =>

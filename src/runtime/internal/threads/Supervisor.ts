@@ -17,6 +17,7 @@ import { Deferred, Effect } from "effect"
 import type { Worker } from "node:worker_threads"
 import { WorkerLost, describe } from "../../ActorError.ts"
 
+/** How dead workers are restarted, and when a stuck one is replaced. @inline */
 export interface Policy {
   /** First restart delay in ms (default 50); doubles per consecutive death up to `maxBackoffMs` (default 5000). */
   readonly backoffMs?: number
