@@ -170,3 +170,51 @@ describe("spawning", () => {
     expect(replies).toEqual(["s:ok", "s:ok", "s:ok"])
   })
 })
+
+describe("recycling a worker", () => {
+  it("on Threads replaces its thread: its actors start again from their init parameters, and it is no death", async () => {
+    const result = await Tiers.run(
+      tiers.threads(2),
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        const before = system.restarts()
+        const recycled = yield* ActorSystem.spawn(Echo, { prefix: "r:" }, { worker: 0 })
+        const kept = yield* ActorSystem.spawn(Echo, { prefix: "k:" }, { worker: 1 })
+        yield* recycled.tell("bump", 5)
+        yield* kept.tell("bump", 7)
+        const counted = yield* recycled.ask("count", undefined)
+        const replaced = yield* system.recycle(0)
+        return {
+          counted,
+          replaced,
+          after: yield* recycled.ask("count", undefined),
+          echo: yield* recycled.ask("echo", "back"),
+          other: yield* kept.ask("count", undefined),
+          restarts: system.restarts() - before,
+          up: system.isUp(0)
+        }
+      })
+    )
+    expect(result.counted).toBe(5)
+    expect(result.replaced).toBe(true)
+    expect(result.after).toBe(0) // a fresh actor on a fresh thread, same address
+    expect(result.echo).toBe("r:back")
+    expect(result.other).toBe(7) // the other worker's actors are untouched
+    expect(result.restarts).toBe(0)
+    expect(result.up).toBe(true)
+  })
+
+  it("on Local is a no-op that says so", async () => {
+    const result = await Tiers.run(
+      tiers.local(),
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        const echo = yield* ActorSystem.spawn(Echo, { prefix: "" })
+        yield* echo.tell("bump", 3)
+        const replaced = yield* system.recycle(0)
+        return { replaced, count: yield* echo.ask("count", undefined) }
+      })
+    )
+    expect(result).toEqual({ replaced: false, count: 3 })
+  })
+})

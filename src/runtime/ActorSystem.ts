@@ -44,6 +44,15 @@ export interface Service {
   /** Wait until worker `k` runs (at once if it does); fails with `WorkerLost` once the tier gave up on it. */
   readonly awaitUp: (worker: number) => Effect.Effect<void, WorkerLost>
   /**
+   * Replace worker `k`'s thread with a fresh one, for callers that know it is idle (a pool's `maxTasksPerWorker`
+   * or heap watermark, CPython's `maxtasksperchild`): what the old thread held (module state, leaked memory) is
+   * gone, and its actors are started again from their init parameters under the same addresses, as after a
+   * death — but at once, without a backoff and without counting as a restart. Asks it still held fail with
+   * `WorkerDied`. Succeeds with true once the new thread is up; with false where workers are not replaced
+   * (Local: everything runs in the calling thread; Cluster: runner threads are not recycled from a client).
+   */
+  readonly recycle: (worker: number) => Effect.Effect<boolean, WorkerLost>
+  /**
    * Make the module of `code` loadable by the workers: the `Shipped` form travels in messages, and a worker
    * turns it back into the code with `Code.resolve`.
    */

@@ -244,7 +244,9 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       ship,
       restarts: health.restarts,
       isUp: (worker) => (worker < 0 ? health.anyUp() : health.isUp(slotOf(worker)!)),
-      awaitUp: (worker) => health.awaitUp(slotOf(worker))
+      awaitUp: (worker) => health.awaitUp(slotOf(worker)),
+      // A runner's threads are supervised inside the runner; a client has no message to replace one.
+      recycle: () => Effect.succeed(false)
     }
     return service
   })

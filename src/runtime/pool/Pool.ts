@@ -1,48 +1,95 @@
 /**
- * Pools: the `multiprocessing.Pool` counterpart, built on TaskRunner actors (one per worker by default) and a
- * least-loaded balancer, as a service: `Pool.layer()` over any tier's `ActorSystem`, or `Pool.make()` in a scope.
+ * Pools: the `multiprocessing.Pool` counterpart, built on TaskRunner actors and a least-loaded choice among them
+ * (`Workers`), as a service: `Pool.layer()` over any tier's `ActorSystem`, or `Pool.make()` in a scope.
  *
- * - `map`: ordered results, items sent in chunks (automatic size unless given);
- * - `imap` / `mapUnordered`: results as a stream, in order or as they finish. Each chunk's outputs stream back
- *   as the worker computes them (a stream message, `TaskRunner.stream`), so the first results arrive before
- *   their chunk is done and `mapUnordered` yields every item as soon as it is ready; a slow consumer slows
- *   the workers down (credit) instead of filling memory. Tiers without stream messages get whole chunks;
- * - `apply`: one item; `applyAsync` / `mapAsync` / `Process.spawn`: handles that can be awaited (`join`) or
- *   interrupted, with progress.
+ * - `map`: ordered results, items sent in chunks (automatic size unless given); `starmap` for tasks of several
+ *   arguments (`Task.star`);
+ * - `imap` / `mapUnordered`: results as a stream, in order or as chunks finish;
+ * - `apply`: one item; `applyAsync` / `mapAsync` / `starmapAsync` / `Process.spawn`: handles that can be awaited
+ *   (`join`) or interrupted, with progress;
+ * - `terminate`: stop now; whatever is outstanding fails with `PoolTerminated` (closing the scope stops the pool
+ *   too, interrupting what runs).
  *
- * Inputs are read as they are consumed (any iterable, endless ones too), a bounded number of chunks ahead.
- * Tasks are assumed pure, as with Python's pool: a chunk whose worker died is sent again (to whichever worker
- * is free) up to `retries` times, so each item's result is counted exactly once.
+ * Inputs are read as they are consumed (any iterable or async iterable, endless ones too), at most `inFlight`
+ * chunks ahead (CPython's `buffersize`); an input that throws part-way delivers every result of what it gave
+ * before, then fails with `InputFailed` (see `Feed`). Tasks are assumed pure, as with Python's pool: a chunk
+ * whose worker died is sent again (to whichever worker is free) up to `retries` times, so each item's result is
+ * counted exactly once. Pool options add an `initializer`, recycling (`maxTasksPerWorker`, `maxHeapMb`) and an
+ * elastic size (`minWorkers` / `maxWorkers` / `idleTimeout`); see `Workers`.
  */
-import { Cause, Context, Effect, Layer, Queue, Schema, Scope, Semaphore, Stream } from "effect"
-import { ActorError, ActorSystem, Balancer, Handle, Partition, Retry } from "../index.ts"
+import { Context, Deferred, Duration, Effect, Layer, Schema, Stream } from "effect"
+import type { Scope } from "effect"
+import { ActorError, ActorSystem, Handle, Partition, Retry } from "../index.ts"
 import type { Code } from "../index.ts"
+import { InputFailed, isInputFailed, isTaskThrew, PoolTerminated, PoolTimeout, TaskThrew } from "./Errors.ts"
+import * as Feed from "./Feed.ts"
 import type { Task } from "./Task.ts"
-import { TaskFailed, TaskRunner, TaskUnavailable } from "./TaskRunner.ts"
+import { TaskFailed, TaskUnavailable } from "./TaskRunner.ts"
 import type { Runner } from "./TaskRunner.ts"
+import * as Workers from "./Workers.ts"
 
-export { TaskFailed, TaskUnavailable }
+export { InputFailed, PoolTerminated, PoolTimeout, TaskFailed, TaskThrew, TaskUnavailable }
 
 export interface MapOptions {
   /** Items per message; default: about `Partition.CHUNKS_PER_WORKER` chunks per worker. */
   readonly chunkSize?: number
   /** Resends of a chunk whose worker died (default 3). */
   readonly retries?: number
-  /** Chunks outstanding at once (default: 2 per worker, so none idles between chunks). */
+  /**
+   * Chunks outstanding at once (default: 2 per worker, so none idles between chunks): the input is read no
+   * further ahead than this (CPython's `buffersize`).
+   */
   readonly inFlight?: number
+  /** Fail with `PoolTimeout` (interrupting the work) past this: the whole call, or each chunk of a stream. */
+  readonly timeout?: Duration.Input
 }
 
-/** What a pool operation can fail with: the task's own error, or the runtime's. */
-export type PoolError<E> = E | ActorError.ActorError | TaskUnavailable
+export interface Options {
+  /** Runners, one per worker in turn (default: the tier's worker count); a fixed size. */
+  readonly size?: number
+  /** An elastic pool: start this many runners (default `size`) ... */
+  readonly minWorkers?: number
+  /** ... add runners while every one is busy, up to this many (default: the larger of `size` and `minWorkers`) ... */
+  readonly maxWorkers?: number
+  /** ... and stop runners idle this long, down to `minWorkers` (default 10 seconds). */
+  readonly idleTimeout?: Duration.Input
+  /** A task run once on every runner before its first chunk (again when its worker is restarted or recycled). */
+  readonly initializer?: Task<any, any, any>
+  /** The initializer's input (`initargs`). */
+  readonly initargs?: unknown
+  /** Chunks a runner takes before its worker is recycled (CPython's `maxtasksperchild`; chunk size 1: items). */
+  readonly maxTasksPerWorker?: number
+  /** Recycle a runner's worker, between chunks, once its V8 heap in use passed this many MB. */
+  readonly maxHeapMb?: number
+}
+
+/** What a pool operation can fail with: the task's own error, or the runtime's and the pool's. */
+export type PoolError<E> =
+  | E
+  | ActorError.ActorError
+  | ActorError.SpawnFailed
+  | TaskUnavailable
+  | TaskThrew
+  | InputFailed
+  | PoolTerminated
+  | PoolTimeout
 
 export interface Shape {
+  /** The most runners the pool has at once. */
   readonly size: number
-  readonly map: <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options?: MapOptions) => Effect.Effect<Array<O>, PoolError<E>>
-  readonly imap: <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options?: MapOptions) => Stream.Stream<O, PoolError<E>>
-  readonly mapUnordered: <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options?: MapOptions) => Stream.Stream<O, PoolError<E>>
+  readonly map: <I, O, E>(task: Task<I, O, E>, items: Feed.Input<I>, options?: MapOptions) => Effect.Effect<Array<O>, PoolError<E>>
+  readonly imap: <I, O, E>(task: Task<I, O, E>, items: Feed.Input<I>, options?: MapOptions) => Stream.Stream<O, PoolError<E>>
+  readonly mapUnordered: <I, O, E>(task: Task<I, O, E>, items: Feed.Input<I>, options?: MapOptions) => Stream.Stream<O, PoolError<E>>
+  /** `map` for a task of several arguments: each item is the tuple of its arguments. */
+  readonly starmap: <A extends ReadonlyArray<unknown>, O, E>(task: Task<A, O, E>, items: Feed.Input<A>, options?: MapOptions) => Effect.Effect<Array<O>, PoolError<E>>
   readonly apply: <I, O, E>(task: Task<I, O, E>, input: I, options?: MapOptions) => Effect.Effect<O, PoolError<E>>
   readonly applyAsync: <I, O, E>(task: Task<I, O, E>, input: I, options?: MapOptions) => Effect.Effect<Handle.Handle<O, PoolError<E>>, never, Scope.Scope>
-  readonly mapAsync: <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options?: MapOptions) => Effect.Effect<Handle.Handle<Array<O>, PoolError<E>>, never, Scope.Scope>
+  readonly mapAsync: <I, O, E>(task: Task<I, O, E>, items: Feed.Input<I>, options?: MapOptions) => Effect.Effect<Handle.Handle<Array<O>, PoolError<E>>, never, Scope.Scope>
+  readonly starmapAsync: <A extends ReadonlyArray<unknown>, O, E>(task: Task<A, O, E>, items: Feed.Input<A>, options?: MapOptions) => Effect.Effect<Handle.Handle<Array<O>, PoolError<E>>, never, Scope.Scope>
+  /** Stop now: runners stop, outstanding and later calls fail with `PoolTerminated`. */
+  readonly terminate: Effect.Effect<void>
+  /** Runners now, at most so far, and workers recycled. */
+  readonly stats: () => Workers.Stats
 }
 
 /** The pool as a service. */
@@ -63,141 +110,180 @@ export const runOn = <I, O, E>(
   )
 }
 
-export const make = (options: { readonly size?: number } = {}): Effect.Effect<Shape, ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> =>
+const millis = (input: Duration.Input | undefined): number | undefined =>
+  input === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(input))
+
+export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const system = yield* ActorSystem.ActorSystem
     const size = options.size ?? system.workers
-    const runners = yield* ActorSystem.spawnMany(TaskRunner, size, () => ({}))
-    const balancer = Balancer.ofRefs(runners, system.isUp)
+    const min = options.minWorkers ?? size
+    const max = options.maxWorkers ?? Math.max(size, min)
+    const positive = (name: string, n: number | undefined, zero = false) =>
+      n === undefined || (Number.isInteger(n) && (zero ? n >= 0 : n >= 1)) || (name === "maxHeapMb" && n > 0)
+        ? Effect.void
+        : Effect.die(new RangeError(`${name} must be a positive integer, got ${n}`))
+    yield* positive("size", size)
+    yield* positive("minWorkers", min, true)
+    yield* positive("maxWorkers", max)
+    yield* positive("maxTasksPerWorker", options.maxTasksPerWorker)
+    yield* positive("maxHeapMb", options.maxHeapMb)
+    if (min > max) return yield* Effect.die(new RangeError(`minWorkers (${min}) must not exceed maxWorkers (${max})`))
+    const initializer = options.initializer === undefined ? null : yield* Effect.gen(function*() {
+      const task = options.initializer!
+      const fail = (detail: string) => new ActorError.SpawnFailed({ actor: "TaskRunner", detail: `initializer ${task.name}: ${detail}` })
+      const shipped = yield* Effect.mapError(system.ship(task), (error) => fail(error.detail))
+      const input = yield* Effect.try({ try: () => Schema.encodeUnknownSync(task.input)(options.initargs), catch: (error) => fail(ActorError.describe(error)) })
+      return { task: shipped, input }
+    })
+    const maxHeapMb = options.maxHeapMb
+    const workers = yield* Workers.make({
+      min,
+      max,
+      idleTimeoutMs: millis(options.idleTimeout) ?? 10_000,
+      maxTasks: options.maxTasksPerWorker,
+      maxHeapBytes: maxHeapMb === undefined ? undefined : maxHeapMb * 1024 * 1024,
+      init: { initializer }
+    })
+    const terminated = Deferred.makeUnsafe<void>()
+    /** `effect`, failing with `PoolTerminated` (and interrupted) as soon as the pool is terminated. */
+    const guard = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | PoolTerminated> =>
+      Effect.raceFirst(effect, Effect.andThen(Deferred.await(terminated), Effect.fail(new PoolTerminated())))
+    const limit = <A, E>(operation: string, timeout: Duration.Input | undefined, effect: Effect.Effect<A, E>): Effect.Effect<A, E | PoolTimeout> => {
+      const ms = millis(timeout)
+      return ms === undefined ? effect : Effect.timeoutOrElse(effect, { duration: ms, orElse: () => Effect.fail(new PoolTimeout({ operation, ms })) })
+    }
 
     const ship = (task: Task<any, any, any>) =>
       Effect.mapError(system.ship(task), (error) => new TaskUnavailable({ task: task.name, detail: error.detail }))
 
-    /** A chunk of an input, encoded for the workers. */
-    interface Job {
-      readonly length: number
-      readonly encoded: ReadonlyArray<unknown>
-    }
-
     /**
-     * The chunks of an input, encoded, as a stream of jobs. The input is read as the chunks are sent, with at
+     * The chunks of an input as a stream of result arrays. The input is read as the chunks are sent, with at
      * most `inFlight` chunks out at once, so an endless or huge input costs the memory of its chunks in flight.
      */
-    const jobs = <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options: MapOptions, tracker?: Handle.Tracker) =>
-      Effect.gen(function*() {
+    const chunked = <I, O, E>(
+      task: Task<I, O, E>,
+      items: Feed.Input<I>,
+      options: MapOptions,
+      unordered: boolean,
+      tracker?: Handle.Tracker
+    ): Stream.Stream<Array<O>, PoolError<E>> =>
+      Stream.unwrap(Effect.gen(function*() {
         const fixed = options.chunkSize
         if (fixed !== undefined && (!Number.isInteger(fixed) || fixed < 1)) {
           return yield* Effect.die(new RangeError(`chunkSize must be a positive integer, got ${fixed}`))
         }
-        const known = Partition.knownLength(items)
-        const chunker = new Partition.Chunker(fixed, known, size)
+        const known = Feed.isAsync(items) ? undefined : Partition.knownLength(items)
+        const chunker = new Partition.Chunker(fixed, known, max)
         if (tracker) tracker.total = known === undefined ? 0 : Math.ceil(known / chunker.next())
         const shipped = yield* ship(task)
         const encode = Schema.encodeUnknownSync(task.input)
-        const encoded = Stream.mapEffect(Stream.fromIterable(Partition.chunks(items, chunker), { chunkSize: 1 }), (chunk: Array<I>) =>
-          Effect.suspend((): Effect.Effect<Job, TaskUnavailable> => {
-            const out: Array<unknown> = new Array(chunk.length)
+        const retries = options.retries ?? 3
+        /** Chunks sent and not finished; an input failure waits until they are (their results come first). */
+        let outstanding = 0
+        let drained = Deferred.makeUnsafe<void>()
+        const run = (chunk: Array<I>, start: number): Effect.Effect<Array<O>, PoolError<E>> =>
+          Effect.suspend(() => {
+            const encoded: Array<unknown> = new Array(chunk.length)
             for (let i = 0; i < chunk.length; i++) {
               try {
-                out[i] = encode(chunk[i])
+                encoded[i] = encode(chunk[i])
               } catch (error) {
                 return Effect.fail(new TaskUnavailable({ task: task.name, detail: `an item does not fit the task's input: ${ActorError.describe(error)}` }))
               }
             }
             if (tracker && known === undefined) tracker.total++
-            return Effect.succeed({ length: chunk.length, encoded: out })
-          }))
-        /** Bookkeeping once a job's outputs are all in: the chunk size adapts, progress moves. */
-        const finished = (job: Job, started: number) =>
-          Effect.sync(() => {
-            chunker.observe(job.length, performance.now() - started)
-            if (tracker) tracker.done++
+            const started = performance.now()
+            return Retry.onWorkerDeath(workers.run((runner) => runOn(runner, task, shipped, encoded)), {
+              times: retries,
+              elsewhere: workers.anyAvailable
+            }).pipe(
+              Effect.provideService(ActorSystem.ActorSystem, system),
+              // A throw names the item that caused it, as given, and its place in the whole input.
+              Effect.catchIf(isTaskThrew, (threw) =>
+                Effect.fail(
+                  new TaskThrew({
+                    task: threw.task,
+                    index: start + threw.index,
+                    input: chunk[threw.index],
+                    error: threw.error,
+                    detail: threw.detail,
+                    stack: threw.stack
+                  })
+                )),
+              Effect.tap(() =>
+                Effect.sync(() => {
+                  chunker.observe(chunk.length, performance.now() - started)
+                  if (tracker) tracker.done++
+                })
+              )
+            )
           })
-        return { shipped, encoded, finished, retry: { times: options.retries ?? 3, elsewhere: balancer.anyAvailable }, inFlight: options.inFlight ?? size * 2 }
-      })
-
-    /** A job's outputs in one reply (an ask), resent whole if its worker died. */
-    const askJob = <I, O, E>(task: Task<I, O, E>, setup: Effect.Success<ReturnType<typeof jobs<I, O, E>>>) => (job: Job) =>
-      Effect.suspend(() => {
-        const started = performance.now()
-        return Retry.onWorkerDeath(balancer.run((runner) => runOn(runner, task, setup.shipped, job.encoded)), setup.retry).pipe(
-          Effect.provideService(ActorSystem.ActorSystem, system),
-          Effect.tap(() => setup.finished(job, started))
-        )
-      })
-
-    /** A job's outputs as the worker computes them; after a worker died, the rest of them (none twice). */
-    const streamJob = <I, O, E>(task: Task<I, O, E>, setup: Effect.Success<ReturnType<typeof jobs<I, O, E>>>) => {
-      const decodeOut = Schema.decodeUnknownSync(task.output)
-      const decodeError = Schema.decodeUnknownSync(task.error)
-      return (job: Job): Stream.Stream<O, PoolError<E>> =>
-        Stream.suspend(() => {
-          const started = performance.now()
-          const outputs = Retry.streamOnWorkerDeath(
-            () => balancer.stream((runner) => runner.stream("stream", { task: setup.shipped, items: job.encoded })),
-            setup.retry
+        /** A chunk's results, or (the input's last piece) its failure once every chunk before it has finished. */
+        const runPiece = (piece: Feed.Piece<I>): Effect.Effect<Array<O> | InputFailed, PoolError<E>> => {
+          if (piece._tag === "Failed") {
+            const failed = new InputFailed({ read: piece.read, detail: ActorError.describe(piece.error), cause: piece.error })
+            // Unordered, results go out as chunks finish: let the last chunk's result out before this.
+            return outstanding === 0 ? Effect.succeed(failed) : Effect.andThen(Deferred.await(drained), Effect.as(Effect.yieldNow, failed))
+          }
+          outstanding++
+          return guard(limit("a chunk", options.timeout, run(piece.items, piece.start))).pipe(
+            Effect.ensuring(Effect.sync(() => {
+              if (--outstanding === 0) {
+                Deferred.doneUnsafe(drained, Effect.void)
+                drained = Deferred.makeUnsafe<void>()
+              }
+            }))
           )
-          return outputs.pipe(
-            Stream.map((value) => decodeOut(value) as O),
-            Stream.catchTag("TaskFailed", (failed) => Stream.fail(decodeError(failed.error) as E)),
-            Stream.provideService(ActorSystem.ActorSystem, system),
-            Stream.onEnd(setup.finished(job, started))
-          ) as Stream.Stream<O, PoolError<E>>
-        })
-    }
-
-    const collect = <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options: MapOptions = {}, tracker?: Handle.Tracker) =>
-      Effect.flatMap(jobs(task, items, options, tracker), (setup) =>
-        Stream.runCollect(Stream.mapEffect(setup.encoded, askJob(task, setup), { concurrency: setup.inFlight }))).pipe(
-          Effect.map((parts) => parts.flat())
+        }
+        return Feed.pieces(items, chunker).pipe(
+          Stream.mapEffect(runPiece, { concurrency: options.inFlight ?? max * 2, unordered }),
+          // The input's failure goes out in its place: after every result of what was read before it.
+          Stream.mapEffect((part) => (part instanceof InputFailed ? Effect.fail(part) : Effect.succeed(part)))
         )
+      }))
+
+    /** Every result in order; an input failure carries the results of what was read before it. */
+    const collect = <I, O, E>(task: Task<I, O, E>, items: Feed.Input<I>, options: MapOptions = {}, tracker?: Handle.Tracker) =>
+      Effect.suspend(() => {
+        const parts: Array<Array<O>> = []
+        // Without a per-call timeout, the chunks' timeout does not apply either: the whole call is bounded instead.
+        const { timeout, ...perChunk } = options
+        return Stream.runForEach(chunked(task, items, perChunk, false, tracker), (part) => Effect.sync(() => void parts.push(part))).pipe(
+          Effect.as(parts),
+          Effect.map((all) => all.flat()),
+          Effect.catchIf(isInputFailed, (failed) =>
+            Effect.fail(new InputFailed({ read: failed.read, detail: failed.detail, cause: failed.cause, results: parts.flat() }))),
+          (effect) => guard(limit("map", timeout, effect))
+        )
+      })
 
     const map: Shape["map"] = (task, items, options) => collect(task, items, options)
 
     const streamOf = (unordered: boolean): Shape["imap"] => (task, items, options = {}) =>
-      Stream.unwrap(Effect.map(jobs(task, items, options), (setup) => {
-        if (system.streams === false) {
-          return Stream.flattenIterable(Stream.mapEffect(setup.encoded, askJob(task, setup), { concurrency: setup.inFlight, unordered }))
-        }
-        const open = streamJob(task, setup)
-        return unordered
-          ? Stream.flatMap(setup.encoded, open, { concurrency: setup.inFlight })
-          : inOrder(setup.encoded, open, setup.inFlight)
-      }))
+      Stream.flattenIterable(chunked(task, items, options, unordered))
 
     const apply: Shape["apply"] = (task, input, options) =>
       Effect.flatMap(map(task, [input], { ...options, chunkSize: 1 }), (out) => Effect.succeed(out[0]!))
 
     return {
-      size,
+      size: max,
       map,
       imap: streamOf(false),
       mapUnordered: streamOf(true),
+      starmap: map,
       apply,
       applyAsync: (task, input, options) => Handle.start(() => apply(task, input, options), 1),
-      mapAsync: (task, items, options) => Handle.start((tracker) => collect(task, items, options, tracker), 0)
+      mapAsync: (task, items, options) => Handle.start((tracker) => collect(task, items, options, tracker), 0),
+      starmapAsync: (task, items, options) => Handle.start((tracker) => collect(task, items, options, tracker), 0),
+      terminate: Effect.suspend(() => {
+        Deferred.doneUnsafe(terminated, Effect.void)
+        return workers.terminate
+      }),
+      stats: workers.stats
     } satisfies Shape
   })
 
-/**
- * The streams `open` makes of `jobs`, at most `inFlight` running at once, their elements in job order: the
- * first job's elements flow as they come, later jobs' wait (each in its own queue, holding at most its own
- * elements) until those before them ended. At most `inFlight` jobs run and as many more have ended unread.
- */
-const inOrder = <J, A, E, E2>(jobs: Stream.Stream<J, E2>, open: (job: J) => Stream.Stream<A, E>, inFlight: number): Stream.Stream<A, E | E2> =>
-  Stream.unwrap(Effect.gen(function*() {
-    const scope = yield* Scope.Scope
-    const running = Semaphore.makeUnsafe(inFlight)
-    const start = (job: J) =>
-      Effect.gen(function*() {
-        yield* running.take(1)
-        const queue = yield* Queue.unbounded<A, E | Cause.Done>()
-        yield* Effect.forkIn(Effect.ensuring(Stream.runIntoQueue(open(job), queue), running.release(1)), scope)
-        return Stream.fromQueue(queue)
-      })
-    return jobs.pipe(Stream.mapEffect(start), Stream.buffer({ capacity: inFlight }), Stream.flatten())
-  }))
-
 /** A pool as a Layer over the tier's `ActorSystem`; its runners stop when the layer is released. */
-export const layer = (options: { readonly size?: number } = {}): Layer.Layer<Pool, ActorError.SpawnFailed, ActorSystem.ActorSystem> =>
+export const layer = (options: Options = {}): Layer.Layer<Pool, ActorError.SpawnFailed, ActorSystem.ActorSystem> =>
   Layer.effect(Pool, make(options))

@@ -195,7 +195,8 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
       ship,
       restarts: () => supervisor.restarts(),
       isUp: (worker) => supervisor.isUp(worker),
-      awaitUp: (worker) => supervisor.awaitUp(worker)
+      awaitUp: (worker) => supervisor.awaitUp(worker),
+      recycle: (worker) => Effect.as(supervisor.recycle(worker), true)
     }
     return { service, router, host, unhost }
   })
