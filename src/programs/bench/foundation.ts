@@ -18,8 +18,8 @@ import { median } from "./Row.ts"
 
 const SEED = 2024
 
-/** Raw baseline: N hand-written workers, each given one contiguous share of the samples. */
-const rawPool = (workers: number) => RawPool.make(new URL("./rawPiWorker.ts", import.meta.url).href, workers, 0)
+/** Raw baseline: N hand-written workers, each given one contiguous share of the samples (they echo no-ops too). */
+export const rawPool = (workers: number) => RawPool.make(new URL("./rawPiWorker.ts", import.meta.url).href, workers, 0)
 
 const ask = (worker: Worker, message: unknown) => RawPool.ask<number>(worker, message)
 
@@ -33,7 +33,7 @@ const rawPi = (pool: ReadonlyArray<Worker>, samples: number) =>
   })
 
 /** Raw postMessage round trips with `inFlight` outstanding, spread over the pool. */
-const rawNoop = (pool: ReadonlyArray<Worker>, total: number, inFlight: number) =>
+export const rawNoop = (pool: ReadonlyArray<Worker>, total: number, inFlight: number) =>
   Effect.promise(
     () =>
       new Promise<void>((resolve) => {

@@ -445,7 +445,8 @@ export class Controller {
     const failure = Cause.findErrorOption(exit.cause)
     if (failure._tag === "None") {
       if (Cause.hasInterruptsOnly(exit.cause)) return exit as Exit.Exit<never, never>
-      return Exit.fail(new RemoteError({ engine: slot.id, error: "Defect", message: ActorError.describe(Cause.squash(exit.cause)), stack: "" }))
+      const defect = Cause.squash(exit.cause)
+      return Exit.fail(new RemoteError({ engine: slot.id, error: "Defect", message: ActorError.describe(defect), stack: ActorError.trace(defect) }))
     }
     const error = failure.value
     if (isRemoteError(error) || isTaskAborted(error)) return Exit.fail(error)
@@ -456,7 +457,9 @@ export class Controller {
       return Exit.fail(new EngineDied({ engine: slot.id, reason: this.deathReason(slot, error.reason, lost) }))
     }
     const kind = Predicate.hasProperty(error, "_tag") && typeof error._tag === "string" ? error._tag : "Error"
-    return Exit.fail(new RemoteError({ engine: slot.id, error: kind, message: ActorError.describe(error), stack: "" }))
+    // An engine's own defect (ActorDefect) carries the stack its thread captured.
+    const stack = Predicate.hasProperty(error, "stack") && typeof error.stack === "string" && ActorError.isActorDefect(error) ? error.stack : ""
+    return Exit.fail(new RemoteError({ engine: slot.id, error: kind, message: ActorError.describe(error), stack }))
   }
 
   /** Why an engine died, saying which other engines shared its worker (they died with it). */

@@ -24,7 +24,7 @@
  */
 import { Deferred, Effect, Exit, Schema } from "effect"
 import { threadId } from "node:worker_threads"
-import { Actor, Code } from "../index.ts"
+import { Actor, ActorError, Code } from "../index.ts"
 import { findUncloneable } from "./Cloneable.ts"
 import { RemoteError, Restarted, TaskAborted } from "./Errors.ts"
 import * as Remote from "./Remote.ts"
@@ -54,8 +54,6 @@ export interface ExecuteContext {
 const compiled = new Map<string, Remote.AnyFunction>()
 
 const isFunction = (u: unknown): u is Remote.AnyFunction => typeof u === "function"
-
-const STACK_LINES = 8
 
 /** What every task message carries: its task id (for `abort`) and, optionally, the incarnation it expects. */
 const Turn = { task: Schema.Number, expect: Schema.optional(Schema.Number) }
@@ -112,28 +110,31 @@ export const Engine = Actor.make("Engine", {
       /** Where functions bound in the namespace came from, so that `pull` can hand them back by reference. */
       const origins = new WeakMap<Remote.AnyFunction, Remote.WireSpec>()
 
-      const fail = (error: string, message: string, stack = "") => new RemoteError({ engine: id, error, message, stack })
+      const fail = (error: string, message: string, stack = "", fn?: string) =>
+        new RemoteError({ engine: id, error, message, stack, ...(fn === undefined ? {} : { function: fn }) })
 
       const toRemoteError = (thrown: unknown, spec: Remote.WireSpec | undefined): RemoteError => {
         if (thrown instanceof RemoteError) return thrown
         if (thrown instanceof Error) {
-          const stack = (thrown.stack ?? "").split("\n").slice(1, STACK_LINES + 1).join("\n")
+          // Where it was thrown, mapped to the sources (workers run with source maps), and its cause chain.
+          const stack = ActorError.trace(thrown)
           if (thrown instanceof ReferenceError && spec?.kind === "source") {
             return fail(
               "ReferenceError",
               `${thrown.message} on engine ${id}: the shipped function ${spec.name} uses a variable from where it was ` +
                 `written (it captures it); pass the value as an argument, push it into the namespace, or call a module function`,
-              stack
+              stack,
+              spec.name
             )
           }
           const tag = (thrown as { _tag?: unknown })._tag
-          return fail(typeof tag === "string" ? tag : thrown.name, thrown.message, stack)
+          return fail(typeof tag === "string" ? tag : thrown.name, thrown.message, stack, spec?.name)
         }
         if (typeof thrown === "object" && thrown !== null && typeof (thrown as { _tag?: unknown })._tag === "string") {
           const { _tag, ...rest } = thrown as { _tag: string }
-          return fail(_tag, safeJson(rest))
+          return fail(_tag, safeJson(rest), "", spec?.name)
         }
-        return fail("Error", String(thrown))
+        return fail("Error", String(thrown), "", spec?.name)
       }
 
       const reply = (value: unknown, started: number, what: string): Exit.Exit<Reply, RemoteError> => {

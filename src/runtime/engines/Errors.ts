@@ -7,12 +7,17 @@
  */
 import { Predicate, Schema } from "effect"
 
-/** The user's function threw (or failed) on an engine; `error` is the thrown error's name, e.g. `TypeError`. */
+/**
+ * The user's function threw (or failed) on an engine; `error` is the thrown error's name, e.g. `TypeError`,
+ * `function` the name of the function that raised it. `stack` is the error's stack where it was thrown, mapped
+ * to the `.ts` sources, followed by its cause chain (`Caused by: ...`); empty when the engine has none to give.
+ */
 export class RemoteError extends Schema.TaggedError<RemoteError>()("RemoteError", {
   engine: Schema.Number,
   error: Schema.String,
   message: Schema.String,
-  stack: Schema.String
+  stack: Schema.String,
+  function: Schema.optional(Schema.String)
 }) {}
 
 /** The engine's thread died while it held the task (its namespace is gone; it is restarted empty). */

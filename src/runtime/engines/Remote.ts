@@ -18,7 +18,7 @@
 import { Effect, Schema } from "effect"
 import { Code } from "../index.ts"
 import { NotShippable } from "./Errors.ts"
-import { ALWAYS_DEFINED, freeVariables } from "./FreeVariables.ts"
+import { freeVariables, THIS } from "./FreeVariables.ts"
 
 export type AnyFunction = (...args: Array<any>) => any
 
@@ -86,9 +86,15 @@ export const fromFunction = <F extends AnyFunction>(f: F, options: { readonly na
     } catch (error) {
       return refuse(`function ${name} cannot be compiled on its own: ${error instanceof Error ? error.message : String(error)}`)
     }
-    const captured = freeVariables(source).filter((v) => !ALWAYS_DEFINED.has(v))
+    let captured: ReadonlyArray<string>
+    try {
+      captured = freeVariables(source)
+    } catch {
+      // Syntax the parser does not know yet (V8 compiled it above): not refused here; a capture still fails on the engine.
+      captured = []
+    }
     if (captured.length > 0) {
-      const what = captured.map((v) => (importedName(v) ? `${v} (an import)` : v)).join(", ")
+      const what = captured.map((v) => (importedName(v) ? `${v} (an import)` : v === THIS ? `this (the caller's)` : v)).join(", ")
       return refuse(
         `function ${name} captures outer variables (${what}), which do not exist on the engines; ` +
           `shipped functions must be self-contained: pass the values as arguments, push them into the namespace, ` +

@@ -17,7 +17,7 @@
 import { Cause, Effect, Exit, Scope, Stream } from "effect"
 import type { Fiber } from "effect"
 import type * as Actor from "../Actor.ts"
-import { ActorDefect, ActorStopped, describe } from "../ActorError.ts"
+import { ActorDefect, ActorStopped, describe, trace } from "../ActorError.ts"
 import type { ActorError } from "../ActorError.ts"
 
 /** Where a message came from, and so where its outcome goes. */
@@ -73,7 +73,9 @@ export class Cell {
     readonly id: number,
     readonly definition: Actor.Any,
     private readonly handlers: Actor.Handlers<Actor.Protocol>,
-    private readonly scope: Scope.Closeable
+    private readonly scope: Scope.Closeable,
+    /** The thread the cell lives on, as its defects report it. */
+    readonly worker: number
   ) {}
 
   /**
@@ -94,7 +96,7 @@ export class Cell {
       const scope = Scope.makeUnsafe()
       return definition.behaviour(init, context).pipe(
         Scope.provide(scope),
-        Effect.map((handlers) => new Cell(id, definition, handlers, scope)),
+        Effect.map((handlers) => new Cell(id, definition, handlers, scope, context.worker)),
         Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
       )
     })
@@ -213,7 +215,9 @@ export class Cell {
   }
 
   private defect(tag: string, thrown: unknown): Exit.Exit<never, ActorDefect> {
-    return Exit.fail(new ActorDefect({ actor: this.definition.name, message: tag, detail: describe(thrown) }))
+    return Exit.fail(
+      new ActorDefect({ actor: this.definition.name, message: tag, detail: describe(thrown), worker: this.worker, stack: trace(thrown) })
+    )
   }
 
   /** Drop a queued message, or interrupt it if it is running. */

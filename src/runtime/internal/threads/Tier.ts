@@ -96,6 +96,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
               ...(extra.cluster ? { cluster: extra.cluster } : {})
             } satisfies WorkerData,
             // Workers load a plain bundle: inheriting a TypeScript loader from the parent only slows their boot.
+            // Not `--enable-source-maps` either: it decodes the whole map at boot (see SourceMap.ts).
             execArgv: [],
             ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
             stdout: false,

@@ -9,7 +9,9 @@
  * instead of carrying its own copy, so a worker holds exactly one instance of each
  * however many modules it loads, and modules can be loaded long after the worker
  * started. Bundles are cached on disk (`Layout.cacheDir`) and rebuilt only when
- * one of their input files, or this package's or Effect's version, changes.
+ * one of their input files, or this package's or Effect's version, changes. Each
+ * bundle has a source map beside it, so a stack thrown in a worker can name the
+ * `.ts` file and line (`SourceMap.mapStack`).
  *
  * Where the runtime comes from is `Layout`'s answer. From its TypeScript sources
  * (this checkout) and from `dist/` (installed from npm) it is bundled the same way,
@@ -31,6 +33,8 @@ import type { Locator, Shipped } from "../../Code.ts"
 import * as Layout from "../Layout.ts"
 
 const SHARED = "__actorflow_shared"
+/** How bundles are built (format, source maps): part of every bundle's name, so a change never reuses old ones. */
+const FORMAT = "esm-linked-map-1"
 /** The Cluster tier's client and runner side: Postgres, sockets and processes, which no worker thread loads. */
 const notForWorkers = (): Array<string> =>
   Layout.runtimeDir === undefined ? [] : [Layout.runtimeFile("Cluster"), Path.join(Layout.runtimeDir, "internal", "cluster")]
@@ -195,6 +199,11 @@ const build = async (
     target: "node20",
     write: false,
     metafile: true,
+    // Stack traces thrown in workers can point at the .ts sources: a map beside each bundle, mappings only,
+    // read when a stack is rendered (`SourceMap.mapStack`), not when the bundle loads.
+    outfile: output,
+    sourcemap: "linked",
+    sourcesContent: false,
     external: ["esbuild"],
     plugins: options.plugins,
     banner: { js: `import { createRequire as __afRequire } from 'node:module'; const require = __afRequire(${META_URL});` },
@@ -206,7 +215,10 @@ const build = async (
     .filter((input) => !input.includes(":"))
     .map((input) => Path.resolve(process.cwd(), input))
   const stamp: Stamp = { inputs: stampOf(inputs) }
-  writeAtomic(output, result.outputFiles[0]!.contents)
+  const map = result.outputFiles.find((file) => file.path.endsWith(".map"))
+  const code = result.outputFiles.find((file) => !file.path.endsWith(".map"))!
+  if (map !== undefined) writeAtomic(map.path, map.contents)
+  writeAtomic(output, code.contents)
   writeAtomic(`${output}.json`, JSON.stringify(stamp))
 }
 
@@ -256,7 +268,7 @@ export const baseBundle = (): Promise<string> =>
       ...modules.map((file, i) => `m${codeIndex}.provide(${JSON.stringify(pathToFileURL(file).href)}, m${i})`)
     ]
     // Named after its entry, which lists every runtime file: a layout or generator change makes a new bundle.
-    const entryHash = Crypto.createHash("sha1").update(lines.join("\n")).update(Layout.versions()).digest("hex").slice(0, 8)
+    const entryHash = Crypto.createHash("sha1").update(`${FORMAT}\n${lines.join("\n")}`).update(Layout.versions()).digest("hex").slice(0, 8)
     const output = Path.join(Layout.cacheDir(), `worker-base-${entryHash}.mjs`)
     if (fresh(output)) return output
     await build(output, { entry: "actorflow-worker-entry.ts", contents: lines.join("\n"), plugins: [keepModuleUrls] })
@@ -292,7 +304,7 @@ const fileBundle = (() => {
     let bundle = builds.get(key)
     if (bundle === undefined) {
       bundle = (async () => {
-        const hash = Crypto.createHash("sha1").update(`${file}:${layoutHash()}`).digest("hex").slice(0, 12)
+        const hash = Crypto.createHash("sha1").update(`${file}:${layoutHash()}:${FORMAT}`).digest("hex").slice(0, 12)
         const output = Path.join(Layout.cacheDir(), `${kind}-${Path.basename(file).replace(/\W/g, "_")}-${hash}.mjs`)
         if (fresh(output)) return output
         await build(output, { entry: file, plugins: await plugins() })
