@@ -55,7 +55,7 @@ describe.each([
 })
 
 describe("thread boundaries", () => {
-  it("a payload that does not fit the protocol is a MalformedMessage at the sender", async () => {
+  it("a payload that does not fit the protocol is a MalformedMessage for the asker (checked where it arrives)", async () => {
     const exit = await Tiers.run(
       tiers.threads(2),
       Effect.exit(Effect.flatMap(ActorSystem.spawn(Echo, { prefix: "" }), (e) => e.ask("noop", "seven" as unknown as number)))

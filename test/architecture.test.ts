@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest"
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const src = Path.join(root, "src")
 const runtime = Path.join(src, "runtime")
-const libraries = ["pool", "parallel", "engines", "shared"].map((name) => Path.join(runtime, name))
+const libraries = ["pool", "parallel", "engines", "shared", "collectives"].map((name) => Path.join(runtime, name))
 
 const walk = (dir: string): Array<string> =>
   Fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

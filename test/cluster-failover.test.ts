@@ -11,6 +11,7 @@ import { countHits } from "../src/actors/pi/kernel.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
 import { ActorError, ActorSystem } from "../src/runtime/index.ts"
 import { Pool } from "../src/runtime/pool/index.ts"
+import { WideCounter } from "../src/runtime/shared/index.ts"
 import { Echo } from "./fixtures/Echo.ts"
 import { sleepBusy } from "./fixtures/tasks.ts"
 import * as TestCluster from "./support/cluster.ts"
@@ -39,11 +40,12 @@ const restart = (slot: number) =>
 describe("a runner SIGKILLed mid-run", () => {
   it("π on pinned samplers still equals serial, once the runner is back", () =>
     run(Effect.gen(function*() {
-      const params = { samples: 20_000_000, seed: 11, chunk: 100_000, progress: { done: 0, total: 20_000_000 } }
+      // Runners are other processes: progress counts replies (no shared counter across processes).
+      const params = { samples: 20_000_000, seed: 11, chunk: 100_000, progress: WideCounter.make(), progressInside: false }
       const computing = yield* Effect.forkChild(Modes.actors(params))
-      while (params.progress.done === 0) yield* Effect.sleep("20 millis")
+      while (params.progress.get() === 0) yield* Effect.sleep("20 millis")
       const killedAt = yield* kill(1)
-      const doneBefore = params.progress.done
+      const doneBefore = params.progress.get()
       yield* restart(1)
       console.log(`π: runner 1 back ${seconds(killedAt)} s after SIGKILL`)
       const hits = yield* Fiber.join(computing)

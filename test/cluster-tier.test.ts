@@ -21,6 +21,7 @@ import * as Postgres from "../src/runtime/internal/cluster/Postgres.ts"
 import * as TlsMaterial from "../src/runtime/internal/cluster/Tls.ts"
 import { Echo, Loose, Relay } from "./fixtures/Echo.ts"
 import { Gate } from "./fixtures/Gate.ts"
+import { MainThreadOnly } from "./fixtures/MainThreadOnly.ts"
 import * as TestCluster from "./support/cluster.ts"
 
 const { cluster, run } = TestCluster.use({ runners: 2, threads: 2, tls: true })
@@ -57,6 +58,20 @@ describe("actors on the Cluster tier", () => {
       expect(ActorError.isMalformedMessage(error)).toBe(true)
       const spawnError = yield* Effect.flip(ActorSystem.spawn(Echo, { prefix: 42 as unknown as string }, { worker: 2 }))
       expect(ActorError.isSpawnFailed(spawnError)).toBe(true)
+    })))
+
+  it("a module a runner's worker cannot load: one SpawnFailed naming it and the reason, at spawn, not nested", () =>
+    run(Effect.gen(function*() {
+      const error = yield* Effect.flip(ActorSystem.spawn(MainThreadOnly, {}, { worker: 3 }))
+      expect(ActorError.isSpawnFailed(error)).toBe(true)
+      expect(error).toMatchObject({ actor: "MainThreadOnly" })
+      const detail = (error as ActorError.SpawnFailed).detail
+      expect(detail).toContain(`cannot load ${MainThreadOnly.module}`)
+      expect(detail).toContain("settings are read on the main thread only")
+      // The worker's own error, as it said it: not described again inside another error.
+      expect(detail).not.toContain("SpawnFailed")
+      // The runner's worker did not die of it.
+      expect(yield* (yield* ActorSystem.spawn(Echo, { prefix: "still:" }, { worker: 3 })).ask("echo", "up")).toBe("still:up")
     })))
 
   it("places actors by shard without a worker, and reaches them from anywhere", () =>

@@ -1,10 +1,9 @@
-// Function shipping (free-variable analysis) and the views on the Local tier: the same operations give the same
+// The views on the Local tier: the same operations give the same
 // results in one thread as on worker threads, so engines do not depend on where they live.
 import { Effect } from "effect"
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { Local } from "../src/runtime/index.ts"
-import { freeVariables } from "../src/runtime/engines/FreeVariables.ts"
 import { Client, Remote, Selection } from "../src/runtime/engines/index.ts"
 import * as fns from "./fixtures/engineFns.ts"
 
@@ -14,33 +13,6 @@ const withLocal = <A, E>(engines: number, f: (client: Client.Shape) => Effect.Ef
   Effect.runPromise(Effect.scoped(Effect.flatMap(Client.make({ engines }), f)).pipe(Effect.provide(Local.layer)))
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
-
-describe("free variables", () => {
-  const k = 3
-  const table: Array<[string, string, Array<string>]> = [
-    ["arrow capturing k", "x => x * k", ["k"]],
-    ["locals and globals", "x => { const y = x * 2; return Math.sqrt(y) + Number(y) }", []],
-    ["destructuring with defaults", "({ a, b: [c, d = 2] }) => a + c + d", []],
-    ["object keys are not variables", "x => ({ k: x, m: x, [String(x)]: 1 })", []],
-    ["computed keys are", "x => ({ [k]: x })", ["k"]],
-    ["methods, getters, classes", "x => { const o = { f(y) { return y }, get g() { return 1 } }; class A { v = 1; m() { return this.v } }; return o.f(x) + new A().m() }", []],
-    ["inner functions, labels, catch", "x => { function inner(a) { return a } outer: for (;;) { break outer } try { return inner(x) } catch (e) { return e } }", []],
-    ["template and regex", "s => `${s}${k}` + /a\\/b[/]/.test(s) / 2", ["k"]],
-    ["member access is not a variable", "o => o.k + o?.m + o.k.m", []],
-    ["ternary branches are", "x => x ? k : m", ["k", "m"]],
-    ["imports captured under vitest", "x => __vi_import_0__.square(x)", ["__vi_import_0__"]],
-    ["the keep-names helper is provided", "x => { function f() {} __name(f, 'f'); return x }", []]
-  ]
-  it.each(table)("%s", (_, source, free) => {
-    expect(freeVariables(source)).toEqual(free)
-  })
-
-  it("a capturing function is refused before anything is sent", async () => {
-    const refused = await Effect.runPromise(Effect.flip(Remote.fromFunction((x: number) => x * k)))
-    expect(refused).toMatchObject({ _tag: "NotShippable", captured: ["k"] })
-    expect(() => Remote.fn(Math.max)).toThrow(/native or bound/)
-  })
-})
 
 describe("selection", () => {
   it("slices like Python over any engine count", () => {

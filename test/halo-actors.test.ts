@@ -17,6 +17,7 @@ import { ActorSystem } from "../src/runtime/index.ts"
 import { Echo } from "./fixtures/Echo.ts"
 import { gridArb, paramsArb, sameBits } from "./support/halo.ts"
 import * as Program from "./support/program.ts"
+import { pairwise } from "./support/pairwise.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
@@ -114,6 +115,43 @@ describe("halo regions as actors", () => {
         checkFingerprints(result.success, p.n, p.steps)
       }
     }
+  })
+
+  it("the regions' per-step energy allreduce equals a reference sum over the same rank tree, at any worker count", async () => {
+    /** Reference: each region's migrants of a step sorted by id, ½(vx² + vy²) summed in that order; regions paired (0,1), (2,3), … */
+    const reference = (p: Halo.HaloParams, grid: Halo.Grid): Array<number> | undefined => {
+      const series: Array<number> = []
+      const regions = grid.px * grid.py
+      const out = Halo.runDecomposed(p, grid, {
+        onStep: (_step, envelopes) => {
+          const partials = Array.from({ length: regions }, (_, r) => {
+            const held = envelopes.filter((e) => e.to === r).flatMap((e) =>
+              Array.from(e.migrants.ids, (id, i) => ({ id, vx: e.migrants.vx[i]!, vy: e.migrants.vy[i]! })))
+            held.sort((a, b) => a.id - b.id)
+            let sum = 0
+            for (const q of held) sum += 0.5 * (q.vx * q.vx + q.vy * q.vy)
+            return sum
+          })
+          series.push(pairwise(partials))
+        }
+      })
+      return out._tag === "Done" ? series : undefined
+    }
+    await fc.assert(
+      fc.asyncProperty(paramsArb(300, 15, 0.02), gridArb, fc.integer({ min: 1, max: 4 }), async (p, grid, workers) => {
+        const want = reference(p, grid)
+        if (want === undefined) return
+        for (const tier of [tiers.threads(workers), tiers.local()]) {
+          const outcome = await Tiers.run(
+            tier,
+            Effect.flatMap(Modes.prepare("messages", { params: p, grid }), (runner) => runner.run(Halo.initialState(p), { energy: true }))
+          )
+          expect(Array.from(outcome.energy!)).toEqual(want)
+          expect(outcome.kineticEnergy).toBe(want[p.steps])
+        }
+      }),
+      { numRuns: 20 }
+    )
   })
 
   it("neighbours talk directly: one envelope per neighbour per step, across workers where they live apart", async () => {
@@ -254,6 +292,11 @@ describe("halo.ts", () => {
     expect(rows.map((r) => r.mode)).toEqual(["serial", "messages", "shared"])
     const p: Halo.HaloParams = { n: 1500, L: Halo.boxForDensity(1500, 1, 20), rc: 1, k: 1, dt: 0.01, steps: 20, seed: 3, v0: 0.1 }
     const want = Halo.checksum(Halo.simulateSerial(p))
+    // The messages mode's per-step allreduce over regions gives the serial sum over the same rank tree, bit for bit.
+    const wantEnergy = Halo.Energy.byRegions(Halo.makeGeometry(p, { px: 3, py: 2 }), Halo.simulateSerial(p))
+    expect(rows.map((r) => r.kineticEnergy)).toEqual([wantEnergy, wantEnergy, wantEnergy])
+    expect(rows.map((r) => r.kineticEnergyMax === null)).toEqual([true, false, true])
+    expect(rows[1].kineticEnergyMax).toBeGreaterThanOrEqual(wantEnergy)
     for (const row of rows) {
       expect(row).toMatchObject({ particles: 1500, regions: "3x2", steps: 20, checksum: want, matchesSerial: true })
       for (const key of ["workers", "seconds", "messages", "bytes", "computeSeconds", "commRatio"]) {

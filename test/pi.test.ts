@@ -2,13 +2,16 @@
  * π: every parallel mode gives the serial hit count, for any seed, size,
  * worker count and chunking.
  */
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import * as PiKernel from "../src/actors/pi/kernel.ts"
-import { sampleRange, SLICE } from "../src/actors/pi/PiSampler.ts"
+import { PiSampler, sampleRange, SLICE } from "../src/actors/pi/PiSampler.ts"
 import * as Rng from "../src/actors/rng.ts"
+import * as Progress from "../src/programs/cli/Progress.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
+import { ActorSystem } from "../src/runtime/index.ts"
+import { WideCounter } from "../src/runtime/shared/index.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
@@ -69,14 +72,14 @@ describe("π kernel", () => {
 })
 
 describe("π on actors equals serial", () => {
-  it("for any seed, samples, workers 1-4 and chunk size (actors, pipeline and shared)", async () => {
+  it("for any seed, samples, workers 1-4 and chunk size (actors, pipeline, shared and stream)", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: -1e9, max: 1e9 }),
         fc.integer({ min: 1, max: 1_000_000 }),
         fc.integer({ min: 1, max: 4 }),
         fc.option(fc.integer({ min: 1, max: 300_000 }), { nil: undefined }),
-        fc.constantFrom("actors" as const, "pipeline" as const, "shared" as const),
+        fc.constantFrom("actors" as const, "pipeline" as const, "shared" as const, "stream" as const),
         async (seed, samples, workers, chunk, mode) => {
           const serial = PiKernel.countHits(seed, 0, samples)
           // At most 5,000 messages a run: a chunk of 1 over 10^6 samples tests nothing more, but takes seconds.
@@ -94,6 +97,27 @@ describe("π on actors equals serial", () => {
       const hits = await Tiers.run(tiers.threads(2, { batching }), Modes.perSample({ samples: 20_000, seed: 5 }))
       expect(hits).toBe(PiKernel.countHits(5, 0, 20_000))
     }
+  })
+
+  it("the stream mode reports its estimate slice by slice, and ends at the serial count", async () => {
+    const samples = 3 * SLICE + 12_345
+    const seen: Array<number> = []
+    const partial = {
+      hits: 0,
+      counted: 0,
+      get samples() {
+        return this.counted
+      },
+      set samples(n: number) {
+        this.counted = n
+        seen.push(n)
+      }
+    }
+    const hits = await Tiers.run(tiers.threads(2), Modes.stream({ samples, seed: 4, chunk: samples, partial }))
+    expect(hits).toBe(PiKernel.countHits(4, 0, samples))
+    expect(partial.hits).toBe(hits)
+    // One chunk, four slices: the estimate moved four times, the last at every sample.
+    expect(seen).toEqual([SLICE, 2 * SLICE, 3 * SLICE, samples])
   })
 
   it("the Local tier gives the serial count too", async () => {
@@ -127,17 +151,50 @@ describe("π on actors equals serial", () => {
   })
 })
 
+describe("π progress from inside", () => {
+  it("a sampler's shared counter moves during one long ask, with no message until its reply", async () => {
+    const slices = 6
+    const samples = slices * SLICE
+    const progress = WideCounter.make()
+    const seen = await Tiers.run(
+      tiers.threads(1),
+      Effect.gen(function*() {
+        const sampler = yield* ActorSystem.spawn(PiSampler, { seed: 5 })
+        const ask = yield* Effect.forkChild(sampler.ask("sample", { start: 0, count: samples, progress: progress.handle }))
+        const seen: Array<number> = []
+        // Read while the one ask runs: every value before its reply comes from the worker, not from a reply.
+        while (ask.pollUnsafe() === undefined) {
+          seen.push(progress.get())
+          yield* Effect.sleep("2 millis")
+        }
+        expect(yield* Fiber.join(ask)).toBe(PiKernel.countHits(5, 0, samples))
+        return seen
+      })
+    )
+    const between = seen.filter((done) => done > 0 && done < samples)
+    expect(between.length).toBeGreaterThan(0)
+    for (const done of between) expect(done % SLICE).toBe(0) // whole slices, added as each ends
+    expect(progress.get()).toBe(samples)
+  }, 60_000)
+
+  it("the progress line shows a bar, the rate and the time left", () => {
+    expect(Progress.render("actors", 250, 1000, 2)).toBe("actors [#####...............] 25.0% 250 / 1.00k, 125/s, 6.0 s left")
+    expect(Progress.render("actors", 1200, 1000, 2)).toMatch(/\[#{20}\] 100\.0% .*, 0\.0 s left$/)
+    expect(Progress.render("x", 0, 0, 0)).toContain("? ")
+  })
+})
+
 describe("π chunks are produced as they are sent", () => {
   it("a run of 2^40 one-sample chunks starts at once and is interrupted with bounded memory (actors and shared)", async () => {
     // Before: Effect.forEach made an array of every range first; with --chunk 1 on 1e9 samples the process grew
     // without bound (2.8 GB after a minute, measured) and here it would block the thread for hours.
     await Tiers.run(tiers.threads(2), Modes.run("actors", { samples: 1000, seed: 3 })) // workers up first
     for (const mode of ["actors", "shared"] as const) {
-      const progress = { done: 0, total: 2 ** 40 }
+      const progress = WideCounter.make()
       const run = Modes.run(mode, { samples: 2 ** 40, seed: 3, chunk: 1, progress })
       const out = await Tiers.run(tiers.threads(2), Effect.timeoutOption(run, "1 second"))
       expect(out._tag).toBe("None") // interrupted, not finished
-      expect({ mode, started: progress.done > 100 }).toEqual({ mode, started: true }) // chunks really went out and came back
+      expect({ mode, started: progress.get() > 100 }).toEqual({ mode, started: true }) // chunks really went out and came back
     }
   })
 })

@@ -25,7 +25,7 @@ describe("pi.ts", () => {
     const { code, stdout } = await Program.run(["src/programs/pi.ts", "--samples", "2e5", "--workers", "2", "--seed", "17", "--json"])
     expect(code).toBe(0)
     const rows = stdout.trim().split("\n").map((line) => JSON.parse(line))
-    expect(rows.map((r) => r.mode)).toEqual(["serial", "per-sample", "per-sample", "actors", "pipeline", "shared"])
+    expect(rows.map((r) => r.mode)).toEqual(["serial", "per-sample", "per-sample", "actors", "pipeline", "shared", "stream"])
     for (const row of rows) {
       expect(row).toMatchObject({ seed: 17, workers: expect.any(Number), seconds: expect.any(Number), samplesPerSecond: expect.any(Number) })
       expect(row.hits).toBe(PiKernel.countHits(17, 0, row.samples))

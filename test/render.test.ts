@@ -1,10 +1,14 @@
 /**
  * The programs' pictures: each renderer draws a capped, well-formed SVG for any size and leaves the state it
- * is given untouched.
+ * is given untouched; the bench's charts put each point where its value says.
  */
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
 import { describe, expect, it } from "vitest"
 import * as Halo from "../src/actors/halo/index.ts"
 import * as Particles from "../src/actors/particles/index.ts"
+import * as Pictures from "../src/programs/bench/pictures.ts"
+import type { Row } from "../src/programs/bench/Row.ts"
 import { pathsSvg } from "../src/programs/render/pathsSvg.ts"
 import { regionsSvg } from "../src/programs/render/regionsSvg.ts"
 
@@ -51,5 +55,70 @@ describe("halo regions", () => {
     expect(svg).toContain("halo bands (within rc = 1.5 of a border)")
     // One region along an axis has no border there: no bands at all for a 1 x 1 grid.
     expect(regionsSvg(Halo.initialState(p), p.L, { px: 1, py: 1 }, { halo: p.rc })).not.toContain('class="halo"')
+  })
+})
+
+describe("bench pictures", () => {
+  const cores = 2
+  const rows: Array<Row> = [
+    ...[1, 2, 3, 4].flatMap((x) => [
+      { section: "scaling", name: `π ${x}`, value: 1 / x, unit: "s", ratio: Math.min(x, cores), series: "π", x },
+      { section: "scaling", name: `particles ${x}`, value: 1, unit: "s", ratio: 1.5, series: "particles", x },
+      { section: "scaling", name: `halo ${x}`, value: 1, unit: "s", ratio: 2 / x, series: "halo", x }
+    ]),
+    ...[1, 2, 4, 8, 16, 32, 64, 128].flatMap((x) => [
+      { section: "in flight", name: `actors ${x}`, value: 5000 * x, unit: "asks/s", series: "actors", x },
+      { section: "in flight", name: `raw ${x}`, value: 30000 * x, unit: "msgs/s", series: "raw postMessage", x }
+    ]),
+    { section: "halo", name: "not in a picture", value: 3, unit: "s" }
+  ]
+
+  /** The points of a path's `d` (M/L commands). */
+  const pathPoints = (d: string) => [...d.matchAll(/[ML]([\d.]+) ([\d.]+)/g)].map((p) => [Number(p[1]), Number(p[2])] as const)
+
+  it("speedup against workers: one line per kernel, the ideal flat past the cores, points where their values are", () => {
+    const pictures = Pictures.draw(rows, cores)
+    expect(pictures.map((p) => p.file)).toEqual(["speedup.svg", "asks.svg"])
+    const svg = pictures[0]!.svg
+    expect(svg.startsWith("<svg")).toBe(true)
+    expect(svg.trimEnd().endsWith("</svg>")).toBe(true)
+    expect(svg).not.toContain("NaN")
+    const paths = [...svg.matchAll(/<path d="([^"]+)"[^>]*stroke="([^"]+)"[^>]*\/>/g)]
+    expect(paths.length).toBe(4)
+    const ideal = paths.find((p) => p[0].includes("stroke-dasharray"))!
+    const [one, two, three, four] = pathPoints(ideal[1]!)
+    expect(two![1]).toBeLessThan(one![1]) // rises to the cores (SVG y grows downwards) ...
+    expect(three![1]).toBe(two![1]) // ... then stays flat
+    expect(four![1]).toBe(two![1])
+    // π's speedups are the ideal's values: its line lies on the ideal line, point for point.
+    const pi = paths.find((p) => !p[0].includes("stroke-dasharray"))!
+    expect(pathPoints(pi[1]!)).toEqual([one, two, three, four])
+    for (const name of ["π", "particles", "halo", "ideal", "2 cores"]) expect(svg).toContain(`>${name}<`)
+  })
+
+  it("asks against messages in flight: actors and the raw baseline, on log axes ticked at the points", () => {
+    const svg = Pictures.draw(rows, cores)[1]!.svg
+    expect(svg).not.toContain("NaN")
+    expect(svg.match(/<circle /g)?.length).toBe(8)
+    for (const tick of ["1", "2", "4", "8", "16", "32", "64", "128"]) expect(svg).toContain(`>${tick}</text>`)
+    const paths = [...svg.matchAll(/<path d="([^"]+)"/g)].map((p) => pathPoints(p[1]!))
+    // raw is 6x actors at every point: on a log y axis, a constant gap.
+    const gaps = paths[0]!.map(([, y], i) => y - paths[1]![i]![1])
+    for (const gap of gaps) expect(gap).toBeCloseTo(gaps[0]!, 0)
+    // doubling in flight doubles both: evenly spaced on a log x axis.
+    const xs = paths[0]!.map(([x]) => x)
+    for (let i = 2; i < xs.length; i++) expect(xs[i]! - xs[i - 1]!).toBeCloseTo(xs[1]! - xs[0]!, 0)
+  })
+
+  it.runIf(Fs.existsSync("/usr/bin/rsvg-convert"))("renders with rsvg-convert (where installed)", () => {
+    for (const picture of Pictures.draw(rows, cores)) {
+      const out = ChildProcess.spawnSync("rsvg-convert", ["--format", "png"], { input: picture.svg })
+      expect(out.status).toBe(0)
+      expect(out.stdout.subarray(1, 4).toString()).toBe("PNG")
+    }
+  })
+
+  it("draws nothing for sections that did not run", () => {
+    expect(Pictures.draw(rows.filter((r) => r.section === "halo"), cores)).toEqual([])
   })
 })

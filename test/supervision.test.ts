@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { countHits } from "../src/actors/pi/kernel.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
 import { ActorSystem, Retry, Threads } from "../src/runtime/index.ts"
+import { WideCounter } from "../src/runtime/shared/index.ts"
 import { Echo } from "./fixtures/Echo.ts"
 import { failureOf } from "./support/exit.ts"
 import * as Tiers from "./support/tiers.ts"
@@ -53,7 +54,8 @@ describe("a worker that dies", () => {
   it("mid-run does not change the π result: lost chunks are retried", async () => {
     const samples = 100_000_000
     const chunk = 2_000_000
-    const progress = { done: 0, total: samples }
+    // Samplers add to it from inside their workers, as they go.
+    const progress = WideCounter.make()
     const { atKill, hits, restarts } = await Tiers.run(
       tiers.threads(2),
       Effect.gen(function*() {
@@ -63,8 +65,8 @@ describe("a worker that dies", () => {
         const run = yield* Effect.forkChild(Modes.actors({ samples, seed: 11, chunk, progress }))
         // Kill once the run is well under way and far from its end: every worker then holds chunks in flight
         // (2 per worker), so the death really loses work that must be retried.
-        yield* Effect.repeat(Effect.sleep("5 millis"), { until: () => progress.done >= 10 * chunk })
-        const atKill = progress.done
+        yield* Effect.repeat(Effect.sleep("5 millis"), { until: () => progress.get() >= 10 * chunk })
+        const atKill = progress.get()
         yield* Effect.exit(killer.ask("crash", "exit"))
         const hits = yield* Fiber.join(run)
         return { atKill, hits, restarts: system.restarts() - before }
@@ -72,7 +74,9 @@ describe("a worker that dies", () => {
     )
     expect(restarts).toBe(1)
     expect(samples - atKill).toBeGreaterThan(8 * chunk) // chunks were in flight on both workers at the kill
-    expect(progress.done).toBe(samples) // each chunk counted once, retried ones included
+    // Every chunk was drawn: progress counts samples drawn, so a retried chunk the dead worker had finished but
+    // not replied for counts twice there (never in the hits, checked next).
+    expect(progress.get()).toBeGreaterThanOrEqual(samples)
     expect(hits).toBe(countHits(11, 0, samples))
   }, 60_000)
 })
@@ -164,5 +168,53 @@ describe("spawning", () => {
       })
     )
     expect(replies).toEqual(["s:ok", "s:ok", "s:ok"])
+  })
+})
+
+describe("recycling a worker", () => {
+  it("on Threads replaces its thread: its actors start again from their init parameters, and it is no death", async () => {
+    const result = await Tiers.run(
+      tiers.threads(2),
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        const before = system.restarts()
+        const recycled = yield* ActorSystem.spawn(Echo, { prefix: "r:" }, { worker: 0 })
+        const kept = yield* ActorSystem.spawn(Echo, { prefix: "k:" }, { worker: 1 })
+        yield* recycled.tell("bump", 5)
+        yield* kept.tell("bump", 7)
+        const counted = yield* recycled.ask("count", undefined)
+        const replaced = yield* system.recycle(0)
+        return {
+          counted,
+          replaced,
+          after: yield* recycled.ask("count", undefined),
+          echo: yield* recycled.ask("echo", "back"),
+          other: yield* kept.ask("count", undefined),
+          restarts: system.restarts() - before,
+          up: system.isUp(0)
+        }
+      })
+    )
+    expect(result.counted).toBe(5)
+    expect(result.replaced).toBe(true)
+    expect(result.after).toBe(0) // a fresh actor on a fresh thread, same address
+    expect(result.echo).toBe("r:back")
+    expect(result.other).toBe(7) // the other worker's actors are untouched
+    expect(result.restarts).toBe(0)
+    expect(result.up).toBe(true)
+  })
+
+  it("on Local is a no-op that says so", async () => {
+    const result = await Tiers.run(
+      tiers.local(),
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        const echo = yield* ActorSystem.spawn(Echo, { prefix: "" })
+        yield* echo.tell("bump", 3)
+        const replaced = yield* system.recycle(0)
+        return { replaced, count: yield* echo.ask("count", undefined) }
+      })
+    )
+    expect(result).toEqual({ replaced: false, count: 3 })
   })
 })

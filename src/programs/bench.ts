@@ -6,25 +6,40 @@
  *   npm run bench -- --quick      smaller sizes, a smoke test
  *   npm run bench -- --json       one JSON object per figure
  *   npm run bench -- --only cluster   the Cluster tier against threads (starts its own cluster)
+ *   npm run bench -- --svg DIR    also the scaling section, and its pictures in DIR (speedup.svg, asks.svg)
+ *
+ * The scaling section (speedup against 1 .. 2 x cores workers, asks against messages in flight) runs only with
+ * `--svg` or `--only scaling`: it is the longest. The results are printed before the pictures are written, so a
+ * folder that does not exist costs the pictures, not the run.
  */
 import { Console, Effect, Option } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { Command, Flag } from "effect/cli"
 import * as ClusterBench from "./bench/cluster.ts"
 import * as Engines from "./bench/engines.ts"
 import * as Foundation from "./bench/foundation.ts"
 import * as Halo from "./bench/halo.ts"
+import * as Pictures from "./bench/pictures.ts"
 import type { Row } from "./bench/Row.ts"
+import * as Scaling from "./bench/scaling.ts"
 import * as Shared from "./bench/shared.ts"
 import * as Main from "./cli/Main.ts"
 import * as Table from "./cli/Table.ts"
+import * as SvgFile from "./render/svgFile.ts"
 
 const sections: Record<string, (options: { quick: boolean }) => Effect.Effect<Array<Row>, unknown>> = {
   foundation: Foundation.run,
   shared: Shared.run,
   halo: Halo.run,
   engines: Engines.run,
-  cluster: ClusterBench.run
+  cluster: ClusterBench.run,
+  scaling: Scaling.run
 }
+
+/** Sections a plain `npm run bench` runs: all but scaling (see above). */
+const DEFAULT = Object.keys(sections).filter((name) => name !== "scaling")
 
 const columns: ReadonlyArray<Table.Column<Row>> = [
   { header: "section", cell: (r) => r.section },
@@ -40,11 +55,16 @@ const command = Command.make(
   {
     quick: Flag.Boolean("quick").pipe(Flag.withDefault(false), Flag.withDescription("smaller sizes (smoke test)")),
     only: Flag.Literals("only", Object.keys(sections)).pipe(Flag.optional, Flag.withDescription("run one section")),
-    json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("one JSON object per figure"))
+    json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("one JSON object per figure")),
+    svg: Flag.String("svg").pipe(
+      Flag.optional,
+      Flag.withDescription("also run the scaling section and draw speedup.svg and asks.svg into this existing folder")
+    )
   },
   (options) =>
     Effect.gen(function*() {
-      const names = Option.match(options.only, { onNone: () => Object.keys(sections), onSome: (name) => [name] })
+      const chosen = Option.match(options.only, { onNone: () => DEFAULT, onSome: (name) => [name] })
+      const names = Option.isSome(options.svg) && !chosen.includes("scaling") ? [...chosen, "scaling"] : chosen
       const rows: Array<Row> = []
       for (const name of names) {
         if (!options.json) yield* Effect.sync(() => process.stderr.write(`running ${name}...\n`))
@@ -53,6 +73,15 @@ const command = Command.make(
         if (options.json) yield* Table.json(out)
       }
       if (!options.json) yield* Console.log(Table.format(columns, rows))
+      if (Option.isSome(options.svg)) {
+        const dir = options.svg.value
+        if (!Fs.existsSync(dir) || !Fs.statSync(dir).isDirectory()) {
+          return yield* new SvgFile.CannotWrite({ file: dir, message: `--svg ${dir}: no such folder (the results above are complete; create it and run again for the pictures)` })
+        }
+        for (const picture of Pictures.draw(rows, Os.availableParallelism())) {
+          yield* SvgFile.write(Path.join(dir, picture.file), picture.svg, { quiet: options.json })
+        }
+      }
     })
 ).pipe(Command.withDescription("Actorflow benchmarks: ratios against baselines from the same run"))
 

@@ -48,6 +48,13 @@ export interface Row {
   readonly waitSeconds: number
   /** (workers × seconds − computeSeconds) / computeSeconds: time not spent computing, per unit of computing. */
   readonly commRatio: number
+  /**
+   * Total kinetic energy of the final state, summed per region in id order and over the regions' rank tree: in the
+   * messages mode, the regions' last per-step allreduce; in the others, the same sum computed afterwards.
+   */
+  readonly kineticEnergy: number
+  /** The largest total kinetic energy over steps 0..steps, from the per-step allreduce (messages mode only). */
+  readonly kineticEnergyMax: number | null
   /** FNV-1a 64 of the exact bits of the final n, x, y, vx, vy. */
   readonly checksum: string
   readonly matchesSerial: boolean | null
@@ -154,8 +161,9 @@ const command = Command.make("halo", flags, (options) =>
             : yield* Modes.prepare(mode, { params, grid }).pipe(Effect.provide(yield* Layer.build(layer)))
           // A short untimed run first: the JIT and the regions' buffers warm up on the real sizes.
           yield* runner.run(initial, { steps: Math.min(steps, 10) })
-          // The regions report their steps in shared memory, which runners in other processes cannot reach.
-          const outcome = yield* runner.run(initial, onCluster ? {} : { progress })
+          // The regions report their steps in shared memory, which runners in other processes cannot reach; the
+          // per-step energy allreduce is not tried across runners yet (kineticEnergy is then summed at the end).
+          const outcome = yield* runner.run(initial, onCluster ? {} : { progress, energy: true })
           last = outcome.state
           const capacity = runner.workers * outcome.seconds
           return {
@@ -177,6 +185,8 @@ const command = Command.make("halo", flags, (options) =>
             computeSeconds: outcome.computeSeconds,
             waitSeconds: outcome.waitSeconds,
             commRatio: Math.max(0, capacity - outcome.computeSeconds) / outcome.computeSeconds,
+            kineticEnergy: outcome.kineticEnergy,
+            kineticEnergyMax: outcome.energy === undefined ? null : Math.max(...outcome.energy),
             checksum: Halo.checksum(outcome.state)
           }
         })

@@ -1,7 +1,8 @@
 /**
  * The chapter's Monte Carlo π experiment: serial, one message per sample (with
- * and without automatic batching), chunked actors, and a pipeline — same seed,
- * same samples, same hit count in every mode.
+ * and without automatic batching), chunked actors, a pipeline, shared memory and
+ * a stream of partial estimates (shown on the progress line as it improves) —
+ * same seed, same samples, same hit count in every mode.
  *
  *   npx tsx src/programs/pi.ts --samples 1e9 --workers 2
  *   npx tsx src/programs/pi.ts --mode actors --json
@@ -10,6 +11,7 @@ import { Console, Context, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Kernel from "../actors/pi/kernel.ts"
 import { ActorSystem, Threads } from "../runtime/index.ts"
+import { WideCounter } from "../runtime/shared/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
@@ -63,23 +65,36 @@ const columns: ReadonlyArray<Table.Column<Row>> = [
 
 const measure = (
   mode: Modes.Mode,
-  options: { samples: number; workers: number; seed: number; chunk: Option.Option<number> },
+  options: { samples: number; workers: number; seed: number; chunk: Option.Option<number>; json: boolean; cluster: Option.Option<string> },
   layer: Tier.Tier,
   batching?: boolean
 ) =>
   Effect.scoped(
     Effect.gen(function*() {
       const samples = Modes.samplesOf(mode, options.samples)
-      const progress = { done: 0, total: samples }
-      yield* Progress.track(batching === false ? `${mode} (unbatched)` : mode, () => progress)
+      // Samplers add to this from inside their workers, slice by slice: the bar moves during a long ask.
+      const progress = WideCounter.make()
+      const partial = { hits: 0, samples: 0 }
+      // The stream mode's estimate improves while it runs: the progress line shows it.
+      const estimate = mode === "stream"
+        ? () => (partial.samples === 0 ? "" : `π ≈ ${Kernel.estimate(partial.hits, partial.samples).toFixed(6)}`)
+        : undefined
       const params: Modes.Params = {
         samples: options.samples,
         seed: options.seed,
         progress,
+        // A cluster's runners are other processes: no shared counter there, progress counts replies instead.
+        progressInside: Option.isNone(options.cluster),
+        partial,
         ...(Option.isSome(options.chunk) ? { chunk: options.chunk.value } : {})
       }
       // Start the workers before the clock: this times the computation, not the pool's start.
       const context = yield* Layer.build(layer)
+      // The bar's clock starts here too, so its rate is the computation's.
+      yield* Progress.track(batching === false ? `${mode} (unbatched)` : mode, () => ({ done: progress.get(), total: samples }), {
+        enabled: !options.json,
+        ...(estimate === undefined ? {} : { detail: estimate })
+      })
       const workers = Context.get(context, ActorSystem.ActorSystem).workers
       const started = performance.now()
       const hits = yield* Modes.run(mode, params).pipe(Effect.provide(context))
@@ -103,9 +118,13 @@ const measure = (
 
 const command = Command.make("pi", flags, (options) =>
   Effect.gen(function*() {
-    // On a cluster, shared memory cannot cross processes, and a message per sample costs a millisecond each.
+    // On a cluster, shared memory cannot cross processes, a message per sample costs a millisecond each, and
+    // stream messages are not relayed.
     const modes = Option.match(options.mode, {
-      onNone: () => Option.isSome(options.cluster) ? Modes.MODES.filter((m) => m !== "shared" && m !== "per-sample") : Modes.MODES,
+      onNone: () =>
+        Option.isSome(options.cluster)
+          ? Modes.MODES.filter((m) => m !== "shared" && m !== "per-sample" && m !== "stream")
+          : Modes.MODES,
       onSome: (mode) => [mode] as const
     })
     const threads = Tier.layer(options.cluster, { workers: options.workers })

@@ -19,8 +19,11 @@
  *   })
  * })
  * ```
+ *
+ * A definition whose handlers run long kernels names their warm-up (`warmUp`): it runs once per thread before the
+ * first actor of the definition starts there.
  */
-import type { Effect, Scope } from "effect"
+import type { Effect, Scope, Stream } from "effect"
 import { Predicate, Schema } from "effect"
 import type { ActorError } from "./ActorError.ts"
 import * as Code from "./Code.ts"
@@ -40,6 +43,22 @@ export interface Message<P extends Codec = Codec, S extends Codec = Codec, E ext
    * in turn; after it suspends, its handler must not assume the actor's state stays as it was.
    */
   readonly interleave: boolean
+  /** Set for a message declared with `stream`: its reply is a stream of `success` elements. */
+  readonly stream?: StreamOptions | undefined
+}
+
+/** How a stream message's elements cross threads (see `stream`). */
+export interface StreamOptions {
+  /**
+   * Elements the producer may send ahead of the consumer: the asker's buffer, in elements. The producer runs
+   * only while it has credit; the asker returns credit as its consumer takes elements.
+   */
+  readonly buffer: number
+}
+
+/** A message whose reply is a stream (see `stream`). */
+export interface StreamMessage<P extends Codec = Codec, A extends Codec = Codec, E extends Codec = Codec> extends Message<P, A, E> {
+  readonly stream: StreamOptions
 }
 
 /** Declare a message; `success` defaults to `Schema.Void`, `error` to `Schema.Never`. */
@@ -55,15 +74,52 @@ export const message = <P extends Codec, S extends Codec = Schema.Void, E extend
   interleave: spec.interleave ?? false
 })
 
+/**
+ * Declare a message whose reply is a stream: the handler returns an Effect `Stream` of `element`s, and the asker
+ * gets a `Stream` (`ref.stream(tag, payload)`) whose elements arrive as the producer makes them, with
+ * backpressure across the thread boundary: the producer runs while it has credit, at most `buffer` elements
+ * ahead of the consumer (default 64), so memory stays bounded whatever the producer's rate. A failure of the
+ * producer's stream with its typed `error` fails the asker's stream with it; a consumer that stops early (an
+ * interruption, `Stream.take`) interrupts the producer where it runs. Like any message, a stream holds the
+ * actor's mailbox until it ends, unless it is `interleave`d.
+ */
+export const stream = <P extends Codec, A extends Codec, E extends Codec = Schema.Never>(spec: {
+  readonly payload: P
+  readonly element: A
+  readonly error?: E
+  readonly buffer?: number
+  readonly interleave?: boolean
+}): StreamMessage<P, A, E> => {
+  const buffer = spec.buffer ?? 64
+  if (!Number.isInteger(buffer) || buffer < 1) throw new RangeError(`Actor.stream: buffer must be a positive integer, got ${buffer}`)
+  return {
+    payload: spec.payload,
+    success: spec.element,
+    error: (spec.error ?? Schema.Never) as E,
+    interleave: spec.interleave ?? false,
+    stream: { buffer }
+  }
+}
+
 export type Protocol = Record<string, Message>
+
+/** The tags of a protocol's messages answered with one reply (`ask`, `tell`). */
+export type AskTag<P extends Protocol> = { readonly [K in keyof P]: P[K] extends StreamMessage ? never : K }[keyof P] & string
+/** The tags of a protocol's stream messages (`stream`). */
+export type StreamTag<P extends Protocol> = { readonly [K in keyof P]: P[K] extends StreamMessage ? K : never }[keyof P] & string
 
 export type PayloadOf<M extends Message> = M["payload"]["Type"]
 export type SuccessOf<M extends Message> = M["success"]["Type"]
 export type ErrorOf<M extends Message> = M["error"]["Type"]
 
-/** One handler per message, each returning an Effect; the actor's state lives in their closure. */
+/**
+ * One handler per message, each returning an Effect (a `Stream` for a stream message); the actor's state lives
+ * in their closure.
+ */
 export type Handlers<P extends Protocol> = {
-  readonly [K in keyof P]: (payload: PayloadOf<P[K]>) => Effect.Effect<SuccessOf<P[K]>, ErrorOf<P[K]>, never>
+  readonly [K in keyof P]: P[K] extends StreamMessage
+    ? (payload: PayloadOf<P[K]>) => Stream.Stream<SuccessOf<P[K]>, ErrorOf<P[K]>, never>
+    : (payload: PayloadOf<P[K]>) => Effect.Effect<SuccessOf<P[K]>, ErrorOf<P[K]>, never>
 }
 
 /** A serialisable address of a running actor; post it anywhere, then `connect` to it. */
@@ -77,12 +133,20 @@ export interface Address {
 export interface Ref<P extends Protocol> {
   readonly address: Address
   /** Send and wait for the reply (or the message's typed error, or a runtime error). */
-  readonly ask: <K extends keyof P & string>(
+  readonly ask: <K extends AskTag<P>>(
     tag: K,
     payload: PayloadOf<P[K]>
   ) => Effect.Effect<SuccessOf<P[K]>, ErrorOf<P[K]> | ActorError>
   /** Send one-way; waits only for mailbox room (backpressure), never for the handler. */
-  readonly tell: <K extends keyof P & string>(tag: K, payload: PayloadOf<P[K]>) => Effect.Effect<void>
+  readonly tell: <K extends AskTag<P>>(tag: K, payload: PayloadOf<P[K]>) => Effect.Effect<void>
+  /**
+   * Send a stream message; its elements arrive as the actor produces them (see `Actor.stream`). The message is
+   * sent when the stream is run, once per run; ending the stream early stops the producer.
+   */
+  readonly stream: <K extends StreamTag<P>>(
+    tag: K,
+    payload: PayloadOf<P[K]>
+  ) => Stream.Stream<SuccessOf<P[K]>, ErrorOf<P[K]> | ActorError>
 }
 
 /** What a behaviour sees of the runtime around it. */
@@ -109,6 +173,14 @@ export interface Definition<Name extends string, Init extends Codec, P extends P
    * mutations, on any tier. For actors that keep what they are sent (engines' namespaces).
    */
   readonly isolated: boolean
+  /**
+   * Short calls of the actor's hot code, run once per thread before the first actor of this definition starts
+   * there (on a worker thread, and on the Local tier's thread). V8 compiles a function from what its first calls
+   * see: a long first call runs on-stack-replaced code, measured here up to 2.3x slower than what short calls
+   * lead to. A handler that runs long (a kernel over millions of elements) should name its warm-up here, so
+   * that a program's first run is as fast as its second.
+   */
+  readonly warmUp: (() => void) | undefined
   readonly behaviour: (init: Init["Type"], context: Context) => Effect.Effect<Handlers<P>, unknown, Scope.Scope>
 }
 
@@ -125,6 +197,7 @@ export const make = <const Name extends string, Init extends Codec, const P exte
     readonly protocol: P
     readonly mailbox?: number
     readonly isolated?: boolean
+    readonly warmUp?: () => void
     readonly behaviour: (init: Init["Type"], context: Context) => Effect.Effect<Handlers<P>, unknown, Scope.Scope>
   }
 ): Definition<Name, Init, P> =>
@@ -136,6 +209,7 @@ export const make = <const Name extends string, Init extends Codec, const P exte
     protocol: spec.protocol,
     mailbox: spec.mailbox ?? 1024,
     isolated: spec.isolated ?? false,
+    warmUp: spec.warmUp,
     behaviour: spec.behaviour
   } satisfies Definition<Name, Init, P>)
 

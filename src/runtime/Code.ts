@@ -110,8 +110,19 @@ const find = (shipped: Shipped): unknown => lookup(shipped.module, shipped.name)
 
 const check = <A>(shipped: Shipped, found: unknown, is: (u: unknown) => u is A, what: string): Effect.Effect<A, CodeUnavailable> => {
   if (is(found)) return Effect.succeed(found)
-  const detail = found === undefined
-    ? `${shipped.module} has no ${what} ${shipped.name} (make it at module level there, and export it)`
-    : `"${shipped.name}" in ${shipped.module} is not ${what}`
+  const detail = found === undefined ? missing(shipped, is, what) : `"${shipped.name}" in ${shipped.module} is not ${what}`
   return Effect.fail(new CodeUnavailable({ module: shipped.module, name: shipped.name, stage: "find", detail }))
+}
+
+/** Why `shipped` is not in its module, and what the module has instead: the usual slips get named. */
+const missing = (shipped: Shipped, is: (u: unknown) => boolean, what: string): string => {
+  const head = `${shipped.module} has no ${what} ${shipped.name}`
+  const exports = loaded.get(shipped.module)
+  if (exports === undefined) return `${head} (make it at module level there, and export it)`
+  if (is(exports.default)) {
+    return `${head}: it is the module's default export; export it by name (export const ${shipped.name} = ...)`
+  }
+  const names = Object.keys(exports).filter((name) => name !== "default")
+  const shown = names.length === 0 ? "nothing" : names.slice(0, 8).join(", ") + (names.length > 8 ? ", ..." : "")
+  return `${head} (it exports ${shown}; make ${shipped.name} at module level there, and export it)`
 }

@@ -37,7 +37,8 @@ export const make: Effect.Effect<Service> = Effect.sync(() => {
     ship: ({ module, name }) => Effect.succeed({ module, name, via: "" }),
     restarts: () => 0,
     isUp: () => true,
-    awaitUp: () => Effect.void
+    awaitUp: () => Effect.void,
+    recycle: () => Effect.succeed(false)
   }
 })
 

@@ -8,7 +8,7 @@
  * Written as a plain catch rather than `Effect.retry` with a Schedule: it costs nothing on the success path,
  * which matters at hundreds of thousands of asks per second.
  */
-import { Effect, Option } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { isWorkerDied, isWorkerLost } from "./ActorError.ts"
 import type { WorkerDied, WorkerLost } from "./ActorError.ts"
 import { ActorSystem } from "./ActorSystem.ts"
@@ -39,6 +39,35 @@ const resend = <A, E, R>(self: Effect.Effect<A, E, R>, left: number, policy: Pol
     return successor(error, policy.maxWaitMs ?? 30_000).pipe(
       Effect.flatMap((up) => (up ? resend(self, left - 1, policy) : Effect.fail(error)))
     )
+  })
+
+/**
+ * `onWorkerDeath` for a stream that may have delivered part of its elements before its worker died: `make()`
+ * opens it afresh for each attempt, and the elements the consumer already had are skipped, so that each arrives
+ * exactly once (the stream must produce the same elements in the same order every time, as a pure task does).
+ */
+export const streamOnWorkerDeath = <A, E, R>(
+  make: () => Stream.Stream<A, E, R>,
+  policy: Policy = {}
+): Stream.Stream<A, E | WorkerLost, R | ActorSystem> =>
+  Stream.suspend(() => {
+    let delivered = 0
+    const attempt = (left: number): Stream.Stream<A, E | WorkerLost, R | ActorSystem> => {
+      let seen = 0
+      // One pass per element, no Effect: skip what earlier attempts delivered, count what this one delivers.
+      const fresh = Stream.filter(make(), () => {
+        if (seen++ < delivered) return false
+        delivered++
+        return true
+      })
+      return Stream.catch(fresh, (error) => {
+        if (left <= 0 || !(isWorkerDied(error) || isWorkerLost(error))) return Stream.fail(error)
+        if (policy.elsewhere?.() === true) return attempt(left - 1)
+        if (isWorkerLost(error)) return Stream.fail(error)
+        return Stream.unwrap(Effect.map(successor(error, policy.maxWaitMs ?? 30_000), (up) => (up ? attempt(left - 1) : Stream.fail(error))))
+      })
+    }
+    return attempt(policy.times ?? 5)
   })
 
 /** Wait for the successor of the worker that died: true once it is up, false after `maxWaitMs`. */

@@ -2,7 +2,7 @@
  * Actorflow's public runtime: actors, the service every tier provides, the tiers, and how code reaches workers.
  *
  * ```ts
- * import { Actor, ActorSystem, Threads } from "./src/runtime/index.ts"
+ * import { Actor, ActorSystem, Threads } from "actorflow"      // in this checkout: "./src/runtime/index.ts"
  * ```
  *
  * Where a new tier goes, and what it must implement: a tier is a module beside `Local` and `Threads` whose Layer
@@ -24,3 +24,4 @@ export * as Partition from "./Partition.ts"
 export * as Retry from "./Retry.ts"
 export * as ThreadSlots from "./ThreadSlots.ts"
 export * as Threads from "./Threads.ts"
+export * as Transfer from "./Transfer.ts"

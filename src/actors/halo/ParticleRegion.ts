@@ -19,8 +19,10 @@
  * Tells therefore never wait, whatever the placement (same worker, other workers, over-decomposed).
  */
 import { Deferred, Effect, Schema } from "effect"
-import { Actor } from "../../runtime/index.ts"
+import { Comm, Reducer } from "../../runtime/collectives/index.ts"
+import { Actor, ActorError } from "../../runtime/index.ts"
 import * as Accounting from "./accounting.ts"
+import * as Energy from "./energy.ts"
 import * as Params from "./params.ts"
 import * as Region from "./region.ts"
 import * as Schemas from "./Schemas.ts"
@@ -47,7 +49,12 @@ const protocol = {
       steps: Int,
       trace: Schema.Boolean,
       /** Optional Int32 words, one per region: this region stores the number of steps it has done. */
-      progress: Schema.optional(Schema.instanceOf(SharedArrayBuffer))
+      progress: Schema.optional(Schema.instanceOf(SharedArrayBuffer)),
+      /**
+       * Optional: this region's place in the regions' collective group (rank = region). Every step, before
+       * advancing, the regions then allreduce their kinetic energy (see energy.ts); the result has it per step.
+       */
+      comm: Schema.optional(Comm.Member)
     }),
     success: Schemas.RunResult,
     error: Schemas.HaloError,
@@ -64,11 +71,11 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
   init: Init,
   mailbox: MAILBOX,
   protocol,
+  warmUp: Accounting.warmUpRegionKernels,
   behaviour: ({ grid, params, region }, context) =>
     Effect.gen(function*() {
       const setup = Params.validateSetup({ ...params, steps: 0 }, grid)
       if (setup !== undefined) return yield* Schemas.haloError(setup)
-      Accounting.warmUpRegionKernels()
       const g: Params.Geometry = Params.makeGeometry({ ...params, steps: 0 }, grid)
       const targets = g.targets[region]!
       const nt = targets.length
@@ -88,6 +95,8 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
       let early: Array<{ epoch: number; envelope: Schemas.Envelope }> = []
       let trace: Schemas.Trace | undefined
       let progress: Int32Array | undefined
+      let comm: Comm.Comm | undefined
+      let energy: Float64Array | undefined
       const stats = { messages: 0, bytes: 0, crossWorkerMessages: 0, computeMs: 0, waitMs: 0 }
       /** When the region last ran out of work (its inbox incomplete), for `waitMs`. */
       let idleSince = 0
@@ -142,9 +151,25 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
           region,
           owned,
           stats: { region, worker: context.worker, ...stats },
-          ...(trace ? { trace } : {})
+          ...(trace ? { trace } : {}),
+          ...(energy ? { energy } : {})
         }))
       }
+
+      /**
+       * With a group: the total kinetic energy at step `t` (this region's owned particles, its inbox's migrants,
+       * summed in id order, then allreduced). The run fails with `GroupFailed` if the group does.
+       */
+      const energyAt = (t: number, box: ReadonlyArray<Schemas.Envelope>): Effect.Effect<void> =>
+        comm === undefined || energy === undefined ? Effect.void : Effect.matchEffect(
+          comm.allreduce(Reducer.sum, Energy.kineticInIdOrder(box.map((e) => e.migrants))),
+          {
+            onSuccess: (total) => Effect.sync(() => void (energy![t] = total)),
+            onFailure: (error) => Effect.sync(() =>
+              fail({ _tag: "GroupFailed", region, step: t, message: `region ${region}, step ${t}: the energy allreduce failed: ${ActorError.describe(error)}` })
+            )
+          }
+        )
 
       /** Runs every step whose envelopes are all in; yields before each so other actors and sends get their turn. */
       const runSteps: Effect.Effect<void> = Effect.gen(function*() {
@@ -158,6 +183,8 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
             idleSince = 0
           }
           if (trace) Accounting.traceInto(trace, step, box.map((e) => e.migrants))
+          yield* energyAt(step, box)
+          if (failed) break
           const started = performance.now()
           const result = Region.advanceRegion(g, region, step, box, ws)
           stats.computeMs += performance.now() - started
@@ -166,8 +193,10 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
           if (progress) Atomics.store(progress, region, step)
           yield* send(result.outbox)
         }
-        if (!failed && step === steps && complete(steps)) finish()
-        else idleSince = performance.now()
+        if (!failed && step === steps && complete(steps)) {
+          yield* energyAt(steps, inbox.get(steps)!)
+          if (!failed) finish()
+        } else idleSince = performance.now()
       })
       /**
        * One loop at a time: it runs from a `halo` handler (holding the mailbox) or from `run` (which does not), and
@@ -197,6 +226,8 @@ export const ParticleRegion: Actor.Definition<"ParticleRegion", typeof Init, Pro
             stats.messages = stats.bytes = stats.crossWorkerMessages = stats.computeMs = stats.waitMs = 0
             trace = input.trace ? Accounting.makeTrace(steps) : undefined
             progress = input.progress ? new Int32Array(input.progress) : undefined
+            comm = input.comm === undefined ? undefined : Comm.join(context, input.comm, input.epoch)
+            energy = comm === undefined ? undefined : new Float64Array(steps + 1)
             peers = input.peers.map((address, r) =>
               r !== region && targets.includes(r) ? context.connect(ParticleRegion, address) : undefined
             )

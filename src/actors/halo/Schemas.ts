@@ -82,6 +82,12 @@ export const HaloIssue = Schema.Union([
     region: Schema.Number,
     step: Schema.Number,
     message: Schema.String
+  }),
+  /** The regions' per-step allreduce failed (a region's worker died mid-run: the group is broken). */
+  Schema.TaggedStruct("GroupFailed", {
+    region: Schema.Number,
+    step: Schema.Number,
+    message: Schema.String
   })
 ])
 export type HaloIssue = typeof HaloIssue.Type
@@ -127,7 +133,9 @@ export const RunResult = Schema.Struct({
   /** The particles the region owns after the last step, in batches as they arrived (each sorted by id). */
   owned: Schema.Array(Particles),
   stats: RegionStats,
-  trace: Schema.optional(Trace)
+  trace: Schema.optional(Trace),
+  /** Per step 0..steps, the total kinetic energy from the regions' allreduce (the same at every region). */
+  energy: Schema.optional(Float64s)
 })
 export type RunResult = typeof RunResult.Type
 

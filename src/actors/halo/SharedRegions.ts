@@ -56,9 +56,9 @@ export const SharedRegions = Actor.make("SharedRegions", {
       error: RunError
     })
   },
+  warmUp: Accounting.warmUpRegionKernels,
   behaviour: (_init, context) =>
     Effect.sync(() => {
-      Accounting.warmUpRegionKernels()
       const workspaces = new Map<number, Region.RegionWorkspace>()
       return {
         run: (input) =>

@@ -6,6 +6,7 @@
  */
 export { addTrace, envelopeBytes, expectedFingerprint, makeTrace, traceInto } from "./accounting.ts"
 export { runDecomposed } from "./decomposed.ts"
+export * as Energy from "./energy.ts"
 export type { DecomposedOptions, DecomposedResult } from "./decomposed.ts"
 export { boxForDensity, cellsOf, displacementLimit, makeGeometry, physicsOf, regionOf, validateSetup } from "./params.ts"
 export type { Cells, Geometry, Physics } from "./params.ts"

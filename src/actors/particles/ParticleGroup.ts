@@ -23,9 +23,9 @@ export const ParticleGroup = Actor.make("ParticleGroup", {
     /** The held particles' current positions. */
     gather: Actor.message({ payload: Schema.Void, success: Schemas.Positions, error: Schemas.GroupEmpty })
   },
+  warmUp: Evolve.warmUp,
   behaviour: () =>
     Effect.sync(() => {
-      Evolve.warmUp()
       let held: Schemas.Particles | undefined
       const none = new Schemas.GroupEmpty({ detail: "no particles were scattered to this group" })
       return {

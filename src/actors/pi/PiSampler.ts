@@ -4,9 +4,12 @@
  * The seed is its init parameter; a message names a range of logical sample
  * indices, so the total over any set of actors, chunks and workers equals the
  * serial count. Long ranges are counted in slices of about 10 ms with a yield
- * between them, so an interrupted ask stops the work inside the worker promptly.
+ * between them, so an interrupted ask stops the work inside the worker promptly;
+ * after each slice the sampler adds its samples to the range's progress counter
+ * (a shared `WideCounter`), if it has one, so the caller sees progress from inside;
+ * `sampleStream` sends each slice's count as soon as it is counted.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Schema, Stream } from "effect"
 import { Actor, Partition } from "../../runtime/index.ts"
 import { WideCounter } from "../../runtime/shared/index.ts"
 import * as Kernel from "./kernel.ts"
@@ -15,18 +18,25 @@ import * as Schemas from "./Schemas.ts"
 /** Samples per slice between two yields: ~10 ms at ~400M samples/s. */
 export const SLICE = 1 << 22
 
-/** Count hits in [start, start + count), yielding between slices. */
-export const sampleRange = (seed: number, start: number, count: number): Effect.Effect<number> =>
+/** Count hits in [start, start + count), yielding between slices; each slice done is added to `progress`. */
+export const sampleRange = (seed: number, start: number, count: number, progress?: WideCounter.WideCounter): Effect.Effect<number> =>
   count <= SLICE
-    ? Effect.sync(() => Kernel.countHits(seed, start, count))
+    ? Effect.sync(() => {
+      const hits = Kernel.countHits(seed, start, count)
+      progress?.add(count)
+      return hits
+    })
     : Effect.gen(function*() {
       let hits = 0
       for (const slice of Partition.ranges(count, SLICE)) {
         hits += Kernel.countHits(seed, start + slice.start, slice.count)
+        progress?.add(slice.count)
         yield* Effect.yieldNow
       }
       return hits
     })
+
+const counterOf = (handle: WideCounter.Handle | undefined) => (handle === undefined ? undefined : WideCounter.fromHandle(handle))
 
 export const PiSampler = Actor.make("PiSampler", {
   module: import.meta.url,
@@ -37,16 +47,23 @@ export const PiSampler = Actor.make("PiSampler", {
     /** 1 if sample `index` hits, else 0: one message per sample, the chapter's overhead demo. */
     sampleOne: Actor.message({ payload: Schemas.Count, success: Schemas.Count }),
     /** Adds the hits among samples [start, start + count) to the shared counter (once, at the end); replies empty. */
-    sampleInto: Actor.message({ payload: Schemas.SharedRange })
+    sampleInto: Actor.message({ payload: Schemas.SharedRange }),
+    /** The hits among samples [start, start + count), streamed slice by slice as they are counted. */
+    sampleStream: Actor.stream({ payload: Schemas.Range, element: Schemas.Partial, buffer: 16 })
   },
+  warmUp: Kernel.warmUp,
   behaviour: ({ seed }) =>
-    Effect.sync(() => {
-      Kernel.warmUp()
-      return {
-        sample: ({ count, start }) => sampleRange(seed, start, count),
-        sampleOne: (index) => Effect.succeed(Kernel.countHits(seed, index, 1)),
-        sampleInto: ({ count, counter, start }) =>
-          Effect.map(sampleRange(seed, start, count), (hits) => WideCounter.fromHandle(counter).add(hits))
-      }
+    Effect.succeed({
+      sample: ({ count, progress, start }) => sampleRange(seed, start, count, counterOf(progress)),
+      sampleOne: (index) => Effect.succeed(Kernel.countHits(seed, index, 1)),
+      sampleInto: ({ count, counter, progress, start }) =>
+        Effect.map(sampleRange(seed, start, count, counterOf(progress)), (hits) => WideCounter.fromHandle(counter).add(hits)),
+      sampleStream: ({ count, start }) =>
+        Stream.mapEffect(
+          Stream.fromIterable(Partition.ranges(count, SLICE), { chunkSize: 1 }),
+          // Yield before each slice: the previous one's count leaves, and a cancel gets in.
+          (slice, i) =>
+            Effect.andThen(i > 0 ? Effect.yieldNow : Effect.void, Effect.sync(() => ({ count: slice.count, hits: Kernel.countHits(seed, start + slice.start, slice.count) })))
+        )
     })
 })

@@ -1,6 +1,7 @@
 /**
  * One benchmark figure: what was measured, its value, and its ratio against the
- * baseline it is judged by (measured in the same run); and the two helpers every
+ * baseline it is judged by (measured in the same run), with where it goes in a picture
+ * when it belongs to one; and the two helpers every
  * section measures with, the median of rounds and a timed effect.
  */
 import { Duration, Effect } from "effect"
@@ -12,6 +13,9 @@ export interface Row {
   readonly unit: string
   readonly ratio?: number
   readonly note?: string
+  /** For pictures (`--svg`): the line this figure belongs to and its position along the x axis. */
+  readonly series?: string
+  readonly x?: number
 }
 
 export const median = (xs: ReadonlyArray<number>): number => {

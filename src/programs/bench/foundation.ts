@@ -1,7 +1,8 @@
 /**
  * Benchmarks of the foundation: chunked π against serial and against raw
- * worker_threads, no-op asks at 1 and 64 in flight, one message per sample, and
- * the cold start of a 2-worker pool. Variants alternate within each round and
+ * worker_threads, no-op asks at 1 and 64 in flight, one message per sample, a
+ * 10 MB array's round trip moved and copied (against raw postMessage doing the
+ * same), and the cold start of a 2-worker pool. Variants alternate within each round and
  * every figure is the median over rounds, so ratios come from the same run.
  */
 import { Duration, Effect, Layer } from "effect"
@@ -9,6 +10,7 @@ import type { Worker } from "node:worker_threads"
 import { warmUp } from "../../actors/pi/kernel.ts"
 import { ActorSystem, Threads } from "../../runtime/index.ts"
 import * as Modes from "../pi/modes.ts"
+import { Mover } from "./MoverActor.ts"
 import { Noop } from "./NoopActor.ts"
 import * as RawPool from "./RawPool.ts"
 import type { Row } from "./Row.ts"
@@ -16,8 +18,8 @@ import { median } from "./Row.ts"
 
 const SEED = 2024
 
-/** Raw baseline: N hand-written workers, each given one contiguous share of the samples. */
-const rawPool = (workers: number) => RawPool.make(new URL("./rawPiWorker.ts", import.meta.url).href, workers, 0)
+/** Raw baseline: N hand-written workers, each given one contiguous share of the samples (they echo no-ops too). */
+export const rawPool = (workers: number) => RawPool.make(new URL("./rawPiWorker.ts", import.meta.url).href, workers, 0)
 
 const ask = (worker: Worker, message: unknown) => RawPool.ask<number>(worker, message)
 
@@ -31,7 +33,7 @@ const rawPi = (pool: ReadonlyArray<Worker>, samples: number) =>
   })
 
 /** Raw postMessage round trips with `inFlight` outstanding, spread over the pool. */
-const rawNoop = (pool: ReadonlyArray<Worker>, total: number, inFlight: number) =>
+export const rawNoop = (pool: ReadonlyArray<Worker>, total: number, inFlight: number) =>
   Effect.promise(
     () =>
       new Promise<void>((resolve) => {
@@ -63,6 +65,27 @@ const rawNoop = (pool: ReadonlyArray<Worker>, total: number, inFlight: number) =
       })
   )
 
+/**
+ * `trips` round trips of a `length`-element array to one raw worker, moved both ways (or copied both ways); the
+ * seconds of each trip.
+ */
+const rawArray = (worker: Worker, length: number, trips: number, move: boolean) =>
+  Effect.promise(async () => {
+    let data = new Float64Array(length)
+    const seconds: Array<number> = []
+    for (let i = 0; i < trips; i++) {
+      const sent = data
+      const started = performance.now()
+      data = await new Promise<Float64Array<ArrayBuffer>>((resolve) => {
+        worker.once("message", resolve)
+        if (move) worker.postMessage(sent, [sent.buffer])
+        else worker.postMessage({ copy: sent })
+      })
+      seconds.push((performance.now() - started) / 1000)
+    }
+    return seconds
+  })
+
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.timed(effect), ([duration, value]) => ({ seconds: Duration.toMillis(duration) / 1000, value }))
 
@@ -76,11 +99,27 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
       const rounds = options.quick ? 1 : 3
       const samples = options.quick ? 1e8 : 1e9
       const asks = options.quick ? 20_000 : 200_000
+      // 10 MB arrays, a few round trips per round; each trip is timed alone (a garbage collection of the last
+      // variant's buffers lands on one trip, not on the median).
+      const arrayLength = 10 * 2 ** 20 / 8
+      const trips = options.quick ? 5 : 20
       const layer = Threads.layer({ workers })
       const context = yield* Layer.build(layer)
       const unbatched = yield* Layer.build(Threads.layer({ workers, batching: false }))
       const raw = yield* rawPool(workers)
       const noops = yield* Effect.provide(ActorSystem.spawnMany(Noop, workers, () => ({})), context).pipe(Effect.orDie)
+      const mover = yield* Effect.provide(ActorSystem.spawn(Mover, {}, { worker: 0 }), context).pipe(Effect.orDie)
+      const arrayRun = (tag: "moved" | "copied") =>
+        Effect.gen(function*() {
+          let data = new Float64Array(arrayLength)
+          const seconds: Array<number> = []
+          for (let i = 0; i < trips; i++) {
+            const started = performance.now()
+            data = yield* mover.ask(tag, data)
+            seconds.push((performance.now() - started) / 1000)
+          }
+          return seconds
+        })
       warmUp()
 
       const times: Record<string, Array<number>> = {}
@@ -99,6 +138,14 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
         record("noop.1", yield* seconds(noopRun(Math.min(asks, 20_000), 1)))
         record("noop.64", yield* seconds(noopRun(asks, 64)))
         record("noop.raw64", yield* seconds(rawNoop(raw, asks, 64)))
+        for (const [name, trip] of [
+          ["array.moved", arrayRun("moved")],
+          ["array.rawMoved", rawArray(raw[0]!, arrayLength, trips, true)],
+          ["array.copied", arrayRun("copied")],
+          ["array.rawCopied", rawArray(raw[0]!, arrayLength, trips, false)]
+        ] as const) {
+          for (const t of yield* Effect.orDie(trip)) record(name, t)
+        }
         record("perSample", yield* seconds(Effect.scoped(Modes.perSample({ samples: 1e5, seed: SEED })).pipe(Effect.provide(context))))
         record(
           "perSample.unbatched",
@@ -150,6 +197,24 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
           note: "ratio: vs batching off (target >= 250k/s)"
         },
         { section: "asks", name: "π one message per sample, batching off", value: rate(1e5, "perSample.unbatched"), unit: "samples/s" },
+        {
+          section: "arrays",
+          name: "10 MB Float64Array round trip, moved (median trip)",
+          value: m("array.moved") * 1000,
+          unit: "ms",
+          ratio: m("array.moved") / m("array.rawMoved"),
+          note: `ratio: vs raw transfer (target <= 1.5); vs copied ${(m("array.moved") / m("array.copied")).toFixed(2)}x`
+        },
+        { section: "arrays", name: "10 MB round trip, raw transfer", value: m("array.rawMoved") * 1000, unit: "ms" },
+        {
+          section: "arrays",
+          name: "10 MB round trip, copied",
+          value: m("array.copied") * 1000,
+          unit: "ms",
+          ratio: m("array.copied") / m("array.rawCopied"),
+          note: "ratio: vs raw postMessage copy"
+        },
+        { section: "arrays", name: "10 MB round trip, raw copy", value: m("array.rawCopied") * 1000, unit: "ms" },
         { section: "start", name: `cold start to first reply, ${workers} workers`, value: m("coldStart") * 1000, unit: "ms", note: "target <= 300 ms" }
       ]
     })

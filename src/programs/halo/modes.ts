@@ -16,8 +16,9 @@ import type { Envelope, Grid, HaloParams, HaloState, RunResult, Trace } from "..
 import { ParticleRegion } from "../../actors/halo/ParticleRegion.ts"
 import * as Schemas from "../../actors/halo/Schemas.ts"
 import { SharedRegions } from "../../actors/halo/SharedRegions.ts"
+import { Group } from "../../runtime/collectives/index.ts"
 import { ActorSystem, Partition } from "../../runtime/index.ts"
-import type { ActorError } from "../../runtime/index.ts"
+import { ActorError } from "../../runtime/index.ts"
 import { Barrier } from "../../runtime/shared/index.ts"
 
 export const MODES = ["serial", "messages", "shared"] as const
@@ -45,6 +46,13 @@ export interface Outcome {
   readonly maxComputeSeconds: number
   /** Per step, particles owned and their id fingerprint summed over regions (traced runs only). */
   readonly trace?: Trace
+  /**
+   * The final state's kinetic energy, summed per region in id order and over the regions' rank tree
+   * (`Energy.byRegions`): the messages mode's last allreduce, computed afterwards by the others.
+   */
+  readonly kineticEnergy: number
+  /** Per step 0..steps, from the regions' allreduce (messages mode with `energy`). */
+  readonly energy?: Float64Array
 }
 
 export type RunError = Schemas.HaloError | ActorError.ActorError | Barrier.BarrierBroken | Barrier.BarrierTimeout
@@ -64,6 +72,8 @@ export interface RunOptions {
   readonly trace?: boolean
   /** Int32 words, one per region, where each region stores the steps it has done (for a progress line). */
   readonly progress?: SharedArrayBuffer
+  /** Messages mode: allreduce the kinetic energy every step (see `Outcome.energy`). */
+  readonly energy?: boolean
 }
 
 /** Checks the setup: a bad parameter or a cutoff wider than a region is a `HaloError` naming what to change. */
@@ -146,6 +156,7 @@ export const serial = (setup: Setup): Effect.Effect<Runner, Schemas.HaloError> =
           return {
             state,
             seconds,
+            kineticEnergy: Halo.Energy.byRegions(Halo.makeGeometry(params, setup.grid), state),
             messages: 0,
             bytes: 0,
             crossWorkerMessages: 0,
@@ -170,6 +181,11 @@ export const messages = (setup: Setup): Effect.Effect<Runner, Schemas.HaloError 
       { concurrency: "unbounded" }
     )
     const peers = regions.map((ref) => ref.address)
+    // The regions' collective group, endpoint r beside region r: the per-step energy allreduce goes through it.
+    const group = yield* Group.make({ size: g.regions, worker: (r) => r % system.workers }).pipe(
+      Effect.mapError((error) =>
+        ActorError.isSpawnFailed(error) ? error : new ActorError.SpawnFailed({ actor: "CollectiveEndpoint", detail: ActorError.describe(error) }))
+    )
     let epoch = 0
     return {
       mode: "messages",
@@ -186,12 +202,22 @@ export const messages = (setup: Setup): Effect.Effect<Runner, Schemas.HaloError 
             trace: options?.trace ?? false,
             ...(options?.progress ? { progress: options.progress } : {})
           }
-          const results = yield* Effect.forEach(regions, (ref, r) => ref.ask("run", { ...run, owned: owned[r]! }), {
-            concurrency: "unbounded"
-          })
+          const withEnergy = options?.energy ?? false
+          const results = yield* Effect.forEach(
+            regions,
+            (ref, r) => ref.ask("run", { ...run, owned: owned[r]!, ...(withEnergy ? { comm: group.members[r]! } : {}) }),
+            { concurrency: "unbounded" }
+          )
           const state = yield* assemble(params.n, steps, results)
           const seconds = (performance.now() - started) / 1000
-          return { state, seconds, ...summarise(results, steps) }
+          const energy = results[0]!.energy
+          return {
+            state,
+            seconds,
+            kineticEnergy: energy === undefined ? Halo.Energy.byRegions(g, state) : energy[steps]!,
+            ...(energy === undefined ? {} : { energy }),
+            ...summarise(results, steps)
+          }
         })
     } satisfies Runner
   })
@@ -244,7 +270,7 @@ export const shared = (setup: Setup): Effect.Effect<Runner, Schemas.HaloError | 
           const results = outcomes.flatMap((outcome) => outcome.results)
           const state = yield* assemble(params.n, steps, results)
           const seconds = (performance.now() - started) / 1000
-          return { state, seconds, ...summarise(results, steps) }
+          return { state, seconds, kineticEnergy: Halo.Energy.byRegions(g, state), ...summarise(results, steps) }
         })
     } satisfies Runner
   })

@@ -1,10 +1,11 @@
 /**
  * The π experiment's modes, as Effects over whichever tier is provided: the
- * serial reference, one message per sample, chunked actors, a pipeline, and
- * shared memory (samplers add their hits into one shared counter).
+ * serial reference, one message per sample, chunked actors, a pipeline,
+ * shared memory (samplers add their hits into one shared counter), and a
+ * stream of partial estimates (each chunk's hits come back slice by slice).
  * Shared by `pi.ts`, the benchmark and the tests.
  */
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import type { Scope } from "effect"
 import * as Kernel from "../../actors/pi/kernel.ts"
 import { PiSampler, sampleRange } from "../../actors/pi/PiSampler.ts"
@@ -16,7 +17,7 @@ import { WideCounter } from "../../runtime/shared/index.ts"
 /** What a mode can fail with: the runtime's errors, and samplers that could not be started. */
 export type ModeError = ActorError.ActorError | ActorError.SpawnFailed
 
-export const MODES = ["serial", "per-sample", "actors", "pipeline", "shared"] as const
+export const MODES = ["serial", "per-sample", "actors", "pipeline", "shared", "stream"] as const
 export type Mode = (typeof MODES)[number]
 
 /** One message per sample is capped here: the point is its overhead, not its total. */
@@ -27,8 +28,18 @@ export interface Params {
   readonly seed: number
   /** Samples per message for chunked modes; default: `Partition.chunkSize` (about 4 chunks per worker). */
   readonly chunk?: number
-  /** Bumped as samples are counted (for progress). */
-  readonly progress?: { done: number; total: number }
+  /**
+   * Samples drawn so far, for progress: a shared counter the samplers add to from inside, slice by slice, so it
+   * moves during a long ask with no messages (one message per sample is counted as replies arrive).
+   */
+  readonly progress?: WideCounter.WideCounter
+  /**
+   * False where memory is not shared with the samplers (a cluster: its runners are other processes): the handle
+   * is then not sent and each chunk is added here when its reply arrives. Default true.
+   */
+  readonly progressInside?: boolean
+  /** The `stream` mode's running estimate: hits among the samples counted so far, updated as slices arrive. */
+  readonly partial?: { hits: number; samples: number }
 }
 
 /** Idempotent π chunks are simply sent again when their worker died. */
@@ -37,6 +48,12 @@ const retryOnDeath = <A, R>(self: Effect.Effect<A, ActorError.ActorError, R>) =>
 /** The ranges a chunked mode sends: `params.chunk` samples each, or about 4 chunks per worker. */
 const rangesFor = (params: Params, workers: number) =>
   Partition.ranges(params.samples, params.chunk ?? Partition.chunkSize(params.samples, workers))
+
+const inside = (params: Params) => params.progress !== undefined && params.progressInside !== false
+
+/** A range as sent to a sampler, with the progress counter's handle when samplers can share it. */
+const withProgress = (params: Params, range: { readonly start: number; readonly count: number }) =>
+  inside(params) ? { ...range, progress: params.progress!.handle } : range
 
 /**
  * Sends every range through `send`, `concurrency` lanes at a time, and sums the hits. The ranges are read as
@@ -61,9 +78,10 @@ const sumOverRanges = <E, R>(
     return Effect.map(Effect.all(Array.from({ length: workers * 2 }, () => lane), { concurrency: "unbounded", discard: true }), () => total)
   })
 
+/** Where samplers cannot add to the progress counter themselves (`progressInside` false), add a chunk here once its reply is in. */
 const bump = (params: Params, n: number) =>
   Effect.sync(() => {
-    if (params.progress) params.progress.done += n
+    if (params.progress !== undefined && !inside(params)) params.progress.add(n)
   })
 
 /** The serial reference: the same kernel, in this thread, no actors. */
@@ -73,8 +91,7 @@ export const serial = (params: Params): Effect.Effect<number> =>
     Kernel.warmUp()
     let hits = 0
     for (const range of Partition.ranges(params.samples, chunk)) {
-      hits += yield* sampleRange(params.seed, range.start, range.count)
-      yield* bump(params, range.count)
+      hits += yield* sampleRange(params.seed, range.start, range.count, params.progress)
     }
     return hits
   })
@@ -96,7 +113,7 @@ export const perSample = (params: Params): Effect.Effect<number, ModeError, Acto
           retryOnDeath,
           Effect.map((hit) => {
             hits += hit
-            if (params.progress) params.progress.done++
+            params.progress?.add(1)
           })
         ),
       { concurrency: 256, discard: true }
@@ -109,7 +126,7 @@ export const actors = (params: Params): Effect.Effect<number, ModeError, ActorSy
   Effect.gen(function*() {
     const refs = yield* samplers(params.seed)
     const balancer = Balancer.make(refs)
-    return yield* sumOverRanges(params, refs.length, (range) => retryOnDeath(balancer.run((sampler) => sampler.ask("sample", range))))
+    return yield* sumOverRanges(params, refs.length, (range) => retryOnDeath(balancer.run((sampler) => sampler.ask("sample", withProgress(params, range)))))
   })
 
 /** The pipeline: a source of ranges, scattered to samplers, reduced in order. */
@@ -118,7 +135,7 @@ export const pipeline = (params: Params): Effect.Effect<number, ModeError, Actor
     const refs = yield* samplers(params.seed)
     return yield* Pipeline.source(rangesFor(params, refs.length), { capacity: refs.length * 4 }).pipe(
       Pipeline.scatter(refs, (sampler, range) =>
-        sampler.ask("sample", range).pipe(retryOnDeath, Effect.tap(() => bump(params, range.count)))),
+        sampler.ask("sample", withProgress(params, range)).pipe(retryOnDeath, Effect.tap(() => bump(params, range.count)))),
       Pipeline.reduce(0, (total: number, hits: number) => total + hits)
     )
   })
@@ -134,8 +151,40 @@ export const shared = (params: Params): Effect.Effect<number, ModeError, ActorSy
     const balancer = Balancer.make(refs)
     const counter = WideCounter.make()
     yield* sumOverRanges(params, refs.length, (range) =>
-      Effect.as(balancer.run((sampler) => sampler.ask("sampleInto", { ...range, counter: counter.handle })), 0))
+      Effect.as(balancer.run((sampler) => sampler.ask("sampleInto", { ...withProgress(params, range), counter: counter.handle })), 0))
     return counter.get()
+  })
+
+/**
+ * A stream of partial estimates: chunks go to the least-loaded sampler as in `actors`, but each is answered by a
+ * stream of its slices' hit counts (about 10 ms of work each), so the estimate improves while the chunks run
+ * (`params.partial`). A chunk whose worker died is sent again, its slices already counted skipped.
+ */
+export const stream = (params: Params): Effect.Effect<number, ModeError, ActorSystem.ActorSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const system = yield* ActorSystem.ActorSystem
+    const refs = yield* samplers(params.seed)
+    const balancer = Balancer.ofRefs(refs, system.isUp)
+    let hits = 0
+    const slices = Stream.flatMap(
+      Stream.fromIterable(rangesFor(params, refs.length), { chunkSize: 1 }),
+      (range) =>
+        Retry.streamOnWorkerDeath(() => balancer.stream((sampler) => sampler.stream("sampleStream", range)), {
+          elsewhere: balancer.anyAvailable
+        }),
+      { concurrency: refs.length * 2 }
+    )
+    yield* Stream.runForEach(slices, (slice) =>
+      Effect.sync(() => {
+        hits += slice.hits
+        if (params.partial) {
+          params.partial.hits += slice.hits
+          params.partial.samples += slice.count
+        }
+        // Each slice arrives as a stream element: the counter moves as they come, on any tier.
+        params.progress?.add(slice.count)
+      }))
+    return hits
   })
 
 /** Samples a mode actually draws (per-sample is capped). */
@@ -154,5 +203,7 @@ export const run = (mode: Mode, params: Params): Effect.Effect<number, ModeError
       return pipeline(params)
     case "shared":
       return shared(params)
+    case "stream":
+      return stream(params)
   }
 }

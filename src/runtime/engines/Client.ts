@@ -21,6 +21,7 @@ import { ActorSystem } from "../index.ts"
 import type { ActorError } from "../index.ts"
 import { Controller } from "./Controller.ts"
 import type { Options as ControllerOptions } from "./Controller.ts"
+import type * as AsyncResult from "./AsyncResult.ts"
 import * as DirectView from "./DirectView.ts"
 import { Engine } from "./Engine.ts"
 import type { Info } from "./Engine.ts"
@@ -33,19 +34,27 @@ export interface Options extends ControllerOptions {
   readonly engines?: number
 }
 
-export interface Shape {
+export interface Shape extends Iterable<DirectView.DirectView<"one">> {
   /** Engine ids, 0..n-1. */
   readonly ids: ReadonlyArray<number>
   /** Where the engines live, in a few words (the tier's `description`). */
   readonly where: string
-  /** A direct view of some engines (default all): `view(0)`, `view([0, 2])`, `view({ step: 2 })`, `view({ start: -1 })`. */
-  readonly view: (selection?: Selection.Selection) => Effect.Effect<DirectView.DirectView, NoSuchEngine>
+  /**
+   * A direct view of some engines (default all): `view([0, 2])`, `view({ step: 2 })`, `view({ start: -1 })`; a
+   * view of one engine by number, `view(0)` (IPython's `rc[0]`), gives bare values instead of one per engine.
+   */
+  readonly view: {
+    (selection: number): Effect.Effect<DirectView.DirectView<"one">, NoSuchEngine>
+    (selection?: Selection.Selection): Effect.Effect<DirectView.DirectView<"many">, NoSuchEngine>
+  }
+  /** Submit the tasks of `result` again (IPython's `client.resubmit`): a new result. */
+  readonly resubmit: <A, E, I>(result: AsyncResult.AsyncResult<A, E, I>) => Effect.Effect<AsyncResult.AsyncResult<A, E, I>>
   /** A load-balanced view over some engines (default all), with flags. */
   readonly loadBalanced: (
     flags?: LoadBalancedView.Flags & { readonly targets?: Selection.Selection }
   ) => Effect.Effect<LoadBalancedView.LoadBalancedView, NoSuchEngine>
   /** Where each engine runs (worker index, thread id, process id). */
-  readonly info: DirectView.Submit<Array<Info>>
+  readonly info: DirectView.SubmitEach<"many", Info>
   /** Per engine: tasks queued on the client, messages in flight, whether it is down (restarting). */
   readonly queueStatus: () => ReadonlyArray<{ readonly engine: number; readonly queued: number; readonly inflight: number; readonly down: boolean }>
 }
@@ -70,11 +79,13 @@ export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.Spa
     yield* Effect.addFinalizer((exit) => Effect.andThen(Effect.sync(() => controller.close()), Scope.close(scope, exit)))
 
     const ids = controller.ids
-    const view: Shape["view"] = (selection) =>
+    const view = ((selection?: Selection.Selection) =>
       Effect.suspend(() => {
         const targets = Selection.resolve(ids, selection)
-        return Array.isArray(targets) ? Effect.succeed(DirectView.make(controller, targets, scope)) : Effect.fail(targets)
-      })
+        return Array.isArray(targets)
+          ? Effect.succeed(DirectView.make(controller, targets, scope, typeof selection === "number" ? "one" : "many"))
+          : Effect.fail(targets)
+      })) as Shape["view"]
 
     const all = DirectView.make(controller, ids, scope)
     return {
@@ -88,7 +99,10 @@ export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.Spa
           return Array.isArray(targets) ? Effect.succeed(LoadBalancedView.make(controller, targets, scope, rest)) : Effect.fail(targets)
         }),
       info: all.info(),
-      queueStatus: () => controller.status()
+      queueStatus: () => controller.status(),
+      resubmit: (result) => result.resubmit,
+      // `for (const engine of client)`: a view of each engine, in id order (IPython's iteration over a client).
+      [Symbol.iterator]: () => ids.map((id) => DirectView.make(controller, [id], scope, "one"))[Symbol.iterator]()
     } satisfies Shape
   })
 

@@ -6,8 +6,12 @@
  * ```text
  * 2 of 4 engines failed in execute:
  * [0:execute] TypeError: Cannot read properties of undefined (reading 'x')
+ *     at readX (src/kernels.ts:12:17)
  * [2:execute] EngineDied: engine 2 died (exited with code 1)
  * ```
+ *
+ * Under each remote error it shows the first frames of its stack (mapped to the
+ * `.ts` sources) and the cause chain; `on(engine)` gives the whole of it.
  */
 import { Schema } from "effect"
 import { TaskFailure, describeFailure } from "./Errors.ts"
@@ -22,6 +26,19 @@ export type Failure = typeof Failure.Type
 
 /** How many failures the message spells out; the rest are counted. */
 const SHOWN = 16
+/** Stack frames the message shows under each failure (the whole stack is on the failure). */
+const FRAMES = 3
+
+/** Where a failure was raised, as indented lines: its first frames and the header of each cause. */
+const where = (failure: TaskFailure): Array<string> => {
+  if (failure._tag !== "RemoteError" || failure.stack === "") return []
+  const lines = failure.stack.split("\n")
+  const firstCause = lines.findIndex((line) => line.startsWith("Caused by: "))
+  const own = firstCause < 0 ? lines : lines.slice(0, firstCause)
+  const frames = own.filter((line) => /^\s+at /.test(line)).slice(0, FRAMES).map((line) => `    ${line.trim()}`)
+  const causes = lines.filter((line) => line.startsWith("Caused by: ")).map((line) => `    ${line}`)
+  return [...frames, ...causes]
+}
 
 export class CompositeError extends Schema.TaggedError<CompositeError>()("CompositeError", {
   operation: Schema.String,
@@ -32,9 +49,10 @@ export class CompositeError extends Schema.TaggedError<CompositeError>()("Compos
   failures: Schema.Array(Failure)
 }) {
   override get message(): string {
-    const lines = this.failures.slice(0, SHOWN).map((failure) =>
-      `[${failure.engine < 0 ? "-" : failure.engine}:${this.operation}] ${describeFailure(failure.error)}`
-    )
+    const lines = this.failures.slice(0, SHOWN).flatMap((failure) => [
+      `[${failure.engine < 0 ? "-" : failure.engine}:${this.operation}] ${describeFailure(failure.error)}`,
+      ...where(failure.error)
+    ])
     if (this.failures.length > SHOWN) lines.push(`... and ${this.failures.length - SHOWN} more`)
     return `${this.failures.length} of ${this.total} ${this.unit} failed in ${this.operation}:\n${lines.join("\n")}`
   }

@@ -8,9 +8,20 @@
  * pinned to an engine (direct views) go straight to its queue; load-balanced
  * tasks wait until their dependencies are met and an engine has fewer than
  * `hwm` tasks outstanding, then the scheduler picks one. A failed
- * load-balanced task is resubmitted, preferably on an engine that has not
- * failed it yet, up to its `retries`; an engine that died is left alone until
- * it answers again.
+ * load-balanced task is resubmitted on an engine that has not failed it yet,
+ * up to its `retries`; once every engine it may run on has failed it, it fails
+ * with `NoEngineLeft`. An engine that died is left alone until it answers again.
+ *
+ * `abort` withdraws a task wherever it is: waiting or queued here, or waiting
+ * in its engine behind another task (the engine is asked); a task already
+ * running says so ("running"), never silently.
+ *
+ * Namespace replay: `push`, `imports` and `execute` calls made with `replay`
+ * are recorded per engine once they succeed. Tasks to an engine with such a
+ * record carry the engine incarnation last seen; an engine that restarted
+ * since (its worker died) refuses them unrun (`Restarted`), and the controller
+ * sends it the record again, in order, before those tasks — so the next task
+ * finds the names it expects instead of failing with a `NameError`.
  *
  * The controller only talks to `Actor.Ref`s of engines, so it does not care
  * where they live.
@@ -25,11 +36,14 @@ import type { Engine, Reply } from "./Engine.ts"
 import { now } from "./Engine.ts"
 import {
   DependencyTimeout,
+  describeFailure,
   EngineDied,
   ImpossibleDependency,
   isEngineDied,
   isRemoteError,
+  isRestarted,
   isTaskAborted,
+  NoEngineLeft,
   NotCloneable,
   NotShippable,
   RemoteError,
@@ -64,7 +78,7 @@ export interface Pending extends Ticket {
 /** What a load-balanced task asks for. */
 export interface Balanced {
   readonly tag: Tag
-  readonly payload: unknown
+  readonly payload: object
   readonly scheduler: Scheduler.Scheduler
   readonly retries: number
   readonly targets: ReadonlyArray<number>
@@ -74,11 +88,18 @@ export interface Balanced {
   readonly timeout: number
 }
 
+/** How `abort` found a task: withdrawn, already running on its engine, or already done. */
+export type AbortOutcome = "aborted" | "running" | "done"
+
 interface Job {
   readonly task: TaskRecord.TaskRecord
   readonly tag: Tag
-  readonly payload: unknown
+  readonly payload: object
   readonly done: (exit: Exit.Exit<Reply, TaskFailure>) => void
+  /** Record the call for replay on this engine once it succeeds. */
+  readonly replay: boolean
+  /** Order of submission to its engine (refused jobs go back in this order). */
+  readonly seq: number
   fiber: Fiber.Fiber<unknown, unknown> | undefined
   settled: boolean
 }
@@ -89,6 +110,12 @@ interface Slot {
   readonly queue: Array<Job>
   inflight: number
   down: boolean
+  /** The engine's incarnation, from its last reply. */
+  incarnation: number | undefined
+  /** Calls to send again after a restart, in order. */
+  readonly log: Array<{ readonly tag: Tag; readonly payload: object }>
+  /** Sending the log again: the queue waits. */
+  replaying: boolean
 }
 
 interface Waiting {
@@ -100,9 +127,14 @@ interface Waiting {
   depsMet: boolean
   job: Job | undefined
   cancelled: boolean
+  /** The last attempt's failure, for `NoEngineLeft`. */
+  last: TaskFailure | undefined
 }
 
 type Done = (exit: Exit.Exit<Reply, TaskFailure>) => void
+
+/** Task ids of replayed calls (the engine needs an id for its turn; nobody aborts these). */
+const REPLAY_TASK = -1
 
 export class Controller {
   readonly ids: ReadonlyArray<number>
@@ -114,13 +146,14 @@ export class Controller {
   private scheduling = false
   private again = false
   private closed = false
+  private seq = 0
 
   constructor(
     refs: ReadonlyArray<EngineRef>,
     private readonly system: ActorSystem.Service,
     options: Options = {}
   ) {
-    this.slots = refs.map((ref, id) => ({ id, ref, queue: [], inflight: 0, down: false }))
+    this.slots = refs.map((ref, id) => ({ id, ref, queue: [], inflight: 0, down: false, incarnation: undefined, log: [], replaying: false }))
     this.ids = this.slots.map((slot) => slot.id)
     this.hwm = options.hwm ?? 2
     this.depth = options.depth ?? 2
@@ -153,20 +186,25 @@ export class Controller {
     return this.slots.map((slot) => ({ engine: slot.id, queued: slot.queue.length, inflight: slot.inflight, down: slot.down }))
   }
 
+  /** Calls recorded for replay on each engine. */
+  replayLog(engine: number): number {
+    return this.slots[engine]!.log.length
+  }
+
   /** Load-balanced tasks still waiting for dependencies or a free engine. */
   pending(): number {
     return this.waiting.length
   }
 
-  /** Queue a task on one engine. */
-  send(task: TaskRecord.TaskRecord, engine: number, tag: Tag, payload: unknown, done: Done): Ticket {
+  /** Queue a task on one engine (`replay`: record it for replay after a restart once it succeeded). */
+  send(task: TaskRecord.TaskRecord, engine: number, tag: Tag, payload: object, done: Done, replay = false): Ticket {
     const slot = this.slots[engine]!
     const bad = findUncloneable(payload, "")
     if (bad !== undefined) {
       this.finish(task, Exit.fail(new NotCloneable({ path: bad.path || "$", message: `cannot send ${bad.kind} to an engine (at ${bad.path || "the value itself"})` })), done)
       return { cancel: () => {} }
     }
-    const job: Job = { task, tag, payload, done, fiber: undefined, settled: false }
+    const job: Job = { task, tag, payload, done, replay, seq: this.seq++, fiber: undefined, settled: false }
     this.enqueue(slot, job)
     return { cancel: () => this.cancelJob(slot, job) }
   }
@@ -178,11 +216,9 @@ export class Controller {
       this.finish(task, Exit.fail(new NotCloneable({ path: bad.path || "$", message: `cannot send ${bad.kind} to an engine (at ${bad.path || "the value itself"})` })), done)
       return { cancel: () => {} }
     }
-    const waiting: Waiting = { task, request, done, excluded: new Set(), timer: undefined, depsMet: false, job: undefined, cancelled: false }
+    const waiting: Waiting = { task, request, done, excluded: new Set(), timer: undefined, depsMet: false, job: undefined, cancelled: false, last: undefined }
     task.status = "pending"
-    task.abort = () => {
-      if (this.unwait(waiting)) this.finish(task, Exit.fail(new TaskAborted({ task: task.id })), done, "aborted")
-    }
+    this.withdrawable(waiting)
     if (request.timeout > 0 && (request.after !== undefined || request.follow !== undefined)) {
       waiting.timer = setTimeout(() => {
         waiting.timer = undefined
@@ -212,8 +248,8 @@ export class Controller {
    * reach their engines in that order, whatever order their awaiting fibers run in. Interrupting the Effect, or
    * calling `cancel`, withdraws or interrupts the task.
    */
-  submit(task: TaskRecord.TaskRecord, engine: number, tag: Tag, payload: unknown): Pending {
-    return this.makePending((done) => this.send(task, engine, tag, payload, done))
+  submit(task: TaskRecord.TaskRecord, engine: number, tag: Tag, payload: object, replay = false): Pending {
+    return this.makePending((done) => this.send(task, engine, tag, payload, done, replay))
   }
 
   /** `submit` for a load-balanced task. */
@@ -225,6 +261,22 @@ export class Controller {
     const deferred = Deferred.makeUnsafe<Reply, TaskFailure>()
     const ticket = submit((exit) => Deferred.doneUnsafe(deferred, exit))
     return { await: Effect.onInterrupt(Deferred.await(deferred), () => Effect.sync(ticket.cancel)), cancel: ticket.cancel }
+  }
+
+  /**
+   * Withdraw a task wherever it is: "aborted" if it had not started (it fails with `TaskAborted`), "running" if
+   * it runs on its engine (it goes on), "done" if it had finished.
+   */
+  abort(task: TaskRecord.TaskRecord): Effect.Effect<AbortOutcome> {
+    return Effect.suspend(() => {
+      if (task.abort !== undefined) {
+        task.abort()
+        return Effect.succeed("aborted" as const)
+      }
+      const remote = task.abortRemote
+      if (remote === undefined) return Effect.succeed(TaskRecord.isDone(task) ? "done" as const : "running" as const)
+      return Effect.map(remote(), (answer) => (answer === "unknown" ? "done" as const : answer))
+    })
   }
 
   /** Re-check waiting tasks (called when anything finished). */
@@ -254,8 +306,16 @@ export class Controller {
     return true
   }
 
+  /** A waiting load-balanced task can be withdrawn here. */
+  private withdrawable(waiting: Waiting): void {
+    waiting.task.abort = () => {
+      if (this.unwait(waiting)) this.finish(waiting.task, Exit.fail(new TaskAborted({ task: waiting.task.id })), waiting.done, "aborted")
+    }
+  }
+
   private finish(task: TaskRecord.TaskRecord, exit: Exit.Exit<Reply, TaskFailure>, done: Done, status?: TaskRecord.Status): void {
     task.abort = undefined
+    task.abortRemote = undefined
     task.received = now()
     if (Exit.isSuccess(exit)) {
       task.status = "succeeded"
@@ -274,6 +334,7 @@ export class Controller {
     const task = job.task
     task.status = "queued"
     task.engine = slot.id
+    task.abortRemote = undefined
     task.abort = () => {
       const i = slot.queue.indexOf(job)
       if (i < 0) return
@@ -281,12 +342,25 @@ export class Controller {
       job.settled = true
       this.finish(task, Exit.fail(new TaskAborted({ task: task.id })), job.done, "aborted")
     }
-    slot.queue.push(job)
+    // A job refused by a restarted engine goes back where it was, ahead of later ones.
+    let at = slot.queue.length
+    while (at > 0 && slot.queue[at - 1]!.seq > job.seq) at--
+    slot.queue.splice(at, 0, job)
     this.pump(slot)
   }
 
   private pump(slot: Slot): void {
+    if (slot.replaying) return
+    if (slot.log.length > 0 && slot.queue.length > 0 && !this.system.isUp(slot.ref.address.worker)) this.markDown(slot)
+    // An engine with a replay record that is down keeps its tasks until it answers again, then gets its record.
+    if (slot.down && slot.log.length > 0) return
     while (slot.inflight < this.depth && slot.queue.length > 0) this.dispatch(slot, slot.queue.shift()!)
+  }
+
+  /** The message of a job: its task id, and the incarnation expected where a replay record exists. */
+  private message(slot: Slot, job: Job): object {
+    const expect = slot.log.length > 0 && slot.incarnation !== undefined ? { expect: slot.incarnation } : {}
+    return { ...job.payload, task: job.task.id, ...expect }
   }
 
   private dispatch(slot: Slot, job: Job): void {
@@ -296,16 +370,38 @@ export class Controller {
     task.attempts++
     task.tried.push(slot.id)
     slot.inflight++
-    const fiber = Effect.runFork((slot.ref.ask as (tag: Tag, payload: unknown) => Effect.Effect<unknown, unknown>)(job.tag, job.payload))
+    const ask = slot.ref.ask as (tag: Tag, payload: unknown) => Effect.Effect<unknown, unknown>
+    task.abortRemote = () => ask("abort", { task: task.id }).pipe(
+      Effect.map((answer) => answer as "aborted" | "running" | "unknown"),
+      // An engine that does not answer (it died) does not run the task either.
+      Effect.orElseSucceed(() => "unknown" as const)
+    )
+    const fiber = Effect.runFork(ask(job.tag, this.message(slot, job)))
     job.fiber = fiber
     fiber.addObserver((exit) => {
       slot.inflight--
       job.fiber = undefined
       if (!job.settled) {
+        const refused = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined
+        if (refused?._tag === "Some" && isRestarted(refused.value) && !this.closed) {
+          // The engine restarted since its record was made: give it its namespace back, then this task.
+          task.attempts--
+          task.tried.pop()
+          slot.incarnation = undefined
+          // Replaying first: the job must wait in the queue until the record is back, not go out again at once.
+          this.replay(slot)
+          this.enqueue(slot, job)
+          return
+        }
         job.settled = true
         const outcome = this.outcome(slot, job.tag, exit)
+        if (Exit.isSuccess(outcome)) {
+          slot.incarnation = outcome.value.incarnation
+          if (job.replay) slot.log.push({ tag: job.tag, payload: job.payload })
+        }
         if (Exit.isFailure(outcome) && Cause.hasInterruptsOnly(outcome.cause)) {
           task.status = "aborted"
+          task.abortRemote = undefined
           task.received = now()
           job.done(outcome)
         } else {
@@ -317,23 +413,43 @@ export class Controller {
     })
   }
 
+  /** Send an engine its replay record again, in order; then its queue goes on. */
+  private replay(slot: Slot): void {
+    if (slot.replaying) return
+    slot.replaying = true
+    const ask = slot.ref.ask as (tag: Tag, payload: unknown) => Effect.Effect<unknown, unknown>
+    const resend = Effect.forEach(slot.log, (call) => ask(call.tag, { ...call.payload, task: REPLAY_TASK }), { discard: false })
+    Effect.runFork(resend).addObserver((exit) => {
+      slot.replaying = false
+      if (Exit.isSuccess(exit)) {
+        const last = exit.value.at(-1) as Reply | undefined
+        if (last !== undefined) slot.incarnation = last.incarnation
+      } else if (!this.closed) {
+        // The engine died again while being replayed: its tasks will be refused again, and the record resent.
+        this.markDown(slot)
+      }
+      this.pump(slot)
+    })
+  }
+
   /** An ask's exit as a task outcome: runtime errors become `EngineDied` or `RemoteError`. */
   private outcome(slot: Slot, tag: Tag, exit: Exit.Exit<unknown, unknown>): Exit.Exit<Reply, TaskFailure> {
     if (Exit.isSuccess(exit)) {
       const value = exit.value as Reply
       if (tag === "info" || tag === "ping") {
         const t = now()
-        return Exit.succeed({ value, started: t, completed: t })
+        return Exit.succeed({ value, started: t, completed: t, incarnation: slot.incarnation ?? 0 })
       }
       return Exit.succeed(value)
     }
     const failure = Cause.findErrorOption(exit.cause)
     if (failure._tag === "None") {
       if (Cause.hasInterruptsOnly(exit.cause)) return exit as Exit.Exit<never, never>
-      return Exit.fail(new RemoteError({ engine: slot.id, error: "Defect", message: ActorError.describe(Cause.squash(exit.cause)), stack: "" }))
+      const defect = Cause.squash(exit.cause)
+      return Exit.fail(new RemoteError({ engine: slot.id, error: "Defect", message: ActorError.describe(defect), stack: ActorError.trace(defect) }))
     }
     const error = failure.value
-    if (isRemoteError(error)) return Exit.fail(error)
+    if (isRemoteError(error) || isTaskAborted(error)) return Exit.fail(error)
     if (ActorError.isWorkerDied(error) || ActorError.isWorkerLost(error)) {
       const lost = ActorError.isWorkerLost(error)
       if (lost) slot.down = true
@@ -341,7 +457,9 @@ export class Controller {
       return Exit.fail(new EngineDied({ engine: slot.id, reason: this.deathReason(slot, error.reason, lost) }))
     }
     const kind = Predicate.hasProperty(error, "_tag") && typeof error._tag === "string" ? error._tag : "Error"
-    return Exit.fail(new RemoteError({ engine: slot.id, error: kind, message: ActorError.describe(error), stack: "" }))
+    // An engine's own defect (ActorDefect) carries the stack its thread captured.
+    const stack = Predicate.hasProperty(error, "stack") && typeof error.stack === "string" && ActorError.isActorDefect(error) ? error.stack : ""
+    return Exit.fail(new RemoteError({ engine: slot.id, error: kind, message: ActorError.describe(error), stack }))
   }
 
   /** Why an engine died, saying which other engines shared its worker (they died with it). */
@@ -375,6 +493,7 @@ export class Controller {
       Effect.runFork(slot.ref.ask("ping", undefined)).addObserver((exit) => {
         if (Exit.isSuccess(exit)) {
           slot.down = false
+          this.pump(slot)
           this.schedule()
         } else if (!this.closed) {
           delay = Math.min(1000, delay * 2)
@@ -431,15 +550,20 @@ export class Controller {
         const follow = Dependency.check(request.follow, true)
         location = follow._tag === "Met" ? follow.engines : undefined
       }
-      const allowed = request.targets.filter((engine) => !this.slots[engine]!.down && (location === undefined || location.includes(engine)))
       if (location !== undefined && !location.some((engine) => request.targets.includes(engine))) {
         this.waiting.splice(i, 1)
         this.finishLater(task, new ImpossibleDependency({ task: task.id, reason: `follow: engine ${location.join(", ")} is not among this view's targets` }), waiting.done)
         continue
       }
-      const untried = allowed.filter((engine) => !waiting.excluded.has(engine))
-      const pool = untried.length > 0 ? untried : allowed
-      const candidates = pool.filter((engine) => this.load(engine) < this.hwm)
+      // Only engines that have not failed this task: once none is left, it fails rather than loop.
+      const open = request.targets.filter((engine) => !waiting.excluded.has(engine) && (location === undefined || location.includes(engine)))
+      if (open.length === 0) {
+        this.waiting.splice(i, 1)
+        const last = waiting.last === undefined ? "no attempt" : `${waiting.last._tag}: ${describeFailure(waiting.last)}`
+        this.finishLater(task, new NoEngineLeft({ task: task.id, tried: [...waiting.excluded], last }), waiting.done)
+        continue
+      }
+      const candidates = open.filter((engine) => !this.slots[engine]!.down && this.load(engine) < this.hwm)
       if (candidates.length === 0) {
         i++
         continue
@@ -461,6 +585,8 @@ export class Controller {
       task,
       tag: request.tag,
       payload: request.payload,
+      replay: false,
+      seq: this.seq++,
       fiber: undefined,
       settled: false,
       done: (exit) => {
@@ -469,13 +595,12 @@ export class Controller {
         const failure = Cause.findErrorOption(exit.cause)
         const retryable = failure._tag === "Some" && (isRemoteError(failure.value) || isEngineDied(failure.value))
         if (retryable && task.attempts <= request.retries && !this.closed) {
-          // Resubmit, preferably elsewhere; it goes first, ahead of newer tasks.
+          // Resubmit on an engine that has not failed it; it goes first, ahead of newer tasks.
           waiting.excluded.add(engine)
+          waiting.last = failure.value
           task.status = "pending"
           task.failure = undefined
-          task.abort = () => {
-            if (this.unwait(waiting)) this.finish(task, Exit.fail(new TaskAborted({ task: task.id })), waiting.done, "aborted")
-          }
+          this.withdrawable(waiting)
           this.waiting.unshift(waiting)
           return
         }

@@ -18,7 +18,7 @@
 import { Effect, Schema } from "effect"
 import { Code } from "../index.ts"
 import { NotShippable } from "./Errors.ts"
-import { ALWAYS_DEFINED, freeVariables } from "./FreeVariables.ts"
+import { freeVariables, THIS } from "./FreeVariables.ts"
 
 export type AnyFunction = (...args: Array<any>) => any
 
@@ -86,9 +86,15 @@ export const fromFunction = <F extends AnyFunction>(f: F, options: { readonly na
     } catch (error) {
       return refuse(`function ${name} cannot be compiled on its own: ${error instanceof Error ? error.message : String(error)}`)
     }
-    const captured = freeVariables(source).filter((v) => !ALWAYS_DEFINED.has(v))
+    let captured: ReadonlyArray<string>
+    try {
+      captured = freeVariables(source)
+    } catch {
+      // Syntax the parser does not know yet (V8 compiled it above): not refused here; a capture still fails on the engine.
+      captured = []
+    }
     if (captured.length > 0) {
-      const what = captured.map((v) => (importedName(v) ? `${v} (an import)` : v)).join(", ")
+      const what = captured.map((v) => (importedName(v) ? `${v} (an import)` : v === THIS ? `this (the caller's)` : v)).join(", ")
       return refuse(
         `function ${name} captures outer variables (${what}), which do not exist on the engines; ` +
           `shipped functions must be self-contained: pass the values as arguments, push them into the namespace, ` +
@@ -116,7 +122,8 @@ export const ref = <F extends AnyFunction>(url: string, name: string): RemoteFun
 
 export const ModuleTypeId: unique symbol = Symbol.for("actorflow/engines/RemoteModule")
 
-type FunctionKeys<M> = { [K in keyof M]: M[K] extends AnyFunction ? K : never }[keyof M] & string
+/** The names of a module's exported functions. */
+export type FunctionKeys<M> = { [K in keyof M]: M[K] extends AnyFunction ? K : never }[keyof M] & string
 
 /** A module engines can import: its URL, and a remote reference for each exported function. */
 export type RemoteModule<M> = { readonly [K in FunctionKeys<M>]: M[K] extends AnyFunction ? RemoteFunction<M[K]> : never } & {
@@ -164,3 +171,78 @@ export const encodeArgs = (args: ReadonlyArray<unknown>): Array<unknown> =>
 
 /** What a call's value becomes once the engine has awaited it: promises and Effects are run there. */
 export type Result<R> = R extends Effect.Effect<infer A, any, any> ? A : Awaited<R>
+
+/** The key a function travels under inside pushed values and arguments (a plain object, like a reference). */
+export const FUNCTION_KEY = "__actorflow_function__"
+
+const isPlainObject = (u: unknown): u is Record<string, unknown> => {
+  if (typeof u !== "object" || u === null) return false
+  const proto = Object.getPrototypeOf(u)
+  return proto === Object.prototype || proto === null
+}
+
+/** Whether `value` holds something `test` picks anywhere (in arrays, plain objects and Map values). */
+const holds = (value: unknown, test: (u: unknown) => boolean): boolean => {
+  if (test(value)) return true
+  if (Array.isArray(value)) return value.some((item) => holds(item, test))
+  if (value instanceof Map) {
+    for (const item of value.values()) if (holds(item, test)) return true
+    return false
+  }
+  if (isPlainObject(value)) return Object.values(value).some((item) => holds(item, test))
+  return false
+}
+
+/** Whether `value` holds a reference or a remote function anywhere (in arrays, plain objects and Map values). */
+export const hasMarks = (value: unknown): boolean => holds(value, (u) => isReference(u) || isRemoteFunction(u))
+
+/** The engine's side of `hasMarks`: whether an encoded value holds reference or function markers. */
+export const hasMarkers = (value: unknown): boolean =>
+  holds(value, (u) => isPlainObject(u) && (REFERENCE_KEY in u || FUNCTION_KEY in u))
+
+/**
+ * `value` for the wire: references (`Remote.reference`) and remote functions (`Remote.module`, `Remote.fn`)
+ * anywhere in arrays, plain objects and Map values become plain marker objects, which the engine turns back into
+ * the namespace's value and the function (`decodeValue`). `ship` gives a function's wire form.
+ */
+export const encodeValue = <E>(value: unknown, ship: (f: RemoteFunction<AnyFunction>) => Effect.Effect<WireSpec, E>): Effect.Effect<unknown, E> => {
+  if (isReference(value)) return Effect.succeed({ [REFERENCE_KEY]: value.name })
+  if (isRemoteFunction(value)) return Effect.map(ship(value), (spec) => ({ [FUNCTION_KEY]: spec }))
+  if (!hasMarks(value)) return Effect.succeed(value)
+  if (Array.isArray(value)) return Effect.forEach(value, (item) => encodeValue(item, ship))
+  if (value instanceof Map) {
+    return Effect.map(
+      Effect.forEach([...value], ([key, item]) => Effect.map(encodeValue(item, ship), (encoded) => [key, encoded] as const)),
+      (entries) => new Map(entries)
+    )
+  }
+  return Effect.map(
+    Effect.forEach(Object.entries(value as Record<string, unknown>), ([key, item]) => Effect.map(encodeValue(item, ship), (encoded) => [key, encoded] as const)),
+    Object.fromEntries
+  )
+}
+
+/** The engine's side of `encodeValue`: markers back into namespace values (`lookup`) and functions (`load`). */
+export const decodeValue = <E>(
+  value: unknown,
+  lookup: (name: string) => Effect.Effect<unknown, E>,
+  load: (spec: WireSpec) => Effect.Effect<AnyFunction, E>
+): Effect.Effect<unknown, E> => {
+  if (Array.isArray(value)) return Effect.forEach(value, (item) => decodeValue(item, lookup, load))
+  if (value instanceof Map) {
+    return Effect.map(
+      Effect.forEach([...value], ([key, item]) => Effect.map(decodeValue(item, lookup, load), (decoded) => [key, decoded] as const)),
+      (entries) => new Map(entries)
+    )
+  }
+  if (!isPlainObject(value)) return Effect.succeed(value)
+  if (REFERENCE_KEY in value) return lookup(value[REFERENCE_KEY] as string)
+  if (FUNCTION_KEY in value) return load(value[FUNCTION_KEY] as WireSpec)
+  return Effect.map(
+    Effect.forEach(Object.entries(value), ([key, item]) => Effect.map(decodeValue(item, lookup, load), (decoded) => [key, decoded] as const)),
+    Object.fromEntries
+  )
+}
+
+/** The key a failure travels under in a `returnExceptions` map's results (the engine's side of `RemoteError`). */
+export const FAILURE_KEY = "__actorflow_failure__"

@@ -4,6 +4,7 @@
  * submitted, started and completed (start and completion measured on the
  * engine). Results expose these as their per-task metadata.
  */
+import type { Effect } from "effect"
 import type { TaskFailure } from "./Errors.ts"
 
 export type Status = "pending" | "queued" | "running" | "succeeded" | "failed" | "aborted"
@@ -30,6 +31,8 @@ export interface TaskRecord {
   failure: TaskFailure | undefined
   /** Set while the task waits in a client-side queue: drops it and fails it with `TaskAborted`. */
   abort: (() => void) | undefined
+  /** Set while the task is with an engine (its mailbox or running): asks the engine to withdraw it. */
+  abortRemote: (() => Effect.Effect<"aborted" | "running" | "unknown">) | undefined
 }
 
 /** A read-only snapshot of a task, as results report it. */
@@ -64,11 +67,15 @@ export const make = (label: string, submitted: number): TaskRecord => ({
   completed: undefined,
   received: undefined,
   failure: undefined,
-  abort: undefined
+  abort: undefined,
+  abortRemote: undefined
 })
 
 export const isDone = (task: TaskRecord): boolean =>
   task.status === "succeeded" || task.status === "failed" || task.status === "aborted"
+
+/** Whether the task ended with a failure (or was aborted). */
+export const isFailed = (task: TaskRecord): boolean => task.status === "failed" || task.status === "aborted"
 
 export const metadata = (task: TaskRecord): Metadata => ({
   task: task.id,

@@ -1,6 +1,6 @@
 /**
  * Engines and views, the IPython parallel counterpart: one namespace per
- * concept, `import { Client, Remote } from ".../runtime/engines/index.ts"`.
+ * concept, `import { Client, Remote } from "actorflow/engines"`.
  */
 export * as AsyncResult from "./AsyncResult.ts"
 export * as Client from "./Client.ts"
@@ -14,3 +14,4 @@ export * as Partition from "./Partition.ts"
 export * as Remote from "./Remote.ts"
 export * as Scheduler from "./Scheduler.ts"
 export * as Selection from "./Selection.ts"
+export * as TaskRecord from "./TaskRecord.ts"

@@ -8,16 +8,24 @@
  * except those of interleaved messages (see `Actor.message`), which are settled
  * whenever they end while the next messages are handled.
  * A cancelled message is dropped if still queued, or its fiber interrupted.
+ *
+ * A stream message (`Actor.stream`) is handled by running the Stream its handler returns: elements go to the
+ * origin as they come, as far as the asker's credit reaches (the message's `buffer`, topped up by `credit` as
+ * the asker's consumer takes elements); with no credit left the producer waits, so a slow consumer slows the
+ * producer instead of filling memory. The stream's end settles the message like an ask's reply.
  */
-import { Cause, Effect, Exit, Scope } from "effect"
+import { Cause, Effect, Exit, Scope, Stream } from "effect"
 import type { Fiber } from "effect"
 import type * as Actor from "../Actor.ts"
-import { ActorDefect, ActorStopped, describe } from "../ActorError.ts"
+import { ActorDefect, ActorStopped, describe, trace } from "../ActorError.ts"
+import type { ActorError } from "../ActorError.ts"
 
 /** Where a message came from, and so where its outcome goes. */
 export interface Origin {
   /** `reqId` 0 marks a tell: nothing to answer, but mailbox credit to return. */
   readonly settle: (reqId: number, cell: Cell, tag: string, exit: Exit.Exit<unknown, unknown>) => void
+  /** The next elements of a stream message's reply, in order; an error if they cannot be sent (it fails the stream). */
+  readonly items: (reqId: number, cell: Cell, tag: string, items: ReadonlyArray<unknown>) => ActorError | undefined
 }
 
 interface Envelope {
@@ -25,6 +33,31 @@ interface Envelope {
   tag: string
   payload: unknown
   origin: Origin | undefined
+  /** A running stream message's credit. */
+  window?: Window | undefined
+}
+
+/** How many more elements a stream message may send, and the producer waiting for more. */
+class Window {
+  private waiter: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  constructor(public available: number) {}
+
+  grant(n: number): void {
+    this.available += n
+    const waiter = this.waiter
+    if (waiter !== undefined) {
+      this.waiter = undefined
+      waiter(Effect.void)
+    }
+  }
+
+  readonly wait: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    if (this.available > 0) return resume(Effect.void)
+    this.waiter = resume
+    return Effect.sync(() => {
+      this.waiter = undefined
+    })
+  })
 }
 
 export class Cell {
@@ -40,10 +73,15 @@ export class Cell {
     readonly id: number,
     readonly definition: Actor.Any,
     private readonly handlers: Actor.Handlers<Actor.Protocol>,
-    private readonly scope: Scope.Closeable
+    private readonly scope: Scope.Closeable,
+    /** The thread the cell lives on, as its defects report it. */
+    readonly worker: number
   ) {}
 
-  /** Run the behaviour to build the handlers; the cell's scope holds what it acquires. */
+  /**
+   * Run the behaviour to build the handlers; the cell's scope holds what it acquires. The definition's warm-up
+   * runs first, once per thread.
+   */
   static make(
     id: number,
     definition: Actor.Any,
@@ -51,10 +89,14 @@ export class Cell {
     context: Actor.Context
   ): Effect.Effect<Cell, unknown> {
     return Effect.suspend(() => {
+      if (definition.warmUp !== undefined && !warmed.has(definition)) {
+        warmed.add(definition)
+        definition.warmUp()
+      }
       const scope = Scope.makeUnsafe()
       return definition.behaviour(init, context).pipe(
         Scope.provide(scope),
-        Effect.map((handlers) => new Cell(id, definition, handlers, scope)),
+        Effect.map((handlers) => new Cell(id, definition, handlers, scope, context.worker)),
         Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
       )
     })
@@ -101,9 +143,14 @@ export class Cell {
     }
     let effect: Effect.Effect<unknown, unknown>
     try {
-      effect = handler(envelope.payload)
+      effect = handler(envelope.payload) as Effect.Effect<unknown, unknown>
     } catch (thrown) {
       return this.defect(envelope.tag, thrown)
+    }
+    const streamed = this.definition.protocol[envelope.tag]?.stream
+    if (streamed !== undefined) {
+      if (!Stream.isStream(effect)) return this.defect(envelope.tag, "the handler of a stream message must return a Stream")
+      effect = this.produce(envelope, effect as unknown as Stream.Stream<unknown, unknown>, streamed.buffer)
     }
     if (Exit.isExit(effect)) return this.normalise(envelope.tag, effect)
     const fiber = Effect.runFork(effect)
@@ -128,6 +175,36 @@ export class Cell {
     return undefined
   }
 
+  /** Run a stream message's stream, sending its elements as far as the asker's credit reaches. */
+  private produce(envelope: Envelope, stream: Stream.Stream<unknown, unknown>, buffer: number): Effect.Effect<void, unknown> {
+    const window = new Window(buffer)
+    envelope.window = window
+    const emit = (chunk: ReadonlyArray<unknown>, from: number): Effect.Effect<void, ActorError> => {
+      while (from < chunk.length) {
+        const origin = envelope.origin
+        if (origin === undefined) return Effect.interrupt
+        if (window.available === 0) return Effect.flatMap(window.wait, () => emit(chunk, from))
+        const n = Math.min(window.available, chunk.length - from)
+        window.available -= n
+        const error = origin.items(envelope.reqId, this, envelope.tag, from === 0 && n === chunk.length ? chunk : chunk.slice(from, from + n))
+        if (error !== undefined) return Effect.fail(error)
+        from += n
+      }
+      return Effect.void
+    }
+    return Stream.runForEachArray(stream, (chunk) => emit(chunk, 0))
+  }
+
+  /** The asker of stream message `reqId` took `count` more elements: the producer may send that many more. */
+  credit(reqId: number, origin: Origin, count: number): void {
+    if (this.current !== undefined && this.current.reqId === reqId && this.current.origin === origin) {
+      return this.current.window?.grant(count)
+    }
+    for (const envelope of this.interleaved.keys()) {
+      if (envelope.reqId === reqId && envelope.origin === origin) return envelope.window?.grant(count)
+    }
+  }
+
   /** Typed failures pass through; defects become `ActorDefect`; interruption stays interruption. */
   private normalise(tag: string, exit: Exit.Exit<unknown, unknown>): Exit.Exit<unknown, unknown> {
     if (Exit.isSuccess(exit)) return exit
@@ -138,7 +215,9 @@ export class Cell {
   }
 
   private defect(tag: string, thrown: unknown): Exit.Exit<never, ActorDefect> {
-    return Exit.fail(new ActorDefect({ actor: this.definition.name, message: tag, detail: describe(thrown) }))
+    return Exit.fail(
+      new ActorDefect({ actor: this.definition.name, message: tag, detail: describe(thrown), worker: this.worker, stack: trace(thrown) })
+    )
   }
 
   /** Drop a queued message, or interrupt it if it is running. */
@@ -186,6 +265,9 @@ export class Cell {
 }
 
 const INTERLEAVED = "interleaved" as const
+
+/** Definitions whose warm-up ran on this thread. */
+const warmed = new WeakSet<Actor.Any>()
 
 const fiberInterrupt = (fiber: Fiber.Fiber<unknown, unknown>) =>
   Effect.suspend(() => {

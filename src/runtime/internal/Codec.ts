@@ -1,45 +1,145 @@
 /**
  * Compiled Schema codecs for an actor's protocol, built once per definition.
  *
- * Payloads are encoded by the sender and decoded by the receiver, so whatever
- * crosses a thread boundary is checked against the protocol; a value that does
- * not fit becomes a `MalformedMessage`, never a crashed worker.
+ * Payloads are encoded by the sender and decoded by the receiver, so whatever crosses a thread boundary is
+ * checked against the protocol; a value that does not fit becomes a `MalformedMessage`, never a crashed worker.
+ *
+ * Two kinds of schema, two costs:
+ * - **Identity schemas** (no transformation anywhere: numbers, strings, structs and arrays of them, typed-array
+ *   `instanceOf`s — `SchemaAST.toType(ast) === ast`): structured clone already is their encoding, so the sender
+ *   does nothing and the receiver runs the schema's type guard (`Schema.is`, compiled to plain JavaScript by
+ *   Effect's JIT schema compiler) and hands on the very value that arrived. The check stays (at the receiving
+ *   boundary, where it matters: a sender cannot skip it); the cost of running the parser, building a new value
+ *   and a fiber per value is gone. What differs from a decode: a struct keeps keys its schema does not name.
+ * - **Other schemas** (classes, tagged errors, transformations, `Transferable.schema`) are encoded with a
+ *   `Transferable.Collector` in context, so that typed arrays a protocol marks as moved are passed to
+ *   `postMessage` as transfers (see `Transfers`), and decoded with the (JIT-compiled) decoder.
  */
-import { Effect, Schema } from "effect"
+import { Context, Effect, Exit, Schema, SchemaAST, SchemaIssue } from "effect"
+import { SchemaJITCompiler } from "effect/schema"
+import { Transferable } from "effect/workers"
+import type { TransferListItem } from "node:worker_threads"
 import type * as Actor from "../Actor.ts"
 import { ActorErrorSchema, SpawnFailed, describe } from "../ActorError.ts"
 
+/** Where an encoder puts the transferables (moved buffers) of what it encoded; undefined: nowhere (copy). */
+export type Transfers = Array<TransferListItem> | undefined
+
 export interface MessageCodec {
-  readonly encodePayload: (u: unknown) => unknown
+  /** The message's index in its protocol: what travels instead of its tag. */
+  readonly index: number
+  /** A stream message (`Actor.stream`): `encodeSuccess` / `decodeSuccess` are its elements'. */
+  readonly stream: boolean
+  readonly encodePayload: (u: unknown, transfer?: Transfers) => unknown
   readonly decodePayload: (u: unknown) => unknown
-  readonly encodeSuccess: (u: unknown) => unknown
+  readonly encodeSuccess: (u: unknown, transfer?: Transfers) => unknown
   readonly decodeSuccess: (u: unknown) => unknown
-  readonly encodeError: (u: unknown) => unknown
+  readonly encodeError: (u: unknown, transfer?: Transfers) => unknown
   readonly decodeError: (u: unknown) => unknown
 }
 
 export interface ActorCodec {
-  readonly init: { readonly encode: (u: unknown) => unknown; readonly decode: (u: unknown) => unknown }
+  readonly init: Compiled
   readonly messages: Record<string, MessageCodec>
+  /** The protocol's tags by index (`MessageCodec.index`). */
+  readonly tags: ReadonlyArray<string>
+}
+
+/** One schema's encoder and decoder; both throw an `Error` saying what does not fit. */
+export interface Compiled {
+  readonly encode: (u: unknown, transfer?: Transfers) => unknown
+  readonly decode: (u: unknown) => unknown
+  /** Structured clone is the whole encoding (see the module doc). */
+  readonly identity: boolean
 }
 
 const cache = new WeakMap<Actor.Any, ActorCodec>()
 
-/** Compile a schema's sync encoder and decoder once (Schema checks a plain number in ~20–40 ns). */
-const compile = (schema: Actor.Codec) => ({
-  encode: Schema.encodeUnknownSync(schema) as (u: unknown) => unknown,
-  decode: Schema.decodeUnknownSync(schema) as (u: unknown) => unknown
-})
+/**
+ * The buffers the value being encoded moves, for encoders given it as `transfer`; `moved` takes them (to push
+ * with the value's frame) or drops them (a value that failed: its buffers move nowhere). Encoding is
+ * synchronous, so one list serves the whole thread.
+ */
+export const moving: Array<TransferListItem> = []
+export const moved = (): Array<TransferListItem> | undefined => (moving.length === 0 ? undefined : moving.splice(0))
+
+const formatIssue = SchemaIssue.makeFormatterDefault()
+
+/** The error a codec throws: one readable line about what does not fit, not the issue tree. */
+const misfit = (error: unknown): Error =>
+  new Error(Schema.isSchemaError(error) ? formatIssue(error.issue) : describe(error))
+
+const passThrough = (u: unknown): unknown => u
+
+/** One collector for every encoding on this thread: encoding is synchronous, so they never overlap. */
+const collector = Transferable.makeCollectorUnsafe()
+const withCollector = Context.make(Transferable.Collector, collector)
+
+const compiled = new WeakMap<Actor.Codec, Compiled>()
+
+/** Compile a schema's encoder and decoder once (shared by every protocol that uses the schema). */
+export const compile = (schema: Actor.Codec): Compiled => {
+  let codec = compiled.get(schema)
+  if (codec !== undefined) return codec
+  const ast = schema.ast
+  if (SchemaAST.toType(ast) === ast) {
+    SchemaJITCompiler.enable(ast)
+    const is = Schema.is(schema)
+    const detailed = Schema.decodeUnknownExit(schema)
+    codec = {
+      identity: true,
+      encode: passThrough,
+      decode: (u) => {
+        if (is(u)) return u
+        const exit = detailed(u)
+        throw misfit(Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail")?.error : "does not fit")
+      }
+    }
+  } else {
+    SchemaJITCompiler.enable(ast)
+    const decode = Schema.decodeUnknownSync(schema) as (u: unknown) => unknown
+    const encode = Schema.encodeUnknownEffect(schema) as (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
+    codec = {
+      identity: false,
+      encode: (u, transfer) => {
+        collector.clearUnsafe()
+        const exit = Effect.runSyncExit(Effect.provideContext(encode(u), withCollector))
+        // Buffers collected for a value that failed are dropped here: they move nowhere.
+        const moved = collector.clearUnsafe()
+        if (Exit.isFailure(exit)) {
+          const failure = exit.cause.reasons.find((r) => r._tag === "Fail")
+          throw misfit(failure === undefined ? exit.cause : failure.error)
+        }
+        if (transfer !== undefined) for (let i = 0; i < moved.length; i++) transfer.push(moved[i] as TransferListItem)
+        return exit.value
+      },
+      decode: (u) => {
+        try {
+          return decode(u)
+        } catch (error) {
+          throw misfit(error)
+        }
+      }
+    }
+  }
+  compiled.set(schema, codec)
+  return codec
+}
 
 export const forDefinition = (definition: Actor.Any): ActorCodec => {
   let codec = cache.get(definition)
   if (codec === undefined) {
-    const messages: Record<string, MessageCodec> = {}
-    for (const [tag, message] of Object.entries(definition.protocol)) {
+    // No prototype: a tag off the wire such as "toString" or "__proto__" names no message.
+    const messages: Record<string, MessageCodec> = Object.create(null)
+    const tags = Object.keys(definition.protocol)
+    for (const [index, tag] of tags.entries()) {
+      const message = definition.protocol[tag]!
       const payload = compile(message.payload)
       const success = compile(message.success)
       const error = compile(message.error)
       messages[tag] = {
+        index,
+        stream: message.stream !== undefined,
         encodePayload: payload.encode,
         decodePayload: payload.decode,
         encodeSuccess: success.encode,
@@ -48,7 +148,7 @@ export const forDefinition = (definition: Actor.Any): ActorCodec => {
         decodeError: error.decode
       }
     }
-    codec = { init: compile(definition.init), messages }
+    codec = { init: compile(definition.init), messages, tags }
     cache.set(definition, codec)
   }
   return codec

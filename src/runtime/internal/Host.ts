@@ -10,8 +10,8 @@
  * asker's interrupt long answered).
  */
 import { Effect, Exit } from "effect"
-import { ActorDefect, ActorStopped, MalformedMessage, describe, isActorError } from "../ActorError.ts"
-import type { ActorError } from "../ActorError.ts"
+import { ActorDefect, ActorStopped, MalformedMessage, describe, isActorError, isSpawnFailed } from "../ActorError.ts"
+import type { ActorError, SpawnFailed } from "../ActorError.ts"
 import type { Cell, Origin } from "./Cell.ts"
 import * as Codec from "./Codec.ts"
 import { Kind } from "./Wire.ts"
@@ -28,8 +28,12 @@ export class PortOrigin implements Origin {
     const codec = Codec.forDefinition(cell.definition).messages[tag]
     if (Exit.isSuccess(exit)) {
       try {
-        this.outbox.push(Kind.Ok, reqId, 0, 0, codec ? codec.encodeSuccess(exit.value) : exit.value)
+        // A stream's end carries nothing: its elements went ahead in ITEMS frames.
+        if (codec === undefined || codec.stream) return this.outbox.push(Kind.Ok, reqId, 0, 0, codec === undefined ? exit.value : undefined)
+        const encoded = codec.encodeSuccess(exit.value, Codec.moving)
+        this.outbox.push(Kind.Ok, reqId, 0, 0, encoded, Codec.moved())
       } catch (error) {
+        Codec.moved()
         this.runtimeError(reqId, new MalformedMessage({ actor: cell.definition.name, message: tag, detail: `reply: ${describe(error)}` }))
       }
       return
@@ -45,12 +49,26 @@ export class PortOrigin implements Origin {
       return
     }
     try {
-      this.outbox.push(Kind.Err, reqId, 0, 0, codec!.encodeError(error))
+      const encoded = codec!.encodeError(error, Codec.moving)
+      this.outbox.push(Kind.Err, reqId, 0, 0, encoded, Codec.moved())
     } catch (thrown) {
+      Codec.moved()
       this.runtimeError(reqId, new ActorDefect({ actor: cell.definition.name, message: tag, detail: `undeclared error: ${describe(error)} (${describe(thrown)})` }))
     }
   }
-  runtimeError(reqId: number, error: ActorError): void {
+  items(reqId: number, cell: Cell, tag: string, items: ReadonlyArray<unknown>): ActorError | undefined {
+    const codec = Codec.forDefinition(cell.definition).messages[tag]!
+    const encoded: Array<unknown> = new Array(items.length)
+    try {
+      for (let i = 0; i < items.length; i++) encoded[i] = codec.encodeSuccess(items[i], Codec.moving)
+    } catch (error) {
+      Codec.moved()
+      return new MalformedMessage({ actor: cell.definition.name, message: tag, detail: `stream element: ${describe(error)}` })
+    }
+    this.outbox.push(Kind.Items, reqId, cell.id, 0, encoded, Codec.moved())
+    return undefined
+  }
+  runtimeError(reqId: number, error: ActorError | SpawnFailed): void {
     this.outbox.push(Kind.Err, reqId, 1, 0, Codec.runtimeError.encode(error))
   }
   /** Pass on a reply that another process produced, as it came (see `Forwarder`). */
@@ -76,7 +94,7 @@ export type Spawner = (actorId: number, spec: SpawnSpec) => Effect.Effect<Cell, 
  * asks and `PortOrigin.acknowledge` for tells.
  */
 export interface Forwarder {
-  readonly deliver: (origin: PortOrigin, reqId: number, actorId: number, tag: string, encoded: unknown) => void
+  readonly deliver: (origin: PortOrigin, reqId: number, actorId: number, tag: string | number, encoded: unknown) => void
   readonly cancel: (origin: PortOrigin, reqId: number, actorId: number) => void
 }
 
@@ -106,13 +124,16 @@ export class Host {
     return cell.stop()
   }
 
-  /** An ask (`reqId` > 0) or a tell (`reqId` 0) for a hosted actor. */
-  deliver(origin: PortOrigin, reqId: number, actorId: number, tag: string, encoded: unknown): void {
+  /**
+   * An ask (`reqId` > 0), a tell (`reqId` 0) or, with `stream`, a stream message for a hosted actor; `tag` is the
+   * message's tag or its index.
+   */
+  deliver(origin: PortOrigin, reqId: number, actorId: number, tag: string | number, encoded: unknown, stream = false): void {
     const cell = this.cells.get(actorId)
     if (cell === undefined) {
       const backlog = this.spawning.get(actorId)
       if (backlog !== undefined) {
-        backlog.push({ origin, reqId, replay: () => this.deliver(origin, reqId, actorId, tag, encoded) })
+        backlog.push({ origin, reqId, replay: () => this.deliver(origin, reqId, actorId, tag, encoded, stream) })
         return
       }
       if (this.forwarder !== undefined) return this.forwarder.deliver(origin, reqId, actorId, tag, encoded)
@@ -120,17 +141,27 @@ export class Host {
       else origin.acknowledge(actorId)
       return
     }
-    const message = Codec.forDefinition(cell.definition).messages[tag]
+    const codec = Codec.forDefinition(cell.definition)
+    const name = typeof tag === "number" ? codec.tags[tag] ?? String(tag) : tag
+    const message = codec.messages[name]
     let payload: unknown
     try {
       if (message === undefined) throw new Error("unknown message tag")
+      if (message.stream !== stream) {
+        throw new Error(stream ? "not a stream message: use ask or tell" : "a stream message: use ref.stream")
+      }
       payload = message.decodePayload(encoded)
     } catch (error) {
       if (reqId === 0) return origin.acknowledge(actorId)
       const detail = message === undefined ? "unknown message tag" : describe(error)
-      return origin.runtimeError(reqId, new MalformedMessage({ actor: cell.definition.name, message: String(tag), detail }))
+      return origin.runtimeError(reqId, new MalformedMessage({ actor: cell.definition.name, message: name, detail }))
     }
-    cell.enqueue(reqId, tag, payload, origin)
+    cell.enqueue(reqId, name, payload, origin)
+  }
+
+  /** The asker of stream message `reqId` took `count` more elements. */
+  credit(origin: PortOrigin, reqId: number, actorId: number, count: number): void {
+    this.cells.get(actorId)?.credit(reqId, origin, count)
   }
 
   cancel(origin: PortOrigin, reqId: number, actorId: number): void {
@@ -160,8 +191,12 @@ export class Host {
         origin.done(reqId)
       } else {
         const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
-        const detail = failure ? describe(failure.error) : describe(exit.cause)
-        origin.runtimeError(reqId, new ActorDefect({ actor: spec.code.name, message: "spawn", detail }))
+        // A SpawnFailed already says why, for the user: it crosses as it is, not described inside a defect.
+        if (failure !== undefined && isSpawnFailed(failure.error)) origin.runtimeError(reqId, failure.error)
+        else {
+          const detail = failure ? describe(failure.error) : describe(exit.cause)
+          origin.runtimeError(reqId, new ActorDefect({ actor: spec.code.name, message: "spawn", detail }))
+        }
       }
       for (const waiting of backlog) waiting.replay?.()
     })

@@ -13,8 +13,8 @@ import { MalformedMessage, describe } from "../ActorError.ts"
 import { Host, PortOrigin } from "./Host.ts"
 import type { Forwarder, Spawner } from "./Host.ts"
 import { Sender } from "./Sender.ts"
-import { Kind, Outbox } from "./Wire.ts"
-import type { SpawnSpec } from "./Wire.ts"
+import { Kind, Outbox, forEachFrame } from "./Wire.ts"
+import type { Post, SpawnSpec } from "./Wire.ts"
 
 export interface Options {
   /** Build cells for spawn requests from peers (worker threads only). */
@@ -45,8 +45,8 @@ export class Router {
     })
   }
 
-  /** Attach a peer thread: `post` sends a batch there; incoming batches go to `receive`. */
-  connect(peer: number, post: (frames: Array<unknown>) => void): void {
+  /** Attach a peer thread: `post` sends a batch there (with the buffers it moves); incoming batches go to `receive`. */
+  connect(peer: number, post: Post): void {
     const outbox = new Outbox(post, this.options.batching ?? true, (frame, error) => this.unsendable(peer, frame, error))
     this.outboxes.set(peer, outbox)
     this.origins.set(peer, new PortOrigin(outbox))
@@ -78,40 +78,52 @@ export class Router {
     const kind = frame[0]
     if (kind === Kind.Ok || kind === Kind.Err) {
       this.origins.get(peer)?.runtimeError(frame[1] as number, new MalformedMessage({ actor: "?", message: "reply", detail }))
+    } else if (kind === Kind.Items) {
+      // A stream's elements that cannot be sent end the stream for its asker, and stop its producer here.
+      const origin = this.origins.get(peer)
+      if (origin === undefined) return
+      origin.runtimeError(frame[1] as number, new MalformedMessage({ actor: "?", message: "stream element", detail }))
+      this.host.cancel(origin, frame[1] as number, frame[2] as number)
     } else {
       this.sender.unsendable(frame, detail)
     }
   }
 
-  /** Handle one batch of frames arriving from `peer`. */
-  receive(peer: number, frames: Array<unknown>): void {
+  /** Handle one batch of frames arriving from `peer` (packed, or a plain frame array: see `Wire`). */
+  receive(peer: number, batch: Array<unknown>): void {
     const origin = this.origins.get(peer)
-    for (let i = 0; i < frames.length; i += 5) {
-      const kind = frames[i] as number
-      const reqId = frames[i + 1] as number
-      const actorId = frames[i + 2] as number
+    forEachFrame(batch, (kind, reqId, actorId, c, d) => {
       switch (kind) {
         case Kind.Ok:
         case Kind.Err:
-          this.sender.settle(reqId, kind, actorId, frames[i + 4])
+          this.sender.settle(reqId, kind, actorId, d)
           break
         case Kind.Ack:
-          this.sender.acknowledge(actorId, frames[i + 3] as number)
+          this.sender.acknowledge(actorId, c as number)
           break
         case Kind.Ask:
         case Kind.Tell:
-          if (origin !== undefined) this.host.deliver(origin, reqId, actorId, frames[i + 3] as string, frames[i + 4])
+          if (origin !== undefined) this.host.deliver(origin, reqId, actorId, c as string | number, d)
+          break
+        case Kind.Stream:
+          if (origin !== undefined) this.host.deliver(origin, reqId, actorId, c as string | number, d, true)
+          break
+        case Kind.Items:
+          this.sender.items(reqId, d as Array<unknown>)
+          break
+        case Kind.Credit:
+          if (origin !== undefined) this.host.credit(origin, reqId, actorId, c as number)
           break
         case Kind.Cancel:
           if (origin !== undefined) this.host.cancel(origin, reqId, actorId)
           break
         case Kind.Spawn:
-          if (origin !== undefined) this.host.spawn(origin, reqId, actorId, frames[i + 3] as SpawnSpec)
+          if (origin !== undefined) this.host.spawn(origin, reqId, actorId, c as SpawnSpec)
           break
         case Kind.Stop:
           if (origin !== undefined) this.host.stop(origin, reqId, actorId)
           break
       }
-    }
+    })
   }
 }

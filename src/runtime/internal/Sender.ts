@@ -8,7 +8,8 @@
  * sending side: a sender waits once `mailbox` messages are outstanding, and the receiver returns credit with
  * each reply (asks) or acknowledgement (tells).
  */
-import { Effect, Exit } from "effect"
+import { Cause, Channel, Effect, Exit, Scope, Stream } from "effect"
+import type { Array as Arr } from "effect"
 import type * as Actor from "../Actor.ts"
 import { MalformedMessage, WorkerDied, WorkerLost, describe } from "../ActorError.ts"
 import type { Cell, Origin } from "./Cell.ts"
@@ -16,16 +17,95 @@ import * as Codec from "./Codec.ts"
 import { Kind } from "./Wire.ts"
 import type { Outbox } from "./Wire.ts"
 
-interface Pending {
-  readonly resume: (effect: Effect.Effect<unknown, unknown>) => void
-  readonly codec: Codec.MessageCodec | undefined
-  readonly peer: number
-  /** The target actor, whose credit the reply returns; -1 for control requests (spawn, stop). */
-  readonly actorId: number
-  /** Copy the reply (an isolated actor on this thread). */
-  readonly copy: boolean
-  /** Resume with the undecoded `RawReply` (see `forward`). */
-  readonly raw?: boolean
+/** An ask waiting for its reply (a class: one shape for V8, one allocation per ask). */
+class Pending {
+  constructor(
+    readonly resume: (effect: Effect.Effect<unknown, unknown>) => void,
+    readonly codec: Codec.MessageCodec | undefined,
+    readonly peer: number,
+    /** The target actor, whose credit the reply returns; -1 for control requests (spawn, stop). */
+    readonly actorId: number,
+    /** Copy the reply (an isolated actor on this thread). */
+    readonly copy: boolean,
+    /** Resume with the undecoded `RawReply` (see `forward`). */
+    readonly raw: boolean = false,
+    /** The message's tag, for errors. */
+    readonly tag: string = "",
+    /** Set for a stream message: where its elements go (`resume` then hears only of its end). */
+    readonly call?: StreamCall
+  ) {}
+}
+
+/**
+ * A stream reply as the asker receives it: elements not taken yet, the consumer's pull waiting for them, and the
+ * end. The elements of a chunk handed to the consumer count as taken when it pulls again (it is done with them
+ * then); they are returned to the producer as credit half a buffer at a time, so the elements in transit,
+ * buffered here and being consumed never exceed the message's `buffer`.
+ */
+class StreamCall {
+  reqId = 0
+  private items: Array<unknown> = []
+  private end: Exit.Exit<unknown, unknown> | undefined = undefined
+  private waiter: ((effect: Effect.Effect<Arr.NonEmptyReadonlyArray<unknown>, unknown>) => void) | undefined = undefined
+  /** Elements of the last chunk handed out, and those taken but not yet returned as credit. */
+  private handed = 0
+  private owed = 0
+
+  constructor(readonly buffer: number, private readonly returnCredit: (call: StreamCall, count: number) => void) {}
+
+  get ended(): boolean {
+    return this.end !== undefined
+  }
+
+  push(items: ReadonlyArray<unknown>): void {
+    if (this.end !== undefined) return
+    for (let i = 0; i < items.length; i++) this.items.push(items[i])
+    this.wake()
+  }
+
+  finish(exit: Exit.Exit<unknown, unknown>): void {
+    if (this.end !== undefined) return
+    this.end = exit
+    this.wake()
+  }
+
+  private wake(): void {
+    const waiter = this.waiter
+    if (waiter === undefined) return
+    this.waiter = undefined
+    this.take(waiter)
+  }
+
+  /** Hand the consumer what there is: the elements buffered, else the end. */
+  private take(resume: (effect: Effect.Effect<Arr.NonEmptyReadonlyArray<unknown>, unknown>) => void): void {
+    if (this.items.length > 0) {
+      const chunk = this.items as unknown as Arr.NonEmptyReadonlyArray<unknown>
+      this.items = []
+      this.handed = chunk.length
+      return resume(Exit.succeed(chunk))
+    }
+    const end = this.end!
+    resume(Exit.isSuccess(end) ? Cause.done() : (end as Exit.Exit<never, unknown>))
+  }
+
+  /** The consumer's pull: the next elements, or `Cause.Done` at the end, or the stream's failure. */
+  readonly pull: Effect.Effect<Arr.NonEmptyReadonlyArray<unknown>, unknown> = Effect.callback((resume) => {
+    // Pulling again means the consumer is done with the previous chunk: its elements are taken.
+    if (this.handed > 0 && this.end === undefined) {
+      this.owed += this.handed
+      if (this.owed * 2 >= this.buffer) {
+        const count = this.owed
+        this.owed = 0
+        this.returnCredit(this, count)
+      }
+    }
+    this.handed = 0
+    if (this.items.length > 0 || this.end !== undefined) return this.take(resume)
+    this.waiter = resume
+    return Effect.sync(() => {
+      this.waiter = undefined
+    })
+  })
 }
 
 /**
@@ -114,7 +194,20 @@ export class Sender {
       if (pending === undefined) return
       this.pending.delete(reqId)
       this.credit(pending.actorId, 0).release(1)
-      pending.resume(pending.copy && Exit.isSuccess(exit) ? copied(exit.value, cell.definition.name, _tag, "reply") : exit)
+      const copy = pending.copy && pending.call === undefined && Exit.isSuccess(exit)
+      pending.resume(copy ? copied(exit.value, cell.definition.name, _tag, "reply") : exit)
+    },
+    items: (reqId, cell, tag, items) => {
+      const pending = this.pending.get(reqId)
+      if (pending?.call === undefined) return undefined
+      if (!pending.copy) {
+        pending.call.push(items)
+        return undefined
+      }
+      const copy = copied(items, cell.definition.name, tag, "stream element")
+      if (Exit.isFailure(copy)) return Cause.squash(copy.cause) as MalformedMessage
+      pending.call.push(copy.value as ReadonlyArray<unknown>)
+      return undefined
     }
   }
 
@@ -138,33 +231,106 @@ export class Sender {
     const any = definition as unknown as Actor.Any
     const codec = Codec.forDefinition(any)
     this.peerOf.set(address.id, this.route(address.worker))
+    // Resolved once per ref, not per message: the credit of an actor lives as long as this sender.
+    const credit = this.credit(address.id, any.mailbox)
     return {
       address,
-      ask: ((tag: string, payload: unknown) => this.ask(any, codec, address, tag, payload)) as Actor.Ref<P>["ask"],
-      tell: ((tag: string, payload: unknown) => this.tell(any, codec, address, tag, payload)) as Actor.Ref<P>["tell"]
+      ask: ((tag: string, payload: unknown) => this.ask(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["ask"],
+      tell: ((tag: string, payload: unknown) => this.tell(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["tell"],
+      stream: ((tag: string, payload: unknown) => this.stream(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["stream"]
     }
+  }
+
+  /**
+   * A stream message: sent when the stream is run (once there is room in the mailbox), its elements pulled from a
+   * `StreamCall`; closing the stream before its end (the consumer stopped or was interrupted) cancels the
+   * producer where it runs.
+   */
+  private stream(
+    definition: Actor.Any,
+    codec: Codec.ActorCodec,
+    credit: Credit,
+    address: Actor.Address,
+    tag: string,
+    payload: unknown
+  ): Stream.Stream<unknown, unknown> {
+    const buffer = definition.protocol[tag]?.stream?.buffer ?? 1
+    return Stream.fromChannel(Channel.fromTransform((_, scope) =>
+      Effect.suspend(() => {
+        const call = new StreamCall(buffer, (call, count) => this.returnCredit(call, address, count))
+        const open = Effect.callback<void>((resume) => {
+          const send = () => {
+            call.reqId = this.nextReq++
+            this.send(definition, address, call.reqId, codec, credit, tag, payload, (exit) => call.finish(exit as Exit.Exit<unknown, unknown>), call)
+            resume(Effect.void)
+          }
+          if (credit.inflight < credit.limit) {
+            credit.inflight++
+            return send()
+          }
+          const waiter = credit.wait(send)
+          return Effect.sync(() => credit.withdraw(waiter))
+        })
+        const close = Effect.sync(() => {
+          if (call.reqId !== 0 && !call.ended) this.cancel(call.reqId, address, credit)
+        })
+        return Effect.as(Effect.andThen(Scope.addFinalizer(scope, close), open), call.pull)
+      })
+    )) as unknown as Stream.Stream<unknown, unknown>
+  }
+
+  /** Give the producer of stream `call` credit for `count` more elements. */
+  private returnCredit(call: StreamCall, address: Actor.Address, count: number): void {
+    const cell = this.links.cell(address.id)
+    if (cell !== undefined) return cell.credit(call.reqId, this.localOrigin, count)
+    this.links.outbox(this.route(address.worker))?.push(Kind.Credit, call.reqId, address.id, count, 0)
+  }
+
+  /** The next elements of stream reply `reqId` arrived: decode them for its consumer. */
+  items(reqId: number, encoded: ReadonlyArray<unknown>): void {
+    const pending = this.pending.get(reqId)
+    const call = pending?.call
+    if (call === undefined) return
+    const codec = pending!.codec
+    if (codec === undefined) return call.push(encoded)
+    const decoded: Array<unknown> = new Array(encoded.length)
+    try {
+      for (let i = 0; i < encoded.length; i++) decoded[i] = codec.decodeSuccess(encoded[i])
+    } catch (error) {
+      // The stream ends here for its consumer; the producer is told to stop.
+      this.settleCancelled(reqId, pending!)
+      return call.finish(Exit.fail(new MalformedMessage({ actor: "?", message: pending!.tag, detail: `stream element: ${describe(error)}` })))
+    }
+    call.push(decoded)
+  }
+
+  /** Stop the producer of a stream whose consumer will not take more (a malformed element). */
+  private settleCancelled(reqId: number, pending: Pending): void {
+    this.pending.delete(reqId)
+    this.credits.get(pending.actorId)?.release(1)
+    this.links.outbox(pending.peer)?.push(Kind.Cancel, reqId, pending.actorId, 0, 0)
   }
 
   private ask(
     definition: Actor.Any,
     codec: Codec.ActorCodec,
+    credit: Credit,
     address: Actor.Address,
     tag: string,
     payload: unknown
   ): Effect.Effect<unknown, unknown> {
     return Effect.callback<unknown, unknown>((resume) => {
-      const credit = this.credit(address.id, definition.mailbox)
       const reqId = this.nextReq++
       // Fast path (room in the mailbox): send now, no closures beyond the cancel hook.
       if (credit.inflight < credit.limit) {
         credit.inflight++
-        this.send(definition, address, reqId, codec, tag, payload, resume)
+        this.send(definition, address, reqId, codec, credit, tag, payload, resume)
         return Effect.sync(() => this.cancel(reqId, address, credit))
       }
       let sent = false
       const waiter = credit.wait(() => {
         sent = true
-        this.send(definition, address, reqId, codec, tag, payload, resume)
+        this.send(definition, address, reqId, codec, credit, tag, payload, resume)
       })
       return Effect.sync(() => (sent ? this.cancel(reqId, address, credit) : this.withdraw(waiter, address, credit)))
     })
@@ -225,9 +391,11 @@ export class Sender {
     address: Actor.Address,
     reqId: number,
     codec: Codec.ActorCodec,
+    credit: Credit,
     tag: string,
     payload: unknown,
-    resume: (effect: Effect.Effect<unknown, unknown>) => void
+    resume: (effect: Effect.Effect<unknown, unknown>) => void,
+    call?: StreamCall
   ): void {
     const message = codec.messages[tag]
     const cell = this.links.cell(address.id)
@@ -236,43 +404,45 @@ export class Sender {
       if (definition.isolated) {
         const copy = copied(payload, definition.name, tag, "payload")
         if (Exit.isFailure(copy)) {
-          this.credit(address.id, 0).release(1)
+          credit.release(1)
           return resume(copy)
         }
         local = copy.value
       }
-      this.pending.set(reqId, { resume, codec: undefined, peer: this.self, actorId: address.id, copy: definition.isolated })
+      this.pending.set(reqId, new Pending(resume, undefined, this.self, address.id, definition.isolated, false, tag, call))
       cell.enqueue(reqId, tag, local, this.localOrigin)
       return
     }
     const peer = this.route(address.worker)
     const outbox = this.links.outbox(peer)
     if (outbox === undefined) {
-      this.credit(address.id, 0).release(1)
+      credit.release(1)
       resume(Exit.fail(this.unreachable(peer)))
       return
     }
     let encoded: unknown
     try {
-      encoded = message === undefined ? payload : message.encodePayload(payload)
+      encoded = message === undefined ? payload : message.encodePayload(payload, Codec.moving)
     } catch (error) {
-      this.credit(address.id, 0).release(1)
+      Codec.moved()
+      credit.release(1)
       resume(Exit.fail(new MalformedMessage({ actor: address.name, message: tag, detail: describe(error) })))
       return
     }
-    this.pending.set(reqId, { resume, codec: message, peer, actorId: address.id, copy: false })
-    outbox.push(Kind.Ask, reqId, address.id, tag, encoded)
+    this.pending.set(reqId, new Pending(resume, message, peer, address.id, false, false, tag, call))
+    const kind = call === undefined ? Kind.Ask : Kind.Stream
+    outbox.push(kind, reqId, address.id, message === undefined ? tag : message.index, encoded, Codec.moved())
   }
 
   private tell(
     definition: Actor.Any,
     codec: Codec.ActorCodec,
+    credit: Credit,
     address: Actor.Address,
     tag: string,
     payload: unknown
   ): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
-      const credit = this.credit(address.id, definition.mailbox)
       const send = () => {
         const cell = this.links.cell(address.id)
         if (cell !== undefined) {
@@ -287,9 +457,11 @@ export class Sender {
             credit.release(1)
           } else {
             try {
-              outbox.push(Kind.Tell, 0, address.id, tag, message.encodePayload(payload))
+              const encoded = message.encodePayload(payload, Codec.moving)
+              outbox.push(Kind.Tell, 0, address.id, message.index, encoded, Codec.moved())
             } catch {
               // A tell has no one to report to: a payload that does not fit its schema is dropped.
+              Codec.moved()
               credit.release(1)
             }
           }
@@ -325,12 +497,12 @@ export class Sender {
    * for a thread that passes messages on without knowing their protocol (a cluster runner's main thread). The
    * actor's mailbox credit is not counted here: whoever forwards bounds its own messages in flight.
    */
-  forward(peer: number, actorId: number, tag: string, encoded: unknown): Effect.Effect<RawReply, WorkerDied | WorkerLost> {
+  forward(peer: number, actorId: number, tag: string | number, encoded: unknown): Effect.Effect<RawReply, WorkerDied | WorkerLost> {
     return Effect.callback<RawReply, WorkerDied | WorkerLost>((resume) => {
       const outbox = this.links.outbox(peer)
       if (outbox === undefined) return resume(Exit.fail(this.unreachable(peer)))
       const reqId = this.nextReq++
-      this.pending.set(reqId, { resume: resume as Pending["resume"], codec: undefined, peer, actorId: -1, copy: false, raw: true })
+      this.pending.set(reqId, new Pending(resume as Pending["resume"], undefined, peer, -1, false, true))
       outbox.push(Kind.Ask, reqId, actorId, tag, encoded)
       return Effect.sync(() => {
         if (!this.pending.delete(reqId)) return
@@ -341,7 +513,7 @@ export class Sender {
   }
 
   /** A tell whose payload is already encoded (see `forward`); false when `peer` is not connected. */
-  forwardTell(peer: number, actorId: number, tag: string, encoded: unknown): boolean {
+  forwardTell(peer: number, actorId: number, tag: string | number, encoded: unknown): boolean {
     const outbox = this.links.outbox(peer)
     outbox?.push(Kind.Tell, 0, actorId, tag, encoded)
     return outbox !== undefined
@@ -355,7 +527,7 @@ export class Sender {
       return 0
     }
     const reqId = this.nextReq++
-    this.pending.set(reqId, { resume: done as (effect: Effect.Effect<unknown, unknown>) => void, codec: undefined, peer, actorId: -1, copy: false })
+    this.pending.set(reqId, new Pending(done as (effect: Effect.Effect<unknown, unknown>) => void, undefined, peer, -1, false))
     outbox.push(kind, reqId, actorId, body, 0)
     return reqId
   }
@@ -366,11 +538,11 @@ export class Sender {
     if (pending === undefined) return
     this.pending.delete(reqId)
     if (pending.actorId >= 0) this.credits.get(pending.actorId)?.release(1)
-    if (pending.raw === true) return pending.resume(Exit.succeed({ kind, source, value }))
+    if (pending.raw) return pending.resume(Exit.succeed({ kind, source, value }))
     const codec = pending.codec
     try {
       if (kind === Kind.Ok) {
-        pending.resume(Exit.succeed(codec === undefined ? value : codec.decodeSuccess(value)))
+        pending.resume(Exit.succeed(codec === undefined || pending.call !== undefined ? value : codec.decodeSuccess(value)))
       } else if (source === 1 || codec === undefined) {
         pending.resume(Exit.fail(Codec.runtimeError.decode(value)))
       } else {
@@ -397,7 +569,7 @@ export class Sender {
     if (pending === undefined) return
     this.pending.delete(reqId)
     if (pending.actorId >= 0) this.credits.get(pending.actorId)?.release(1)
-    pending.resume(Exit.fail(new MalformedMessage({ actor: `#${actorId}`, message: String(frame[3]), detail })))
+    pending.resume(Exit.fail(new MalformedMessage({ actor: `#${actorId}`, message: pending.tag || String(frame[3]), detail })))
   }
 
   /** A peer is gone: every ask waiting on it fails with `WorkerDied`; its actors' credit is returned. */

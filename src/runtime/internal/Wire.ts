@@ -1,15 +1,19 @@
 /**
  * The wire protocol between threads: flat frames batched into one postMessage.
  *
- * Every frame is five slots `[kind, a, b, c, d]` in one flat array, so a batch of
- * thousands of asks is a single structured clone of primitives. Frames queued
- * while the thread is busy are flushed together by one `setImmediate`, after the
- * current turn's callbacks and microtasks (a microtask flush would send one frame
- * per resumed fiber, since Effect resumes fibers across microtasks). This
- * automatic batching is what lets one-message-per-sample work run at hundreds of
- * thousands of messages per second.
+ * Every frame is five slots `[kind, a, b, c, d]`. Frames queued while the thread is busy are flushed together
+ * by one `setImmediate`, after the current turn's callbacks and microtasks (a microtask flush would send one
+ * frame per resumed fiber, since Effect resumes fibers across microtasks). This automatic batching is what lets
+ * one-message-per-sample work run at hundreds of thousands of messages per second.
+ *
+ * A batch travels packed (`pack`): every slot that holds a number goes into one `Float64Array`, which structured
+ * clone copies as one block of bytes, and only the other values (payloads that are not numbers, spawn specs) are
+ * cloned one by one beside it. Message tags travel as their index in the protocol, so a message whose payload
+ * and reply are numbers crosses as numbers only. `Router.receive` takes packed batches and plain frame arrays
+ * (which the Cluster tier's batching entity sends) alike.
  */
 
+import type { TransferListItem } from "node:worker_threads"
 import type { Shipped } from "../Code.ts"
 
 export const Kind = {
@@ -28,10 +32,83 @@ export const Kind = {
   /** [SPAWN, reqId, actorId, SpawnSpec, 0] */
   Spawn: 6,
   /** [STOP, reqId, actorId, 0, 0] */
-  Stop: 7
+  Stop: 7,
+  /**
+   * [STREAM, reqId, actorId, tag, payload]: a stream message. The producer starts with the message's `buffer`
+   * of credit; elements come back in ITEMS frames, the end as OK (value undefined) or ERR, as for an ask.
+   */
+  Stream: 8,
+  /** [ITEMS, reqId, actorId, 0, elements]: the next elements of a stream reply, encoded, in order */
+  Items: 9,
+  /** [CREDIT, reqId, actorId, count, 0]: the asker's consumer took `count` more elements of a stream reply */
+  Credit: 10
 } as const
 
 export const FRAME = 5
+
+/**
+ * A packed batch: `[slots, others]`. `slots` holds five numbers per frame; the kind slot's bits `C_OTHER` and
+ * `D_OTHER` say that slot c or d is not a number but the index of its value in `others`.
+ */
+export type Packed = [slots: Float64Array, others: Array<unknown>]
+
+const C_OTHER = 16
+const D_OTHER = 32
+const KIND = 15
+
+/** Pack frames `[from, to)` of a flat frame array for posting. */
+export const pack = (frames: ReadonlyArray<unknown>, from = 0, to = frames.length): Packed => {
+  const slots = new Float64Array(to - from)
+  const others: Array<unknown> = []
+  for (let i = from, j = 0; i < to; i += FRAME, j += FRAME) {
+    let kind = frames[i] as number
+    const c = frames[i + 3]
+    const d = frames[i + 4]
+    slots[j + 1] = frames[i + 1] as number
+    slots[j + 2] = frames[i + 2] as number
+    if (typeof c === "number") slots[j + 3] = c
+    else {
+      kind |= C_OTHER
+      slots[j + 3] = others.length
+      others.push(c)
+    }
+    if (typeof d === "number") slots[j + 4] = d
+    else {
+      kind |= D_OTHER
+      slots[j + 4] = others.length
+      others.push(d)
+    }
+    slots[j] = kind
+  }
+  return [slots, others]
+}
+
+/** Whether a batch is packed (else it is a plain flat frame array). */
+export const isPacked = (batch: ReadonlyArray<unknown>): batch is Packed => batch[0] instanceof Float64Array
+
+/** Calls `frame` for every frame of a batch, packed or plain, in order. */
+export const forEachFrame = (
+  batch: ReadonlyArray<unknown>,
+  frame: (kind: number, a: number, b: number, c: unknown, d: unknown) => void
+): void => {
+  if (isPacked(batch)) {
+    const [slots, others] = batch
+    for (let j = 0; j < slots.length; j += FRAME) {
+      const bits = slots[j]!
+      frame(
+        bits & KIND,
+        slots[j + 1]!,
+        slots[j + 2]!,
+        bits & C_OTHER ? others[slots[j + 3]!] : slots[j + 3],
+        bits & D_OTHER ? others[slots[j + 4]!] : slots[j + 4]
+      )
+    }
+    return
+  }
+  for (let i = 0; i < batch.length; i += FRAME) {
+    frame(batch[i] as number, batch[i + 1] as number, batch[i + 2] as number, batch[i + 3], batch[i + 4])
+  }
+}
 
 /** What a spawn request carries: the definition, shipped by the tier, and its encoded init parameters. */
 export interface SpawnSpec {
@@ -51,9 +128,22 @@ export type Control =
   /** A liveness probe: the worker answers `{ _tag: "Pong", seq }` as soon as its event loop turns. */
   | { readonly _tag: "Ping"; readonly seq: number }
 
+/**
+ * Whether a transfer-list item can be moved: not an ArrayBuffer that is detached (or empty, which Node 20 cannot
+ * tell apart; an empty buffer has nothing to move). Node posts a detached buffer's transfer without complaint
+ * and the receiver drops the whole message ('messageerror'): such buffers must not reach `postMessage`.
+ */
+const movable = (item: TransferListItem): boolean => !(item instanceof ArrayBuffer && item.byteLength === 0)
+
+/** Sends one batch (packed, see `pack`); `transfer` lists the buffers that move with it (see `Outbox.push`). */
+export type Post = (batch: Array<unknown>, transfer?: ReadonlyArray<TransferListItem>) => void
+
 /** Collects frames for one destination and posts them as one batch once the thread goes idle. */
 export class Outbox {
   private frames: Array<unknown> = []
+  /** Buffers that move with the frames queued (transferred, not copied), and the frame each belongs to. */
+  private moved: Array<TransferListItem> = []
+  private movedBy: Array<number> = []
   private scheduled = false
   private readonly flushBound = () => this.flush()
 
@@ -63,12 +153,21 @@ export class Outbox {
    * so that only that frame's message fails, not the batch it was in.
    */
   constructor(
-    private readonly post: (frames: Array<unknown>) => void,
+    private readonly post: Post,
     private readonly batching = true,
     private readonly unsendable: (frame: Array<unknown>, error: unknown) => void = () => {}
   ) {}
 
-  push(kind: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
+  /** Queue one frame; `transfer` are buffers its payload moves (detached here once the batch is posted). */
+  push(kind: number, a: unknown, b: unknown, c: unknown, d: unknown, transfer?: ReadonlyArray<TransferListItem>): void {
+    if (transfer !== undefined && transfer.length > 0) {
+      const frame = this.frames.length
+      for (let i = 0; i < transfer.length; i++) {
+        if (!movable(transfer[i]!)) continue
+        this.moved.push(transfer[i]!)
+        this.movedBy.push(frame)
+      }
+    }
     this.frames.push(kind, a, b, c, d)
     if (!this.batching) return this.flush()
     if (!this.scheduled) {
@@ -81,15 +180,25 @@ export class Outbox {
     this.scheduled = false
     if (this.frames.length === 0) return
     const batch = this.frames
+    const moved = this.moved
+    const movedBy = this.movedBy
     this.frames = []
+    if (moved.length > 0) {
+      this.moved = []
+      this.movedBy = []
+    }
     try {
-      this.post(batch)
+      this.post(pack(batch), moved.length > 0 ? moved : undefined)
     } catch {
-      // Some frame holds a value that cannot be cloned: send the rest one by one, report the culprits.
+      // Some frame holds a value that cannot be cloned (or moved): send the rest one by one, each with its own
+      // buffers only, and report the culprits. A culprit's buffers move nowhere: they stay with the sender.
       for (let i = 0; i < batch.length; i += FRAME) {
         const frame = batch.slice(i, i + FRAME)
+        // A buffer an earlier frame moved (the same buffer sent twice) is detached by now: left out, its frame's
+        // clone fails and only that message fails.
+        const own = moved.filter((item, k) => movedBy[k] === i && movable(item))
         try {
-          this.post(frame)
+          this.post(pack(frame), own.length > 0 ? own : undefined)
         } catch (error) {
           this.unsendable(frame, error)
         }

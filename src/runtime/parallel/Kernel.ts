@@ -18,6 +18,11 @@
  * A kernel must give the same result however `[lo, hi)` is split (each index's work depends only on that index
  * and on data no other index writes). With a reduction it returns its chunk's partial (e.g. the sum of its
  * elements, in index order); the partials are combined in a fixed tree (see `Reduction`).
+ *
+ * A kernel may declare `writes: "disjoint"`: a call on `[lo, hi)` writes only indices in `[lo, hi)`, and only of
+ * arrays that no call reads (`y[i] = f(x[i])`, never `y[i] += …` or `x[i] = f(x[i])`). Running a chunk twice, or
+ * half of it and then all of it, then leaves the same memory, so a loop over such a kernel survives a worker's
+ * death: the chunks that worker had not finished are run again on the others (see `ParallelFor`).
  */
 import { Predicate, Schema } from "effect"
 import { Code } from "../index.ts"
@@ -50,7 +55,12 @@ export interface Kernel<A extends ArgsOf<A> = any> {
   readonly run: (args: A, lo: number, hi: number) => number | void
   /** Optional: short calls that get the JIT to optimise `run` before a long call (run once per worker). */
   readonly warmUp?: () => void
+  /** `"disjoint"`: chunks can be run again (see the module doc); `"any"` (the default): they cannot. */
+  readonly writes: Writes
 }
+
+/** What a kernel's calls write: only their own indices of arrays nobody reads (`disjoint`), or anything. */
+export type Writes = "disjoint" | "any"
 
 export type Any = Kernel<any>
 
@@ -83,17 +93,22 @@ export const make = <A extends ArgsOf<A>>(
     readonly module: string
     readonly run: (args: A, lo: number, hi: number) => number | void
     readonly warmUp?: () => void
+    /** Declare `"disjoint"` writes so that a worker's death costs a re-run of its chunks, not the loop. */
+    readonly writes?: Writes
   }
 ): Kernel<A> => {
   if (typeof spec.module !== "string" || !spec.module.startsWith("file:")) {
     throw new TypeError(`Kernel.make("${name}"): module must be import.meta.url of a file, got ${String(spec.module)}`)
   }
   if (typeof spec.run !== "function") throw new TypeError(`Kernel.make("${name}"): run must be a function`)
+  const writes = spec.writes ?? "any"
+  if (writes !== "disjoint" && writes !== "any") throw new TypeError(`Kernel.make("${name}"): writes must be "disjoint" or "any"`)
   const kernel: Kernel<A> = {
     _tag: "Kernel",
     name,
     module: spec.module,
     run: spec.run,
+    writes,
     ...(spec.warmUp === undefined ? {} : { warmUp: spec.warmUp })
   }
   return Code.register(spec.module, name, kernel)

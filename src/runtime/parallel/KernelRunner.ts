@@ -5,6 +5,10 @@
  * A job runs synchronously, as plain typed-array code: claims are one `Atomics` operation, partials are
  * written straight into a shared `Float64Array`, and the only check between kernel calls is the cancel word,
  * which the main thread sets when the loop is interrupted or another worker failed.
+ *
+ * For a kernel with disjoint writes, a job also marks each chunk it finished in a shared byte per chunk (`done`),
+ * so that after a worker's death the loop knows which chunks to run again; such a re-run is a job over a `list`
+ * of chunks, claimed one at a time like the dynamic schedule.
  */
 import { Effect, Schema } from "effect"
 import { Actor, ActorError, Code } from "../index.ts"
@@ -24,7 +28,11 @@ export const Job = Schema.Struct({
   /** `Schedule.CONTROL_WORDS` Int32 words. */
   control: Schema.instanceOf(SharedArrayBuffer),
   /** One Float64 per chunk when the loop has a reduction. */
-  partials: Schema.NullOr(Schema.instanceOf(SharedArrayBuffer))
+  partials: Schema.NullOr(Schema.instanceOf(SharedArrayBuffer)),
+  /** One byte per chunk, set once the chunk is done (kernels with disjoint writes). */
+  done: Schema.NullOr(Schema.instanceOf(SharedArrayBuffer)),
+  /** Int32 chunk indices: run only these (claimed through the control words' counter), whatever the schedule. */
+  list: Schema.NullOr(Schema.instanceOf(SharedArrayBuffer))
 })
 export type Job = typeof Job.Type
 
@@ -57,7 +65,9 @@ export const execute = (
   worker: number,
   workers: number,
   control: Int32Array<SharedArrayBuffer>,
-  partials: Float64Array | null
+  partials: Float64Array | null,
+  finished: Uint8Array | null = null,
+  list: Int32Array | null = null
 ): number => {
   const chunks = Schedule.chunkCount(plan)
   const run = kernel.run
@@ -71,6 +81,7 @@ export const execute = (
       hi = Schedule.chunkHi(plan, c1 - 1)
       run(args, lo, hi)
       done += c1 - c0
+      if (finished !== null) for (let c = c0; c < c1; c++) Atomics.store(finished, c, 1)
       return
     }
     for (let c = c0; c < c1; c++) {
@@ -89,9 +100,18 @@ export const execute = (
       }
       partials[c] = partial
       done++
+      if (finished !== null) Atomics.store(finished, c, 1)
     }
   }
   try {
+    if (list !== null) {
+      while (!Schedule.isCancelled(control)) {
+        const at = Schedule.claimDynamic(control)
+        if (at >= list.length) break
+        grab(list[at]!, list[at]! + 1)
+      }
+      return done
+    }
     switch (schedule) {
       case "static": {
         const [first, last] = Schedule.staticBlock(chunks, worker, workers)
@@ -155,7 +175,9 @@ export const KernelRunner = Actor.make("KernelRunner", {
                 job.worker,
                 job.workers,
                 new Int32Array(job.control, 0, Schedule.CONTROL_WORDS),
-                job.partials === null ? null : new Float64Array(job.partials)
+                job.partials === null ? null : new Float64Array(job.partials),
+                job.done === null ? null : new Uint8Array(job.done),
+                job.list === null ? null : new Int32Array(job.list)
               ),
             catch: (error) =>
               error instanceof Kernel.KernelFailed
@@ -164,3 +186,6 @@ export const KernelRunner = Actor.make("KernelRunner", {
           }))
     })
 })
+
+/** A ref to a running KernelRunner. */
+export type Ref = Actor.Ref<typeof KernelRunner.protocol>

@@ -15,16 +15,20 @@
  *
  * Failures are typed: `KernelInvalid` (not a kernel, arguments that cannot be shared, a bad range) before
  * anything runs, `KernelUnavailable`, `KernelFailed` (the other workers stop after their current call), and the
- * runtime's `WorkerDied`. Work on shared memory is not idempotent, so nothing is retried. Interrupting the loop
- * sets the cancel word: workers stop at their next kernel call boundary, and the interruption completes once
- * they have (waiting at most `STOP_WAIT_MS`).
+ * runtime's `WorkerDied`. Work on shared memory is in general not idempotent, so a worker's death fails the loop —
+ * unless the kernel declares `writes: "disjoint"` (see `Kernel`): then every finished chunk is marked in shared
+ * memory, the other workers go on with theirs, and the chunks the dead worker had not finished are run again on
+ * the workers that are up (at most `retries` rounds), so the result is still the serial one, bit for bit.
+ * Interrupting the loop sets the cancel word: workers stop at their next kernel call boundary, and the
+ * interruption completes once they have (waiting at most `STOP_WAIT_MS`).
  */
-import { Context, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Option } from "effect"
 import type { Scope } from "effect"
-import { ActorSystem } from "../index.ts"
-import type { ActorError, Code } from "../index.ts"
+import { ActorError, ActorSystem } from "../index.ts"
+import type { Code } from "../index.ts"
 import * as Kernel from "./Kernel.ts"
 import { execute, KernelRunner } from "./KernelRunner.ts"
+import type * as KernelRunnerModule from "./KernelRunner.ts"
 import * as Reduction from "./Reduction.ts"
 import * as Schedule from "./Schedule.ts"
 
@@ -35,6 +39,8 @@ export interface Options {
   readonly schedule?: Schedule.Schedule | undefined
   /** Indices per logical chunk; default `Schedule.defaultChunk(n)` (about 64 chunks). */
   readonly chunk?: number | undefined
+  /** Kernels with disjoint writes: rounds of re-runs after workers died (default 3). */
+  readonly retries?: number | undefined
 }
 
 export interface ReduceOptions extends Options {
@@ -99,6 +105,9 @@ const resolve = (kernel: unknown, range: Range, args: unknown, options: Partial<
 
 const newControl = () => new Int32Array(new SharedArrayBuffer(Schedule.CONTROL_WORDS * 4))
 
+/** The worker running a share died, or is lost: its chunks can be run again elsewhere (disjoint writes). */
+const isDeath = (error: unknown): boolean => ActorError.isWorkerDied(error) || ActorError.isWorkerLost(error)
+
 /** Loops as a service (`ParallelFor.layer()`), like `Pool.Pool`. */
 export class ParallelFor extends Context.Service<ParallelFor, Shape>()("actorflow/parallel/ParallelFor") {}
 
@@ -113,6 +122,42 @@ export const make = (): Effect.Effect<Shape, ActorError.SpawnFailed, ActorSystem
       Effect.mapError(system.ship(kernel), (error) =>
         new Kernel.KernelUnavailable({ kernel: kernel.name, detail: error.detail }))
 
+    /**
+     * One round of a loop on `members` (runner, worker index): each runs its share (or claims from `list`). Detached,
+     * so that an interruption can let the workers reach a call boundary before it completes.
+     */
+    const round = (
+      members: ReadonlyArray<KernelRunnerModule.Ref>,
+      job: Omit<KernelRunnerModule.Job, "worker" | "workers" | "control">,
+      survivesDeath: boolean
+    ) =>
+      Effect.gen(function*() {
+        const control = newControl()
+        const stop = Effect.sync(() => Schedule.cancel(control))
+        const all = Effect.forEach(members, (runner, worker) =>
+          Effect.exit(
+            runner.ask("run", { ...job, worker, workers: members.length, control: control.buffer }).pipe(
+              // A death need not stop the others when its chunks can be run again.
+              Effect.tapError((error) => (survivesDeath && isDeath(error) ? Effect.void : stop))
+            )
+          ), { concurrency: "unbounded" })
+        const fiber = yield* Effect.forkDetach(all)
+        return yield* Fiber.join(fiber).pipe(
+          Effect.onInterrupt(() =>
+            Effect.andThen(stop, Effect.timeoutOption(Fiber.await(fiber), STOP_WAIT_MS)).pipe(
+              Effect.andThen((done) => Option.isNone(done) ? Fiber.interrupt(fiber) : Effect.void)
+            )
+          )
+        )
+      })
+
+    /** Runners whose worker is up, waiting for one if none is. */
+    const live = Effect.suspend(() => {
+      const up = runners.filter((runner) => system.isUp(runner.address.worker))
+      if (up.length > 0) return Effect.succeed(up)
+      return Effect.raceAll(runners.map((runner) => Effect.as(system.awaitUp(runner.address.worker), [runner])))
+    })
+
     const run = ((kernel: Kernel.Any, range: Range, args: Kernel.Args, options?: Partial<ReduceOptions>) =>
       Effect.gen(function*() {
         const resolved = resolve(kernel, range, args, options)
@@ -120,37 +165,36 @@ export const make = (): Effect.Effect<Shape, ActorError.SpawnFailed, ActorSystem
         const { chunks, plan, reduce, schedule } = resolved
         if (chunks === 0) return reduce === undefined ? undefined : Reduction.identity(reduce)
         const shipped = yield* ship(kernel)
-        const control = newControl()
         const partials = reduce === undefined ? null : new Float64Array(new SharedArrayBuffer(chunks * 8))
-        const stop = Effect.sync(() => Schedule.cancel(control))
-        const all = Effect.forEach(runners, (runner, worker) =>
-          Effect.exit(
-            runner.ask("run", {
-              kernel: shipped,
-              args,
-              ...plan,
-              schedule,
-              worker,
-              workers,
-              control: control.buffer,
-              partials: partials === null ? null : partials.buffer as SharedArrayBuffer
-            }).pipe(Effect.tapError(() => stop))
-          ), { concurrency: "unbounded" })
-        // Detached, so that an interruption can let the workers reach a call boundary before it completes.
-        const fiber = yield* Effect.forkDetach(all)
-        const exits = yield* Fiber.join(fiber).pipe(
-          Effect.onInterrupt(() =>
-            Effect.andThen(stop, Effect.timeoutOption(Fiber.await(fiber), STOP_WAIT_MS)).pipe(
-              Effect.andThen((done) => Option.isNone(done) ? Fiber.interrupt(fiber) : Effect.void)
-            )
-          )
-        )
-        let ran = 0
-        for (const exit of exits) {
-          if (Exit.isFailure(exit)) return yield* exit
-          ran += exit.value
+        const rerunnable = kernel.writes === "disjoint"
+        const finished = rerunnable ? new Uint8Array(new SharedArrayBuffer(chunks)) : null
+        const job = {
+          kernel: shipped,
+          args,
+          ...plan,
+          schedule,
+          partials: partials === null ? null : partials.buffer as SharedArrayBuffer,
+          done: finished === null ? null : finished.buffer as SharedArrayBuffer
         }
-        if (ran !== chunks) return yield* Effect.die(new Error(`parallelFor ${kernel.name}: ran ${ran} of ${chunks} chunks`))
+        const retries = options?.retries ?? 3
+        let exits = yield* round(runners, { ...job, list: null }, rerunnable)
+        let ran = 0
+        for (let again = 0;; again++) {
+          const failures = exits.filter(Exit.isFailure)
+          if (failures.length === 0) break
+          const deaths = failures.every((exit) => Cause.findErrorOption(exit.cause).pipe(Option.exists(isDeath)))
+          if (!rerunnable || !deaths || again >= retries) return yield* failures[0]!
+          // Only the chunks nobody finished: the dead worker's unfinished ones (its finished ones stay done).
+          const missing: Array<number> = []
+          for (let c = 0; c < chunks; c++) if (Atomics.load(finished!, c) === 0) missing.push(c)
+          if (missing.length === 0) break
+          const list = new Int32Array(new SharedArrayBuffer(missing.length * 4))
+          list.set(missing)
+          exits = yield* round(yield* live, { ...job, list: list.buffer as SharedArrayBuffer }, true)
+        }
+        for (const exit of exits) if (Exit.isSuccess(exit)) ran += exit.value
+        const complete = finished === null ? ran === chunks : finished.every((c) => c === 1)
+        if (!complete) return yield* Effect.die(new Error(`parallelFor ${kernel.name}: not every one of ${chunks} chunks ran`))
         return partials === null || reduce === undefined ? undefined : Reduction.tree(reduce, partials)
       })) as Run<ParallelForError>
 

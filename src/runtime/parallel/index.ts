@@ -1,6 +1,6 @@
 /**
  * Loops over shared typed arrays on the worker pool: `parallelFor` with static / dynamic / guided schedules and
- * deterministic reductions, over module-level kernels.
+ * deterministic reductions, over module-level kernels: `import { Kernel, ParallelFor } from "actorflow/parallel"`.
  */
 export * as Kernel from "./Kernel.ts"
 export * as KernelRunner from "./KernelRunner.ts"

@@ -1,46 +1,95 @@
 /**
- * Pools: the `multiprocessing.Pool` counterpart, built on TaskRunner actors (one per worker by default) and a
- * least-loaded balancer, as a service: `Pool.layer()` over any tier's `ActorSystem`, or `Pool.make()` in a scope.
+ * Pools: the `multiprocessing.Pool` counterpart, built on TaskRunner actors and a least-loaded choice among them
+ * (`Workers`), as a service: `Pool.layer()` over any tier's `ActorSystem`, or `Pool.make()` in a scope.
  *
- * - `map`: ordered results, items sent in chunks (automatic size unless given);
+ * - `map`: ordered results, items sent in chunks (automatic size unless given); `starmap` for tasks of several
+ *   arguments (`Task.star`);
  * - `imap` / `mapUnordered`: results as a stream, in order or as chunks finish;
- * - `apply`: one item; `applyAsync` / `mapAsync` / `Process.spawn`: handles that can be awaited (`join`) or
- *   interrupted, with progress.
+ * - `apply`: one item; `applyAsync` / `mapAsync` / `starmapAsync` / `Process.spawn`: handles that can be awaited
+ *   (`join`) or interrupted, with progress;
+ * - `terminate`: stop now; whatever is outstanding fails with `PoolTerminated` (closing the scope stops the pool
+ *   too, interrupting what runs).
  *
- * Inputs are read as they are consumed (any iterable, endless ones too), a bounded number of chunks ahead.
- * Tasks are assumed pure, as with Python's pool: a chunk whose worker died is sent again (to whichever worker
- * is free) up to `retries` times, so each item's result is counted exactly once.
+ * Inputs are read as they are consumed (any iterable or async iterable, endless ones too), at most `inFlight`
+ * chunks ahead (CPython's `buffersize`); an input that throws part-way delivers every result of what it gave
+ * before, then fails with `InputFailed` (see `Feed`). Tasks are assumed pure, as with Python's pool: a chunk
+ * whose worker died is sent again (to whichever worker is free) up to `retries` times, so each item's result is
+ * counted exactly once. Pool options add an `initializer`, recycling (`maxTasksPerWorker`, `maxHeapMb`) and an
+ * elastic size (`minWorkers` / `maxWorkers` / `idleTimeout`); see `Workers`.
  */
-import { Context, Effect, Layer, Schema, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Schema, Stream } from "effect"
 import type { Scope } from "effect"
-import { ActorError, ActorSystem, Balancer, Handle, Partition, Retry } from "../index.ts"
+import { ActorError, ActorSystem, Handle, Partition, Retry } from "../index.ts"
 import type { Code } from "../index.ts"
+import { InputFailed, isInputFailed, isTaskThrew, PoolTerminated, PoolTimeout, TaskThrew } from "./Errors.ts"
+import * as Feed from "./Feed.ts"
 import type { Task } from "./Task.ts"
-import { TaskFailed, TaskRunner, TaskUnavailable } from "./TaskRunner.ts"
+import { TaskFailed, TaskUnavailable } from "./TaskRunner.ts"
 import type { Runner } from "./TaskRunner.ts"
+import * as Workers from "./Workers.ts"
 
-export { TaskFailed, TaskUnavailable }
+export { InputFailed, PoolTerminated, PoolTimeout, TaskFailed, TaskThrew, TaskUnavailable }
 
 export interface MapOptions {
   /** Items per message; default: about `Partition.CHUNKS_PER_WORKER` chunks per worker. */
   readonly chunkSize?: number
   /** Resends of a chunk whose worker died (default 3). */
   readonly retries?: number
-  /** Chunks outstanding at once (default: 2 per worker, so none idles between chunks). */
+  /**
+   * Chunks outstanding at once (default: 2 per worker, so none idles between chunks): the input is read no
+   * further ahead than this (CPython's `buffersize`).
+   */
   readonly inFlight?: number
+  /** Fail with `PoolTimeout` (interrupting the work) past this: the whole call, or each chunk of a stream. */
+  readonly timeout?: Duration.Input
 }
 
-/** What a pool operation can fail with: the task's own error, or the runtime's. */
-export type PoolError<E> = E | ActorError.ActorError | TaskUnavailable
+export interface Options {
+  /** Runners, one per worker in turn (default: the tier's worker count); a fixed size. */
+  readonly size?: number
+  /** An elastic pool: start this many runners (default `size`) ... */
+  readonly minWorkers?: number
+  /** ... add runners while every one is busy, up to this many (default: the larger of `size` and `minWorkers`) ... */
+  readonly maxWorkers?: number
+  /** ... and stop runners idle this long, down to `minWorkers` (default 10 seconds). */
+  readonly idleTimeout?: Duration.Input
+  /** A task run once on every runner before its first chunk (again when its worker is restarted or recycled). */
+  readonly initializer?: Task<any, any, any>
+  /** The initializer's input (`initargs`). */
+  readonly initargs?: unknown
+  /** Chunks a runner takes before its worker is recycled (CPython's `maxtasksperchild`; chunk size 1: items). */
+  readonly maxTasksPerWorker?: number
+  /** Recycle a runner's worker, between chunks, once its V8 heap in use passed this many MB. */
+  readonly maxHeapMb?: number
+}
+
+/** What a pool operation can fail with: the task's own error, or the runtime's and the pool's. */
+export type PoolError<E> =
+  | E
+  | ActorError.ActorError
+  | ActorError.SpawnFailed
+  | TaskUnavailable
+  | TaskThrew
+  | InputFailed
+  | PoolTerminated
+  | PoolTimeout
 
 export interface Shape {
+  /** The most runners the pool has at once. */
   readonly size: number
-  readonly map: <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options?: MapOptions) => Effect.Effect<Array<O>, PoolError<E>>
-  readonly imap: <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options?: MapOptions) => Stream.Stream<O, PoolError<E>>
-  readonly mapUnordered: <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options?: MapOptions) => Stream.Stream<O, PoolError<E>>
+  readonly map: <I, O, E>(task: Task<I, O, E>, items: Feed.Input<I>, options?: MapOptions) => Effect.Effect<Array<O>, PoolError<E>>
+  readonly imap: <I, O, E>(task: Task<I, O, E>, items: Feed.Input<I>, options?: MapOptions) => Stream.Stream<O, PoolError<E>>
+  readonly mapUnordered: <I, O, E>(task: Task<I, O, E>, items: Feed.Input<I>, options?: MapOptions) => Stream.Stream<O, PoolError<E>>
+  /** `map` for a task of several arguments: each item is the tuple of its arguments. */
+  readonly starmap: <A extends ReadonlyArray<unknown>, O, E>(task: Task<A, O, E>, items: Feed.Input<A>, options?: MapOptions) => Effect.Effect<Array<O>, PoolError<E>>
   readonly apply: <I, O, E>(task: Task<I, O, E>, input: I, options?: MapOptions) => Effect.Effect<O, PoolError<E>>
   readonly applyAsync: <I, O, E>(task: Task<I, O, E>, input: I, options?: MapOptions) => Effect.Effect<Handle.Handle<O, PoolError<E>>, never, Scope.Scope>
-  readonly mapAsync: <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options?: MapOptions) => Effect.Effect<Handle.Handle<Array<O>, PoolError<E>>, never, Scope.Scope>
+  readonly mapAsync: <I, O, E>(task: Task<I, O, E>, items: Feed.Input<I>, options?: MapOptions) => Effect.Effect<Handle.Handle<Array<O>, PoolError<E>>, never, Scope.Scope>
+  readonly starmapAsync: <A extends ReadonlyArray<unknown>, O, E>(task: Task<A, O, E>, items: Feed.Input<A>, options?: MapOptions) => Effect.Effect<Handle.Handle<Array<O>, PoolError<E>>, never, Scope.Scope>
+  /** Stop now: runners stop, outstanding and later calls fail with `PoolTerminated`. */
+  readonly terminate: Effect.Effect<void>
+  /** Runners now, at most so far, and workers recycled. */
+  readonly stats: () => Workers.Stats
 }
 
 /** The pool as a service. */
@@ -61,12 +110,49 @@ export const runOn = <I, O, E>(
   )
 }
 
-export const make = (options: { readonly size?: number } = {}): Effect.Effect<Shape, ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> =>
+const millis = (input: Duration.Input | undefined): number | undefined =>
+  input === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(input))
+
+export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const system = yield* ActorSystem.ActorSystem
     const size = options.size ?? system.workers
-    const runners = yield* ActorSystem.spawnMany(TaskRunner, size, () => ({}))
-    const balancer = Balancer.ofRefs(runners, system.isUp)
+    const min = options.minWorkers ?? size
+    const max = options.maxWorkers ?? Math.max(size, min)
+    const positive = (name: string, n: number | undefined, zero = false) =>
+      n === undefined || (Number.isInteger(n) && (zero ? n >= 0 : n >= 1)) || (name === "maxHeapMb" && n > 0)
+        ? Effect.void
+        : Effect.die(new RangeError(`${name} must be a positive integer, got ${n}`))
+    yield* positive("size", size)
+    yield* positive("minWorkers", min, true)
+    yield* positive("maxWorkers", max)
+    yield* positive("maxTasksPerWorker", options.maxTasksPerWorker)
+    yield* positive("maxHeapMb", options.maxHeapMb)
+    if (min > max) return yield* Effect.die(new RangeError(`minWorkers (${min}) must not exceed maxWorkers (${max})`))
+    const initializer = options.initializer === undefined ? null : yield* Effect.gen(function*() {
+      const task = options.initializer!
+      const fail = (detail: string) => new ActorError.SpawnFailed({ actor: "TaskRunner", detail: `initializer ${task.name}: ${detail}` })
+      const shipped = yield* Effect.mapError(system.ship(task), (error) => fail(error.detail))
+      const input = yield* Effect.try({ try: () => Schema.encodeUnknownSync(task.input)(options.initargs), catch: (error) => fail(ActorError.describe(error)) })
+      return { task: shipped, input }
+    })
+    const maxHeapMb = options.maxHeapMb
+    const workers = yield* Workers.make({
+      min,
+      max,
+      idleTimeoutMs: millis(options.idleTimeout) ?? 10_000,
+      maxTasks: options.maxTasksPerWorker,
+      maxHeapBytes: maxHeapMb === undefined ? undefined : maxHeapMb * 1024 * 1024,
+      init: { initializer }
+    })
+    const terminated = Deferred.makeUnsafe<void>()
+    /** `effect`, failing with `PoolTerminated` (and interrupted) as soon as the pool is terminated. */
+    const guard = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | PoolTerminated> =>
+      Effect.raceFirst(effect, Effect.andThen(Deferred.await(terminated), Effect.fail(new PoolTerminated())))
+    const limit = <A, E>(operation: string, timeout: Duration.Input | undefined, effect: Effect.Effect<A, E>): Effect.Effect<A, E | PoolTimeout> => {
+      const ms = millis(timeout)
+      return ms === undefined ? effect : Effect.timeoutOrElse(effect, { duration: ms, orElse: () => Effect.fail(new PoolTimeout({ operation, ms })) })
+    }
 
     const ship = (task: Task<any, any, any>) =>
       Effect.mapError(system.ship(task), (error) => new TaskUnavailable({ task: task.name, detail: error.detail }))
@@ -77,7 +163,7 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
      */
     const chunked = <I, O, E>(
       task: Task<I, O, E>,
-      items: Iterable<I>,
+      items: Feed.Input<I>,
       options: MapOptions,
       unordered: boolean,
       tracker?: Handle.Tracker
@@ -87,13 +173,16 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
         if (fixed !== undefined && (!Number.isInteger(fixed) || fixed < 1)) {
           return yield* Effect.die(new RangeError(`chunkSize must be a positive integer, got ${fixed}`))
         }
-        const known = Partition.knownLength(items)
-        const chunker = new Partition.Chunker(fixed, known, size)
+        const known = Feed.isAsync(items) ? undefined : Partition.knownLength(items)
+        const chunker = new Partition.Chunker(fixed, known, max)
         if (tracker) tracker.total = known === undefined ? 0 : Math.ceil(known / chunker.next())
         const shipped = yield* ship(task)
         const encode = Schema.encodeUnknownSync(task.input)
         const retries = options.retries ?? 3
-        const run = (chunk: Array<I>): Effect.Effect<Array<O>, PoolError<E>> =>
+        /** Chunks sent and not finished; an input failure waits until they are (their results come first). */
+        let outstanding = 0
+        let drained = Deferred.makeUnsafe<void>()
+        const run = (chunk: Array<I>, start: number): Effect.Effect<Array<O>, PoolError<E>> =>
           Effect.suspend(() => {
             const encoded: Array<unknown> = new Array(chunk.length)
             for (let i = 0; i < chunk.length; i++) {
@@ -105,11 +194,23 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
             }
             if (tracker && known === undefined) tracker.total++
             const started = performance.now()
-            return Retry.onWorkerDeath(balancer.run((runner) => runOn(runner, task, shipped, encoded)), {
+            return Retry.onWorkerDeath(workers.run((runner) => runOn(runner, task, shipped, encoded)), {
               times: retries,
-              elsewhere: balancer.anyAvailable
+              elsewhere: workers.anyAvailable
             }).pipe(
               Effect.provideService(ActorSystem.ActorSystem, system),
+              // A throw names the item that caused it, as given, and its place in the whole input.
+              Effect.catchIf(isTaskThrew, (threw) =>
+                Effect.fail(
+                  new TaskThrew({
+                    task: threw.task,
+                    index: start + threw.index,
+                    input: chunk[threw.index],
+                    error: threw.error,
+                    detail: threw.detail,
+                    stack: threw.stack
+                  })
+                )),
               Effect.tap(() =>
                 Effect.sync(() => {
                   chunker.observe(chunk.length, performance.now() - started)
@@ -118,13 +219,44 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
               )
             )
           })
-        return Stream.fromIterable(Partition.chunks(items, chunker), { chunkSize: 1 }).pipe(
-          Stream.mapEffect(run, { concurrency: options.inFlight ?? size * 2, unordered })
+        /** A chunk's results, or (the input's last piece) its failure once every chunk before it has finished. */
+        const runPiece = (piece: Feed.Piece<I>): Effect.Effect<Array<O> | InputFailed, PoolError<E>> => {
+          if (piece._tag === "Failed") {
+            const failed = new InputFailed({ read: piece.read, detail: ActorError.describe(piece.error), cause: piece.error })
+            // Unordered, results go out as chunks finish: let the last chunk's result out before this.
+            return outstanding === 0 ? Effect.succeed(failed) : Effect.andThen(Deferred.await(drained), Effect.as(Effect.yieldNow, failed))
+          }
+          outstanding++
+          return guard(limit("a chunk", options.timeout, run(piece.items, piece.start))).pipe(
+            Effect.ensuring(Effect.sync(() => {
+              if (--outstanding === 0) {
+                Deferred.doneUnsafe(drained, Effect.void)
+                drained = Deferred.makeUnsafe<void>()
+              }
+            }))
+          )
+        }
+        return Feed.pieces(items, chunker).pipe(
+          Stream.mapEffect(runPiece, { concurrency: options.inFlight ?? max * 2, unordered }),
+          // The input's failure goes out in its place: after every result of what was read before it.
+          Stream.mapEffect((part) => (part instanceof InputFailed ? Effect.fail(part) : Effect.succeed(part)))
         )
       }))
 
-    const collect = <I, O, E>(task: Task<I, O, E>, items: Iterable<I>, options: MapOptions = {}, tracker?: Handle.Tracker) =>
-      Effect.map(Stream.runCollect(chunked(task, items, options, false, tracker)), (parts) => parts.flat())
+    /** Every result in order; an input failure carries the results of what was read before it. */
+    const collect = <I, O, E>(task: Task<I, O, E>, items: Feed.Input<I>, options: MapOptions = {}, tracker?: Handle.Tracker) =>
+      Effect.suspend(() => {
+        const parts: Array<Array<O>> = []
+        // Without a per-call timeout, the chunks' timeout does not apply either: the whole call is bounded instead.
+        const { timeout, ...perChunk } = options
+        return Stream.runForEach(chunked(task, items, perChunk, false, tracker), (part) => Effect.sync(() => void parts.push(part))).pipe(
+          Effect.as(parts),
+          Effect.map((all) => all.flat()),
+          Effect.catchIf(isInputFailed, (failed) =>
+            Effect.fail(new InputFailed({ read: failed.read, detail: failed.detail, cause: failed.cause, results: parts.flat() }))),
+          (effect) => guard(limit("map", timeout, effect))
+        )
+      })
 
     const map: Shape["map"] = (task, items, options) => collect(task, items, options)
 
@@ -135,16 +267,23 @@ export const make = (options: { readonly size?: number } = {}): Effect.Effect<Sh
       Effect.flatMap(map(task, [input], { ...options, chunkSize: 1 }), (out) => Effect.succeed(out[0]!))
 
     return {
-      size,
+      size: max,
       map,
       imap: streamOf(false),
       mapUnordered: streamOf(true),
+      starmap: map,
       apply,
       applyAsync: (task, input, options) => Handle.start(() => apply(task, input, options), 1),
-      mapAsync: (task, items, options) => Handle.start((tracker) => collect(task, items, options, tracker), 0)
+      mapAsync: (task, items, options) => Handle.start((tracker) => collect(task, items, options, tracker), 0),
+      starmapAsync: (task, items, options) => Handle.start((tracker) => collect(task, items, options, tracker), 0),
+      terminate: Effect.suspend(() => {
+        Deferred.doneUnsafe(terminated, Effect.void)
+        return workers.terminate
+      }),
+      stats: workers.stats
     } satisfies Shape
   })
 
 /** A pool as a Layer over the tier's `ActorSystem`; its runners stop when the layer is released. */
-export const layer = (options: { readonly size?: number } = {}): Layer.Layer<Pool, ActorError.SpawnFailed, ActorSystem.ActorSystem> =>
+export const layer = (options: Options = {}): Layer.Layer<Pool, ActorError.SpawnFailed, ActorSystem.ActorSystem> =>
   Layer.effect(Pool, make(options))

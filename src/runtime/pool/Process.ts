@@ -5,8 +5,8 @@
  */
 import { Effect, Schema, Scope } from "effect"
 import { ActorSystem, Handle } from "../index.ts"
-import type { ActorError } from "../index.ts"
 import { runOn } from "./Pool.ts"
+import type { PoolError } from "./Pool.ts"
 import type { Task } from "./Task.ts"
 import { TaskRunner, TaskUnavailable } from "./TaskRunner.ts"
 
@@ -14,7 +14,7 @@ export interface SpawnOptions {
   readonly worker?: number
 }
 
-export type ProcessError<E> = E | ActorError.ActorError | ActorError.SpawnFailed | TaskUnavailable
+export type ProcessError<E> = PoolError<E>
 
 export const spawn = <I, O, E>(
   task: Task<I, O, E>,

@@ -12,6 +12,13 @@
  *   output: Schema.Number,
  *   run: (x) => x * x
  * })
+ * // a task of several arguments, for `pool.starmap(add, [[1, 2], [3, 4]])`
+ * export const add = Task.star("add", {
+ *   module: import.meta.url,
+ *   inputs: [Schema.Number, Schema.Number],
+ *   output: Schema.Number,
+ *   run: (a, b) => a + b
+ * })
  * ```
  */
 import { Effect, Predicate, Schema } from "effect"
@@ -52,6 +59,31 @@ export const make = <I extends Actor.Codec, O extends Actor.Codec, E extends Act
   }
   return Code.register(spec.module, name, task)
 }
+
+/** The types of a list of Schemas, as a tuple. */
+export type TypesOf<S extends ReadonlyArray<Actor.Codec>> = { readonly [K in keyof S]: S[K]["Type"] }
+
+/**
+ * A task of several arguments (Python's `f(a, b)` for `starmap`): its input is the tuple of its arguments, each
+ * checked by its Schema, and `run` receives them spread.
+ */
+export const star = <const S extends ReadonlyArray<Actor.Codec>, O extends Actor.Codec, E extends Actor.Codec = Schema.Never>(
+  name: string,
+  spec: {
+    readonly module: string
+    readonly inputs: S
+    readonly output: O
+    readonly error?: E
+    readonly run: (...args: TypesOf<S>) => O["Type"] | Effect.Effect<O["Type"], E["Type"]>
+  }
+): Task<TypesOf<S>, O["Type"], E["Type"]> =>
+  make(name, {
+    module: spec.module,
+    input: Schema.Tuple(spec.inputs as unknown as ReadonlyArray<Schema.Top>) as unknown as Schema.Codec<TypesOf<S>, any, never, never>,
+    output: spec.output,
+    error: (spec.error ?? Schema.Never) as E,
+    run: (args) => spec.run(...(args as TypesOf<S>))
+  })
 
 export const isTask = (u: unknown): u is Any => Predicate.isTagged(u, "Task")
 

@@ -1,9 +1,15 @@
 /**
  * The built-in actor that pools place on every worker: it resolves tasks on demand (`Code.resolve`) and runs
  * chunks of items through them, one chunk per message.
+ *
+ * A pool's `initializer` is part of the runner's init parameters, so it runs when the runner starts — before its
+ * first task — and again whenever the runner is started afresh (its worker restarted or recycled). A task that
+ * throws fails the chunk with `TaskThrew` (its stack on this worker); `heap` reports this thread's V8 heap.
  */
 import { Effect, Schema } from "effect"
+import * as V8 from "node:v8"
 import { Actor, ActorError, Code } from "../index.ts"
+import { TaskThrew } from "./Errors.ts"
 import * as Task from "./Task.ts"
 
 /** A task failed on one item with its own typed error (encoded with the task's error Schema). */
@@ -24,44 +30,80 @@ export const Chunk = Schema.Struct({
   items: Schema.Array(Schema.Unknown)
 })
 
+/** A task to run once when a runner starts, with its (encoded) input. */
+export const Initializer = Schema.Struct({ task: Code.Shipped, input: Schema.Unknown })
+
+const STACK_LINES = 12
+
+/** A thrown error as `TaskThrew` (its stack as the worker saw it); the pool fills in the item and its position. */
+const threw = (task: string, index: number, thrown: unknown): TaskThrew =>
+  new TaskThrew({
+    task,
+    index,
+    input: undefined,
+    error: thrown instanceof Error ? thrown.name : "Error",
+    detail: thrown instanceof Error ? thrown.message : ActorError.describe(thrown),
+    stack: thrown instanceof Error ? (thrown.stack ?? "").split("\n").slice(1, STACK_LINES + 1).join("\n") : ""
+  })
+
 export const TaskRunner = Actor.make("TaskRunner", {
   module: import.meta.url,
-  init: Schema.Struct({}),
+  init: Schema.Struct({ initializer: Schema.optional(Schema.NullOr(Initializer)) }),
   protocol: {
     /** Run every item of the chunk, in order; replies with the encoded outputs. */
     run: Actor.message({
       payload: Chunk,
       success: Schema.Array(Schema.Unknown),
-      error: Schema.Union([TaskFailed, TaskUnavailable])
-    })
+      error: Schema.Union([TaskFailed, TaskUnavailable, TaskThrew])
+    }),
+    /** This thread's V8 heap in use, in bytes (for a pool's heap watermark). */
+    heap: Actor.message({ payload: Schema.Void, success: Schema.Number })
   },
-  behaviour: () =>
-    Effect.succeed({
-      run: ({ items, task: shipped }) =>
-        Effect.gen(function*() {
-          const name = shipped.name
-          const task = yield* Code.resolve(shipped, Task.isTask, "task").pipe(
-            Effect.mapError((error) => new TaskUnavailable({ task: name, detail: error.detail }))
-          )
-          const decode = Schema.decodeUnknownSync(task.input)
-          const encode = Schema.encodeUnknownSync(task.output)
-          const encodeError = Schema.encodeUnknownSync(task.error)
-          const out = new Array<unknown>(items.length)
-          for (let i = 0; i < items.length; i++) {
-            const input = yield* Effect.try({
-              try: () => decode(items[i]),
-              catch: (error) => new TaskUnavailable({ task: name, detail: `item ${i}: ${ActorError.describe(error)}` })
-            })
-            const value = task.run(input)
-            const result = Effect.isEffect(value)
-              ? yield* Effect.mapError(value as Effect.Effect<unknown, unknown>, (error) => new TaskFailed({ task: name, index: i, error: encodeError(error) }))
-              : value
-            out[i] = encode(result)
-          }
-          return out
-        })
+  behaviour: ({ initializer }) =>
+    Effect.gen(function*() {
+      if (initializer !== undefined && initializer !== null) {
+        const task = yield* Code.resolve(initializer.task, Task.isTask, "task")
+        const input = yield* Effect.try(() => Schema.decodeUnknownSync(task.input)(initializer.input))
+        yield* Effect.mapError(Task.runOne(task, input), (error) => new Error(`initializer ${task.name} failed: ${ActorError.describe(error)}`))
+      }
+      return handlers
     })
 })
+
+const handlers = {
+  heap: () => Effect.sync(() => V8.getHeapStatistics().used_heap_size),
+  run: ({ items, task: shipped }: typeof Chunk.Type) =>
+    Effect.gen(function*() {
+      const name = shipped.name
+      const task = yield* Code.resolve(shipped, Task.isTask, "task").pipe(
+        Effect.mapError((error) => new TaskUnavailable({ task: name, detail: error.detail }))
+      )
+      const decode = Schema.decodeUnknownSync(task.input)
+      const encode = Schema.encodeUnknownSync(task.output)
+      const encodeError = Schema.encodeUnknownSync(task.error)
+      const out = new Array<unknown>(items.length)
+      for (let i = 0; i < items.length; i++) {
+        const input = yield* Effect.try({
+          try: () => decode(items[i]),
+          catch: (error) => new TaskUnavailable({ task: name, detail: `item ${i}: ${ActorError.describe(error)}` })
+        })
+        let value: unknown
+        try {
+          value = task.run(input)
+        } catch (thrown) {
+          return yield* threw(name, i, thrown)
+        }
+        const result = Effect.isEffect(value)
+          ? yield* (value as Effect.Effect<unknown, unknown>).pipe(
+            Effect.catchDefect((defect) => Effect.fail(threw(name, i, defect))),
+            Effect.mapError((error) => error instanceof TaskThrew ? error : new TaskFailed({ task: name, index: i, error: encodeError(error) }))
+          )
+          : value
+        out[i] = encode(result)
+      }
+      return out
+    })
+}
 
 /** A ref to a running TaskRunner. */
 export type Runner = Actor.Ref<typeof TaskRunner.protocol>

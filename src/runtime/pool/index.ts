@@ -1,6 +1,6 @@
 /**
  * Pools, processes, tasks and pipelines — the `multiprocessing` counterpart, built on the public actor API
- * (`../index.ts`) and so on any tier.
+ * (`../index.ts`) and so on any tier: `import { Pool, Task } from "actorflow/pool"`.
  */
 export * as Pipeline from "./Pipeline.ts"
 export * as Pool from "./Pool.ts"

@@ -1,6 +1,7 @@
 /**
  * The shared-memory tier's primitives over `SharedArrayBuffer`: each one is described by a postable handle and
  * revived with `fromHandle` on any thread. `ThreadSlots` must be wired by the runtime (see its module comment).
+ * `import { Mutex, SharedArray } from "actorflow/shared"`.
  */
 export * as AtomicCounter from "./AtomicCounter.ts"
 export * as Barrier from "./Barrier.ts"

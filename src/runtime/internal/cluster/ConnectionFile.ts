@@ -44,6 +44,7 @@ export const ConnectionFile = Schema.Struct({
   runners: Schema.Array(Endpoint),
   tls: Schema.optional(Tls)
 })
+/** A connection file's contents. @inline */
 export type ConnectionFile = typeof ConnectionFile.Type
 
 /** The connection file cannot be read, does not parse, or does not fit the schema. */

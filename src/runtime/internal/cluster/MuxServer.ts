@@ -10,10 +10,10 @@
  */
 import { Effect, Exit } from "effect"
 import type { Fiber } from "effect"
-import { ActorStopped, WorkerDied } from "../../ActorError.ts"
+import { ActorStopped, MalformedMessage, WorkerDied } from "../../ActorError.ts"
 import * as Codec from "../Codec.ts"
 import type * as Tier from "../threads/Tier.ts"
-import { Kind } from "../Wire.ts"
+import { Kind, forEachFrame } from "../Wire.ts"
 import * as Protocol from "./Protocol.ts"
 import * as Transport from "./Transport.ts"
 
@@ -37,14 +37,14 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Re
           })
         }
       }
-      const runtimeError = (reqId: number, error: ActorStopped | WorkerDied) => push(Kind.Err, reqId, 1, 0, Codec.runtimeError.encode(error))
+      const runtimeError = (reqId: number, error: ActorStopped | WorkerDied | MalformedMessage) => push(Kind.Err, reqId, 1, 0, Codec.runtimeError.encode(error))
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => {
           for (const fiber of running.values()) fiber.interruptUnsafe()
         })
       )
 
-      const ask = (reqId: number, actorId: number, tag: string, body: unknown) => {
+      const ask = (reqId: number, actorId: number, tag: string | number, body: unknown) => {
         const thread = hosted.get(actorId)
         if (thread === undefined) return runtimeError(reqId, new ActorStopped({ actor: `#${actorId}` }))
         const fiber = Effect.runFork(tier.router.sender.forward(thread, actorId, tag, body))
@@ -59,27 +59,27 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Re
         })
       }
 
-      /** One batch of frames from the client, in order. */
-      const handle = (frames: Array<unknown>) => {
-        for (let i = 0; i < frames.length; i += 5) {
-          const reqId = frames[i + 1] as number
-          const actorId = frames[i + 2] as number
-          switch (frames[i]) {
+      /** One batch of frames from the client (packed, see `Wire`), in order. */
+      const handle = (batch: Array<unknown>) =>
+        forEachFrame(batch, (kind, reqId, actorId, tag, body) => {
+          switch (kind) {
             case Kind.Ask:
-              ask(reqId, actorId, frames[i + 3] as string, frames[i + 4])
+              ask(reqId, actorId, tag as string | number, body)
               break
             case Kind.Tell: {
               const thread = hosted.get(actorId)
-              if (thread !== undefined) tier.router.sender.forwardTell(thread, actorId, frames[i + 3] as string, frames[i + 4])
+              if (thread !== undefined) tier.router.sender.forwardTell(thread, actorId, tag as string | number, body)
               push(Kind.Ack, 0, actorId, 1, 0)
               break
             }
             case Kind.Cancel:
               running.get(reqId)?.interruptUnsafe()
               break
+            case Kind.Stream:
+              runtimeError(reqId, new MalformedMessage({ actor: `#${actorId}`, message: String(tag), detail: Protocol.STREAMS_UNSUPPORTED }))
+              break
           }
-        }
-      }
+        })
 
       return Protocol.MuxEntity.of({
         Frames: ({ payload }) =>

@@ -8,19 +8,16 @@
 import { Effect } from "effect"
 import type { Scope } from "effect"
 import * as ChildProcess from "node:child_process"
-import * as Path from "node:path"
 import { createRequire } from "node:module"
-import { fileURLToPath, pathToFileURL } from "node:url"
+import { pathToFileURL } from "node:url"
+import * as Layout from "../Layout.ts"
 import * as WorkerBundle from "../threads/WorkerBundle.ts"
 import type * as Runner from "./Runner.ts"
 import { RunnerRefused } from "./Runner.ts"
-
-const mainPath = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "main.ts")
-/** tsx's loader, by path, so that a runner starts from any working directory. */
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
 const READY_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 8_000
 
+/** A runner process started on this machine. @inline */
 export interface RunnerProcess {
   readonly slot: number
   readonly pid: number
@@ -41,9 +38,20 @@ export const start = (options: Runner.Options): Effect.Effect<RunnerProcess, Run
     ({ child }) => stop(child)
   ).pipe(Effect.map(({ child: _, ...runner }) => runner))
 
-/** How to start `main.ts`: its bundle, or tsx and the source. */
-const entry = Effect.promise(() =>
-  WorkerBundle.programBundle(mainPath).then((bundle) => [bundle], () => ["--import", tsx, mainPath])
+/**
+ * How to start `main`: its bundle; else its compiled file as it is (installed from npm), or tsx and the source (this
+ * checkout; tsx found by path, so that a runner starts from any working directory). A user's own bundle holds no
+ * runner entry: runners start from an installed Actorflow.
+ */
+const entry = Effect.flatMap(
+  Effect.sync(() => (Layout.form === "bundled" ? undefined : Layout.runtimeFile("internal/cluster/main"))),
+  (main) =>
+    main === undefined
+      ? Effect.fail(new RunnerRefused({ message: "runners cannot start from inside a bundle: start them from an installed actorflow (npm install actorflow)" }))
+      : Effect.promise(() =>
+        WorkerBundle.programBundle(main).then((bundle) => [bundle], () =>
+          Layout.form === "dist" ? [main] : ["--import", pathToFileURL(createRequire(main).resolve("tsx")).href, main])
+      )
 )
 
 const spawn = (program: ReadonlyArray<string>, options: Runner.Options) =>

@@ -93,7 +93,11 @@ export const SpawnPayload = Schema.Struct({
 })
 export type SpawnPayload = typeof SpawnPayload.Type
 
-const Message = Schema.Struct({ tag: Schema.String, payload: Schema.Uint8Array })
+/** Stream messages (`Actor.stream`) are not relayed between processes yet: they fail typed, saying so. */
+export const STREAMS_UNSUPPORTED = "stream messages are not supported on the Cluster tier yet: ask for the elements in chunks"
+
+/** `tag` is the message's tag, or its index in the protocol as threads send it (see `Wire`). */
+const Message = Schema.Struct({ tag: Schema.Union([Schema.String, Schema.Number]), payload: Schema.Uint8Array })
 
 export const Spawn = Rpc.make("Spawn", { payload: SpawnPayload, error: SpawnFailed })
 export const Ask = Rpc.make("Ask", { payload: Message, success: Reply, error: NotStarted })

@@ -13,7 +13,7 @@ import { Duration, Effect, Exit, Layer, Predicate, Schema, Semaphore } from "eff
 import type { Scope } from "effect"
 import * as Entity from "effect/cluster/Entity"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
-import { SpawnFailed, WorkerDied, describe } from "../../ActorError.ts"
+import { SpawnFailed, WorkerDied, describe, isSpawnFailed } from "../../ActorError.ts"
 import type { ActorError } from "../../ActorError.ts"
 import * as Codec from "../Codec.ts"
 import type { Forwarder, PortOrigin } from "../Host.ts"
@@ -28,6 +28,7 @@ import * as Protocol from "./Protocol.ts"
 import * as Transport from "./Transport.ts"
 import * as Version from "./Version.ts"
 
+/** What a runner process is started with. @inline */
 export interface Options {
   readonly file: string
   readonly slot: number
@@ -48,8 +49,8 @@ export const isRunnerRefused = (u: unknown): u is RunnerRefused => Predicate.isT
 export const isLoopback = (host: string) => host === "localhost" || host === "::1" || host.startsWith("127.")
 
 type Client = (entityId: string) => {
-  readonly Ask: (payload: { tag: string; payload: Uint8Array }) => Effect.Effect<Protocol.Reply, unknown>
-  readonly Tell: (payload: { tag: string; payload: Uint8Array }) => Effect.Effect<void, unknown>
+  readonly Ask: (payload: { tag: string | number; payload: Uint8Array }) => Effect.Effect<Protocol.Reply, unknown>
+  readonly Tell: (payload: { tag: string | number; payload: Uint8Array }) => Effect.Effect<void, unknown>
 }
 
 /** The error a message gets when it cannot reach its actor's runner. */
@@ -122,7 +123,7 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map
       const thread = spawn.thread >= 0 ? spawn.thread % threads : nextThread++ % threads
       yield* Effect.mapError(
         tier.host(thread, id, { code, init: Protocol.unpack(spawn.init), ...(spawn.worker < 0 ? { worker: spawn.worker } : {}) }),
-        (error) => fail(describe(error))
+        (error) => (isSpawnFailed(error) ? error : fail(describe(error)))
       )
       return thread
     })

@@ -1,6 +1,6 @@
 /**
  * Versions that processes of one cluster compare before they work together: the runtime's code version (a
- * digest of `src/runtime`), written into the connection file by the launcher and checked by every runner and
+ * digest of its modules), written into the connection file by the launcher and checked by every runner and
  * client, and a digest per user module, sent with each spawn and checked by the runner that hosts the actor.
  * Code travels by module URL, so a runner on another machine needs the same checkout at the same path: these
  * digests turn a different checkout into one clear line instead of a subtly different computation.
@@ -9,23 +9,30 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-
-const runtimeDir = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..", "..")
+import * as Layout from "../Layout.ts"
 
 const sourcesOf = (dir: string): Array<string> =>
   Fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = Path.join(dir, entry.name)
-    return entry.isDirectory() ? sourcesOf(full) : entry.name.endsWith(".ts") ? [full] : []
+    return entry.isDirectory()
+      ? sourcesOf(full)
+      : entry.name.endsWith(Layout.extension) && !entry.name.endsWith(".d.ts")
+      ? [full]
+      : []
   }).sort()
 
 let code: string | undefined
 
-/** A digest of every runtime source file's path and contents. */
+/** A digest of every runtime module's path and contents (its sources here, its compiled files when installed). */
 export const codeVersion = (): string => {
   if (code !== undefined) return code
   const hash = Crypto.createHash("sha1")
-  for (const file of sourcesOf(runtimeDir)) {
-    hash.update(Path.relative(runtimeDir, file)).update("\0").update(Fs.readFileSync(file)).update("\0")
+  const runtimeDir = Layout.runtimeDir
+  if (runtimeDir === undefined) hash.update(Fs.readFileSync(Layout.file!))
+  else {
+    for (const file of sourcesOf(runtimeDir)) {
+      hash.update(Path.relative(runtimeDir, file)).update("\0").update(Fs.readFileSync(file)).update("\0")
+    }
   }
   return (code = hash.digest("hex").slice(0, 16))
 }

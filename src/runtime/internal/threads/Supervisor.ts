@@ -6,6 +6,8 @@
  *   to `maxBackoffMs`; a worker that lived longer than `STABLE_MS` starts again from `backoffMs`.
  * - Intensity: at most `maxRestarts` restarts of one worker within `restartWindowMs`. One more death and the tier
  *   gives up on that worker for good: it is *lost*, and whatever waits for it fails with `WorkerLost`.
+ * - Recycling: a worker replaced on request (`recycle`, between a pool's tasks) is started again at once; it is
+ *   not a death, so it neither waits a backoff nor counts towards the intensity.
  * - Stuck workers: a worker whose event loop does not turn for `stuckAfterMs` after it was asked to interrupt
  *   or stop something (`suspect`) is blocked in a synchronous call that ignores interruption; it is terminated
  *   and restarted like a crashed one, which fails only the messages it held. A thread still booting (loading
@@ -19,6 +21,7 @@ import { Deferred, Effect } from "effect"
 import type { Worker } from "node:worker_threads"
 import { WorkerLost, describe } from "../../ActorError.ts"
 
+/** How dead workers are restarted, and when a stuck one is replaced. @inline */
 export interface Policy {
   /** First restart delay in ms (default 50); doubles per consecutive death up to `maxBackoffMs` (default 5000). */
   readonly backoffMs?: number
@@ -52,6 +55,8 @@ export interface Slot {
   exited: Deferred.Deferred<void>
   /** Done while a thread runs here; replaced when it dies, done again once it is restarted, failed once lost. */
   up: Deferred.Deferred<void, WorkerLost>
+  /** Set while the thread is being replaced on request (`recycle`): its exit is not a death. */
+  recycling: boolean
   /**
    * A liveness probe in flight: the ping's number, the timer that declares the worker stuck, and whether the
    * worker was suspected again meanwhile (then its answer may predate what made us suspect it: probe again).
@@ -117,6 +122,7 @@ export class Supervisor {
       suspectOnReady: false,
       exited: Deferred.makeUnsafe<void>(),
       up: Deferred.makeUnsafe<void, WorkerLost>(),
+      recycling: false,
       probe: undefined
     }))
   }
@@ -169,10 +175,34 @@ export class Supervisor {
     slot.worker = undefined
     this.clearProbe(slot)
     slot.up = Deferred.makeUnsafe<void, WorkerLost>()
-    const reason = slot.reason ?? (this.closing ? "terminated" : `exited with code ${code}`)
+    const recycled = slot.recycling
+    slot.recycling = false
+    const reason = recycled ? "recycled (replaced by a fresh thread between tasks)" : slot.reason ?? (this.closing ? "terminated" : `exited with code ${code}`)
     this.hooks.died(slot, reason)
     Deferred.doneUnsafe(slot.exited, Effect.void)
-    if (!this.closing) this.restartLater(slot, reason)
+    if (this.closing) return
+    if (!recycled) return this.restartLater(slot, reason)
+    const failed = this.start(slot)
+    if (failed !== undefined) this.restartLater(slot, `could not start: ${failed}`)
+  }
+
+  /**
+   * Replace the thread of worker `index` with a fresh one (see the module doc); done once the new one is up. A
+   * worker that is down is waited for first; one the tier gave up on fails with `WorkerLost`.
+   */
+  recycle(index: number): Effect.Effect<void, WorkerLost> {
+    return Effect.andThen(this.awaitUp(index), Effect.suspend(() => {
+      const slot = this.slots[index]!
+      const worker = slot.worker
+      if (worker === undefined || this.closing) return this.awaitUp(index)
+      const exited = slot.exited
+      if (!slot.recycling) {
+        slot.recycling = true
+        this.clearProbe(slot)
+        void worker.terminate()
+      }
+      return Effect.andThen(Deferred.await(exited), this.awaitUp(index))
+    }))
   }
 
   /** Schedule a restart of `slot` after its backoff, or give up on it when it died too often. */

@@ -15,7 +15,7 @@ import * as Os from "node:os"
 import { Worker } from "node:worker_threads"
 import type { ResourceLimits } from "node:worker_threads"
 import type * as Actor from "../../Actor.ts"
-import { SpawnFailed, describe, isWorkerDied } from "../../ActorError.ts"
+import { SpawnFailed, describe, isSpawnFailed, isWorkerDied } from "../../ActorError.ts"
 import type { WorkerLost } from "../../ActorError.ts"
 import type { Service } from "../../ActorSystem.ts"
 import * as ThreadSlots from "../../ThreadSlots.ts"
@@ -32,6 +32,7 @@ import { MAIN } from "./worker.ts"
 import type { WorkerData } from "./worker.ts"
 import * as WorkerBundle from "./WorkerBundle.ts"
 
+/** The Threads tier's options (also those of a cluster runner's threads). @inline */
 export interface Options extends Policy {
   /** Number of worker threads; default: available cores. */
   readonly workers?: number
@@ -87,6 +88,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
         try {
           worker = new Worker(basePath, {
             workerData: {
+              actorflow: true,
               index: slot.index,
               batching,
               slots: ThreadSlots.current().handle,
@@ -94,6 +96,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
               ...(extra.cluster ? { cluster: extra.cluster } : {})
             } satisfies WorkerData,
             // Workers load a plain bundle: inheriting a TypeScript loader from the parent only slows their boot.
+            // Not `--enable-source-maps` either: it decodes the whole map at boot (see SourceMap.ts).
             execArgv: [],
             ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
             stdout: false,
@@ -110,7 +113,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
       },
       started: (slot) => {
         const worker = slot.worker!
-        router.connect(slot.index, (frames) => worker.postMessage(frames))
+        router.connect(slot.index, (frames, transfer) => worker.postMessage(frames, transfer))
         worker.on("message", (message: unknown) => {
           if (Array.isArray(message)) router.receive(slot.index, message)
         })
@@ -176,7 +179,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
         const code = yield* Effect.mapError(ship(definition), (error) => fail(error.detail))
         const worker = placement.choose(spawnOptions?.worker, (k) => supervisor.slots[k]!.lost === undefined)
         const id = nextId++
-        yield* Effect.mapError(host(worker, id, { code, init: encodedInit }), (error) => fail(describe(error)))
+        yield* Effect.mapError(host(worker, id, { code, init: encodedInit }), (error) => isSpawnFailed(error) ? error : fail(describe(error)))
         // Closing the actor's scope sends its stop and does not wait for the answer, so that closing many actors
         // costs one batch per worker, not a round trip each; the tier's own close waits for the answers.
         yield* Effect.addFinalizer(() => Effect.sync(() => unhost(worker, id)))
@@ -193,6 +196,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
       restarts: () => supervisor.restarts(),
       isUp: (worker) => supervisor.isUp(worker),
       awaitUp: (worker) => supervisor.awaitUp(worker),
+      recycle: (worker) => Effect.as(supervisor.recycle(worker), true),
       status: () => {
         const waiting = router.sender.waiting()
         return supervisor.slots.map((slot) => {

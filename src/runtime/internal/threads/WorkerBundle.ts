@@ -2,57 +2,68 @@
  * Builds what worker threads load: one base bundle (Effect and this runtime) and
  * one small bundle per user module (actors, tasks, kernels).
  *
- * Booting a worker through a TypeScript loader costs about a second; a
- * pre-bundled worker boots in about a tenth of that. The base bundle publishes
- * its modules on `globalThis`, and every module bundle imports Effect and the
- * runtime from there instead of carrying its own copy, so a worker holds exactly
- * one instance of each however many modules it loads, and modules can be loaded
- * long after the worker started. Bundles are cached on disk and rebuilt only when
- * one of their input files changes.
+ * Booting a worker through a TypeScript loader costs about a second, and even
+ * plain Node takes 0.6 s to load Effect's few hundred files; a pre-bundled worker
+ * boots in about a fifth of that. The base bundle publishes its modules on
+ * `globalThis`, and every module bundle imports Effect and the runtime from there
+ * instead of carrying its own copy, so a worker holds exactly one instance of each
+ * however many modules it loads, and modules can be loaded long after the worker
+ * started. Bundles are cached on disk (`Layout.cacheDir`) and rebuilt only when
+ * one of their input files, or this package's or Effect's version, changes. Each
+ * bundle has a source map beside it, so a stack thrown in a worker can name the
+ * `.ts` file and line (`SourceMap.mapStack`).
+ *
+ * Where the runtime comes from is `Layout`'s answer. From its TypeScript sources
+ * (this checkout) and from `dist/` (installed from npm) it is bundled the same way,
+ * with the Effect its own imports resolve to: the user's, since `effect` is a peer
+ * dependency. A user module imports the runtime by path (here) or by name
+ * (`actorflow`, `actorflow/pool`, ...): both reach the base bundle's instances.
+ * Inside a user's own bundle there is nothing to build: the output file that holds
+ * the runtime is the workers' entry, and modules are imported as they are, being
+ * output files of the same build.
  */
 import { Effect } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
-import { describe } from "../../ActorError.ts"
+import { describe, oneLine } from "../../ActorError.ts"
 import { CodeUnavailable } from "../../Code.ts"
 import type { Locator, Shipped } from "../../Code.ts"
+import * as Layout from "../Layout.ts"
 
-/** src/runtime: everything below it is part of the base bundle. */
-const runtimeDir = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..", "..")
-const projectDir = Path.resolve(runtimeDir, "..", "..")
-const cacheDir = Path.join(projectDir, "node_modules", ".cache", "actorflow")
-const workerMain = Path.join(runtimeDir, "internal", "threads", "worker.ts")
 const SHARED = "__actorflow_shared"
-const codeModule = Path.join(runtimeDir, "Code.ts")
+/** How bundles are built (format, source maps): part of every bundle's name, so a change never reuses old ones. */
+const FORMAT = "esm-linked-map-1"
 /** The Cluster tier's client and runner side: Postgres, sockets and processes, which no worker thread loads. */
-const notForWorkers = [Path.join(runtimeDir, "Cluster.ts"), Path.join(runtimeDir, "internal", "cluster")]
+const notForWorkers = (): Array<string> =>
+  Layout.runtimeDir === undefined ? [] : [Layout.runtimeFile("Cluster"), Path.join(Layout.runtimeDir, "internal", "cluster")]
 
 /** The runtime's own modules: shared with every module bundle, never duplicated. */
 const runtimeModules = (): Array<string> => {
+  if (Layout.runtimeDir === undefined) return []
+  const skip = notForWorkers()
+  const workerMain = Layout.runtimeFile("internal/threads/worker")
   const out: Array<string> = []
   const walk = (dir: string) => {
     for (const entry of Fs.readdirSync(dir, { withFileTypes: true })) {
       const full = Path.join(dir, entry.name)
-      if (notForWorkers.includes(full)) continue
+      if (skip.includes(full)) continue
       if (entry.isDirectory()) walk(full)
-      else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts") && full !== workerMain) out.push(full)
+      else if (entry.name.endsWith(Layout.extension) && !entry.name.endsWith(".d.ts") && full !== workerMain) out.push(full)
     }
   }
-  walk(runtimeDir)
+  walk(Layout.runtimeDir)
   return out.sort()
 }
 
-/** Changes whenever a runtime file is added or removed, so bundles built before that are not reused. */
+/** Changes whenever a runtime file is added or removed, or a version changes, so older bundles are not reused. */
 const layoutHash = (): string =>
-  Crypto.createHash("sha1").update(runtimeModules().join("\n")).digest("hex").slice(0, 8)
+  Crypto.createHash("sha1").update(runtimeModules().join("\n")).update(Layout.versions()).digest("hex").slice(0, 8)
 
 /** True when a module is part of the base bundle (no separate bundle needed). */
-export const isRuntimeModule = (moduleUrl: string): boolean => {
-  const file = moduleUrl.startsWith("file:") ? fileURLToPath(moduleUrl) : moduleUrl
-  return file.startsWith(runtimeDir + Path.sep)
-}
+export const isRuntimeModule = (moduleUrl: string): boolean =>
+  Layout.isRuntimeFile(moduleUrl.startsWith("file:") ? fileURLToPath(moduleUrl) : moduleUrl)
 
 interface Stamp {
   readonly inputs: Record<string, string>
@@ -95,12 +106,18 @@ type Plugin = import("esbuild").Plugin
 /** Spelled in pieces so that this file survives its own rewriting when it is bundled. */
 const META_URL = ["import", "meta", "url"].join(".")
 
-/** Keep each source file's own `import.meta.url`, so definitions keep their identity inside bundles. */
+const inNodeModules = (file: string) => file.includes(`${Path.sep}node_modules${Path.sep}`)
+
+/**
+ * Keep each source file's own `import.meta.url`, so definitions keep their identity inside bundles: the user's
+ * files and the runtime's (also when it is installed in `node_modules`), not other packages'.
+ */
 const keepModuleUrls: Plugin = {
   name: "actorflow-module-urls",
   setup(build) {
     build.onLoad({ filter: /\.[cm]?[tj]s$/ }, (args) => {
-      if (args.path.includes(`${Path.sep}node_modules${Path.sep}`)) return undefined
+      const ours = Layout.packageRoot !== undefined && args.path.startsWith(Layout.packageRoot + Path.sep)
+      if (inNodeModules(args.path) && !ours) return undefined
       const source = Fs.readFileSync(args.path, "utf8")
       const contents = source.replaceAll(META_URL, JSON.stringify(pathToFileURL(args.path).href))
       return { contents, loader: args.path.endsWith("ts") ? "ts" : "js" }
@@ -108,17 +125,44 @@ const keepModuleUrls: Plugin = {
   }
 }
 
+/** What the base bundle publishes: `effect`, `effect/<Module>`, and the runtime's files by path. */
+interface Shared {
+  readonly names: ReadonlySet<string>
+}
+
+const RESOLVING = "actorflow-resolving"
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
+
 /** Resolve Effect and runtime imports to the base bundle's instances. */
-const useShared = (shared: ReadonlySet<string>): Plugin => ({
+const useShared = (shared: Shared): Plugin => ({
   name: "actorflow-shared",
   setup(build) {
+    const namespace = "actorflow-shared"
     build.onResolve({ filter: /^effect(\/[A-Za-z]+)?$/ }, (args) =>
-      shared.has(args.path) ? { path: args.path, namespace: "actorflow-shared" } : undefined)
-    build.onResolve({ filter: /^\.\.?\// }, (args) => {
-      const full = Path.resolve(args.resolveDir, args.path)
-      return shared.has(full) ? { path: full, namespace: "actorflow-shared" } : undefined
+      shared.names.has(args.path) ? { path: args.path, namespace } : undefined)
+    // The runtime by its package name (`actorflow`, `actorflow/pool`), as a project that installed it imports it.
+    build.onResolve({ filter: new RegExp(`^${escape(Layout.packageName)}(\\/.*)?$`) }, async (args) => {
+      if (args.pluginData === RESOLVING) return undefined
+      const found = await build.resolve(args.path, {
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+        importer: args.importer,
+        pluginData: RESOLVING
+      })
+      if (found.errors.length > 0) return { errors: found.errors }
+      if (shared.names.has(found.path)) return { path: found.path, namespace }
+      return {
+        errors: [{
+          text: `"${args.path}" resolves to ${found.path}, not to the Actorflow this process runs (${Layout.runtimeDir ?? Layout.file}): ` +
+            `a worker holds one copy of it`
+        }]
+      }
     })
-    build.onLoad({ filter: /.*/, namespace: "actorflow-shared" }, (args) => ({
+    build.onResolve({ filter: /^(\.\.?)?\// }, (args) => {
+      const full = Path.resolve(args.resolveDir, args.path)
+      return shared.names.has(full) ? { path: full, namespace } : undefined
+    })
+    build.onLoad({ filter: /.*/, namespace }, (args) => ({
       contents: `module.exports = globalThis[${JSON.stringify(SHARED)}][${JSON.stringify(args.path)}]`,
       loader: "js"
     }))
@@ -128,6 +172,18 @@ const useShared = (shared: ReadonlySet<string>): Plugin => ({
 let esbuild: Promise<Esbuild> | undefined
 const loadEsbuild = () => (esbuild ??= import("esbuild"))
 
+/** esbuild's failure as one line: the first error with its place, and how many more there were. */
+const buildError = (error: unknown): string => {
+  const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors
+  if (!Array.isArray(errors) || errors.length === 0) return describe(error)
+  const [first] = errors
+  // esbuild names files relative to the working directory; the user's error names them in full.
+  const at = first!.location
+  const where = at ? `${Path.resolve(process.cwd(), at.file)}:${at.line}:${at.column}: ` : ""
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? "s" : ""})` : ""
+  return `${where}${oneLine(first!.text)}${more}`
+}
+
 const build = async (
   output: string,
   options: { readonly entry: string; readonly contents?: string; readonly plugins: Array<Plugin> }
@@ -136,28 +192,37 @@ const build = async (
   const result = await build({
     ...(options.contents === undefined
       ? { entryPoints: [options.entry] }
-      : { stdin: { contents: options.contents, resolveDir: runtimeDir, sourcefile: options.entry, loader: "ts" } }),
+      : { stdin: { contents: options.contents, resolveDir: Layout.runtimeDir!, sourcefile: options.entry, loader: "ts" } }),
     bundle: true,
     format: "esm",
     platform: "node",
     target: "node20",
     write: false,
     metafile: true,
+    // Stack traces thrown in workers can point at the .ts sources: a map beside each bundle, mappings only,
+    // read when a stack is rendered (`SourceMap.mapStack`), not when the bundle loads.
+    outfile: output,
+    sourcemap: "linked",
+    sourcesContent: false,
     external: ["esbuild"],
     plugins: options.plugins,
     banner: { js: `import { createRequire as __afRequire } from 'node:module'; const require = __afRequire(${META_URL});` },
     logLevel: "silent"
+  }).catch((error: unknown) => {
+    throw new Error(buildError(error))
   })
   const inputs = Object.keys(result.metafile.inputs)
     .filter((input) => !input.includes(":"))
     .map((input) => Path.resolve(process.cwd(), input))
   const stamp: Stamp = { inputs: stampOf(inputs) }
-  Fs.mkdirSync(cacheDir, { recursive: true })
-  writeAtomic(output, result.outputFiles[0]!.contents)
+  const map = result.outputFiles.find((file) => file.path.endsWith(".map"))
+  const code = result.outputFiles.find((file) => !file.path.endsWith(".map"))!
+  if (map !== undefined) writeAtomic(map.path, map.contents)
+  writeAtomic(output, code.contents)
   writeAtomic(`${output}.json`, JSON.stringify(stamp))
 }
 
-let sharedNames: Promise<Set<string>> | undefined
+let sharedNames: Promise<Shared> | undefined
 
 /** Names the base bundle publishes: `effect`, `effect/<Module>` and the runtime's files. */
 const sharedSet = () =>
@@ -165,31 +230,46 @@ const sharedSet = () =>
     const names = new Set<string>(["effect"])
     for (const name of Object.keys(effect)) names.add(`effect/${name}`)
     for (const file of runtimeModules()) names.add(file)
-    return names
+    return { names }
   }))
 
 let base: Promise<string> | undefined
 
-/** Path of the base worker bundle, built if missing or stale. */
+/** Whether two paths name one file. */
+const sameFile = (a: string, b: string | undefined): boolean => {
+  if (b === undefined) return false
+  try {
+    return Fs.realpathSync(a) === Fs.realpathSync(b)
+  } catch {
+    return Path.resolve(a) === Path.resolve(b)
+  }
+}
+
+/**
+ * Path of the file a worker thread starts from: the base bundle, built if missing or stale; inside a user's
+ * bundle, the output file that holds the runtime (whose `worker` module starts the thread when it sees it is
+ * one of ours).
+ */
 export const baseBundle = (): Promise<string> =>
   (base ??= (async () => {
+    if (Layout.form === "bundled") return bundledEntry()
     const modules = runtimeModules()
-    const codeIndex = modules.indexOf(codeModule)
+    const codeIndex = modules.indexOf(Layout.runtimeFile("Code"))
     const lines = [
       `import * as effect from "effect"`,
       ...modules.map((file, i) => `import * as m${i} from ${JSON.stringify(file)}`),
-      `import { start } from ${JSON.stringify(workerMain)}`,
+      // Starts the worker's router as it is evaluated (see worker.ts), before the lines below run.
+      `import ${JSON.stringify(Layout.runtimeFile("internal/threads/worker"))}`,
       `const shared = { "effect": effect }`,
       `for (const name of Object.keys(effect)) shared["effect/" + name] = effect[name]`,
       ...modules.map((file, i) => `shared[${JSON.stringify(file)}] = m${i}`),
       `globalThis[${JSON.stringify(SHARED)}] = shared`,
       // The runtime's own modules are in this bundle already: code in them resolves without a module bundle.
-      ...modules.map((file, i) => `m${codeIndex}.provide(${JSON.stringify(pathToFileURL(file).href)}, m${i})`),
-      `start()`
+      ...modules.map((file, i) => `m${codeIndex}.provide(${JSON.stringify(pathToFileURL(file).href)}, m${i})`)
     ]
     // Named after its entry, which lists every runtime file: a layout or generator change makes a new bundle.
-    const entryHash = Crypto.createHash("sha1").update(lines.join("\n")).digest("hex").slice(0, 8)
-    const output = Path.join(cacheDir, `worker-base-${entryHash}.mjs`)
+    const entryHash = Crypto.createHash("sha1").update(`${FORMAT}\n${lines.join("\n")}`).update(Layout.versions()).digest("hex").slice(0, 8)
+    const output = Path.join(Layout.cacheDir(), `worker-base-${entryHash}.mjs`)
     if (fresh(output)) return output
     await build(output, { entry: "actorflow-worker-entry.ts", contents: lines.join("\n"), plugins: [keepModuleUrls] })
     return output
@@ -197,6 +277,21 @@ export const baseBundle = (): Promise<string> =>
     base = undefined
     throw error
   }))
+
+/** Inside a user's bundle: the output file holding the runtime, unless that is the program itself. */
+const bundledEntry = (): string => {
+  if (Layout.file === undefined) {
+    throw new Error(`Actorflow is bundled without ${META_URL} (a CommonJS bundle?): bundle it as ESM (--format=esm)`)
+  }
+  if (sameFile(Layout.file, Layout.entryFile())) {
+    throw new Error(
+      `Actorflow is bundled into ${Layout.file}, the program's entry file, so a worker would run the program again: ` +
+        `bundle with --splitting --format=esm and give the modules that define actors, tasks and kernels entry points ` +
+        `of their own (see the README, "Bundling")`
+    )
+  }
+  return Layout.file
+}
 
 /**
  * The bundle of one source file, `kind-<name>-<hash>.mjs` in the cache, built once per process (concurrent
@@ -209,8 +304,8 @@ const fileBundle = (() => {
     let bundle = builds.get(key)
     if (bundle === undefined) {
       bundle = (async () => {
-        const hash = Crypto.createHash("sha1").update(`${file}:${layoutHash()}`).digest("hex").slice(0, 12)
-        const output = Path.join(cacheDir, `${kind}-${Path.basename(file).replace(/\W/g, "_")}-${hash}.mjs`)
+        const hash = Crypto.createHash("sha1").update(`${file}:${layoutHash()}:${FORMAT}`).digest("hex").slice(0, 12)
+        const output = Path.join(Layout.cacheDir(), `${kind}-${Path.basename(file).replace(/\W/g, "_")}-${hash}.mjs`)
         if (fresh(output)) return output
         await build(output, { entry: file, plugins: await plugins() })
         return output
@@ -227,20 +322,43 @@ export const moduleBundle = (moduleUrl: string): Promise<string> =>
   fileBundle("module", fileURLToPath(moduleUrl), async () => [useShared(await sharedSet()), keepModuleUrls])
 
 /**
- * Path of a bundle of the program `entry` (a `.ts` file with its imports, Effect included), built if missing or
- * stale: a process started from it boots in a fraction of the time a TypeScript loader takes. Module URLs stay
- * those of the sources, so it finds the worker bundle and the runtime's files as if run from them.
+ * Path of a bundle of the program `entry` (a module of this runtime with its imports, Effect included), built if
+ * missing or stale: a process started from it boots in a fraction of the time a TypeScript loader (or Node on
+ * unbundled files) takes. Module URLs stay those of the sources, so it finds the worker bundle and the runtime's
+ * files as if run from them. There is none inside a user's bundle.
  */
-export const programBundle = (entry: string): Promise<string> => fileBundle("program", entry, async () => [keepModuleUrls])
+export const programBundle = (entry: string): Promise<string> =>
+  Layout.form === "bundled"
+    ? Promise.reject(new Error("Actorflow is inside a bundle: it has no sources to start a process from"))
+    : fileBundle("program", entry, async () => [keepModuleUrls])
 
 /**
  * Ship code to worker threads (of this process, or of runners with the same checkout): the runtime's own modules
- * are in the base bundle already; a user module gets its bundle, which `via` names. `to` says where, for errors.
+ * are in the base bundle already; a user module gets its bundle, which `via` names; inside a user's bundle, a
+ * module is imported as it is. `to` says where, for errors.
+ *
+ * A module that a worker cannot load is refused here, at spawn, with the reason: one that is not a file, one
+ * that is gone, one the bundler cannot build, and the program's entry file, which a worker would run again
+ * (as Python's `multiprocessing` re-runs a main module that has no `if __name__ == "__main__"` guard).
  */
 export const ship = ({ module, name }: Locator, to: string): Effect.Effect<Shipped, CodeUnavailable> =>
-  isRuntimeModule(module)
-    ? Effect.succeed({ module, name, via: "" })
-    : Effect.tryPromise({
+  Effect.suspend(() => {
+    const refuse = (detail: string) => Effect.fail(new CodeUnavailable({ module, name, stage: "ship", detail }))
+    if (!module.startsWith("file:")) {
+      return refuse(`${module} is not a file URL: ${name} must be made with module: ${META_URL} in the module that defines it`)
+    }
+    const file = fileURLToPath(module)
+    if (Layout.form !== "bundled" && Layout.isRuntimeFile(file)) return Effect.succeed({ module, name, via: "" })
+    if (!Fs.existsSync(file)) return refuse(`${file} does not exist, so ${to} cannot load ${name} from it`)
+    if (sameFile(file, Layout.entryFile())) {
+      return refuse(
+        `${name} is defined in ${file}, the program's entry file, which ${to} would run again to load it: ` +
+          `define it in a module of its own and import it from there`
+      )
+    }
+    if (Layout.form === "bundled") return Effect.succeed({ module, name, via: "" })
+    return Effect.tryPromise({
       try: () => moduleBundle(module),
-      catch: (error) => new CodeUnavailable({ module, name, stage: "ship", detail: `cannot bundle ${module} for ${to}: ${describe(error)}` })
+      catch: (error) => new CodeUnavailable({ module, name, stage: "ship", detail: `cannot bundle ${file} for ${to}: ${error instanceof Error ? error.message : describe(error)}` })
     }).pipe(Effect.map((bundle) => ({ module, name, via: pathToFileURL(bundle).href })))
+  })

@@ -4,9 +4,12 @@
  *
  * A spawn request names its definition as shipped code; the worker resolves it through `Code` (loading the
  * module's bundle on first use), decodes the init parameters with the definition's Schema and builds the cell.
+ *
+ * The thread starts as this module is evaluated, when its `workerData` says it is one of ours: so whichever file
+ * holds the runtime can be a worker's entry — the base bundle, or the output file of a user's own bundle.
  */
 import { Effect } from "effect"
-import { parentPort, workerData } from "node:worker_threads"
+import { isMainThread, parentPort, workerData } from "node:worker_threads"
 import * as Actor from "../../Actor.ts"
 import { SpawnFailed, oneLine } from "../../ActorError.ts"
 import * as Code from "../../Code.ts"
@@ -20,6 +23,8 @@ import type { Control, SpawnSpec } from "../Wire.ts"
 export const MAIN = -1
 
 export interface WorkerData {
+  /** Marks a thread this runtime started (any other worker that loads this module is left alone). */
+  readonly actorflow: true
   readonly index: number
   readonly batching: boolean
   /** The process's thread-slot table and this worker's slot in it (see ThreadSlots.ts). */
@@ -43,7 +48,10 @@ export const start = (): void => {
     : (k: number) => (k >= first && k < first + cluster.count ? k - first : MAIN)
   const spawn = (actorId: number, spec: SpawnSpec): Effect.Effect<Cell, unknown> =>
     Effect.gen(function*() {
-      const definition = yield* Code.resolve(spec.code, Actor.isDefinition, "actor definition")
+      // The code's own reason, as the spawn's error: it names the module, and a user reads it as it is.
+      const definition = yield* Code.resolve(spec.code, Actor.isDefinition, "actor definition").pipe(
+        Effect.mapError((error) => new SpawnFailed({ actor: spec.code.name, detail: error.detail }))
+      )
       const init = yield* Effect.try({
         try: () => Codec.forDefinition(definition).init.decode(spec.init),
         catch: (error) => new SpawnFailed({ actor: spec.code.name, detail: `init: ${oneLine(error instanceof Error ? error.message : String(error))}` })
@@ -55,14 +63,14 @@ export const start = (): void => {
   const router: Router = new Router(index, { spawn, batching, ...(route ? { route } : {}) })
   const connect: Actor.Context["connect"] = (definition, address) => router.ref(definition, address)
 
-  router.connect(MAIN, (frames) => port.postMessage(frames))
+  router.connect(MAIN, (frames, transfer) => port.postMessage(frames, transfer))
   port.on("message", (message: Array<unknown> | Control) => {
     if (Array.isArray(message)) return router.receive(MAIN, message)
     switch (message._tag) {
       case "Connect": {
         const peer = message.worker
         const channel = message.port
-        router.connect(peer, (frames) => channel.postMessage(frames))
+        router.connect(peer, (frames, transfer) => channel.postMessage(frames, transfer))
         channel.on("message", (frames: Array<unknown>) => router.receive(peer, frames))
         return
       }
@@ -75,3 +83,5 @@ export const start = (): void => {
   // Only now can it answer pings: the supervisor does not judge it stuck before this (see Supervisor.ts).
   port.postMessage({ _tag: "Ready" })
 }
+
+if (!isMainThread && (workerData as Partial<WorkerData> | null)?.actorflow === true) start()

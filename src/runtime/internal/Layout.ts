@@ -1,0 +1,139 @@
+/**
+ * Where this runtime's own files are, and in which form — what every piece that starts a thread or a process
+ * (worker bundles, cluster runners, code versions) needs to know before it can find its entry.
+ *
+ * Three forms, told apart by this file's own URL:
+ * - `source`: the TypeScript sources of a checkout (`src/runtime/internal/Layout.ts`), run with tsx or vitest;
+ * - `dist`: compiled to JavaScript (`dist/internal/Layout.js`), as installed from npm into `node_modules`;
+ * - `bundled`: inside a user's own bundle (esbuild, ESM), where the runtime's modules share one output file with
+ *   Effect and often with the user's modules, and no file of this package is on disk at all.
+ *
+ * Finding the runtime from its own file path, rather than from the working directory or `process.argv`, is what
+ * lets a worker find it from inside `node_modules`, from a user project, or from a runner started anywhere.
+ */
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import { createRequire } from "node:module"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+
+export type Form = "source" | "dist" | "bundled"
+
+/** This module's file, or undefined when a bundler gave it no `import.meta.url` (a CommonJS bundle). */
+const self: string | undefined = typeof import.meta.url === "string" && import.meta.url.startsWith("file:")
+  ? fileURLToPath(import.meta.url)
+  : undefined
+
+const endsWith = (file: string | undefined, ...parts: Array<string>) => file !== undefined && file.endsWith(Path.sep + Path.join(...parts))
+
+export const form: Form = endsWith(self, "runtime", "internal", "Layout.ts")
+  ? "source"
+  : endsWith(self, "internal", "Layout.js")
+  ? "dist"
+  : "bundled"
+
+/**
+ * The file that holds the runtime's code when it is `bundled` (a user's output file or one of its chunks), or this
+ * module's own file otherwise; undefined only in a bundle without `import.meta.url`.
+ */
+export const file: string | undefined = self
+
+/** The runtime's top folder (`src/runtime` or `dist`); undefined when `bundled`. */
+export const runtimeDir: string | undefined = form === "bundled" ? undefined : Path.resolve(Path.dirname(self!), "..")
+
+/** The package's root (the checkout, or `node_modules/actorflow`); undefined when `bundled`. */
+export const packageRoot: string | undefined = form === "source"
+  ? Path.resolve(runtimeDir!, "..", "..")
+  : form === "dist"
+  ? Path.resolve(runtimeDir!, "..")
+  : undefined
+
+/** The extension of the runtime's modules in this form. */
+export const extension = form === "source" ? ".ts" : ".js"
+
+/** A runtime module's file, named by its path below the runtime's top folder without extension (`internal/threads/worker`). */
+export const runtimeFile = (name: string): string => {
+  if (runtimeDir === undefined) throw new Error(`the runtime is bundled: it has no file ${name}`)
+  return Path.join(runtimeDir, ...name.split("/")) + extension
+}
+
+/** True when `file` is one of the runtime's own modules (which workers hold already). */
+export const isRuntimeFile = (file: string): boolean =>
+  runtimeDir !== undefined && file.startsWith(runtimeDir + Path.sep) && file.endsWith(extension)
+
+const readJson = (file: string): Record<string, unknown> => {
+  try {
+    return JSON.parse(Fs.readFileSync(file, "utf8")) as Record<string, unknown>
+  } catch {
+    return {}
+  }
+}
+
+/** The package's name (`actorflow`), as user modules import it. */
+export const packageName: string = packageRoot === undefined
+  ? "actorflow"
+  : String(readJson(Path.join(packageRoot, "package.json")).name ?? "actorflow")
+
+let versions_: string | undefined
+
+/**
+ * This package's version and that of the Effect its modules import (the user's, as a peer dependency): what a
+ * cached bundle was built from. npm gives installed files one fixed modification time, so a stamp of sizes and
+ * times alone could miss an upgrade.
+ */
+export const versions = (): string => {
+  if (versions_ !== undefined) return versions_
+  const own = packageRoot === undefined ? "" : String(readJson(Path.join(packageRoot, "package.json")).version ?? "")
+  let effect = ""
+  try {
+    effect = String(readJson(createRequire(Path.join(runtimeDir ?? process.cwd(), "x.js")).resolve("effect/package.json")).version ?? "")
+  } catch {
+    // No Effect where the runtime is: the bundle build will say so.
+  }
+  return (versions_ = `${own}/${effect}`)
+}
+
+let cacheDir_: string | undefined
+
+/**
+ * Where built bundles are kept: `node_modules/.cache/actorflow` of the project that holds this package (the
+ * checkout's own, or the one `node_modules/actorflow` sits in), where tools keep their caches; a folder in the
+ * system's temporary directory when that one cannot be written (a read-only install). `ACTORFLOW_CACHE_DIR`
+ * chooses another.
+ */
+export const cacheDir = (): string => {
+  if (cacheDir_ !== undefined) return cacheDir_
+  const wanted = process.env.ACTORFLOW_CACHE_DIR
+  const candidates: Array<string> = []
+  if (wanted) candidates.push(Path.resolve(wanted))
+  if (packageRoot !== undefined) {
+    const parts = packageRoot.split(Path.sep)
+    const outer = parts.indexOf("node_modules")
+    const nodeModules = outer >= 0 ? parts.slice(0, outer + 1).join(Path.sep) : Path.join(packageRoot, "node_modules")
+    candidates.push(Path.join(nodeModules, ".cache", "actorflow"))
+  }
+  const tag = Crypto.createHash("sha1").update(packageRoot ?? "").digest("hex").slice(0, 8)
+  candidates.push(Path.join(Os.tmpdir(), `actorflow-cache-${process.getuid?.() ?? "user"}-${tag}`))
+  for (const dir of candidates) {
+    try {
+      Fs.mkdirSync(dir, { recursive: true })
+      Fs.accessSync(dir, Fs.constants.W_OK)
+      return (cacheDir_ = dir)
+    } catch {
+      // Not writable: try the next one.
+    }
+  }
+  throw new Error(`no writable cache folder for worker bundles (tried ${candidates.join(", ")}); set ACTORFLOW_CACHE_DIR`)
+}
+
+/** The program's entry file (what `node` or `tsx` was asked to run), if there is one. */
+export const entryFile = (): string | undefined => {
+  const main = process.argv[1]
+  if (main === undefined) return undefined
+  try {
+    return Fs.realpathSync(Path.resolve(main))
+  } catch {
+    return Path.resolve(main)
+  }
+}
