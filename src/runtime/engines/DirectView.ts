@@ -71,7 +71,6 @@ export interface ParallelFunction<A, R> {
   readonly map: (sequence: Iterable<A>) => Submit<Array<Remote.Result<R>>>
 }
 
-type Items<S extends ReadonlyArray<Iterable<unknown>>> = { readonly [K in keyof S]: S[K] extends Iterable<infer A> ? A : never }
 
 export interface DirectView<W extends Width = "many"> {
   /** The engines this view talks to, in order. */
@@ -91,7 +90,7 @@ export interface DirectView<W extends Width = "many"> {
   ) => Submit<Array<Mapped<Remote.Result<R>, O>>>
   /** `map` over several sequences at once (`map(f, xs, ys)`: `f(xs[i], ys[i])`), as long as the shortest. */
   readonly mapMany: <S extends ReadonlyArray<Iterable<unknown>>, R, O extends MapOptions | undefined = undefined>(
-    fn: Remote.Callable<(...items: Items<S>) => R>,
+    fn: Remote.Callable<(...items: Partition.Items<S>) => R>,
     sequences: readonly [...S],
     options?: O
   ) => Submit<Array<Mapped<Remote.Result<R>, O>>>

@@ -20,6 +20,7 @@
 import { Duration, Effect, Exit, Stream } from "effect"
 import type { Scope } from "effect"
 import { Partition } from "../index.ts"
+import type { Items as ItemsOf } from "./Partition.ts"
 import * as AsyncResult from "./AsyncResult.ts"
 import * as CompositeError from "./CompositeError.ts"
 import type { Balanced, Controller } from "./Controller.ts"
@@ -56,7 +57,6 @@ export interface MapOptions {
   readonly returnExceptions?: boolean
 }
 
-type Items<S extends ReadonlyArray<Iterable<unknown>>> = { readonly [K in keyof S]: S[K] extends Iterable<infer A> ? A : never }
 
 /** A map's results, or, with `returnExceptions`, results and failures in place. */
 export type Mapped<R, O extends MapOptions | undefined> = O extends { readonly returnExceptions: true } ? R | TaskFailure : R
@@ -82,7 +82,7 @@ export interface LoadBalancedView {
   ) => Effect.Effect<AsyncResult.AsyncResult<Array<Mapped<Remote.Result<R>, O>>, CompositeError.CompositeError>, NotShippable>
   /** `map` over several sequences or iterators at once (`f(xs[i], ys[i])`), as long as the shortest, read lazily. */
   readonly mapMany: <S extends ReadonlyArray<Iterable<unknown>>, R, O extends MapOptions | undefined = undefined>(
-    fn: Remote.Callable<(...items: Items<S>) => R>,
+    fn: Remote.Callable<(...items: ItemsOf<S>) => R>,
     sequences: readonly [...S],
     options?: O
   ) => Effect.Effect<AsyncResult.AsyncResult<Array<Mapped<Remote.Result<R>, O>>, CompositeError.CompositeError>, NotShippable>

@@ -9,6 +9,9 @@ export type TypedArray =
   | Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array
   | Float32Array | Float64Array | BigInt64Array | BigUint64Array
 
+/** The element types of several sequences, position by position (the arguments `mapMany` gives its function). */
+export type Items<S extends ReadonlyArray<Iterable<unknown>>> = { readonly [K in keyof S]: S[K] extends Iterable<infer A> ? A : never }
+
 /** A sequence `scatter` and `map` accept. */
 export type Sequence<A> = ReadonlyArray<A> | (TypedArray & ArrayLike<A>)
 

@@ -188,4 +188,4 @@ export const KernelRunner = Actor.make("KernelRunner", {
 })
 
 /** A ref to a running KernelRunner. */
-export type Ref = Actor.Ref<typeof KernelRunner.protocol>
+export type Ref = Actor.Ref<(typeof KernelRunner)["protocol"]>

@@ -106,4 +106,4 @@ const handlers = {
 }
 
 /** A ref to a running TaskRunner. */
-export type Runner = Actor.Ref<typeof TaskRunner.protocol>
+export type Runner = Actor.Ref<(typeof TaskRunner)["protocol"]>
