@@ -18,7 +18,7 @@ import * as Cluster from "../src/runtime/Cluster.ts"
 import { ActorSystem } from "../src/runtime/index.ts"
 import * as Postgres from "../src/runtime/internal/cluster/Postgres.ts"
 import { Echo, Relay } from "./fixtures/Echo.ts"
-import { leftovers } from "./support/cluster.ts"
+import { leftovers, ownReapers } from "./support/cluster.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url))
@@ -102,7 +102,7 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
       ip("link", "delete", hostEnd)
     } catch {}
     Fs.rmSync(dir, { recursive: true, force: true })
-    expect(leftovers([dir, "actorflow-reaper"])).toEqual([])
+    expect([...leftovers([dir]), ...ownReapers()]).toEqual([])
   }, 60_000)
 
   it("asks cross the interface both ways, over mutual TLS, from the client and from another runner", async () => {

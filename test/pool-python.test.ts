@@ -4,6 +4,7 @@
  * initializer with initargs, maxtasksperchild and a heap watermark, terminate, per-call timeouts, an elastic
  * size, and exceptions that carry the remote stack and the failing item — on Threads and on Local.
  */
+import * as Fs from "node:fs"
 import { Effect, Exit, Fiber, Stream } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { ActorSystem } from "../src/runtime/index.ts"
@@ -126,6 +127,9 @@ describe.each(onBoth)("Pool on %s, as multiprocessing users test it", (_name, ti
     const failure = failureOf(exit) as Pool.TaskThrew
     expect(failure).toMatchObject({ _tag: "TaskThrew", task: "explode", index: 13, input: 13, error: "RangeError", detail: "13 is unlucky" })
     expect(failure.stack).toMatch(/explodeOn13/)
+    // Mapped to the source: the fixture's file and the line of the throw (not a worker bundle's).
+    const line = Fs.readFileSync(new URL("./fixtures/tasks.ts", import.meta.url), "utf8").split("\n").findIndex((l) => l.includes("13 is unlucky")) + 1
+    expect(failure.stack).toContain(`fixtures/tasks.ts:${line}:`)
     expect(failure.message).toMatch(/threw on item 13 \(13\): RangeError: 13 is unlucky/)
   })
 

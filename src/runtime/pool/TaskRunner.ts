@@ -4,7 +4,7 @@
  *
  * A pool's `initializer` is part of the runner's init parameters, so it runs when the runner starts — before its
  * first task — and again whenever the runner is started afresh (its worker restarted or recycled). A task that
- * throws fails the chunk with `TaskThrew` (its stack on this worker); `heap` reports this thread's V8 heap.
+ * throws fails the chunk with `TaskThrew` (its stack on this worker, mapped to the sources); `heap` reports this thread's V8 heap.
  */
 import { Effect, Schema } from "effect"
 import * as V8 from "node:v8"
@@ -33,8 +33,6 @@ export const Chunk = Schema.Struct({
 /** A task to run once when a runner starts, with its (encoded) input. */
 export const Initializer = Schema.Struct({ task: Code.Shipped, input: Schema.Unknown })
 
-const STACK_LINES = 12
-
 /** A thrown error as `TaskThrew` (its stack as the worker saw it); the pool fills in the item and its position. */
 const threw = (task: string, index: number, thrown: unknown): TaskThrew =>
   new TaskThrew({
@@ -43,7 +41,8 @@ const threw = (task: string, index: number, thrown: unknown): TaskThrew =>
     input: undefined,
     error: thrown instanceof Error ? thrown.name : "Error",
     detail: thrown instanceof Error ? thrown.message : ActorError.describe(thrown),
-    stack: thrown instanceof Error ? (thrown.stack ?? "").split("\n").slice(1, STACK_LINES + 1).join("\n") : ""
+    // Mapped to the .ts sources, with its cause chain (the runtime's one rule for remote stacks).
+    stack: ActorError.trace(thrown)
   })
 
 export const TaskRunner = Actor.make("TaskRunner", {
