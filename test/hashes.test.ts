@@ -14,6 +14,21 @@ describe("fingerprint", () => {
     expect(Fingerprint.fnv1a64(enc("a"))).toBe("af63dc4c8601ec8c")
     expect(Fingerprint.fnv1a64(enc("foobar"))).toBe("85944171f73967e8")
   })
+
+  it("sees one NaN, whatever its bits (Node 24 gave 0xfff8… in one thread and 0x7ff8… in another), and every other bit", () => {
+    const withBits = (hi: number, lo: number) => {
+      const a = new Float64Array([1.5, 0, -2])
+      const words = new Uint32Array(a.buffer)
+      words[2] = lo
+      words[3] = hi
+      return a
+    }
+    const canonical = Fingerprint.fnv1a64(withBits(0x7ff80000, 0))
+    expect(Fingerprint.fnv1a64(withBits(0xfff80000, 0))).toBe(canonical) // sign bit set
+    expect(Fingerprint.fnv1a64(withBits(0x7ff80000, 1))).toBe(canonical) // another payload
+    expect(Fingerprint.fnv1a64(new Float64Array([1.5, -0, -2]))).not.toBe(Fingerprint.fnv1a64(new Float64Array([1.5, 0, -2]))) // -0 is not 0
+    expect(Fingerprint.fnv1a64(new Float64Array([1.5, Infinity, -2]))).not.toBe(canonical)
+  })
 })
 
 describe("counter-based rng", () => {

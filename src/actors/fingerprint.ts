@@ -8,6 +8,28 @@
  * and any single flipped bit changes it.
  */
 
+/**
+ * The same bytes, except that every NaN of a float array is the one canonical quiet NaN. JavaScript has one NaN
+ * value (`Object.is` cannot tell payloads apart), but its bits are not fixed: measured on Node 24, the same
+ * `0 / 0`-like step gave 0x7ff8… in one thread and 0xfff8… in another. Results equal as JavaScript values must
+ * fingerprint equal. Arrays without a NaN are hashed in place (a copy only when one is found).
+ */
+const canonicalBytes = (data: ArrayBufferView): Uint8Array => {
+  if (!(data instanceof Float64Array || data instanceof Float32Array) || !data.some(Number.isNaN)) {
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  }
+  const copy = data instanceof Float64Array ? new Float64Array(data) : new Float32Array(data)
+  const words = new Uint32Array(copy.buffer)
+  for (let i = 0; i < copy.length; i++) {
+    if (!Number.isNaN(copy[i])) continue
+    if (copy instanceof Float64Array) {
+      words[2 * i] = 0 // little-endian: low word first
+      words[2 * i + 1] = 0x7ff80000
+    } else words[i] = 0x7fc00000
+  }
+  return new Uint8Array(copy.buffer)
+}
+
 const OFFSET_HI = 0xcbf29ce4
 const OFFSET_LO = 0x84222325
 const TWO_POW_32 = 4294967296
@@ -19,7 +41,7 @@ export class Fnv1a64 {
 
   /** Absorbs bytes; accepts any typed array (hashed as its underlying bytes). */
   update(data: ArrayBufferView): this {
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    const bytes = canonicalBytes(data)
     let hi = this.hi
     let lo = this.lo
     for (let i = 0; i < bytes.length; i++) {
