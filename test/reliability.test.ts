@@ -30,6 +30,22 @@ class FakeThread extends EventEmitter {
   }
 }
 
+/** A supervisor of one stand-in thread (watchdog period 30 ms) and every thread it booted, in order. */
+const fakeSupervisor = () => {
+  const threads: Array<FakeThread> = []
+  const supervisor = new Supervisor(1, { stuckAfterMs: 30, backoffMs: 1 }, {
+    boot: () => {
+      const thread = new FakeThread()
+      threads.push(thread)
+      return thread as unknown as Worker
+    },
+    started: () => {},
+    died: () => {},
+    lost: () => {}
+  })
+  return { supervisor, threads }
+}
+
 type Program<A, E> = Effect.Effect<A, E, ActorSystem.ActorSystem | import("effect").Scope.Scope>
 
 const onThreads = <A, E>(options: Threads.Options, program: Program<A, E>) =>
@@ -235,17 +251,7 @@ describe("a handler that never yields", () => {
 
   it("is caught when suspected again while a ping is in flight: the answer to that ping may predate the block", async () => {
     // The supervisor alone, with a stand-in thread: what the watchdog does is a function of the order of events.
-    const threads: Array<FakeThread> = []
-    const supervisor = new Supervisor(1, { stuckAfterMs: 30, backoffMs: 1 }, {
-      boot: () => {
-        const thread = new FakeThread()
-        threads.push(thread)
-        return thread as unknown as Worker
-      },
-      started: () => {},
-      died: () => {},
-      lost: () => {}
-    })
+    const { supervisor, threads } = fakeSupervisor()
     await Effect.runPromise(supervisor.startAll)
     const thread = threads[0]!
     thread.emit("message", { _tag: "Ready" })
@@ -275,17 +281,7 @@ describe("a handler that never yields", () => {
   })
 
   it("is not mistaken for a thread still booting: it is judged only once it said it is ready", async () => {
-    const threads: Array<FakeThread> = []
-    const supervisor = new Supervisor(1, { stuckAfterMs: 30, backoffMs: 1 }, {
-      boot: () => {
-        const thread = new FakeThread()
-        threads.push(thread)
-        return thread as unknown as Worker
-      },
-      started: () => {},
-      died: () => {},
-      lost: () => {}
-    })
+    const { supervisor, threads } = fakeSupervisor()
     await Effect.runPromise(supervisor.startAll)
     const thread = threads[0]!
     // Suspected while it loads its bundle (synchronously: it cannot answer anything yet; a restarted worker on a
