@@ -198,6 +198,8 @@ describe("a handler that never yields", () => {
       Effect.gen(function*() {
         const system = yield* ActorSystem.ActorSystem
         const stuck = yield* ActorSystem.spawn(Echo, { prefix: "s:" }, { worker: 0 })
+        // Nothing is placed on worker 1: on a loaded machine it may still be booting when the status is read below.
+        yield* system.awaitUp(1)
         // Blocked without any ask being interrupted: nothing has pinged the worker yet.
         const blocked = yield* Effect.forkChild(Effect.exit(stuck.ask("block", 600_000)))
         yield* Effect.sleep("50 millis")
