@@ -7,7 +7,7 @@ import { Effect, Schema } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import { Actor, ActorSystem } from "../src/runtime/index.ts"
-import { FRAME, forEachFrame, isPacked, pack } from "../src/runtime/internal/Wire.ts"
+import { FRAME, forEachFrame, forPosting, isPacked, pack, PLAIN_FRAMES } from "../src/runtime/internal/Wire.ts"
 import { Echo } from "./fixtures/Echo.ts"
 import { failureOf } from "./support/exit.ts"
 import * as Tiers from "./support/tiers.ts"
@@ -42,6 +42,18 @@ describe("packed batches", () => {
         expect(readBack(packed)).toEqual(flat.slice(from * FRAME, to * FRAME))
         // A plain (unpacked) frame array reads the same.
         expect(readBack(flat)).toEqual(flat)
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it("as posted: plain up to PLAIN_FRAMES frames, packed beyond, the same frames either way", () => {
+    fc.assert(
+      fc.property(fc.array(frame, { minLength: 0, maxLength: 3 * PLAIN_FRAMES }), (frames) => {
+        const flat = frames.flat()
+        const posted = forPosting(flat.slice()) as Array<unknown>
+        expect(isPacked(posted)).toBe(frames.length > PLAIN_FRAMES)
+        expect(readBack(posted)).toEqual(flat)
       }),
       { numRuns: 300 }
     )
