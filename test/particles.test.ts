@@ -3,12 +3,13 @@
  * over shared arrays, any schedule) give the serial reference's exact bits, for any particles, steps and
  * workers 1-4.
  */
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import { SLICE_WORK } from "../src/actors/particles/EvolveKernel.ts"
 import * as Particles from "../src/actors/particles/index.ts"
 import { Schedule } from "../src/runtime/parallel/index.ts"
+import { WideCounter } from "../src/runtime/shared/index.ts"
 import * as Modes from "../src/programs/particles/modes.ts"
 import * as Tiers from "./support/tiers.ts"
 
@@ -108,5 +109,43 @@ describe("particle modes equal serial, bit for bit", () => {
       })
     )
     expect(sums).toEqual([...references, ...references])
+  })
+})
+
+describe("progress from inside", () => {
+  /**
+   * Evolves with a shared counter while the main thread polls it: it must move before the run ends (the threads
+   * add as they go, no messages) and end at exactly particles × steps, with the same bits as without a counter.
+   */
+  const watch = (mode: Modes.Mode, initial: Particles.ParticleState, nsteps: number) =>
+    Effect.gen(function*() {
+      const runner = yield* Modes.prepare(mode, { schedule: "dynamic", chunk: 100 })
+      const progress = WideCounter.make()
+      const seen: Array<number> = []
+      const fiber = yield* Effect.forkChild(runner.evolve(initial, nsteps, progress))
+      while (fiber.pollUnsafe() === undefined) {
+        seen.push(progress.get())
+        yield* Effect.sleep("1 millis")
+      }
+      const final = yield* Fiber.join(fiber)
+      return { seen, total: progress.get(), checksum: Particles.checksum(final.x, final.y) }
+    }).pipe(Effect.scoped)
+
+  it("every mode counts particle-steps as they are done, ends at exactly n × steps, and keeps the bits", async () => {
+    const initial = Particles.randomParticles(2000, 3)
+    // Serial and distributed: 5 slices of SLICE_WORK / 2000 steps, the last one short; shared: one parallelFor of
+    // 20 chunks handed out one by one (dynamic), each adding when done.
+    const nsteps = Math.ceil((4.5 * SLICE_WORK) / 2000)
+    const reference = await serialChecksum(initial, nsteps)
+    const total = 2000 * nsteps
+    for (const mode of Modes.MODES) {
+      const out = await Tiers.run(tiers.threads(2), watch(mode, initial, nsteps))
+      expect(out.total, mode).toBe(total)
+      expect(out.checksum, mode).toBe(reference)
+      // Seen strictly between 0 and the total before the run ended (an add only at the end would fail this).
+      expect(out.seen.some((v) => v > 0 && v < total), `${mode}: ${out.seen.length} polls`).toBe(true)
+      // Never more than the total, and never going back.
+      expect(out.seen.every((v, i) => v <= total && (i === 0 || v >= out.seen[i - 1]!)), mode).toBe(true)
+    }
   })
 })

@@ -10,6 +10,7 @@ import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Particles from "../actors/particles/index.ts"
 import { Schedule } from "../runtime/parallel/index.ts"
+import { WideCounter } from "../runtime/shared/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Tier from "./cli/Tier.ts"
@@ -87,23 +88,25 @@ const command = Command.make("particles", flags, (options) =>
     const layer = Tier.layer(options.cluster, { workers: options.workers })
     const runOptions: Modes.Options = {
       schedule: options.schedule,
-      chunk: Option.getOrUndefined(options.chunk)
+      chunk: Option.getOrUndefined(options.chunk),
+      // A cluster's runners are other processes: no shared counter there, groups are counted as they answer.
+      ...(Option.isSome(options.cluster) ? { sharedMemory: false } : {})
     }
     const rows: Array<Omit<Row, "speedup" | "matchesSerial">> = []
     for (const mode of modes) {
       const row = yield* Effect.scoped(
         Effect.gen(function*() {
-          const progress = { done: 0, total: 1 }
-          yield* Progress.track(mode, () => progress)
+          // Particle-steps done, added by the threads that do them (slice by slice, or chunk by chunk).
+          const progress = WideCounter.make()
           // Start the workers and warm the kernel before the clock: this times the computation. Serial starts
           // no workers (booting ones would compete with it for the cores).
           const runner = mode === "serial"
             ? yield* Modes.serial
             : yield* Modes.prepare(mode, runOptions).pipe(Effect.provide(yield* Layer.build(layer)))
+          yield* Progress.track(mode, () => ({ done: progress.get(), total: options.particles * nsteps }), { enabled: !options.json })
           const started = performance.now()
-          const final = yield* runner.evolve(initial, nsteps)
+          const final = yield* runner.evolve(initial, nsteps, progress)
           const seconds = (performance.now() - started) / 1000
-          progress.done = 1
           return {
             mode,
             particles: options.particles,

@@ -6,6 +6,7 @@
 import { Effect } from "effect"
 import { Partition } from "../../runtime/index.ts"
 import { Kernel } from "../../runtime/parallel/index.ts"
+import { WideCounter } from "../../runtime/shared/index.ts"
 import * as Evolve from "./evolve.ts"
 
 /** Particle-steps per slice between two yields: about 10 ms at ~250M particle-steps/s. */
@@ -15,16 +16,28 @@ export const SLICE_WORK = 2_500_000
 export const stepsPerSlice = (n: number, work: number): number => Math.max(1, Math.floor(work / Math.max(1, n)))
 
 /**
- * Evolves all particles of the arrays by `nsteps`, in slices of steps with a yield between them. Splitting the
- * steps does not change a bit.
+ * Evolves all particles of the arrays by `nsteps`, in slices of steps with a yield between them, adding each
+ * slice's particle-steps to `progress` when given. Splitting the steps does not change a bit.
  */
-export const evolveInSlices = (x: Float64Array, y: Float64Array, w: Float64Array, nsteps: number): Effect.Effect<void> => {
+export const evolveInSlices = (
+  x: Float64Array,
+  y: Float64Array,
+  w: Float64Array,
+  nsteps: number,
+  progress?: WideCounter.WideCounter
+): Effect.Effect<void> => {
   const n = x.length
   const slice = stepsPerSlice(n, SLICE_WORK)
-  if (nsteps <= slice) return Effect.sync(() => Evolve.evolveRange(x, y, w, 0, n, nsteps))
+  if (nsteps <= slice) {
+    return Effect.sync(() => {
+      Evolve.evolveRange(x, y, w, 0, n, nsteps)
+      progress?.add(n * nsteps)
+    })
+  }
   return Effect.gen(function*() {
     for (const { count } of Partition.ranges(nsteps, slice)) {
       Evolve.evolveRange(x, y, w, 0, n, count)
+      progress?.add(n * count)
       yield* Effect.yieldNow
     }
   })
@@ -36,10 +49,15 @@ export interface EvolveArgs {
   readonly y: Float64Array
   readonly w: Float64Array
   readonly nsteps: number
+  /** Where each chunk adds its particle-steps once done (progress from inside), if given. */
+  readonly progress?: WideCounter.Handle
 }
 
 export const evolveKernel = Kernel.make("evolveParticles", {
   module: import.meta.url,
-  run: ({ nsteps, w, x, y }: EvolveArgs, lo, hi) => Evolve.evolveRange(x, y, w, lo, hi, nsteps),
+  run: ({ nsteps, progress, w, x, y }: EvolveArgs, lo, hi) => {
+    Evolve.evolveRange(x, y, w, lo, hi, nsteps)
+    if (progress !== undefined) WideCounter.fromHandle(progress).add((hi - lo) * nsteps)
+  },
   warmUp: Evolve.warmUp
 })

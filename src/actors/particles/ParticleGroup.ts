@@ -8,6 +8,7 @@
  */
 import { Effect, Schema } from "effect"
 import { Actor } from "../../runtime/index.ts"
+import { WideCounter } from "../../runtime/shared/index.ts"
 import * as Evolve from "./evolve.ts"
 import { evolveInSlices } from "./EvolveKernel.ts"
 import * as Schemas from "./Schemas.ts"
@@ -18,8 +19,8 @@ export const ParticleGroup = Actor.make("ParticleGroup", {
   protocol: {
     /** Take these particles (replacing any held before). */
     scatter: Actor.message({ payload: Schemas.Particles }),
-    /** Advance the held particles by `nsteps` steps of the book's TIMESTEP. */
-    evolve: Actor.message({ payload: Schemas.Steps, error: Schemas.GroupEmpty }),
+    /** Advance the held particles by `nsteps` steps of the book's TIMESTEP (adding them to `progress` as it goes). */
+    evolve: Actor.message({ payload: Schemas.Evolve, error: Schemas.GroupEmpty }),
     /** The held particles' current positions. */
     gather: Actor.message({ payload: Schema.Void, success: Schemas.Positions, error: Schemas.GroupEmpty })
   },
@@ -33,7 +34,10 @@ export const ParticleGroup = Actor.make("ParticleGroup", {
           Effect.sync(() => {
             held = particles
           }),
-        evolve: (nsteps) => held === undefined ? Effect.fail(none) : evolveInSlices(held.x, held.y, held.w, nsteps),
+        evolve: ({ nsteps, progress }) =>
+          held === undefined
+            ? Effect.fail(none)
+            : evolveInSlices(held.x, held.y, held.w, nsteps, progress === undefined ? undefined : WideCounter.fromHandle(progress)),
         gather: () => held === undefined ? Effect.fail(none) : Effect.succeed({ x: held.x, y: held.y })
       }
     })

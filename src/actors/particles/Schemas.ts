@@ -3,6 +3,7 @@
  * particle), positions gathered back, step counts, and the error of a group asked before it holds particles.
  */
 import { Schema } from "effect"
+import { WideCounter } from "../../runtime/shared/index.ts"
 import { Float64s } from "../TypedArrays.ts"
 
 /** Particles as parallel arrays: positions `x`, `y` and angular velocity `w`. */
@@ -15,6 +16,13 @@ export type Positions = typeof Positions.Type
 
 /** A number of time steps. */
 export const Steps = Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))
+
+/**
+ * An evolve request: the steps, and optionally a shared counter that the group adds its particle-steps to slice
+ * by slice as it goes (progress seen from outside with no messages).
+ */
+export const Evolve = Schema.Struct({ nsteps: Steps, progress: Schema.optional(WideCounter.HandleSchema) })
+export type Evolve = typeof Evolve.Type
 
 /** A group was asked to evolve or gather before any particles were scattered to it. */
 export class GroupEmpty extends Schema.TaggedError<GroupEmpty>()("GroupEmpty", {

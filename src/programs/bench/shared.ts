@@ -51,7 +51,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
       const provide = <A, E>(effect: Effect.Effect<A, E, ActorSystem.ActorSystem | import("effect").Scope.Scope>) =>
         Effect.provide(effect, context)
       const serial = yield* ParticleModes.serial
-      const distributed = yield* provide(ParticleModes.distributed)
+      const distributed = yield* provide(ParticleModes.distributed())
       const shared = yield* provide(ParticleModes.shared({ schedule: "static" }))
       const racers = yield* provide(RaceModes.prepare)
       const bench = yield* provide(ActorSystem.spawn(SharedBench, {}))

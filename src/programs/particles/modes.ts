@@ -17,6 +17,7 @@ import type { GroupEmpty } from "../../actors/particles/Schemas.ts"
 import { ActorSystem, Partition } from "../../runtime/index.ts"
 import type { ActorError } from "../../runtime/index.ts"
 import { ParallelFor } from "../../runtime/parallel/index.ts"
+import type { WideCounter } from "../../runtime/shared/index.ts"
 import type { Schedule } from "../../runtime/parallel/index.ts"
 
 export const MODES = ["serial", "distributed", "shared"] as const
@@ -26,6 +27,8 @@ export interface Options {
   /** `shared` only: the parallelFor schedule (default static) and chunk size. */
   readonly schedule?: Schedule.Schedule | undefined
   readonly chunk?: number | undefined
+  /** False where the workers share no memory with this process (a cluster): progress is then counted here. */
+  readonly sharedMemory?: boolean
 }
 
 export type ModeError = ActorError.ActorError | ParallelFor.ParallelForError | GroupEmpty
@@ -34,8 +37,12 @@ export interface Runner {
   readonly mode: Mode
   /** Threads the computation runs on. */
   readonly workers: number
-  /** The state after `nsteps` steps from `initial` (left untouched). */
-  readonly evolve: (initial: ParticleState, nsteps: number) => Effect.Effect<ParticleState, ModeError>
+  /**
+   * The state after `nsteps` steps from `initial` (left untouched). `progress`, if given, grows by the
+   * particle-steps done as they are done, from inside the threads that do them (a shared counter: no messages);
+   * on a cluster, whose runners share no memory, it grows by each group's share when its evolve returns.
+   */
+  readonly evolve: (initial: ParticleState, nsteps: number, progress?: WideCounter.WideCounter) => Effect.Effect<ParticleState, ModeError>
 }
 
 export const serial: Effect.Effect<Runner> = Effect.sync(() => {
@@ -43,16 +50,16 @@ export const serial: Effect.Effect<Runner> = Effect.sync(() => {
   return {
     mode: "serial",
     workers: 1,
-    evolve: (initial, nsteps) =>
+    evolve: (initial, nsteps, progress) =>
       Effect.suspend(() => {
         const s = Particles.cloneParticles(initial)
-        return Effect.as(evolveInSlices(s.x, s.y, s.w, nsteps), s)
+        return Effect.as(evolveInSlices(s.x, s.y, s.w, nsteps, progress), s)
       })
   }
 })
 
 /** One ParticleGroup per worker; each evolve scatters, evolves and gathers. */
-export const distributed: Effect.Effect<Runner, ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> = Effect.gen(function*() {
+export const distributed = (options: { readonly sharedMemory?: boolean } = {}): Effect.Effect<Runner, ActorError.SpawnFailed, ActorSystem.ActorSystem | Scope.Scope> => Effect.gen(function*() {
   const system = yield* ActorSystem.ActorSystem
   const groups = yield* ActorSystem.spawnMany(ParticleGroup, system.workers, () => ({}))
   const all = <A, E>(f: (group: (typeof groups)[number], range: readonly [number, number], i: number) => Effect.Effect<A, E>, ranges: ReadonlyArray<readonly [number, number]>) =>
@@ -60,13 +67,17 @@ export const distributed: Effect.Effect<Runner, ActorError.SpawnFailed, ActorSys
   return {
     mode: "distributed",
     workers: groups.length,
-    evolve: (initial, nsteps) =>
+    evolve: (initial, nsteps, progress) =>
       Effect.gen(function*() {
         const ranges = Partition.allBounds(initial.n, groups.length)
+        const inside = progress !== undefined && options.sharedMemory !== false
         // Scatter: each group gets a copy of its slice (distributed memory).
         yield* all((group, [lo, hi]) =>
           group.ask("scatter", { x: initial.x.slice(lo, hi), y: initial.y.slice(lo, hi), w: initial.w.slice(lo, hi) }), ranges)
-        yield* all((group) => group.ask("evolve", nsteps), ranges)
+        yield* all((group, [lo, hi]) =>
+          inside
+            ? group.ask("evolve", { nsteps, progress: progress.handle })
+            : Effect.tap(group.ask("evolve", { nsteps }), () => Effect.sync(() => progress?.add((hi - lo) * nsteps))), ranges)
         const parts = yield* all((group) => group.ask("gather", undefined), ranges)
         const out = Particles.allocParticles(initial.n)
         out.w.set(initial.w)
@@ -94,14 +105,14 @@ export const shared = (options: Options = {}): Effect.Effect<Runner, ParallelFor
     return {
       mode: "shared",
       workers: loops.workers,
-      evolve: (initial, nsteps) =>
+      evolve: (initial, nsteps, progress) =>
         Effect.gen(function*() {
           const s = Particles.allocParticles(initial.n, true)
           s.x.set(initial.x)
           s.y.set(initial.y)
           s.w.set(initial.w)
           for (const { count } of Partition.ranges(nsteps, stepsPerSlice(s.n, SHARED_SLICE_WORK))) {
-            yield* loops.run(evolveKernel, s.n, { x: s.x, y: s.y, w: s.w, nsteps: count }, {
+            yield* loops.run(evolveKernel, s.n, { x: s.x, y: s.y, w: s.w, nsteps: count, ...(progress ? { progress: progress.handle } : {}) }, {
               schedule: options.schedule,
               chunk: options.chunk
             })
@@ -116,7 +127,7 @@ export const prepare = (mode: Mode, options: Options = {}): Effect.Effect<Runner
     case "serial":
       return serial
     case "distributed":
-      return distributed
+      return distributed(options.sharedMemory === false ? { sharedMemory: false } : {})
     case "shared":
       return shared(options)
   }

@@ -69,7 +69,7 @@ const particles: Workload = {
       const n = between(draw, 200, 2000)
       const nsteps = between(draw, 200, 2000)
       const initial = randomParticles(n, between(draw, 0, 1000))
-      const runner = yield* ParticleModes.distributed
+      const runner = yield* ParticleModes.distributed()
       const out = yield* runner.evolve(initial, nsteps)
       const reference = cloneParticles(initial)
       evolveRange(reference.x, reference.y, reference.w, 0, n, nsteps)
