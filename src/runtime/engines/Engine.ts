@@ -10,7 +10,8 @@
  * engine-side start and end times of the work, and is checked for
  * cloneability before it leaves, so a bad result is a typed `RemoteError`,
  * never a crashed engine. Long `map` chunks yield between items now and then,
- * so an interrupt reaches them.
+ * so an interrupt reaches them. What a task writes (console, process.stdout / stderr) is kept, not printed,
+ * and goes back with its reply or its `RemoteError` (`Output.capture`), as IPython's engines return it.
  *
  * Tasks take turns at the namespace in arrival order, inside the engine: every task message is interleaved
  * (the mailbox keeps moving while one waits), so an `abort` of a task that waits behind another is seen before
@@ -22,18 +23,28 @@
  * client expects (`expect`): an engine that restarted since refuses it with `Restarted` without running it, so
  * that the client can give it its namespace back first (see the controller's replay).
  */
-import { Deferred, Effect, Exit, Schema } from "effect"
+import { Cause, Deferred, Effect, Exit, Schema } from "effect"
 import { threadId } from "node:worker_threads"
-import { Actor, ActorError, Code } from "../index.ts"
+import { Actor, ActorError, Code, Output } from "../index.ts"
 import { findUncloneable } from "./Cloneable.ts"
-import { RemoteError, Restarted, TaskAborted } from "./Errors.ts"
+import { RemoteError, Restarted, TaskAborted, isRemoteError } from "./Errors.ts"
 import * as Remote from "./Remote.ts"
 
 /** Wall-clock milliseconds (fractional) comparable across threads. */
 export const now = (): number => performance.timeOrigin + performance.now()
 
-/** Every engine reply: the value, when the engine started and ended the work, and the engine's incarnation. */
-export const Reply = Schema.Struct({ value: Schema.Unknown, started: Schema.Number, completed: Schema.Number, incarnation: Schema.Number })
+/**
+ * Every engine reply: the value, when the engine started and ended the work, the engine's incarnation, and what
+ * the work wrote (when it wrote anything).
+ */
+export const Reply = Schema.Struct({
+  value: Schema.Unknown,
+  started: Schema.Number,
+  completed: Schema.Number,
+  incarnation: Schema.Number,
+  stdout: Schema.optional(Schema.String),
+  stderr: Schema.optional(Schema.String)
+})
 export type Reply = typeof Reply.Type
 
 /** A module to bind under `alias` in the namespace, shipped by the tier. */
@@ -172,12 +183,34 @@ export const Engine = Actor.make("Engine", {
         }
         return Effect.ensuring(work, Effect.sync(release))
       }
+      /** A task's work, keeping what it writes: that goes back with its reply, or with its `RemoteError`. */
+      const keepingOutput = <A>(work: () => Effect.Effect<A, Failure>): Effect.Effect<A, Failure> =>
+        Effect.flatMap(Output.capture(Effect.suspend(work)), ([exit, output]) => {
+          if (output.stdout === "" && output.stderr === "") return exit
+          const written = { ...(output.stdout === "" ? {} : { stdout: output.stdout }), ...(output.stderr === "" ? {} : { stderr: output.stderr }) }
+          if (Exit.isSuccess(exit)) return Exit.succeed({ ...(exit.value as Reply), ...written } as unknown as A)
+          const failure = Cause.findErrorOption(exit.cause)
+          if (failure._tag === "Some" && isRemoteError(failure.value)) {
+            const error = failure.value
+            return Exit.fail(
+              new RemoteError({
+                engine: error.engine,
+                error: error.error,
+                message: error.message,
+                stack: error.stack,
+                ...(error.function === undefined ? {} : { function: error.function }),
+                ...written
+              })
+            )
+          }
+          return exit
+        })
       /** Run `work` when it is task `task`'s turn at the namespace (at once if nobody else's). */
       const turn = <A>(task: number, expect: number | undefined, work: () => Effect.Effect<A, Failure>): Effect.Effect<A, Failure> => {
         if (expect !== undefined && expect !== incarnation) return Exit.fail(new Restarted({ engine: id, incarnation }))
         if (running === undefined && !cooling && waiting.length === 0) {
           running = task
-          return finishing(Effect.suspend(work))
+          return finishing(keepingOutput(work))
         }
         const entry = { task, go: Deferred.makeUnsafe<void, TaskAborted>() }
         waiting.push(entry)
@@ -189,7 +222,7 @@ export const Engine = Actor.make("Engine", {
               else if (running === task) release()
             })
           ),
-          Effect.andThen(Effect.suspend(() => finishing(Effect.suspend(work))))
+          Effect.andThen(Effect.suspend(() => finishing(keepingOutput(work))))
         )
       }
 

@@ -1,0 +1,108 @@
+/**
+ * Output from inside a parallel run, shown with where it came from — ipyparallel's `[stdout:2]`.
+ *
+ * What user code writes (`console.log` and friends, `process.stdout.write`, `process.stderr.write`) while an actor
+ * handler or a pool task runs is attributed to that run and passed to the `Sink` of the tier, one line at a time
+ * (a line is never cut by another run's output), before the run's reply: a handler that logs and then returns
+ * shows its log before its result. The default sink prints every line with its origin:
+ *
+ * ```text
+ * [stdout:w1 Counter.add] adding 3          a handler of actor Counter, message add, on worker 1
+ * [stderr:w0 square] item 7 is odd          a pool task (`square`) on worker 0
+ * [stdout:w1] loaded                        worker 1, outside any run (a module's top level)
+ * [stdout:local Counter.add] adding 3       the Local tier (the calling thread)
+ * ```
+ *
+ * stdout lines go to stdout, stderr lines to stderr; `Output.stderr` sends both to stderr (every program does
+ * so under `--json`, whose stdout carries JSON only) and `Output.drop` drops them. A run keeps at most
+ * `LIMIT` characters per stream; the rest is dropped, and its end says how many. Engine tasks keep their output
+ * instead (`capture`): it comes back with each task's result (`AsyncResult.stdout()` / `stderr()`,
+ * `displayOutputs`).
+ *
+ * ```ts
+ * // tiers built here send worker output to stderr
+ * program.pipe(Effect.provide(Threads.layer()), Output.withSink(Output.stderr))
+ * ```
+ *
+ * Attribution follows the fiber that runs the handler and the fibers it forks, whatever else runs in between
+ * on the same thread. In a handler or pool task, code that escapes it — a timer's or a promise's callback
+ * (after an `await`), `Effect.runFork` of a fresh fiber — writes as the worker (`[stdout:w1]`) or, on the main
+ * thread, straight to the process streams; engine tasks keep those too (`capture`).
+ */
+import { Context, Effect, Exit } from "effect"
+import * as Capture from "./internal/Capture.ts"
+
+export type StreamName = "stdout" | "stderr"
+
+/** Where attributed output goes: complete lines (one or more, each ending with a newline) of one origin. */
+export interface Sink {
+  readonly write: (stream: StreamName, origin: string, text: string) => void
+}
+
+/** Characters kept per stream and run; the rest is dropped, and counted in a last line. */
+export const LIMIT = Capture.LIMIT
+
+/** Every line of `text` (complete lines) prefixed with its origin: `[stdout:w1 Counter.add] line`. */
+export const prefix = (stream: StreamName, origin: string, text: string): string => {
+  const tag = `[${stream}:${origin}] `
+  const body = text.endsWith("\n") ? text.slice(0, -1) : text
+  return tag + body.replaceAll("\n", "\n" + tag) + "\n"
+}
+
+/** The default: prefixed lines, stdout's on stdout and stderr's on stderr. */
+export const console: Sink = {
+  write: (stream, origin, text) => {
+    const line = prefix(stream, origin, text)
+    if (stream === "stdout") Capture.original.stdout(line)
+    else Capture.original.stderr(line)
+  }
+}
+
+/** Prefixed lines, all on stderr: stdout stays for a program's own output (`--json`). */
+export const stderr: Sink = {
+  write: (stream, origin, text) => Capture.original.stderr(prefix(stream, origin, text))
+}
+
+/** Drop attributed output. */
+export const drop: Sink = { write: () => {} }
+
+/** The sink of tiers built in this context (read when a tier starts). */
+export const CurrentSink = Context.Reference<Sink>("actorflow/runtime/Output/CurrentSink", { defaultValue: () => console })
+
+/** Build tiers inside `effect` with `sink` for their workers' output. */
+export const withSink = (sink: Sink) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.provideService(effect, CurrentSink, sink)
+
+/** What a captured run wrote: each stream's text as written (up to `LIMIT` characters), and what was dropped. */
+export type Captured = Capture.Captured
+
+/**
+ * Run `effect`, keeping what it writes instead of passing it on — it, the fibers it forks, and the promise and
+ * timer callbacks it starts (Node's async context): its exit and its output. What engines do for every task.
+ */
+export const capture = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<readonly [Exit.Exit<A, E>, Captured], never, R> =>
+  Effect.flatMap(Effect.context<R>(), (context) =>
+    Effect.callback<readonly [Exit.Exit<A, E>, Captured]>((resume) => {
+      // A fiber of its own, started in Node's async context too: a function that awaits keeps its output.
+      const kept = new Capture.Kept()
+      const fiber = Capture.track(kept, context as Context.Context<never>, effect as Effect.Effect<A, E>)
+      fiber.addObserver((exit) => resume(Effect.succeed([exit, kept.end()] as const)))
+      return Effect.suspend(() => {
+        fiber.interruptUnsafe()
+        return Effect.callback<void>((done) => {
+          fiber.addObserver(() => done(Effect.void))
+        })
+      })
+    }))
+
+/**
+ * Attribute what `effect` writes to `label` on the same thread (`[stdout:w1 label]`), flushed when it ends —
+ * e.g. a pool names its task. Inside a `capture` it changes nothing, nor outside any run on the main thread.
+ */
+export const named = (label: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    const parent = Capture.current()
+    if (parent === undefined) return effect
+    const part = new Capture.Named(label, parent)
+    return Effect.ensuring(Capture.within(part, effect), Effect.sync(() => part.end()))
+  })
