@@ -1,7 +1,7 @@
 /**
  * Output attributed to the run that wrote it: on worker threads and on the Local tier, lines written by
  * handlers that interleave on one thread each go to their own run (across yields, from forked fibers, while a
- * handler builds its Effect), a run's last partial line arrives before its reply, a run keeps at most
+ * handler builds its Effect, after an `await`), a run's last partial line arrives before its reply, a run keeps at most
  * `Output.LIMIT` characters, a pool task's lines carry its name, and engine tasks keep their own output —
  * also for functions that `await` — which results expose per task and per engine; a program under `--json`
  * keeps its stdout to JSON while user code prints.
@@ -47,11 +47,17 @@ describe.each(tiers)("handler output on %s", (_name, where, layer) => {
     await run(layer(), out.sink, Effect.gen(function*() {
       const printer = yield* ActorSystem.spawn(Printer, { loud: false })
       // A waits 60 ms with half a line written; B prints all of its lines meanwhile.
-      return yield* Effect.all([printer.ask("talk", { id: "A", ms: 60 }), printer.ask("chat", { id: "B", ms: 1 })], { concurrency: 2 })
+      return yield* Effect.all([
+        printer.ask("talk", { id: "A", ms: 60 }),
+        printer.ask("chat", { id: "B", ms: 1 }),
+        printer.ask("wait", "C")
+      ], { concurrency: 3 })
     }))
     const of = (tag: string) => out.lines().filter((l) => l.origin === `${where} Printer.${tag}`).map((l) => `${l.stream} ${l.line}`)
     expect(of("talk")).toEqual(["stdout A before", "stdout A half-line", "stderr A child", "stderr A after"])
     expect(of("chat")).toEqual(["stdout B before", "stdout B half-line", "stderr B child", "stderr B after"])
+    // After an await, in a promise's callback: still its own run.
+    expect(of("wait")).toEqual(["stdout C waits", "stdout C awoke"])
     // The runs did interleave: B was done before A ended its half line.
     const at = (line: string) => out.lines().findIndex((l) => l.line === line)
     expect(at("B after")).toBeLessThan(at("A half-line"))

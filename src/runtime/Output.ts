@@ -24,10 +24,11 @@
  * program.pipe(Effect.provide(Threads.layer()), Output.withSink(Output.stderr))
  * ```
  *
- * Attribution follows the fiber that runs the handler and the fibers it forks, whatever else runs in between
- * on the same thread. In a handler or pool task, code that escapes it — a timer's or a promise's callback
- * (after an `await`), `Effect.runFork` of a fresh fiber — writes as the worker (`[stdout:w1]`) or, on the main
- * thread, straight to the process streams; engine tasks keep those too (`capture`).
+ * Attribution follows the fiber that runs the handler, the fibers it forks and the promise and timer callbacks
+ * they start (Node's async context, which Effect keeps across yields), whatever else runs in between on the same
+ * thread. Code that escapes it (`Effect.runFork` with a context of its own, a callback registered before the run)
+ * writes as the worker (`[stdout:w1]`) or, on the main thread, straight to the process streams. Lines a run
+ * writes after its reply (a timer it left) still carry its origin.
  */
 import { Context, Effect, Exit } from "effect"
 import * as Capture from "./internal/Capture.ts"

@@ -3,11 +3,15 @@
  * handler, a pool task or an engine task runs belongs to that *run*, and goes where the run says.
  *
  * How a write finds its run. Runs interleave inside one thread (handlers are fibers that yield), so there is no
- * global "current run": the run is a service in the context of the fiber that runs it (`CurrentOwner`), which
- * the fibers it forks inherit, and a write asks Effect for the fiber running now (`Fiber.getCurrent`) and reads
- * it there. The synchronous part of a handler — the call that builds its Effect, before any fiber exists — is
- * covered by `enter` / `leave` around that call. Nothing is looked up unless something is written: a message
- * whose handler prints nothing pays for one context entry when it needs a fiber, and nothing when it does not.
+ * global "current run". A handler's fiber is started inside `AsyncLocalStorage.run(owner)` (`fork`): Effect 4
+ * captures a fiber's async context when it yields or forks and resumes it there, so the fiber, the fibers it
+ * forks and the promise and timer callbacks they start all see their own owner, whatever ran in between. A
+ * region inside a run can name itself (`Output.named`, a pool's task) or keep its output (`Output.capture`, an
+ * engine task) with an owner in the fiber's context (`CurrentOwner`), read through `Fiber.getCurrent()`, which
+ * wins. The synchronous part of a handler — the call that builds its Effect, before any fiber exists — is
+ * covered by `enter` / `leave` around that call. Nothing is looked up unless something is written: a handler
+ * that returns an Exit pays for two variable writes, one that needs a fiber for `AsyncLocalStorage.run` (an
+ * owner in each fiber's context measured 2-3x the cost of starting the fiber; the async context, no more).
  *
  * Two kinds of run:
  * - `Forwarded` (actor handlers, pool tasks, a worker's writes outside any run): line-buffered; each complete
@@ -224,8 +228,7 @@ let fallback: Owner | undefined = undefined
 export const current = (): Owner | undefined => {
   const fiber = Fiber.getCurrent()
   if (syncOwner !== undefined && fiber === syncFiber) return syncOwner
-  const owned = fiber?.getRef(CurrentOwner)
-  return owned ?? syncOwner ?? tracked.getStore() ?? fallback
+  return fiber?.getRef(CurrentOwner) ?? tracked.getStore() ?? syncOwner ?? fallback
 }
 
 /** What `enter` replaced, when it replaced anything (nested handler calls only). */
@@ -247,16 +250,18 @@ export const leave = (outer: Outer | undefined): void => {
   syncFiber = outer?.fiber
 }
 
-const base = Context.empty()
-
-/** Run `effect` in a new fiber whose writes (and those of the fibers it forks) belong to `owner`. */
+/**
+ * Run `effect` in a new fiber whose writes belong to `owner`: and those of the fibers it forks, and of the
+ * promise and timer callbacks they start (see `tracked`).
+ */
 export const fork = <A, E>(owner: Owner, effect: Effect.Effect<A, E>): Fiber.Fiber<A, E> =>
-  Effect.runForkWith(Context.add(base, CurrentOwner, owner))(effect)
+  tracked.run(owner, Effect.runFork, effect) as Fiber.Fiber<A, E>
 
 /**
- * Owners that promise and timer callbacks carry (Node's async context): only for runs started with `track`,
- * whose user code is plain JavaScript that awaits (engine tasks). Effect itself keeps a fiber's async context
- * across its yields, so everything started inside belongs to the run.
+ * The owner in Node's async context. Effect 4 captures the async context of a fiber when it yields and when it
+ * forks, and resumes it there, so a fiber started inside `tracked.run(owner, ...)` — and every fiber it forks,
+ * every promise and timer callback they start — sees `owner` here, whatever ran in between on the thread.
+ * Measured cheaper than an owner in each fiber's context (`fork`, see the closing note of issue 11).
  */
 const tracked = new AsyncLocalStorage<Owner>()
 
