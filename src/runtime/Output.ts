@@ -82,19 +82,38 @@ export type Captured = Capture.Captured
  * timer callbacks it starts (Node's async context): its exit and its output. What engines do for every task.
  */
 export const capture = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<readonly [Exit.Exit<A, E>, Captured], never, R> =>
-  Effect.flatMap(Effect.context<R>(), (context) =>
-    Effect.callback<readonly [Exit.Exit<A, E>, Captured]>((resume) => {
-      // A fiber of its own, started in Node's async context too: a function that awaits keeps its output.
-      const kept = new Capture.Kept()
-      const fiber = Capture.track(kept, context as Context.Context<never>, effect as Effect.Effect<A, E>)
-      fiber.addObserver((exit) => resume(Effect.succeed([exit, kept.end()] as const)))
-      return Effect.suspend(() => {
-        fiber.interruptUnsafe()
-        return Effect.callback<void>((done) => {
-          fiber.addObserver(() => done(Effect.void))
-        })
+  Effect.flatMap(Effect.context<R>(), (context) => keep(new Capture.Kept(), context as Context.Context<never>, effect as Effect.Effect<A, E>))
+
+/**
+ * `capture` of the Effect `work` returns, with `work` called now: what it writes while it builds its Effect is
+ * kept too, and work that finishes synchronously gives an Exit at once (no fiber is started).
+ */
+export const captureNow = <A, E>(work: () => Effect.Effect<A, E>): Effect.Effect<readonly [Exit.Exit<A, E>, Captured]> => {
+  const kept = new Capture.Kept()
+  const outer = Capture.enter(kept)
+  let effect: Effect.Effect<A, E>
+  try {
+    effect = Capture.runTracked(kept, work)
+  } finally {
+    Capture.leave(outer)
+  }
+  if (Exit.isExit(effect)) return Exit.succeed([effect as Exit.Exit<A, E>, kept.end()] as const)
+  return Effect.flatMap(Effect.context<never>(), (context) => keep(kept, context, effect))
+}
+
+/** Run `effect` in a fiber of its own whose output `kept` keeps, started in Node's async context too. */
+const keep = <A, E>(kept: Capture.Kept, context: Context.Context<never>, effect: Effect.Effect<A, E>) =>
+  Effect.callback<readonly [Exit.Exit<A, E>, Captured]>((resume) => {
+    // A function that awaits keeps its output: its callbacks carry the async context.
+    const fiber = Capture.track(kept, context, effect)
+    fiber.addObserver((exit) => resume(Effect.succeed([exit, kept.end()] as const)))
+    return Effect.suspend(() => {
+      fiber.interruptUnsafe()
+      return Effect.callback<void>((done) => {
+        fiber.addObserver(() => done(Effect.void))
       })
-    }))
+    })
+  })
 
 /**
  * Attribute what `effect` writes to `label` on the same thread (`[stdout:w1 label]`), flushed when it ends —

@@ -183,34 +183,53 @@ export const Engine = Actor.make("Engine", {
         }
         return Effect.ensuring(work, Effect.sync(release))
       }
-      /** A task's work, keeping what it writes: that goes back with its reply, or with its `RemoteError`. */
-      const keepingOutput = <A>(work: () => Effect.Effect<A, Failure>): Effect.Effect<A, Failure> =>
-        Effect.flatMap(Output.capture(Effect.suspend(work)), ([exit, output]) => {
-          if (output.stdout === "" && output.stderr === "") return exit
-          const written = { ...(output.stdout === "" ? {} : { stdout: output.stdout }), ...(output.stderr === "" ? {} : { stderr: output.stderr }) }
-          if (Exit.isSuccess(exit)) return Exit.succeed({ ...(exit.value as Reply), ...written } as unknown as A)
-          const failure = Cause.findErrorOption(exit.cause)
-          if (failure._tag === "Some" && isRemoteError(failure.value)) {
-            const error = failure.value
-            return Exit.fail(
-              new RemoteError({
-                engine: error.engine,
-                error: error.error,
-                message: error.message,
-                stack: error.stack,
-                ...(error.function === undefined ? {} : { function: error.function }),
-                ...written
-              })
-            )
-          }
-          return exit
-        })
+      /** What a task wrote, on its reply or its `RemoteError` (unchanged when it wrote nothing). */
+      const withOutput = <A>([exit, output]: readonly [Exit.Exit<A, Failure>, Output.Captured]): Exit.Exit<A, Failure> => {
+        if (output.stdout === "" && output.stderr === "") return exit
+        const written = { ...(output.stdout === "" ? {} : { stdout: output.stdout }), ...(output.stderr === "" ? {} : { stderr: output.stderr }) }
+        if (Exit.isSuccess(exit)) return Exit.succeed({ ...(exit.value as Reply), ...written } as unknown as A)
+        const failure = Cause.findErrorOption(exit.cause)
+        if (failure._tag === "None" || !isRemoteError(failure.value)) return exit
+        const error = failure.value
+        return Exit.fail(
+          new RemoteError({
+            engine: error.engine,
+            error: error.error,
+            message: error.message,
+            stack: error.stack,
+            ...(error.function === undefined ? {} : { function: error.function }),
+            ...written
+          })
+        )
+      }
+      /**
+       * Run a task's work now, keeping what it writes (that goes back with its reply or its `RemoteError`); work
+       * that finishes synchronously stays an Exit.
+       */
+      const keepingOutput = <A>(work: () => Effect.Effect<A, Failure>): Effect.Effect<A, Failure> => {
+        const kept = Output.captureNow(work)
+        if (Exit.isExit(kept)) {
+          const done = kept as Exit.Exit<readonly [Exit.Exit<A, Failure>, Output.Captured]>
+          // captureNow never fails: a synchronous outcome is its success
+          return withOutput((done as Exit.Success<readonly [Exit.Exit<A, Failure>, Output.Captured]>).value)
+        }
+        return Effect.flatMap(kept, withOutput)
+      }
       /** Run `work` when it is task `task`'s turn at the namespace (at once if nobody else's). */
       const turn = <A>(task: number, expect: number | undefined, work: () => Effect.Effect<A, Failure>): Effect.Effect<A, Failure> => {
         if (expect !== undefined && expect !== incarnation) return Exit.fail(new Restarted({ engine: id, incarnation }))
         if (running === undefined && !cooling && waiting.length === 0) {
           running = task
-          return finishing(keepingOutput(work))
+          // Run it now, not suspended: a task that finishes synchronously stays an Exit, which its actor settles
+          // without forking a fiber (a suspended one was forked for every task: tens of µs on each apply round trip).
+          let started: Effect.Effect<A, Failure>
+          try {
+            started = keepingOutput(work)
+          } catch (thrown) {
+            release()
+            throw thrown
+          }
+          return finishing(started)
         }
         const entry = { task, go: Deferred.makeUnsafe<void, TaskAborted>() }
         waiting.push(entry)

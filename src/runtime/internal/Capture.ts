@@ -272,6 +272,9 @@ const tracked = new AsyncLocalStorage<Owner>()
 export const track = <A, E>(owner: Owner, context: Context.Context<never>, effect: Effect.Effect<A, E>): Fiber.Fiber<A, E> =>
   tracked.run(owner, () => Effect.runForkWith(Context.add(context, CurrentOwner, owner))(effect))
 
+/** Call `f` with `owner` in Node's async context (the promises and timers it starts keep it). */
+export const runTracked = <A>(owner: Owner, f: () => A): A => tracked.run(owner, f)
+
 /** `effect` with its writes (and those of the fibers it forks) belonging to `owner`. */
 export const within = <A, E, R>(owner: Owner, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.provideService(effect, CurrentOwner, owner)
