@@ -26,7 +26,7 @@
  *
  * Attribution follows the fiber that runs the handler, the fibers it forks and the promise and timer callbacks
  * they start (Node's async context, which Effect keeps across yields), whatever else runs in between on the same
- * thread. Code that escapes it (`Effect.runFork` with a context of its own, a callback registered before the run)
+ * thread. Code that runs outside every run (a module's top level, an actor's start, a listener set up there)
  * writes as the worker (`[stdout:w1]`) or, on the main thread, straight to the process streams. Lines a run
  * writes after its reply (a timer it left) still carry its origin.
  */
