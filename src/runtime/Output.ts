@@ -116,13 +116,8 @@ const keep = <A, E>(kept: Capture.Kept, context: Context.Context<never>, effect:
   })
 
 /**
- * Attribute what `effect` writes to `label` on the same thread (`[stdout:w1 label]`), flushed when it ends —
- * e.g. a pool names its task. Inside a `capture` it changes nothing, nor outside any run on the main thread.
+ * Name the message run this is part of from now on: its lines read `[stdout:w1 name]` instead of
+ * `[stdout:w1 Actor.tag]` — a pool names each chunk's run after its task. Cheap (no context entry); elsewhere
+ * (inside a `capture`, outside any message) it does nothing.
  */
-export const named = (label: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.suspend(() => {
-    const parent = Capture.current()
-    if (parent === undefined) return effect
-    const part = new Capture.Named(label, parent)
-    return Effect.ensuring(Capture.within(part, effect), Effect.sync(() => part.end()))
-  })
+export const label = (name: string): Effect.Effect<void> => Effect.sync(() => Capture.current()?.label?.(name))

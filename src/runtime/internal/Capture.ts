@@ -6,9 +6,9 @@
  * global "current run". A handler's fiber is started inside `AsyncLocalStorage.run(owner)` (`fork`): Effect 4
  * captures a fiber's async context when it yields or forks and resumes it there, so the fiber, the fibers it
  * forks and the promise and timer callbacks they start all see their own owner, whatever ran in between. A
- * region inside a run can name itself (`Output.named`, a pool's task) or keep its output (`Output.capture`, an
- * engine task) with an owner in the fiber's context (`CurrentOwner`), read through `Fiber.getCurrent()`, which
- * wins. The synchronous part of a handler — the call that builds its Effect, before any fiber exists — is
+ * region inside a run can keep its output (`Output.capture`, an engine task) with an owner in the fiber's
+ * context (`CurrentOwner`), read through `Fiber.getCurrent()`, which wins; a message's run can name itself
+ * (`Output.label`, a pool's task). The synchronous part of a handler — the call that builds its Effect, before any fiber exists — is
  * covered by `enter` / `leave` around that call. Nothing is looked up unless something is written: a handler
  * that returns an Exit pays for two variable writes, one that needs a fiber for `AsyncLocalStorage.run` (an
  * owner in each fiber's context measured 2-3x the cost of starting the fiber; the async context, no more).
@@ -61,6 +61,8 @@ export interface Run {
 /** Whatever is in a fiber's context as its run: the run itself, or a message that opens its run on first write. */
 export interface Owner {
   readonly output: () => Run
+  /** Name the run from now on (a message's run: a pool names it after its task). */
+  readonly label?: (name: string) => void
 }
 
 export const CurrentOwner = Context.Reference<Owner | undefined>("actorflow/runtime/Output/CurrentOwner", {
@@ -94,7 +96,7 @@ export class Forwarded implements Run, Owner {
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
 
   /** `capped`: false for a thread's own origin, which has no end (its lines are not limited). */
-  constructor(readonly origin: string, readonly channel: Channel, private readonly capped = true) {}
+  constructor(public origin: string, readonly channel: Channel, private readonly capped = true) {}
 
   output(): Run {
     return this
@@ -144,25 +146,6 @@ export class Forwarded implements Run, Owner {
         budget.dropped = 0
       }
     }
-  }
-}
-
-/**
- * A part of a run under its own name on the same thread (`w1 square` for a pool's task), opened on its first
- * write; inside a kept run it keeps writing there.
- */
-export class Named implements Owner {
-  private run: Run | undefined = undefined
-  constructor(private readonly label: string, private readonly parent: Owner) {}
-
-  output(): Run {
-    if (this.run !== undefined) return this.run
-    const outer = this.parent.output()
-    return (this.run = outer instanceof Forwarded ? new Forwarded(`${outer.channel.where} ${this.label}`, outer.channel) : outer)
-  }
-
-  end(): void {
-    if (this.run instanceof Forwarded) this.run.end()
   }
 }
 
@@ -274,10 +257,6 @@ export const track = <A, E>(owner: Owner, context: Context.Context<never>, effec
 
 /** Call `f` with `owner` in Node's async context (the promises and timers it starts keep it). */
 export const runTracked = <A>(owner: Owner, f: () => A): A => tracked.run(owner, f)
-
-/** `effect` with its writes (and those of the fibers it forks) belonging to `owner`. */
-export const within = <A, E, R>(owner: Owner, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.provideService(effect, CurrentOwner, owner)
 
 // ---------------------------------------------------------------------------------------------------------------
 // The patch

@@ -37,6 +37,8 @@ class Envelope implements Capture.Owner {
   /** A running stream message's credit. */
   window: Window | undefined = undefined
   run: Capture.Forwarded | undefined = undefined
+  /** What the run calls itself instead of `Actor.tag` (see `Output.label`). */
+  private name: string | undefined = undefined
   constructor(
     public reqId: number,
     public tag: string,
@@ -46,7 +48,12 @@ class Envelope implements Capture.Owner {
   ) {}
 
   output(): Capture.Run {
-    return (this.run ??= this.cell.openRun(this.tag))
+    return (this.run ??= this.cell.openRun(this.tag, this.name))
+  }
+
+  label(name: string): void {
+    this.name = name
+    if (this.run !== undefined) this.run.origin = this.cell.origin(this.tag, name)
   }
 }
 
@@ -93,9 +100,14 @@ export class Cell {
     private readonly channel: Capture.Channel
   ) {}
 
+  /** The origin of a message's output: `w1 Actor.tag`, or `w1 name` once its run named itself. */
+  origin(tag: string, name: string | undefined): string {
+    return `${this.channel.where} ${name ?? `${this.definition.name}.${tag}`}`
+  }
+
   /** The output run of one message: `[stdout:w1 Actor.tag]`. */
-  openRun(tag: string): Capture.Forwarded {
-    return new Capture.Forwarded(`${this.channel.where} ${this.definition.name}.${tag}`, this.channel)
+  openRun(tag: string, name: string | undefined): Capture.Forwarded {
+    return new Capture.Forwarded(this.origin(tag, name), this.channel)
   }
 
   /**

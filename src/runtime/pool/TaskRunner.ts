@@ -72,10 +72,11 @@ export const TaskRunner = Actor.make("TaskRunner", {
 
 const handlers = {
   heap: () => Effect.sync(() => V8.getHeapStatistics().used_heap_size),
-  // What a task writes is shown under its name: `[stdout:w1 square] ...`.
   run: ({ items, task: shipped }: typeof Chunk.Type) =>
-    Output.named(shipped.name)(Effect.gen(function*() {
+    Effect.gen(function*() {
       const name = shipped.name
+      // What a task writes is shown under its name: `[stdout:w1 square] ...`.
+      yield* Output.label(name)
       const task = yield* Code.resolve(shipped, Task.isTask, "task").pipe(
         Effect.mapError((error) => new TaskUnavailable({ task: name, detail: error.detail }))
       )
@@ -103,7 +104,7 @@ const handlers = {
         out[i] = encode(result)
       }
       return out
-    }))
+    })
 }
 
 /** A ref to a running TaskRunner. */
