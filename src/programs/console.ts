@@ -8,6 +8,9 @@
  *   > const r = lview.map((x) => x + 1, range(1e5)); r.progress(); (await r).length
  *   npx tsx src/programs/console.ts --eval "await dview.apply((x) => x * x, 2)" --json
  *
+ * What a task writes on its engine is printed before its value, each line prefixed with the engine
+ * (`[stdout:0] ...`; on stderr under `--json`).
+ *
  * In the session: `rc` (the client), `dview` (all engines), `lview` (load-balanced), `Remote` (`Remote.fn`,
  * `Remote.module`, `Remote.reference`), `Dependency`, `particles` (the particle kernels as an engine module:
  * `await dview.syncImports({ particles })`), `range(n)`.
@@ -20,6 +23,7 @@ import * as Util from "node:util"
 import * as Vm from "node:vm"
 import * as particleKernels from "../actors/particles/index.ts"
 import { Client, Dependency, Remote } from "../runtime/engines/index.ts"
+import { Output } from "../runtime/index.ts"
 import type { AsyncResult, DirectView, LoadBalancedView, Selection } from "../runtime/engines/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
@@ -46,7 +50,8 @@ const promiseResult = <A>(run: Run, submit: Effect.Effect<AsyncResult.AsyncResul
     outstanding.add(h)
     return (handle = h)
   })
-  const value = submitted.then((h) => run(h))
+  // What the tasks wrote shows before their value, prefixed with the engine (`[stdout:0] ...`), as `%px` does.
+  const value = submitted.then((h) => run(Effect.ensuring(h, h.displayOutputs())))
   void value.then(
     () => handle && outstanding.delete(handle),
     () => handle && outstanding.delete(handle)
@@ -147,8 +152,14 @@ const flags = {
 const command = Command.make("console", flags, (options) =>
   Effect.scoped(Effect.gen(function*() {
     const workers = Math.min(options.engines, Os.availableParallelism())
+    // The session runs in a runtime of its own: it gets the program's output sink (stderr under --json).
+    const sink = Layer.succeed(Output.CurrentSink, yield* Output.CurrentSink)
     const runtime = yield* Effect.acquireRelease(
-      Effect.sync(() => ManagedRuntime.make(Client.layer({ engines: options.engines }).pipe(Layer.provide(Tier.layer(options.cluster, { workers }))))),
+      Effect.sync(() =>
+        ManagedRuntime.make(
+          Client.layer({ engines: options.engines }).pipe(Layer.provide(Tier.layer(options.cluster, { workers })), Layer.provideMerge(sink))
+        )
+      ),
       (runtime) => Effect.promise(() => runtime.dispose())
     )
     const client = yield* Effect.promise(() => runtime.runPromise(Client.Client.use(Effect.succeed)))

@@ -6,14 +6,25 @@
  * shipping here: the modules that define it are already loaded in this thread.
  */
 import { Effect, Layer } from "effect"
+import type { Scope } from "effect"
 import type * as Actor from "./Actor.ts"
 import { SpawnFailed, describe } from "./ActorError.ts"
 import { ActorSystem } from "./ActorSystem.ts"
 import type { Service } from "./ActorSystem.ts"
+import * as Capture from "./internal/Capture.ts"
 import { Cell } from "./internal/Cell.ts"
+import * as Output from "./Output.ts"
 import { Router } from "./internal/Router.ts"
 
-export const make: Effect.Effect<Service> = Effect.sync(() => {
+export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(function*() {
+  // Handlers' output goes to the sink, attributed (`[stdout:local Actor.tag]`); the patch of this thread's
+  // console and streams lasts as long as the tier (see Output.ts).
+  const sink = yield* Output.CurrentSink
+  const channel: Capture.Channel = {
+    where: "local",
+    write: (stream, origin, text) => sink.write(stream === 0 ? "stdout" : "stderr", origin, text)
+  }
+  yield* Effect.acquireRelease(Effect.sync(() => Capture.install()), () => Effect.sync(Capture.uninstall))
   const router = new Router(0)
   let nextId = 1
   const connect: Actor.Context["connect"] = (definition, address) => router.ref(definition, address)
@@ -21,7 +32,7 @@ export const make: Effect.Effect<Service> = Effect.sync(() => {
     Effect.gen(function*() {
       const id = nextId++
       const address: Actor.Address = { id, name: definition.name, worker: 0 }
-      const cell = yield* Cell.make(id, definition as unknown as Actor.Any, init, { self: address, worker: 0, connect }).pipe(
+      const cell = yield* Cell.make(id, definition as unknown as Actor.Any, init, { self: address, worker: 0, connect }, channel).pipe(
         Effect.mapError((error) => new SpawnFailed({ actor: definition.name, detail: describe(error) }))
       )
       router.host.host(cell)

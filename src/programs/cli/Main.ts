@@ -1,12 +1,13 @@
 /**
  * Runs a program's command line: parses flags with `effect/cli`, turns a user
  * mistake into one line on stderr and exit code 2 (no help dump, no stack
- * trace), and lets Ctrl-C interrupt the program so every worker is stopped.
+ * trace), and lets Ctrl-C interrupt the program so every worker is stopped. Under `--json`, what user code writes
+ * on workers goes to stderr (see `Output`), so stdout stays parseable.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, Predicate } from "effect"
-import { ActorError } from "../../runtime/index.ts"
+import { ActorError, Output } from "../../runtime/index.ts"
 import { CliError, CliOutput, Command } from "effect/cli"
 
 /** Help only when asked for: a mistake gets one line (below), not the whole help text. */
@@ -18,7 +19,10 @@ const quietPresenter = CliOutput.layerPresenter({
 export const run = <Name extends string, Input, E, R extends NodeServices.NodeServices>(
   command: Command.Command<Name, Input, {}, E, R>
 ): void => {
-  const program = Command.runWith(command, { version: "0.1.0", renderErrors: false })(process.argv.slice(2)).pipe(
+  const args = process.argv.slice(2)
+  const program = Command.runWith(command, { version: "0.1.0", renderErrors: false })(args).pipe(
+    // Under --json stdout carries JSON only: what user code writes on workers goes to stderr, prefixed.
+    Output.withSink(args.includes("--json") ? Output.stderr : Output.console),
     Effect.catchIf((error): error is CliError.ShowHelp => CliError.isCliError(error) && error._tag === "ShowHelp", (help) =>
       Effect.sync(() => {
         if (help.errors.length === 0) return

@@ -16,9 +16,13 @@
  * failures in place of values (IPython's `get(return_exceptions=True)`);
  * `wait(timeout, "firstFailure")` returns as soon as a part failed. Across results:
  * `waitAny`, `asCompleted` and `waitAll`. `resubmit` runs the same tasks again.
+ *
+ * What each task wrote on its engine comes back with it: `stdout()` / `stderr()` per task, `outputsByEngine()`,
+ * and `displayOutputs()` prints it prefixed with the engine, `[stdout:0] ...` (IPython's `display_outputs`).
  */
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Queue, Stream } from "effect"
 import type { Duration, Scope } from "effect"
+import { Output } from "../index.ts"
 import type { Handle } from "../index.ts"
 import { TaskRunning } from "./Errors.ts"
 import type { TaskFailure } from "./Errors.ts"
@@ -62,7 +66,62 @@ export interface AsyncResult<A, E, I = ItemOf<A>> extends Effect.Effect<A, E>, H
   readonly settled: Effect.Effect<Array<I | TaskFailure>>
   /** Submit the same tasks again (`client.resubmit`): a new result. */
   readonly resubmit: Effect.Effect<AsyncResult<A, E, I>>
+  /** What each task wrote to stdout on its engine, in task order ("" for nothing yet) — IPython's `stdout`. */
+  readonly stdout: () => ReadonlyArray<string>
+  /** What each task wrote to stderr on its engine, in task order. */
+  readonly stderr: () => ReadonlyArray<string>
+  /** Per engine (in order of first use): what its tasks wrote, in task order. */
+  readonly outputsByEngine: () => ReadonlyArray<EngineOutput>
+  /**
+   * Print what the tasks wrote, each line prefixed with its engine (`[stdout:0] ...`), through the context's
+   * `Output` sink (stdout lines on stdout by default) — IPython's `display_outputs`. `groupBy`: "order" (task
+   * by task, default), "engine" (engine by engine) or "type" (every stdout, then every stderr).
+   */
+  readonly displayOutputs: (groupBy?: GroupBy) => Effect.Effect<void>
 }
+
+/** How `displayOutputs` orders what it prints. */
+export type GroupBy = "order" | "engine" | "type"
+
+/** What one engine's tasks of a result wrote. */
+export interface EngineOutput {
+  readonly engine: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Per engine, in order of first use: its tasks' output, in task order. */
+const byEngine = (tasks: ReadonlyArray<TaskRecord.TaskRecord>): Array<EngineOutput> => {
+  const out = new Map<number, { engine: number; stdout: string; stderr: string }>()
+  for (const task of tasks) {
+    if (task.engine < 0) continue
+    const entry = out.get(task.engine) ?? { engine: task.engine, stdout: "", stderr: "" }
+    entry.stdout += task.stdout
+    entry.stderr += task.stderr
+    out.set(task.engine, entry)
+  }
+  return [...out.values()]
+}
+
+/** Print the tasks' output through the context's sink, grouped as asked. */
+const display = (tasks: ReadonlyArray<TaskRecord.TaskRecord>, groupBy: GroupBy): Effect.Effect<void> =>
+  Effect.flatMap(Effect.service(Output.CurrentSink), (sink) =>
+    Effect.sync(() => {
+      const write = (stream: Output.StreamName, engine: number, text: string) => {
+        if (text !== "") sink.write(stream, String(engine), text)
+      }
+      const ran = tasks.filter((task) => task.engine >= 0)
+      if (groupBy === "type") {
+        for (const task of ran) write("stdout", task.engine, task.stdout)
+        for (const task of ran) write("stderr", task.engine, task.stderr)
+        return
+      }
+      const parts: ReadonlyArray<EngineOutput> = groupBy === "engine" ? byEngine(ran) : ran
+      for (const part of parts) {
+        write("stdout", part.engine, part.stdout)
+        write("stderr", part.engine, part.stderr)
+      }
+    }))
 
 /**
  * The parts of a result as they finish: part i has `size` items, and ends with them or with a failure. Parts
@@ -285,6 +344,10 @@ export const start = <A, E, I = ItemOf<A>>(options: StartOptions<I>, effect: Eff
           return out
         })),
       resubmit: Effect.suspend(() => options.resubmit() as Effect.Effect<AsyncResult<A, E, I>>),
+      stdout: () => tasks.map((task) => task.stdout),
+      stderr: () => tasks.map((task) => task.stderr),
+      outputsByEngine: () => byEngine(tasks),
+      displayOutputs: (groupBy = "order") => display(tasks, groupBy),
       [Symbol.asyncIterator]: () => Stream.toAsyncIterable(stream())[Symbol.asyncIterator]()
     }
     return Object.assign(Fiber.join(fiber), methods)

@@ -321,10 +321,14 @@ export class Controller {
       task.status = "succeeded"
       task.started = exit.value.started
       task.completed = exit.value.completed
+      task.stdout = exit.value.stdout ?? ""
+      task.stderr = exit.value.stderr ?? ""
     } else {
       const failure = Cause.findErrorOption(exit.cause)
       task.failure = failure._tag === "Some" ? failure.value : undefined
       task.status = status ?? (isTaskAborted(task.failure) ? "aborted" : "failed")
+      task.stdout = isRemoteError(task.failure) ? task.failure.stdout ?? "" : ""
+      task.stderr = isRemoteError(task.failure) ? task.failure.stderr ?? "" : ""
     }
     done(exit)
     this.schedule()

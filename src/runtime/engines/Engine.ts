@@ -10,7 +10,8 @@
  * engine-side start and end times of the work, and is checked for
  * cloneability before it leaves, so a bad result is a typed `RemoteError`,
  * never a crashed engine. Long `map` chunks yield between items now and then,
- * so an interrupt reaches them.
+ * so an interrupt reaches them. What a task writes (console, process.stdout / stderr) is kept, not printed,
+ * and goes back with its reply or its `RemoteError` (`Output.capture`), as IPython's engines return it.
  *
  * Tasks take turns at the namespace in arrival order, inside the engine: every task message is interleaved
  * (the mailbox keeps moving while one waits), so an `abort` of a task that waits behind another is seen before
@@ -22,18 +23,28 @@
  * client expects (`expect`): an engine that restarted since refuses it with `Restarted` without running it, so
  * that the client can give it its namespace back first (see the controller's replay).
  */
-import { Deferred, Effect, Exit, Schema } from "effect"
+import { Cause, Deferred, Effect, Exit, Schema } from "effect"
 import { threadId } from "node:worker_threads"
-import { Actor, ActorError, Code } from "../index.ts"
+import { Actor, ActorError, Code, Output } from "../index.ts"
 import { findUncloneable } from "./Cloneable.ts"
-import { RemoteError, Restarted, TaskAborted } from "./Errors.ts"
+import { RemoteError, Restarted, TaskAborted, isRemoteError } from "./Errors.ts"
 import * as Remote from "./Remote.ts"
 
 /** Wall-clock milliseconds (fractional) comparable across threads. */
 export const now = (): number => performance.timeOrigin + performance.now()
 
-/** Every engine reply: the value, when the engine started and ended the work, and the engine's incarnation. */
-export const Reply = Schema.Struct({ value: Schema.Unknown, started: Schema.Number, completed: Schema.Number, incarnation: Schema.Number })
+/**
+ * Every engine reply: the value, when the engine started and ended the work, the engine's incarnation, and what
+ * the work wrote (when it wrote anything).
+ */
+export const Reply = Schema.Struct({
+  value: Schema.Unknown,
+  started: Schema.Number,
+  completed: Schema.Number,
+  incarnation: Schema.Number,
+  stdout: Schema.optional(Schema.String),
+  stderr: Schema.optional(Schema.String)
+})
 export type Reply = typeof Reply.Type
 
 /** A module to bind under `alias` in the namespace, shipped by the tier. */
@@ -172,6 +183,38 @@ export const Engine = Actor.make("Engine", {
         }
         return Effect.ensuring(work, Effect.sync(release))
       }
+      /** What a task wrote, on its reply or its `RemoteError` (unchanged when it wrote nothing). */
+      const withOutput = <A>([exit, output]: readonly [Exit.Exit<A, Failure>, Output.Captured]): Exit.Exit<A, Failure> => {
+        if (output.stdout === "" && output.stderr === "") return exit
+        const written = { ...(output.stdout === "" ? {} : { stdout: output.stdout }), ...(output.stderr === "" ? {} : { stderr: output.stderr }) }
+        if (Exit.isSuccess(exit)) return Exit.succeed({ ...(exit.value as Reply), ...written } as unknown as A)
+        const failure = Cause.findErrorOption(exit.cause)
+        if (failure._tag === "None" || !isRemoteError(failure.value)) return exit
+        const error = failure.value
+        return Exit.fail(
+          new RemoteError({
+            engine: error.engine,
+            error: error.error,
+            message: error.message,
+            stack: error.stack,
+            ...(error.function === undefined ? {} : { function: error.function }),
+            ...written
+          })
+        )
+      }
+      /**
+       * Run a task's work now, keeping what it writes (that goes back with its reply or its `RemoteError`); work
+       * that finishes synchronously stays an Exit.
+       */
+      const keepingOutput = <A>(work: () => Effect.Effect<A, Failure>): Effect.Effect<A, Failure> => {
+        const kept = Output.captureNow(work)
+        if (Exit.isExit(kept)) {
+          const done = kept as Exit.Exit<readonly [Exit.Exit<A, Failure>, Output.Captured]>
+          // captureNow never fails: a synchronous outcome is its success
+          return withOutput((done as Exit.Success<readonly [Exit.Exit<A, Failure>, Output.Captured]>).value)
+        }
+        return Effect.flatMap(kept, withOutput)
+      }
       /** Run `work` when it is task `task`'s turn at the namespace (at once if nobody else's). */
       const turn = <A>(task: number, expect: number | undefined, work: () => Effect.Effect<A, Failure>): Effect.Effect<A, Failure> => {
         if (expect !== undefined && expect !== incarnation) return Exit.fail(new Restarted({ engine: id, incarnation }))
@@ -181,7 +224,7 @@ export const Engine = Actor.make("Engine", {
           // without forking a fiber (a suspended one was forked for every task: tens of µs on each apply round trip).
           let started: Effect.Effect<A, Failure>
           try {
-            started = work()
+            started = keepingOutput(work)
           } catch (thrown) {
             release()
             throw thrown
@@ -198,7 +241,7 @@ export const Engine = Actor.make("Engine", {
               else if (running === task) release()
             })
           ),
-          Effect.andThen(Effect.suspend(() => finishing(Effect.suspend(work))))
+          Effect.andThen(Effect.suspend(() => finishing(keepingOutput(work))))
         )
       }
 

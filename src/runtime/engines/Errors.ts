@@ -17,7 +17,10 @@ export class RemoteError extends Schema.TaggedError<RemoteError>()("RemoteError"
   error: Schema.String,
   message: Schema.String,
   stack: Schema.String,
-  function: Schema.optional(Schema.String)
+  function: Schema.optional(Schema.String),
+  /** What the task wrote before it failed (when it wrote anything). */
+  stdout: Schema.optional(Schema.String),
+  stderr: Schema.optional(Schema.String)
 }) {}
 
 /** The engine's thread died while it held the task (its namespace is gone; it is restarted empty). */

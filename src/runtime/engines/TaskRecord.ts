@@ -2,7 +2,7 @@
  * What the client knows about one task: where it is (waiting, queued, running,
  * done), which engine took it, how many attempts it needed, and when it was
  * submitted, started and completed (start and completion measured on the
- * engine). Results expose these as their per-task metadata.
+ * engine), and what it wrote there. Results expose these as their per-task metadata.
  */
 import type { Effect } from "effect"
 import type { TaskFailure } from "./Errors.ts"
@@ -29,6 +29,9 @@ export interface TaskRecord {
   /** Client clock, when its outcome arrived. */
   received: number | undefined
   failure: TaskFailure | undefined
+  /** What the task wrote on its engine (its last attempt's), "" for nothing. */
+  stdout: string
+  stderr: string
   /** Set while the task waits in a client-side queue: drops it and fails it with `TaskAborted`. */
   abort: (() => void) | undefined
   /** Set while the task is with an engine (its mailbox or running): asks the engine to withdraw it. */
@@ -51,6 +54,9 @@ export interface Metadata {
   /** Engine-side duration (completed - started), ms. */
   readonly duration: number | undefined
   readonly error: string | undefined
+  /** What the task wrote on its engine. */
+  readonly stdout: string
+  readonly stderr: string
 }
 
 let nextId = 1
@@ -67,6 +73,8 @@ export const make = (label: string, submitted: number): TaskRecord => ({
   completed: undefined,
   received: undefined,
   failure: undefined,
+  stdout: "",
+  stderr: "",
   abort: undefined,
   abortRemote: undefined
 })
@@ -89,5 +97,7 @@ export const metadata = (task: TaskRecord): Metadata => ({
   completed: task.completed,
   received: task.received,
   duration: task.started !== undefined && task.completed !== undefined ? task.completed - task.started : undefined,
-  error: task.failure === undefined ? undefined : task.failure._tag === "RemoteError" ? `${task.failure.error}: ${task.failure.message}` : task.failure._tag
+  error: task.failure === undefined ? undefined : task.failure._tag === "RemoteError" ? `${task.failure.error}: ${task.failure.message}` : task.failure._tag,
+  stdout: task.stdout,
+  stderr: task.stderr
 })

@@ -13,12 +13,16 @@
  * origin as they come, as far as the asker's credit reaches (the message's `buffer`, topped up by `credit` as
  * the asker's consumer takes elements); with no credit left the producer waits, so a slow consumer slows the
  * producer instead of filling memory. The stream's end settles the message like an ask's reply.
+ *
+ * Each message is one output run (`Capture.ts`): what its handler writes, while it builds its Effect and in
+ * the fiber that runs it, is passed on as `[stdout:w1 Actor.tag]`, and what is left of it goes before the reply.
  */
 import { Cause, Effect, Exit, Scope, Stream } from "effect"
 import type { Fiber } from "effect"
 import type * as Actor from "../Actor.ts"
 import { ActorDefect, ActorStopped, describe, trace } from "../ActorError.ts"
 import type { ActorError } from "../ActorError.ts"
+import * as Capture from "./Capture.ts"
 
 /** Where a message came from, and so where its outcome goes. */
 export interface Origin {
@@ -28,13 +32,29 @@ export interface Origin {
   readonly items: (reqId: number, cell: Cell, tag: string, items: ReadonlyArray<unknown>) => ActorError | undefined
 }
 
-interface Envelope {
-  reqId: number
-  tag: string
-  payload: unknown
-  origin: Origin | undefined
+/** A message in the mailbox or running; its output is one run (see Capture.ts), opened on its first write. */
+class Envelope implements Capture.Owner {
   /** A running stream message's credit. */
-  window?: Window | undefined
+  window: Window | undefined = undefined
+  run: Capture.Forwarded | undefined = undefined
+  /** What the run calls itself instead of `Actor.tag` (see `Output.label`). */
+  private name: string | undefined = undefined
+  constructor(
+    public reqId: number,
+    public tag: string,
+    readonly payload: unknown,
+    public origin: Origin | undefined,
+    private readonly cell: Cell
+  ) {}
+
+  output(): Capture.Run {
+    return (this.run ??= this.cell.openRun(this.tag, this.name))
+  }
+
+  label(name: string): void {
+    this.name = name
+    if (this.run !== undefined) this.run.origin = this.cell.origin(this.tag, name)
+  }
 }
 
 /** How many more elements a stream message may send, and the producer waiting for more. */
@@ -75,8 +95,20 @@ export class Cell {
     private readonly handlers: Actor.Handlers<Actor.Protocol>,
     private readonly scope: Scope.Closeable,
     /** The thread the cell lives on, as its defects report it. */
-    readonly worker: number
+    readonly worker: number,
+    /** Where its handlers' output goes. */
+    private readonly channel: Capture.Channel
   ) {}
+
+  /** The origin of a message's output: `w1 Actor.tag`, or `w1 name` once its run named itself. */
+  origin(tag: string, name: string | undefined): string {
+    return `${this.channel.where} ${name ?? `${this.definition.name}.${tag}`}`
+  }
+
+  /** The output run of one message: `[stdout:w1 Actor.tag]`. */
+  openRun(tag: string, name: string | undefined): Capture.Forwarded {
+    return new Capture.Forwarded(this.origin(tag, name), this.channel)
+  }
 
   /**
    * Run the behaviour to build the handlers; the cell's scope holds what it acquires. The definition's warm-up
@@ -86,7 +118,8 @@ export class Cell {
     id: number,
     definition: Actor.Any,
     init: unknown,
-    context: Actor.Context
+    context: Actor.Context,
+    channel: Capture.Channel
   ): Effect.Effect<Cell, unknown> {
     return Effect.suspend(() => {
       if (definition.warmUp !== undefined && !warmed.has(definition)) {
@@ -96,7 +129,7 @@ export class Cell {
       const scope = Scope.makeUnsafe()
       return definition.behaviour(init, context).pipe(
         Scope.provide(scope),
-        Effect.map((handlers) => new Cell(id, definition, handlers, scope, context.worker)),
+        Effect.map((handlers) => new Cell(id, definition, handlers, scope, context.worker, channel)),
         Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
       )
     })
@@ -107,7 +140,7 @@ export class Cell {
       origin?.settle(reqId, this, tag, Exit.fail(new ActorStopped({ actor: this.definition.name })))
       return
     }
-    this.queue.push({ reqId, tag, payload, origin })
+    this.queue.push(new Envelope(reqId, tag, payload, origin, this))
     if (this.current === undefined) this.drain()
   }
 
@@ -126,8 +159,14 @@ export class Cell {
       const exit = this.start(envelope)
       if (exit === undefined) return
       if (exit === INTERLEAVED) continue
-      envelope.origin?.settle(envelope.reqId, this, envelope.tag, exit)
+      this.settle(envelope, exit)
     }
+  }
+
+  /** Answer a message: its output first, then its outcome. */
+  private settle(envelope: Envelope, exit: Exit.Exit<unknown, unknown>): void {
+    envelope.run?.end()
+    envelope.origin?.settle(envelope.reqId, this, envelope.tag, exit)
   }
 
   /**
@@ -142,10 +181,14 @@ export class Cell {
       )
     }
     let effect: Effect.Effect<unknown, unknown>
+    // What the handler writes while it builds its Effect is the message's output too.
+    const outer = Capture.enter(envelope)
     try {
       effect = handler(envelope.payload) as Effect.Effect<unknown, unknown>
     } catch (thrown) {
       return this.defect(envelope.tag, thrown)
+    } finally {
+      Capture.leave(outer)
     }
     const streamed = this.definition.protocol[envelope.tag]?.stream
     if (streamed !== undefined) {
@@ -153,14 +196,14 @@ export class Cell {
       effect = this.produce(envelope, effect as unknown as Stream.Stream<unknown, unknown>, streamed.buffer)
     }
     if (Exit.isExit(effect)) return this.normalise(envelope.tag, effect)
-    const fiber = Effect.runFork(effect)
+    const fiber = Capture.fork(envelope, effect)
     const done = fiber.pollUnsafe()
     if (done !== undefined) return this.normalise(envelope.tag, done)
     if (this.definition.protocol[envelope.tag]?.interleave === true) {
       this.interleaved.set(envelope, fiber)
       fiber.addObserver((exit) => {
         this.interleaved.delete(envelope)
-        envelope.origin?.settle(envelope.reqId, this, envelope.tag, this.normalise(envelope.tag, exit))
+        this.settle(envelope, this.normalise(envelope.tag, exit))
       })
       return INTERLEAVED
     }
@@ -169,7 +212,7 @@ export class Cell {
     fiber.addObserver((exit) => {
       this.current = undefined
       this.fiber = undefined
-      envelope.origin?.settle(envelope.reqId, this, envelope.tag, this.normalise(envelope.tag, exit))
+      this.settle(envelope, this.normalise(envelope.tag, exit))
       if (!this.stopped) this.drain()
     })
     return undefined

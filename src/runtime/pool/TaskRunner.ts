@@ -5,10 +5,11 @@
  * A pool's `initializer` is part of the runner's init parameters, so it runs when the runner starts — before its
  * first task — and again whenever the runner is started afresh (its worker restarted or recycled). A task that
  * throws fails the chunk with `TaskThrew` (its stack on this worker, mapped to the sources); `heap` reports this thread's V8 heap.
+ * What a task writes is attributed to it by name (`[stdout:w1 square]`, see `Output`).
  */
 import { Effect, Schema } from "effect"
 import * as V8 from "node:v8"
-import { Actor, ActorError, Code } from "../index.ts"
+import { Actor, ActorError, Code, Output } from "../index.ts"
 import { TaskThrew } from "./Errors.ts"
 import * as Task from "./Task.ts"
 
@@ -74,6 +75,8 @@ const handlers = {
   run: ({ items, task: shipped }: typeof Chunk.Type) =>
     Effect.gen(function*() {
       const name = shipped.name
+      // What a task writes is shown under its name: `[stdout:w1 square] ...`.
+      yield* Output.label(name)
       const task = yield* Code.resolve(shipped, Task.isTask, "task").pipe(
         Effect.mapError((error) => new TaskUnavailable({ task: name, detail: error.detail }))
       )

@@ -8,6 +8,9 @@
  * When a worker dies (process.exit, an uncaught throw, resource limits) only the asks it held fail, with
  * `WorkerDied`; it is restarted and its actors are spawned again from their init parameters, under the same
  * addresses. Closing the scope terminates every worker and waits until each has exited.
+ *
+ * What user code writes on a worker arrives as `Output` messages, on the same port as, and so before, the
+ * replies of the runs that wrote it; it goes to the `Output.CurrentSink` of the context the tier was built in.
  */
 import { Deferred, Effect } from "effect"
 import type { Scope } from "effect"
@@ -18,7 +21,9 @@ import type * as Actor from "../../Actor.ts"
 import { SpawnFailed, describe, isSpawnFailed, isWorkerDied } from "../../ActorError.ts"
 import type { WorkerLost } from "../../ActorError.ts"
 import type { Service } from "../../ActorSystem.ts"
+import * as Output from "../../Output.ts"
 import * as ThreadSlots from "../../ThreadSlots.ts"
+import type * as Capture from "../Capture.ts"
 import * as Codec from "../Codec.ts"
 import type { Forwarder } from "../Host.ts"
 import { Router } from "../Router.ts"
@@ -71,6 +76,8 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
       return yield* Effect.die(new RangeError(`workers must be a positive integer, got ${count}`))
     }
     const basePath = yield* Effect.promise(() => WorkerBundle.baseBundle())
+    // Where the workers' output goes (see Output.ts): read once, as the tier starts.
+    const sink = yield* Output.CurrentSink
     const batching = options.batching ?? true
     const router = new Router(MAIN, {
       batching,
@@ -116,6 +123,10 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
         router.connect(slot.index, (frames, transfer) => worker.postMessage(frames, transfer))
         worker.on("message", (message: unknown) => {
           if (Array.isArray(message)) router.receive(slot.index, message)
+          else if ((message as Capture.Message)._tag === "Output") {
+            const { origin, stream, text } = message as Capture.Message
+            sink.write(stream === 0 ? "stdout" : "stderr", origin, text)
+          }
         })
         Mesh.join(slot, supervisor.slots)
         // Actors that lived here before a restart come back under the same addresses.

@@ -5,6 +5,9 @@
  * A spawn request names its definition as shipped code; the worker resolves it through `Code` (loading the
  * module's bundle on first use), decodes the init parameters with the definition's Schema and builds the cell.
  *
+ * What user code writes on the thread (console, process.stdout / stderr) is posted to the main thread as
+ * `Output` messages, attributed to the handler run that wrote it (see Capture.ts), before that run's reply.
+ *
  * The thread starts as this module is evaluated, when its `workerData` says it is one of ours: so whichever file
  * holds the runtime can be a worker's entry — the base bundle, or the output file of a user's own bundle.
  */
@@ -14,6 +17,7 @@ import * as Actor from "../../Actor.ts"
 import { SpawnFailed, oneLine } from "../../ActorError.ts"
 import * as Code from "../../Code.ts"
 import * as ThreadSlots from "../../ThreadSlots.ts"
+import * as Capture from "../Capture.ts"
 import { Cell } from "../Cell.ts"
 import * as Codec from "../Codec.ts"
 import { Router } from "../Router.ts"
@@ -43,6 +47,12 @@ export const start = (): void => {
   ThreadSlots.attach(slots, slot)
   const first = cluster?.first ?? 0
   const worker = first + index
+  // What user code writes here goes to the main thread, attributed to its run, or to this worker outside any.
+  const output: Capture.Channel = {
+    where: `w${worker}`,
+    write: (stream, origin, text) => port.postMessage({ _tag: "Output", stream, origin, text } satisfies Capture.Message)
+  }
+  Capture.install(new Capture.Forwarded(output.where, output, false))
   const route = cluster === undefined
     ? undefined
     : (k: number) => (k >= first && k < first + cluster.count ? k - first : MAIN)
@@ -57,7 +67,7 @@ export const start = (): void => {
         catch: (error) => new SpawnFailed({ actor: spec.code.name, detail: `init: ${oneLine(error instanceof Error ? error.message : String(error))}` })
       })
       const address: Actor.Address = { id: actorId, name: spec.code.name, worker: spec.worker ?? worker }
-      return yield* Cell.make(actorId, definition, init, { self: address, worker, connect })
+      return yield* Cell.make(actorId, definition, init, { self: address, worker, connect }, output)
     })
 
   const router: Router = new Router(index, { spawn, batching, ...(route ? { route } : {}) })
