@@ -6,22 +6,40 @@
  * shipping here: the modules that define it are already loaded in this thread.
  */
 import { Effect, Layer } from "effect"
+import type { Scope } from "effect"
 import type * as Actor from "./Actor.ts"
 import { SpawnFailed, describe } from "./ActorError.ts"
 import { ActorSystem } from "./ActorSystem.ts"
 import type { Service } from "./ActorSystem.ts"
 import { Cell } from "./internal/Cell.ts"
+import type { ThreadTrace } from "./internal/Tracing.ts"
 import { Router } from "./internal/Router.ts"
+import type { Recorder } from "./Trace.ts"
 
-export const make: Effect.Effect<Service> = Effect.sync(() => {
-  const router = new Router(0)
+export interface Options {
+  /** Record handler runs, sends, mailbox waits and spans into this recorder (see `Trace.ts`); off when omitted. */
+  readonly trace?: Recorder
+}
+
+/** The tier, with options; its scope's close hands the last trace records to the recorder. */
+export const makeWith = (options: Options): Effect.Effect<Service, never, Scope.Scope> => Effect.gen(function*() {
+  const recorder = options.trace
+  const trace = recorder?.mainThread()
+  if (trace !== undefined) yield* Effect.addFinalizer(() => Effect.sync(() => recorder!.add(trace.take(true))))
+  return build(trace)
+})
+
+export const make: Effect.Effect<Service> = Effect.sync(() => build(undefined))
+
+const build = (trace: ThreadTrace | undefined): Service => {
+  const router = new Router(0, trace ? { trace } : {})
   let nextId = 1
   const connect: Actor.Context["connect"] = (definition, address) => router.ref(definition, address)
   const spawn: Service["spawn"] = (definition, init) =>
     Effect.gen(function*() {
       const id = nextId++
       const address: Actor.Address = { id, name: definition.name, worker: 0 }
-      const cell = yield* Cell.make(id, definition as unknown as Actor.Any, init, { self: address, worker: 0, connect }).pipe(
+      const cell = yield* Cell.make(id, definition as unknown as Actor.Any, init, { self: address, worker: 0, connect }, trace).pipe(
         Effect.mapError((error) => new SpawnFailed({ actor: definition.name, detail: describe(error) }))
       )
       router.host.host(cell)
@@ -40,6 +58,9 @@ export const make: Effect.Effect<Service> = Effect.sync(() => {
     awaitUp: () => Effect.void,
     recycle: () => Effect.succeed(false)
   }
-})
+}
 
 export const layer: Layer.Layer<ActorSystem> = Layer.effect(ActorSystem, make)
+
+/** The tier as a Layer, with options (a trace recorder). */
+export const layerWith = (options: Options): Layer.Layer<ActorSystem> => Layer.effect(ActorSystem, makeWith(options))

@@ -15,10 +15,11 @@
  * producer instead of filling memory. The stream's end settles the message like an ask's reply.
  */
 import { Cause, Effect, Exit, Scope, Stream } from "effect"
-import type { Fiber } from "effect"
+import type { Fiber, Tracer } from "effect"
 import type * as Actor from "../Actor.ts"
 import { ActorDefect, ActorStopped, describe, trace } from "../ActorError.ts"
 import type { ActorError } from "../ActorError.ts"
+import type { ThreadTrace } from "./Tracing.ts"
 
 /** Where a message came from, and so where its outcome goes. */
 export interface Origin {
@@ -33,6 +34,10 @@ interface Envelope {
   tag: string
   payload: unknown
   origin: Origin | undefined
+  /** When it reached the mailbox (traced threads only, else 0). */
+  arrived: number
+  /** The span of the ask it answers, when traced and asked inside a span. */
+  parent: Tracer.AnySpan | undefined
   /** A running stream message's credit. */
   window?: Window | undefined
 }
@@ -75,7 +80,9 @@ export class Cell {
     private readonly handlers: Actor.Handlers<Actor.Protocol>,
     private readonly scope: Scope.Closeable,
     /** The thread the cell lives on, as its defects report it. */
-    readonly worker: number
+    readonly worker: number,
+    /** This thread's trace recorder, when the tier traces (see `Tracing.ts`). */
+    private readonly trace: ThreadTrace | undefined = undefined
   ) {}
 
   /**
@@ -86,7 +93,8 @@ export class Cell {
     id: number,
     definition: Actor.Any,
     init: unknown,
-    context: Actor.Context
+    context: Actor.Context,
+    recorder?: ThreadTrace
   ): Effect.Effect<Cell, unknown> {
     return Effect.suspend(() => {
       if (definition.warmUp !== undefined && !warmed.has(definition)) {
@@ -96,18 +104,18 @@ export class Cell {
       const scope = Scope.makeUnsafe()
       return definition.behaviour(init, context).pipe(
         Scope.provide(scope),
-        Effect.map((handlers) => new Cell(id, definition, handlers, scope, context.worker)),
+        Effect.map((handlers) => new Cell(id, definition, handlers, scope, context.worker, recorder)),
         Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
       )
     })
   }
 
-  enqueue(reqId: number, tag: string, payload: unknown, origin: Origin | undefined): void {
+  enqueue(reqId: number, tag: string, payload: unknown, origin: Origin | undefined, parent?: Tracer.AnySpan): void {
     if (this.stopped) {
       origin?.settle(reqId, this, tag, Exit.fail(new ActorStopped({ actor: this.definition.name })))
       return
     }
-    this.queue.push({ reqId, tag, payload, origin })
+    this.queue.push({ reqId, tag, payload, origin, arrived: this.trace === undefined ? 0 : performance.now(), parent })
     if (this.current === undefined) this.drain()
   }
 
@@ -142,6 +150,7 @@ export class Cell {
       )
     }
     let effect: Effect.Effect<unknown, unknown>
+    const t0 = this.trace === undefined ? 0 : performance.now()
     try {
       effect = handler(envelope.payload) as Effect.Effect<unknown, unknown>
     } catch (thrown) {
@@ -151,6 +160,10 @@ export class Cell {
     if (streamed !== undefined) {
       if (!Stream.isStream(effect)) return this.defect(envelope.tag, "the handler of a stream message must return a Stream")
       effect = this.produce(envelope, effect as unknown as Stream.Stream<unknown, unknown>, streamed.buffer)
+    }
+    if (this.trace !== undefined) {
+      const interleaved = this.definition.protocol[envelope.tag]?.interleave === true
+      effect = this.trace.wrap(effect, this.id, this.definition.name, envelope.tag, envelope.arrived, t0, envelope.parent, this.worker, interleaved)
     }
     if (Exit.isExit(effect)) return this.normalise(envelope.tag, effect)
     const fiber = Effect.runFork(effect)
