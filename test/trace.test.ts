@@ -12,6 +12,7 @@ import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
 import { Noop } from "../src/programs/bench/NoopActor.ts"
 import { ActorSystem, Local, Threads, Trace } from "../src/runtime/index.ts"
+import { Spanning } from "./fixtures/Spanning.ts"
 import * as Program from "./support/program.ts"
 
 const now = () => performance.timeOrigin + performance.now()
@@ -113,6 +114,36 @@ describe("Trace on the Threads tier", () => {
     expect(sum("actorflow_mailbox_wait_seconds", (s) => s.count)).toBeGreaterThanOrEqual(ASKS + 2)
     const utilisation = snapshot.filter((m) => m.id === "actorflow_thread_utilisation")
     expect(utilisation.map((m) => m.attributes?.["thread"])).toEqual(expect.arrayContaining(["worker 0", "worker 1"]))
+  }, 30_000)
+
+  it("spans a handler opens on its worker nest under the handler's span, and a suspended handler is timed to its end", async () => {
+    const { spans, tracer } = testTracer()
+    const recorder = await Effect.runPromise(
+      Effect.gen(function*() {
+        const recorder = yield* Trace.make
+        yield* Effect.scoped(Effect.gen(function*() {
+          const context = yield* Layer.build(Threads.layer({ workers: 1, trace: recorder }))
+          const ref = yield* ActorSystem.spawn(Spanning, {}).pipe(Effect.provide(context))
+          expect(yield* ref.ask("work", 21).pipe(Effect.withSpan("user"))).toBe(42)
+        }))
+        return recorder
+      }).pipe(Effect.provideService(Tracer.Tracer, tracer))
+    )
+    const byName = (name: string) => spans.filter((s) => s.name === name)
+    const parentOf = (s: Tracer.NativeSpan) => Option.getOrUndefined(s.parent)?.spanId
+    const [user, ask, handler, outer, inner] = ["user", "ask Spanning.work", "Spanning.work", "outer", "inner"].map((n) => {
+      expect(byName(n)).toHaveLength(1)
+      return byName(n)[0]!
+    })
+    expect(parentOf(ask!)).toBe(user!.spanId)
+    expect(parentOf(handler!)).toBe(ask!.spanId)
+    expect(parentOf(outer!)).toBe(handler!.spanId)
+    expect(parentOf(inner!)).toBe(outer!.spanId)
+    expect(inner!.attributes.get("n")).toBe(21)
+    for (const s of [handler, outer, inner]) expect(s!.traceId).toBe(user!.traceId)
+    // The handler suspended (a 2 ms sleep): its run is timed to its end, not to its first suspension.
+    const run = recorder.chrome().traceEvents.find((e) => e.ph === "X" && e.name === "Spanning.work")!
+    expect(run.dur!).toBeGreaterThanOrEqual(1500)
   }, 30_000)
 })
 

@@ -22,29 +22,28 @@ import { Context, Effect, Exit, Metric, Option, Tracer } from "effect"
 import { SLOTS, ThreadTrace, Type } from "./internal/Tracing.ts"
 import type { Batch } from "./internal/Tracing.ts"
 
+const messagesOptions = { description: "messages sent (asks, tells, stream requests)", incremental: true } as const
+const bytesOptions = { description: "estimated payload bytes sent", incremental: true } as const
+const timeBoundaries = Metric.exponentialBoundaries({ start: 1e-6, factor: 4, count: 14 })
+const waitOptions = { description: "time from a message's arrival in its actor's mailbox to its handler's start", boundaries: timeBoundaries }
+const handlerOptions = { description: "time from a handler's call to its end", boundaries: timeBoundaries }
+
 /** Messages sent, by actor (`actor`), message tag (`message`) and sending thread (`from`: `main` or `worker k`). */
-export const messages = Metric.counter("actorflow_messages", { description: "messages sent (asks, tells, stream requests)", incremental: true })
+export const messages = Metric.counter("actorflow_messages", messagesOptions)
 
 /** Estimated payload bytes sent (typed arrays by their length, numbers 8, strings by length), same attributes. */
-export const bytes = Metric.counter("actorflow_message_bytes", { description: "estimated payload bytes sent", incremental: true })
-
-const timeBoundaries = Metric.exponentialBoundaries({ start: 1e-6, factor: 4, count: 14 })
+export const bytes = Metric.counter("actorflow_message_bytes", bytesOptions)
 
 /** Seconds from a message's arrival in the mailbox to the start of its handler, by `actor` and `message`. */
-export const mailboxWait = Metric.histogram("actorflow_mailbox_wait_seconds", {
-  description: "time from a message's arrival in its actor's mailbox to its handler's start",
-  boundaries: timeBoundaries
-})
+export const mailboxWait = Metric.histogram("actorflow_mailbox_wait_seconds", waitOptions)
 
 /** Seconds a handler ran (from its call to its end, suspensions included), by `actor` and `message`. */
-export const handlerTime = Metric.histogram("actorflow_handler_seconds", {
-  description: "time from a handler's call to its end",
-  boundaries: timeBoundaries
-})
+export const handlerTime = Metric.histogram("actorflow_handler_seconds", handlerOptions)
 
 /**
  * The share of a thread's time spent in handlers since it was first seen (0..1, by `thread`), updated with every
- * batch. Handlers that suspend count while suspended: for kernels that do not, this is the thread's busy share.
+ * batch of a thread that runs handlers. Handlers that suspend count while suspended (for kernels that do not,
+ * this is the thread's busy share); interleaved messages' runs, which overlap the others, do not count.
  */
 export const utilisation = Metric.gauge("actorflow_thread_utilisation", { description: "share of the thread's time in handlers" })
 
@@ -75,6 +74,7 @@ interface ThreadState {
   first: number
   last: number
   busy: number
+  runs: number
 }
 
 /** Collects what every thread of the tiers it is given records (see the module doc). */
@@ -121,40 +121,53 @@ export class Recorder {
 
   private measure(batch: Batch): void {
     const from = threadName(batch.thread)
-    const state = this.threads.get(batch.thread) ?? { first: Infinity, last: -Infinity, busy: 0 }
+    const state = this.threads.get(batch.thread) ?? { first: Infinity, last: -Infinity, busy: 0, runs: 0 }
     this.threads.set(batch.thread, state)
     const r = batch.records
     const context = this.context
+    const touched: Array<ReturnType<typeof metricsOf>> = []
     for (let i = 0; i < r.length; i += SLOTS) {
       const t0 = batch.origin + (r[i + 1] as number)
       const t1 = batch.origin + (r[i + 2] as number)
       const m = this.metricsFor(r[i + 4] as string, r[i + 5] as string, from)
       if (r[i] === Type.Send) {
-        m.messages.updateUnsafe(1, context)
-        m.bytes.updateUnsafe(r[i + 7] as number, context)
+        if (m.sent === 0) touched.push(m)
+        m.sent++
+        m.sentBytes += r[i + 7] as number
       } else {
         const arrived = batch.origin + (r[i + 6] as number)
         m.handlerTime.updateUnsafe((t1 - t0) / 1000, context)
         m.mailboxWait.updateUnsafe(Math.max(0, t0 - arrived) / 1000, context)
-        state.busy += t1 - t0
+        // An interleaved message's run overlaps the actor's other runs: counted once, in those.
+        if (r[i + 7] !== 1) {
+          state.busy += t1 - t0
+          state.runs++
+        }
         if (arrived < state.first) state.first = arrived
       }
       if (t0 < state.first) state.first = t0
       if (t1 > state.last) state.last = t1
     }
-    if (state.last > state.first) {
+    for (const m of touched) {
+      m.messages.updateUnsafe(m.sent, context)
+      m.bytes.updateUnsafe(m.sentBytes, context)
+      m.sent = 0
+      m.sentBytes = 0
+    }
+    if (state.runs > 0 && state.last > state.first) {
       Metric.withAttributes(utilisation, { thread: from }).updateUnsafe(Math.min(1, state.busy / (state.last - state.first)), context)
     }
   }
 
-  private readonly metricCache = new Map<string, ReturnType<typeof metricsOf>>()
+  /** Metric series by sending thread, actor and message (nested maps: no key string per record). */
+  private readonly metricCache = new Map<string, Map<string, Map<string, ReturnType<typeof metricsOf>>>>()
   private metricsFor(actor: string, message: string, from: string): ReturnType<typeof metricsOf> {
-    const key = `${actor}\u0000${message}\u0000${from}`
-    let m = this.metricCache.get(key)
-    if (m === undefined) {
-      m = metricsOf(actor, message, from)
-      this.metricCache.set(key, m)
-    }
+    let byActor = this.metricCache.get(from)
+    if (byActor === undefined) this.metricCache.set(from, byActor = new Map())
+    let byMessage = byActor.get(actor)
+    if (byMessage === undefined) byActor.set(actor, byMessage = new Map())
+    let m = byMessage.get(message)
+    if (m === undefined) byMessage.set(message, m = metricsOf(actor, message, from))
     return m
   }
 
@@ -268,12 +281,18 @@ export class Recorder {
 const exitOk = Exit.void
 const exitFailed = Exit.fail("the handler failed")
 
-/** The metrics of one actor's message, as sent from one thread (sends) and handled (runs). */
+/**
+ * The metrics of one actor's message, as sent from one thread (sends) and handled (runs): the series of the
+ * metrics above, made with their attributes once (`withAttributes` would rebuild the series key per update).
+ */
 const metricsOf = (actor: string, message: string, from: string) => ({
-  messages: Metric.withAttributes(messages, { actor, message, from }),
-  bytes: Metric.withAttributes(bytes, { actor, message, from }),
-  handlerTime: Metric.withAttributes(handlerTime, { actor, message }),
-  mailboxWait: Metric.withAttributes(mailboxWait, { actor, message })
+  messages: Metric.counter(messages.id, { ...messagesOptions, attributes: { actor, message, from } }),
+  bytes: Metric.counter(bytes.id, { ...bytesOptions, attributes: { actor, message, from } }),
+  handlerTime: Metric.histogram(handlerTime.id, { ...handlerOptions, attributes: { actor, message } }),
+  mailboxWait: Metric.histogram(mailboxWait.id, { ...waitOptions, attributes: { actor, message } }),
+  /** Sends in the batch being measured, counted once per batch. */
+  sent: 0,
+  sentBytes: 0
 })
 
 const threadName = (thread: number): string => (thread < 0 ? "main" : `worker ${thread}`)

@@ -161,17 +161,25 @@ export class Cell {
       if (!Stream.isStream(effect)) return this.defect(envelope.tag, "the handler of a stream message must return a Stream")
       effect = this.produce(envelope, effect as unknown as Stream.Stream<unknown, unknown>, streamed.buffer)
     }
-    if (this.trace !== undefined) {
-      const interleaved = this.definition.protocol[envelope.tag]?.interleave === true
-      effect = this.trace.wrap(effect, this.id, this.definition.name, envelope.tag, envelope.arrived, t0, envelope.parent, this.worker, interleaved)
+    // Traced runs are timed here, at each way a run can end, not by wrapping the effect: a handler that ends
+    // synchronously keeps its fast path (no fiber). Only an ask made inside a span is wrapped, in a span.
+    if (this.trace !== undefined && envelope.parent !== undefined) {
+      effect = this.trace.span(effect, this.definition.name, envelope.tag, envelope.parent, this.worker)
     }
-    if (Exit.isExit(effect)) return this.normalise(envelope.tag, effect)
+    if (Exit.isExit(effect)) {
+      if (this.trace !== undefined) this.ran(envelope, t0, false)
+      return this.normalise(envelope.tag, effect)
+    }
     const fiber = Effect.runFork(effect)
     const done = fiber.pollUnsafe()
-    if (done !== undefined) return this.normalise(envelope.tag, done)
+    if (done !== undefined) {
+      if (this.trace !== undefined) this.ran(envelope, t0, false)
+      return this.normalise(envelope.tag, done)
+    }
     if (this.definition.protocol[envelope.tag]?.interleave === true) {
       this.interleaved.set(envelope, fiber)
       fiber.addObserver((exit) => {
+        if (this.trace !== undefined) this.ran(envelope, t0, true)
         this.interleaved.delete(envelope)
         envelope.origin?.settle(envelope.reqId, this, envelope.tag, this.normalise(envelope.tag, exit))
       })
@@ -180,12 +188,19 @@ export class Cell {
     this.current = envelope
     this.fiber = fiber
     fiber.addObserver((exit) => {
+      // Before the settle, which handles the next messages at once.
+      if (this.trace !== undefined) this.ran(envelope, t0, false)
       this.current = undefined
       this.fiber = undefined
       envelope.origin?.settle(envelope.reqId, this, envelope.tag, this.normalise(envelope.tag, exit))
       if (!this.stopped) this.drain()
     })
     return undefined
+  }
+
+  /** A traced run ended now (see `Tracing.ts`). */
+  private ran(envelope: Envelope, t0: number, interleaved: boolean): void {
+    this.trace!.run(this.id, this.definition.name, envelope.tag, envelope.arrived, t0, performance.now(), interleaved)
   }
 
   /** Run a stream message's stream, sending its elements as far as the asker's credit reaches. */

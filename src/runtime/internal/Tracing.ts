@@ -95,25 +95,9 @@ export class ThreadTrace {
     this.push(Type.Run, t0, t1, actorId, actor, tag, arrived, interleaved ? 1 : 0)
   }
 
-  /**
-   * A handler's effect, timed from `t0` (taken before the handler was called) to its end, and run as a span
-   * under `parent` when the ask carried one.
-   */
-  wrap<A, E>(
-    effect: Effect.Effect<A, E>,
-    actorId: number,
-    actor: string,
-    tag: string,
-    arrived: number,
-    t0: number,
-    parent: Tracer.AnySpan | undefined,
-    worker: number,
-    interleaved: boolean
-  ): Effect.Effect<A, E> {
-    const timed = Effect.onExit(effect, () =>
-      Effect.sync(() => this.run(actorId, actor, tag, arrived, t0, performance.now(), interleaved)))
-    if (parent === undefined) return timed
-    return timed.pipe(
+  /** A handler's effect as a span under `parent`, the span of the ask it answers; this thread records it. */
+  span<A, E>(effect: Effect.Effect<A, E>, actor: string, tag: string, parent: Tracer.AnySpan, worker: number): Effect.Effect<A, E> {
+    return effect.pipe(
       Effect.withSpan(`${actor}.${tag}`, {
         parent,
         kind: "server",
