@@ -83,8 +83,6 @@ export class Recorder {
   readonly started: number
   private readonly batches: Array<Batch> = []
   private readonly threads = new Map<number, ThreadState>()
-  /** Replayed spans by the id they had on their worker, to parent the spans inside them. */
-  private readonly replayed = new Map<string, Tracer.Span>()
   private droppedRecords = 0
 
   constructor(private readonly context: Context.Context<never>, private readonly tracer: Tracer.Tracer) {
@@ -172,10 +170,13 @@ export class Recorder {
   }
 
   private replay(batch: Batch): void {
-    // Parents start before their children: replayed in start order, a span inside a handler finds its parent.
+    // Parents start before their children: replayed in start order, a span inside a handler finds its parent
+    // among this batch's (kept for one batch only, so that a long run holds no map of every span; a span
+    // whose parent ended in a later batch keeps its worker-side parent id).
+    const replayed = new Map<string, Tracer.Span>()
     const spans = [...batch.spans].sort((a, b) => (a[4] < b[4] ? -1 : a[4] > b[4] ? 1 : 0))
     for (const [name, traceId, spanId, parentId, start, end, ok, attributes] of spans) {
-      const parent: Tracer.AnySpan = this.replayed.get(parentId) ?? Tracer.externalSpan({ traceId, spanId: parentId })
+      const parent: Tracer.AnySpan = replayed.get(parentId) ?? Tracer.externalSpan({ traceId, spanId: parentId })
       const span = this.tracer.span({
         name,
         parent: Option.some(parent),
@@ -188,7 +189,7 @@ export class Recorder {
       })
       for (const key in attributes) span.attribute(key, attributes[key])
       span.attribute("actorflow.thread", threadName(batch.thread))
-      this.replayed.set(spanId, span)
+      replayed.set(spanId, span)
       span.end(end, ok ? exitOk : exitFailed)
     }
   }

@@ -63,6 +63,11 @@ export const parentOf = (carried: Carried): Tracer.AnySpan =>
 export class ThreadTrace {
   private records: Array<unknown> = []
   private spans: Array<SpanRecord> = []
+  /**
+   * Spans ended inside handler runs still going: they join the batch when a handler's span (whose parent is the
+   * asker's) ends, so that a span and the spans inside it travel in one batch (the main thread parents them there).
+   */
+  private pending: Array<SpanRecord> = []
   private dropped = 0
   /** Records this thread kept so far (all batches). */
   private kept = 0
@@ -70,9 +75,14 @@ export class ThreadTrace {
   readonly tracer: Tracer.Tracer
 
   constructor(readonly thread: number, private readonly deliver: (batch: Batch) => void) {
-    const spans = () => this.spans
+    const ended = (record: SpanRecord, outermost: boolean) => {
+      this.pending.push(record)
+      if (!outermost) return
+      for (const span of this.pending) this.spans.push(span)
+      this.pending = []
+    }
     this.tracer = Tracer.make({
-      span: (options) => new RecordedSpan(options, spans)
+      span: (options) => new RecordedSpan(options, ended)
     })
   }
 
@@ -127,14 +137,17 @@ export class ThreadTrace {
 
 /** A native span that records itself when it ends. */
 class RecordedSpan extends Tracer.NativeSpan {
-  constructor(options: ConstructorParameters<typeof Tracer.NativeSpan>[0], private readonly sink: () => Array<SpanRecord>) {
+  constructor(
+    options: ConstructorParameters<typeof Tracer.NativeSpan>[0],
+    private readonly ended: (record: SpanRecord, outermost: boolean) => void
+  ) {
     super(options)
   }
   override end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
     if (this.status._tag === "Ended") return
     super.end(endTime, exit)
     const parent = Option.getOrUndefined(this.parent)
-    this.sink().push([
+    this.ended([
       this.name,
       this.traceId,
       this.spanId,
@@ -143,7 +156,7 @@ class RecordedSpan extends Tracer.NativeSpan {
       endTime,
       exit._tag === "Success",
       plain(this.attributes)
-    ])
+    ], parent?._tag === "ExternalSpan")
   }
 }
 
