@@ -65,7 +65,7 @@ export class ThreadTrace {
   private spans: Array<SpanRecord> = []
   /**
    * Spans ended inside handler runs still going: they join the batch when a handler's span (whose parent is the
-   * asker's) ends, so that a span and the spans inside it travel in one batch (the main thread parents them there).
+   * asker's, not one recorded here) ends, so that a span and the spans inside it travel in one batch (the main thread parents them there).
    */
   private pending: Array<SpanRecord> = []
   private dropped = 0
@@ -156,7 +156,7 @@ class RecordedSpan extends Tracer.NativeSpan {
       endTime,
       exit._tag === "Success",
       plain(this.attributes)
-    ], parent?._tag === "ExternalSpan")
+    ], !(parent instanceof RecordedSpan))
   }
 }
 
