@@ -122,18 +122,19 @@ export class Recorder {
     const state = this.threads.get(batch.thread) ?? { first: Infinity, last: -Infinity, busy: 0, runs: 0 }
     this.threads.set(batch.thread, state)
     const r = batch.records
+    const names = batch.names
     const context = this.context
     const touched: Array<ReturnType<typeof metricsOf>> = []
     for (let i = 0; i < r.length; i += SLOTS) {
-      const t0 = batch.origin + (r[i + 1] as number)
-      const t1 = batch.origin + (r[i + 2] as number)
-      const m = this.metricsFor(r[i + 4] as string, r[i + 5] as string, from)
+      const t0 = batch.origin + r[i + 1]!
+      const t1 = batch.origin + r[i + 2]!
+      const m = this.metricsFor(names[r[i + 4]!]!, names[r[i + 5]!]!, from)
       if (r[i] === Type.Send) {
         if (m.sent === 0) touched.push(m)
         m.sent++
-        m.sentBytes += r[i + 7] as number
+        m.sentBytes += r[i + 7]!
       } else {
-        const arrived = batch.origin + (r[i + 6] as number)
+        const arrived = batch.origin + r[i + 6]!
         m.handlerTime.updateUnsafe((t1 - t0) / 1000, context)
         m.mailboxWait.updateUnsafe(Math.max(0, t0 - arrived) / 1000, context)
         // An interleaved message's run overlaps the actor's other runs: counted once, in those.
@@ -221,23 +222,24 @@ export class Recorder {
       yield* name(pid, undefined, threadName(batch.thread))
       const offset = batch.origin - base
       const r = batch.records
+      const names = batch.names
       for (let i = 0; i < r.length; i += SLOTS) {
         if (emitted >= MAX_EVENTS) {
           omitted++
           continue
         }
         emitted++
-        const ts = (offset + (r[i + 1] as number)) * 1000
-        const actorId = r[i + 3] as number
-        const label = `${r[i + 4] as string}.${r[i + 5] as string}`
+        const ts = (offset + r[i + 1]!) * 1000
+        const actorId = r[i + 3]!
+        const label = `${names[r[i + 4]!]!}.${names[r[i + 5]!]!}`
         if (r[i] === Type.Send) {
           yield* name(pid, 0, "sends")
-          yield { name: `send ${label}`, cat: "send", ph: "i", s: "t", pid, tid: 0, ts, args: { to: threadName(r[i + 6] as number), bytes: r[i + 7] } }
+          yield { name: `send ${label}`, cat: "send", ph: "i", s: "t", pid, tid: 0, ts, args: { to: threadName(r[i + 6]!), bytes: r[i + 7] } }
           continue
         }
-        yield* name(pid, actorId, `${r[i + 4] as string} #${actorId}`)
-        const arrived = (offset + (r[i + 6] as number)) * 1000
-        const dur = (offset + (r[i + 2] as number)) * 1000 - ts
+        yield* name(pid, actorId, `${names[r[i + 4]!]!} #${actorId}`)
+        const arrived = (offset + r[i + 6]!) * 1000
+        const dur = (offset + r[i + 2]!) * 1000 - ts
         if (r[i + 7] === 1) {
           // An interleaved message's run may overlap the actor's other runs: an async slice, which may.
           const id = `h${++interleaved}`

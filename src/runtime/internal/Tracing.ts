@@ -14,7 +14,11 @@
 import { Effect, Option, Tracer } from "effect"
 import type { Exit } from "effect"
 
-/** Slots per record: `[type, t0, t1, actorId, actor, tag, extra, bytes]`. */
+/**
+ * Slots per record: `[type, t0, t1, actorId, actor, tag, extra, bytes]`, all numbers (`actor` and `tag` index the
+ * batch's `names`), in a `Float64Array` that moves to the main thread without a copy and costs the collector
+ * nothing to keep.
+ */
 export const SLOTS = 8
 
 export const Type = {
@@ -33,7 +37,9 @@ export interface Batch {
   /** -1 for the main thread, else the worker's index. */
   readonly thread: number
   readonly origin: number
-  readonly records: Array<unknown>
+  readonly records: Float64Array<ArrayBuffer>
+  /** The actor names and message tags the records index (this thread's, so far). */
+  readonly names: ReadonlyArray<string>
   readonly spans: Array<SpanRecord>
   /** Records left out since the last batch: past the thread's cap. */
   readonly dropped: number
@@ -61,7 +67,10 @@ export const parentOf = (carried: Carried): Tracer.AnySpan =>
   Tracer.externalSpan({ traceId: carried[1], spanId: carried[2] })
 
 export class ThreadTrace {
-  private records: Array<unknown> = []
+  private records: Float64Array<ArrayBuffer> = new Float64Array(BATCH * SLOTS)
+  private length = 0
+  private readonly names: Array<string> = []
+  private readonly nameIndex = new Map<string, number>()
   private spans: Array<SpanRecord> = []
   /**
    * Spans ended inside handler runs still going: they join the batch when a handler's span (whose parent is the
@@ -92,8 +101,28 @@ export class ThreadTrace {
       return
     }
     this.kept++
-    this.records.push(type, t0, t1, actorId, actor, tag, extra, bytes)
-    if (this.records.length >= BATCH * SLOTS) this.deliver(this.take())
+    const r = this.records
+    const k = this.length
+    r[k] = type
+    r[k + 1] = t0
+    r[k + 2] = t1
+    r[k + 3] = actorId
+    r[k + 4] = this.name(actor)
+    r[k + 5] = this.name(tag)
+    r[k + 6] = extra
+    r[k + 7] = bytes
+    this.length = k + SLOTS
+    if (this.length === r.length) this.deliver(this.take())
+  }
+
+  private name(text: string): number {
+    let index = this.nameIndex.get(text)
+    if (index === undefined) {
+      index = this.names.length
+      this.names.push(text)
+      this.nameIndex.set(text, index)
+    }
+    return index
   }
 
   send(actorId: number, actor: string, tag: string, to: number, payload: unknown): void {
@@ -123,12 +152,14 @@ export class ThreadTrace {
       _tag: "Trace",
       thread: this.thread,
       origin: performance.timeOrigin,
-      records: this.records,
+      records: this.length === this.records.length ? this.records : this.records.slice(0, this.length),
+      names: this.names.slice(),
       spans: this.spans,
       dropped: this.dropped,
       ...(last ? { last } : {})
     }
-    this.records = []
+    this.records = new Float64Array(BATCH * SLOTS)
+    this.length = 0
     this.spans = []
     this.dropped = 0
     return batch

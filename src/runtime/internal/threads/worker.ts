@@ -44,7 +44,7 @@ export interface WorkerData {
 export const start = (): void => {
   const port = parentPort!
   const { batching, cluster, index, slot, slots } = workerData as WorkerData
-  const trace = (workerData as WorkerData).trace === true ? new ThreadTrace(index, (batch) => port.postMessage(batch)) : undefined
+  const trace = (workerData as WorkerData).trace === true ? new ThreadTrace(index, (batch) => port.postMessage(batch, [batch.records.buffer])) : undefined
   ThreadSlots.attach(slots, slot)
   const first = cluster?.first ?? 0
   const worker = first + index
@@ -84,7 +84,8 @@ export const start = (): void => {
       case "Ping":
         return port.postMessage({ _tag: "Pong", seq: message.seq })
       case "TraceFlush":
-        return port.postMessage((trace ?? new ThreadTrace(index, () => {})).take(true))
+        const batch = (trace ?? new ThreadTrace(index, () => {})).take(true)
+        return port.postMessage(batch, [batch.records.buffer])
     }
   })
   // Only now can it answer pings: the supervisor does not judge it stuck before this (see Supervisor.ts).
