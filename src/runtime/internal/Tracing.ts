@@ -141,7 +141,7 @@ export class ThreadTrace {
         parent,
         kind: "server",
         attributes: { "actorflow.actor": actor, "actorflow.message": tag, "actorflow.worker": worker }
-      }),
+      }, { captureStackTrace: false }),
       Effect.withTracer(this.tracer)
     )
   }
