@@ -14,9 +14,10 @@
  * - Effect `Metric`s (below): messages and bytes sent, mailbox wait and handler time per actor and message,
  *   utilisation per worker, updated in the registry of the fiber that made the recorder (`Metric.snapshot`).
  *
- * Without a recorder nothing is recorded and each message pays a field check per side. With one, the recording
- * costs a few hundred nanoseconds per message (see the closing note of issue 11) and memory: a thread keeps at
- * most 2M records, then counts what it drops.
+ * Without a recorder nothing is recorded and each message pays a few field checks. With one, measured on a loaded
+ * 2-core machine with no-op asks at 64 in flight: about 3 µs more per ask (a send record, a handler-run record, the
+ * metrics); an ask made inside a span also makes two spans, some 50 µs more: spans suit coarse asks, not one per
+ * sample. Memory: a thread keeps at most 2M records (64 bytes each), then counts what it drops.
  */
 import { Context, Effect, Exit, Metric, Option, Tracer } from "effect"
 import { SLOTS, ThreadTrace, Type } from "./internal/Tracing.ts"
