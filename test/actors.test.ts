@@ -116,7 +116,8 @@ describe("thread boundaries", () => {
         ], { concurrency: "unbounded" })
       })
     )
-    expect(failureOf(ask)).toMatchObject({ _tag: "MalformedMessage" })
+    // The asker hears which actor and message could not be sent (it was "#<id>" before).
+    expect(failureOf(ask)).toMatchObject({ _tag: "MalformedMessage", actor: "Loose", message: "take" })
     expect(failureOf(reply)).toMatchObject({ _tag: "MalformedMessage", message: "reply" })
     expect(neighbours).toEqual(["a", "b"])
   })

@@ -34,7 +34,9 @@ class Pending {
     /** The message's tag, for errors. */
     readonly tag: string = "",
     /** Set for a stream message: where its elements go (`resume` then hears only of its end). */
-    readonly call?: StreamCall
+    readonly call?: StreamCall,
+    /** The target actor's name, for errors. */
+    readonly actor: string = ""
   ) {}
 }
 
@@ -449,7 +451,7 @@ export class Sender {
         }
         local = copy.value
       }
-      this.pending.set(reqId, new Pending(resume, undefined, this.self, address.id, definition.isolated, false, tag, call))
+      this.pending.set(reqId, new Pending(resume, undefined, this.self, address.id, definition.isolated, false, tag, call, address.name))
       cell.enqueue(reqId, tag, local, this.localOrigin, span)
       return
     }
@@ -469,7 +471,7 @@ export class Sender {
       resume(Exit.fail(new MalformedMessage({ actor: address.name, message: tag, detail: describe(error) })))
       return
     }
-    this.pending.set(reqId, new Pending(resume, message, peer, address.id, false, false, tag, call))
+    this.pending.set(reqId, new Pending(resume, message, peer, address.id, false, false, tag, call, address.name))
     const kind = call === undefined ? Kind.Ask : Kind.Stream
     const index = message === undefined ? tag : message.index
     outbox.push(kind, reqId, address.id, span === undefined ? index : carry(index, span), encoded, Codec.moved())
@@ -611,7 +613,7 @@ export class Sender {
     if (pending === undefined) return
     this.pending.delete(reqId)
     if (pending.actorId >= 0) this.credits.get(pending.actorId)?.release(1)
-    pending.resume(Exit.fail(new MalformedMessage({ actor: `#${actorId}`, message: pending.tag || String(frame[3]), detail })))
+    pending.resume(Exit.fail(new MalformedMessage({ actor: pending.actor || `#${actorId}`, message: pending.tag || String(frame[3]), detail })))
   }
 
   /** A peer is gone: every ask waiting on it fails with `WorkerDied`; its actors' credit is returned. */
