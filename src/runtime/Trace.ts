@@ -44,7 +44,8 @@ export const handlerTime = Metric.histogram("actorflow_handler_seconds", handler
 /**
  * The share of a thread's time spent in handlers since it was first seen (0..1, by `thread`), updated with every
  * batch of a thread that runs handlers. Handlers that suspend count while suspended (for kernels that do not,
- * this is the thread's busy share); interleaved messages' runs, which overlap the others, do not count.
+ * this is the thread's busy share); interleaved messages' runs, which overlap the others, do not count. Capped
+ * at 1: the suspending handlers of two actors on one thread overlap, and their wall times add up past it.
  */
 export const utilisation = Metric.gauge("actorflow_thread_utilisation", { description: "share of the thread's time in handlers" })
 
