@@ -15,7 +15,7 @@
  * `Remote.module`, `Remote.reference`), `Dependency`, `particles` (the particle kernels as an engine module:
  * `await dview.syncImports({ particles })`), `range(n)`.
  */
-import { Cause, Console, Effect, Exit, Layer, ManagedRuntime, Schema, Stream } from "effect"
+import { Cause, Console, Effect, Exit, Layer, ManagedRuntime, Option, Schema, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Os from "node:os"
 import * as Repl from "node:repl"
@@ -24,10 +24,12 @@ import * as Vm from "node:vm"
 import * as particleKernels from "../actors/particles/index.ts"
 import { Client, Dependency, Remote } from "../runtime/engines/index.ts"
 import { Output } from "../runtime/index.ts"
+import type { Trace } from "../runtime/index.ts"
 import type { AsyncResult, DirectView, LoadBalancedView, Selection } from "../runtime/engines/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Tier from "./cli/Tier.ts"
+import * as TraceFile from "./cli/TraceFile.ts"
 
 type Run = <A, E>(effect: Effect.Effect<A, E>) => Promise<A>
 
@@ -146,19 +148,30 @@ const flags = {
   ),
   eval: Flag.String("eval").pipe(Flag.optional, Flag.withDescription("evaluate this expression (await allowed), print its value and exit")),
   cluster: Flags.cluster(),
+  trace: TraceFile.flag(),
   json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("with --eval: print the value as one JSON line"))
 }
 
 const command = Command.make("console", flags, (options) =>
+  Effect.gen(function*() {
+    const recorder = yield* TraceFile.recorder(options.trace, options.cluster)
+    yield* session(options, recorder)
+    // After the session's output: a trace that cannot be written costs one line.
+    yield* TraceFile.write(options.trace, recorder, { quiet: options.json })
+  })).pipe(Command.withDescription("An interactive session with engines: a REPL with a client and promise-returning views"))
+
+const session = (
+  options: { readonly engines: number; readonly eval: Option.Option<string>; readonly cluster: Option.Option<string>; readonly json: boolean },
+  recorder: Trace.Recorder | undefined
+) =>
   Effect.scoped(Effect.gen(function*() {
     const workers = Math.min(options.engines, Os.availableParallelism())
     // The session runs in a runtime of its own: it gets the program's output sink (stderr under --json).
     const sink = Layer.succeed(Output.CurrentSink, yield* Output.CurrentSink)
+    const tier = Tier.layer(options.cluster, { workers, ...TraceFile.option(recorder) })
     const runtime = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        ManagedRuntime.make(
-          Client.layer({ engines: options.engines }).pipe(Layer.provide(Tier.layer(options.cluster, { workers })), Layer.provideMerge(sink))
-        )
+        ManagedRuntime.make(Client.layer({ engines: options.engines }).pipe(Layer.provide(tier), Layer.provideMerge(sink)))
       ),
       (runtime) => Effect.promise(() => runtime.dispose())
     )
@@ -195,7 +208,7 @@ const command = Command.make("console", flags, (options) =>
       })
       server.on("exit", () => resume(Effect.void))
     })
-  }))).pipe(Command.withDescription("An interactive session with engines: a REPL with a client and promise-returning views"))
+  }))
 
 /** Typed arrays and Maps as plain JSON. */
 const jsonSafe = (value: unknown): unknown =>

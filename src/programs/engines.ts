@@ -17,6 +17,7 @@ import * as Tier from "./cli/Tier.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
+import * as TraceFile from "./cli/TraceFile.ts"
 
 /** One step of the session: the call as written, and what it gave. */
 export interface Step {
@@ -61,6 +62,7 @@ const flags = {
   ),
   seed: Flags.seed(42, "generator seed for the particles"),
   cluster: Flags.cluster(),
+  trace: TraceFile.flag(),
   json: Flags.json("one JSON object per step on stdout")
 }
 
@@ -183,16 +185,22 @@ const columns: ReadonlyArray<Table.Column<Step>> = [
 const command = Command.make("engines", flags, (options) =>
   Effect.gen(function*() {
     const workers = Math.min(options.engines, Os.availableParallelism())
+    const recorder = yield* TraceFile.recorder(options.trace, options.cluster)
     const steps = yield* Effect.scoped(
       Effect.gen(function*() {
-        const context = yield* Layer.build(Client.layer({ engines: options.engines }).pipe(Layer.provide(Tier.layer(options.cluster, { workers }))))
+        const tier = Tier.layer(options.cluster, { workers, ...TraceFile.option(recorder) })
+        const context = yield* Layer.build(Client.layer({ engines: options.engines }).pipe(Layer.provide(tier)))
         return yield* tour(options).pipe(Effect.provide(context))
       })
     )
-    if (options.json) return yield* Table.json(steps)
-    yield* Console.log(Table.format(columns, steps))
-    const summary = steps.find((s) => s.name === "error summary")
-    if (summary !== undefined) yield* Console.log(`\nThe error summary of step ${summary.step}, in full:\n${String(summary.result)}`)
+    if (options.json) yield* Table.json(steps)
+    else {
+      yield* Console.log(Table.format(columns, steps))
+      const summary = steps.find((s) => s.name === "error summary")
+      if (summary !== undefined) yield* Console.log(`\nThe error summary of step ${summary.step}, in full:\n${String(summary.result)}`)
+    }
+    // After the results: a trace that cannot be written costs one line, not the run.
+    yield* TraceFile.write(options.trace, recorder, { quiet: options.json })
   })).pipe(Command.withDescription("A tour of engines and views: the chapter's IPython parallel session, step by step"))
 
 Main.run(command)

@@ -18,6 +18,7 @@ import * as Serial from "./cli/Serial.ts"
 import * as Tier from "./cli/Tier.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
+import * as TraceFile from "./cli/TraceFile.ts"
 import * as Modes from "./halo/modes.ts"
 import { regionsSvg } from "./render/regionsSvg.ts"
 import * as SvgFile from "./render/svgFile.ts"
@@ -111,6 +112,7 @@ const flags = {
     Flag.withDescription("also draw the final particles, coloured by region, with the region borders")
   ),
   cluster: Flags.cluster(),
+  trace: TraceFile.flag(),
   json: Flags.json()
 }
 
@@ -138,6 +140,7 @@ const command = Command.make("halo", flags, (options) =>
       onSome: (mode) => [mode] as const
     })
     const { density, dt, k, rc, seed, steps, v0 } = options
+    const recorder = yield* TraceFile.recorder(options.trace, options.cluster)
     const n = options.particles
     const grid = options.regions
     const params: Halo.HaloParams = { n, L: Halo.boxForDensity(n, rc, density), rc, k, dt, steps, seed, v0 }
@@ -155,7 +158,9 @@ const command = Command.make("halo", flags, (options) =>
           const words = new Int32Array(progress)
           yield* Progress.track(mode, () => ({ done: Math.min(...words), total: steps }))
           // Start the workers and the actors before the clock; serial starts none.
-          const layer: Tier.Tier = tier === "local" ? Local.layer : Tier.layer(options.cluster, { workers: options.workers })
+          const layer: Tier.Tier = tier === "local"
+            ? Local.layerWith(TraceFile.option(recorder))
+            : Tier.layer(options.cluster, { workers: options.workers, ...TraceFile.option(recorder) })
           const runner = mode === "serial"
             ? yield* Modes.serial({ params, grid })
             : yield* Modes.prepare(mode, { params, grid }).pipe(Effect.provide(yield* Layer.build(layer)))
@@ -198,13 +203,17 @@ const command = Command.make("halo", flags, (options) =>
       const title = `${n} particles after ${steps} steps, ${grid.px} × ${grid.py} regions, checksum ${out.at(-1)!.checksum}`
       yield* SvgFile.write(options.svg.value, regionsSvg(last, params.L, grid, { title, halo: params.rc }), { quiet: options.json })
     }
-    if (options.json) return yield* Table.json(out)
-    yield* Console.log(Table.format(columns, out))
-    yield* Console.log(
-      "\ncomm/comp: time the workers spent outside the region kernels (messages or barrier waits, copies, idle)" +
-        " per unit of kernel time; KB/step: halo and migrant bytes between distinct regions per step."
-    )
-    if (out.some((row) => row.matchesSerial === false)) yield* Console.log("\nWARNING: a mode's final state differs from serial")
+    if (options.json) yield* Table.json(out)
+    else {
+      yield* Console.log(Table.format(columns, out))
+      yield* Console.log(
+        "\ncomm/comp: time the workers spent outside the region kernels (messages or barrier waits, copies, idle)" +
+          " per unit of kernel time; KB/step: halo and migrant bytes between distinct regions per step."
+      )
+      if (out.some((row) => row.matchesSerial === false)) yield* Console.log("\nWARNING: a mode's final state differs from serial")
+    }
+    // After the results: a trace that cannot be written costs one line, not the run.
+    yield* TraceFile.write(options.trace, recorder, { quiet: options.json })
   })).pipe(Command.withDescription("Particle regions as actors exchanging boundary messages: serial vs messages vs shared memory"))
 
 Main.run(command)

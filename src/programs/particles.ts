@@ -17,6 +17,7 @@ import * as Tier from "./cli/Tier.ts"
 import * as Serial from "./cli/Serial.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
+import * as TraceFile from "./cli/TraceFile.ts"
 import * as Modes from "./particles/modes.ts"
 import { pathsSvg } from "./render/pathsSvg.ts"
 import * as SvgFile from "./render/svgFile.ts"
@@ -61,6 +62,7 @@ const flags = {
   ),
   svg: Flag.File("svg").pipe(Flag.optional, Flag.withDescription("also draw the first 100 particles' paths to this SVG file")),
   cluster: Flags.cluster(),
+  trace: TraceFile.flag(),
   json: Flags.json()
 }
 
@@ -85,7 +87,8 @@ const command = Command.make("particles", flags, (options) =>
     })
     const nsteps = Particles.stepsFor(options.dt)
     const initial = Particles.randomParticles(options.particles, options.seed)
-    const layer = Tier.layer(options.cluster, { workers: options.workers })
+    const recorder = yield* TraceFile.recorder(options.trace, options.cluster)
+    const layer = Tier.layer(options.cluster, { workers: options.workers, ...TraceFile.option(recorder) })
     const runOptions: Modes.Options = {
       schedule: options.schedule,
       chunk: Option.getOrUndefined(options.chunk),
@@ -125,9 +128,13 @@ const command = Command.make("particles", flags, (options) =>
     }
     const out: Array<Row> = Serial.compare(rows)
     if (Option.isSome(options.svg)) yield* SvgFile.write(options.svg.value, pathsSvg(initial, { nsteps }), { quiet: options.json })
-    if (options.json) return yield* Table.json(out)
-    yield* Console.log(Table.format(columns, out))
-    if (out.some((row) => row.matchesSerial === false)) yield* Console.log("\nWARNING: a mode's final positions differ from serial")
+    if (options.json) yield* Table.json(out)
+    else {
+      yield* Console.log(Table.format(columns, out))
+      if (out.some((row) => row.matchesSerial === false)) yield* Console.log("\nWARNING: a mode's final positions differ from serial")
+    }
+    // After the results: a trace that cannot be written costs one line, not the run.
+    yield* TraceFile.write(options.trace, recorder, { quiet: options.json })
   })).pipe(Command.withDescription("Particle simulator: serial vs distributed actors vs shared-memory parallelFor"))
 
 Main.run(command)

@@ -17,6 +17,7 @@ import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Tier from "./cli/Tier.ts"
 import * as Table from "./cli/Table.ts"
+import * as TraceFile from "./cli/TraceFile.ts"
 import * as Modes from "./pi/modes.ts"
 
 export interface Row {
@@ -44,6 +45,7 @@ const flags = {
     Flag.withDescription("samples per message for actors / pipeline (default: ~4 chunks per worker)")
   ),
   cluster: Flags.cluster(),
+  trace: TraceFile.flag(),
   json: Flags.json()
 }
 
@@ -127,12 +129,13 @@ const command = Command.make("pi", flags, (options) =>
           : Modes.MODES,
       onSome: (mode) => [mode] as const
     })
-    const threads = Tier.layer(options.cluster, { workers: options.workers })
+    const recorder = yield* TraceFile.recorder(options.trace, options.cluster)
+    const threads = Tier.layer(options.cluster, { workers: options.workers, ...TraceFile.option(recorder) })
     const rows: Array<Row> = []
     for (const mode of modes) {
       rows.push(yield* measure(mode, options, threads, mode === "per-sample" ? true : undefined))
       if (mode === "per-sample" && Option.isNone(options.cluster)) {
-        rows.push(yield* measure(mode, options, Threads.layer({ workers: options.workers, batching: false }), false))
+        rows.push(yield* measure(mode, options, Threads.layer({ workers: options.workers, batching: false, ...TraceFile.option(recorder) }), false))
       }
     }
     const serial = rows.find((row) => row.mode === "serial")
@@ -140,10 +143,14 @@ const command = Command.make("pi", flags, (options) =>
       ...row,
       speedup: serial === undefined ? null : row.samplesPerSecond / serial.samplesPerSecond
     }))
-    if (options.json) return yield* Table.json(withSpeedup)
-    yield* Console.log(Table.format(columns, withSpeedup))
-    const distinct = new Set(rows.filter((r) => r.samples === options.samples).map((r) => r.hits))
-    if (distinct.size > 1) yield* Console.log("\nWARNING: modes disagree on the hit count")
+    if (options.json) yield* Table.json(withSpeedup)
+    else {
+      yield* Console.log(Table.format(columns, withSpeedup))
+      const distinct = new Set(rows.filter((r) => r.samples === options.samples).map((r) => r.hits))
+      if (distinct.size > 1) yield* Console.log("\nWARNING: modes disagree on the hit count")
+    }
+    // After the results: a trace that cannot be written costs one line, not the run.
+    yield* TraceFile.write(options.trace, recorder, { quiet: options.json })
   })).pipe(Command.withDescription("Monte Carlo π: serial vs actors on worker threads"))
 
 Main.run(command)

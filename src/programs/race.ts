@@ -13,6 +13,7 @@ import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
+import * as TraceFile from "./cli/TraceFile.ts"
 import * as Modes from "./race/modes.ts"
 
 export interface Row extends Modes.Result {
@@ -28,6 +29,7 @@ const flags = {
     Flag.withDescription("increments per worker, K (accepts 1e7); workers × K must stay below 2^31")
   ),
   mode: Flags.mode(Modes.MODES),
+  trace: TraceFile.flag(),
   json: Flags.json()
 }
 
@@ -55,11 +57,12 @@ const command = Command.make("race", flags, (options) =>
       })
     }
     const modes = Option.match(options.mode, { onNone: () => Modes.MODES, onSome: (mode) => [mode] as const })
+    const recorder = yield* TraceFile.recorder(options.trace)
     const rows = yield* Effect.scoped(
       Effect.gen(function*() {
         const progress = { done: 0, total: modes.length }
         yield* Progress.track("race", () => progress)
-        const context = yield* Layer.build(Threads.layer({ workers: options.workers }))
+        const context = yield* Layer.build(Threads.layer({ workers: options.workers, ...TraceFile.option(recorder) }))
         const racers = yield* Modes.prepare.pipe(Effect.provide(context))
         return yield* Effect.forEach(modes, (mode) =>
           racers.race(mode, options.increments).pipe(
@@ -72,8 +75,10 @@ const command = Command.make("race", flags, (options) =>
           ))
       })
     )
-    if (options.json) return yield* Table.json(rows)
-    yield* Console.log(Table.format(columns, rows))
+    if (options.json) yield* Table.json(rows)
+    else yield* Console.log(Table.format(columns, rows))
+    // After the results: a trace that cannot be written costs one line, not the run.
+    yield* TraceFile.write(options.trace, recorder, { quiet: options.json })
   })).pipe(Command.withDescription("The lost-update race: unguarded vs lock vs atomics, on worker threads"))
 
 Main.run(command)

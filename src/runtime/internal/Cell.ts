@@ -18,11 +18,12 @@
  * the fiber that runs it, is passed on as `[stdout:w1 Actor.tag]`, and what is left of it goes before the reply.
  */
 import { Cause, Effect, Exit, Scope, Stream } from "effect"
-import type { Fiber } from "effect"
+import type { Fiber, Tracer } from "effect"
 import type * as Actor from "../Actor.ts"
 import { ActorDefect, ActorStopped, describe, trace } from "../ActorError.ts"
 import type { ActorError } from "../ActorError.ts"
 import * as Capture from "./Capture.ts"
+import type { ThreadTrace } from "./Tracing.ts"
 
 /** Where a message came from, and so where its outcome goes. */
 export interface Origin {
@@ -44,7 +45,11 @@ class Envelope implements Capture.Owner {
     public tag: string,
     readonly payload: unknown,
     public origin: Origin | undefined,
-    private readonly cell: Cell
+    private readonly cell: Cell,
+    /** When it reached the mailbox (traced threads only, else 0). */
+    readonly arrived: number,
+    /** The span of the ask it answers, when traced and asked inside a span. */
+    readonly parent: Tracer.AnySpan | undefined
   ) {}
 
   output(): Capture.Run {
@@ -97,7 +102,9 @@ export class Cell {
     /** The thread the cell lives on, as its defects report it. */
     readonly worker: number,
     /** Where its handlers' output goes. */
-    private readonly channel: Capture.Channel
+    private readonly channel: Capture.Channel,
+    /** This thread's trace recorder, when the tier traces (see `Tracing.ts`). */
+    private readonly trace: ThreadTrace | undefined = undefined
   ) {}
 
   /** The origin of a message's output: `w1 Actor.tag`, or `w1 name` once its run named itself. */
@@ -119,7 +126,8 @@ export class Cell {
     definition: Actor.Any,
     init: unknown,
     context: Actor.Context,
-    channel: Capture.Channel
+    channel: Capture.Channel,
+    recorder?: ThreadTrace
   ): Effect.Effect<Cell, unknown> {
     return Effect.suspend(() => {
       if (definition.warmUp !== undefined && !warmed.has(definition)) {
@@ -129,18 +137,18 @@ export class Cell {
       const scope = Scope.makeUnsafe()
       return definition.behaviour(init, context).pipe(
         Scope.provide(scope),
-        Effect.map((handlers) => new Cell(id, definition, handlers, scope, context.worker, channel)),
+        Effect.map((handlers) => new Cell(id, definition, handlers, scope, context.worker, channel, recorder)),
         Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
       )
     })
   }
 
-  enqueue(reqId: number, tag: string, payload: unknown, origin: Origin | undefined): void {
+  enqueue(reqId: number, tag: string, payload: unknown, origin: Origin | undefined, parent?: Tracer.AnySpan): void {
     if (this.stopped) {
       origin?.settle(reqId, this, tag, Exit.fail(new ActorStopped({ actor: this.definition.name })))
       return
     }
-    this.queue.push(new Envelope(reqId, tag, payload, origin, this))
+    this.queue.push(new Envelope(reqId, tag, payload, origin, this, this.trace === undefined ? 0 : performance.now(), parent))
     if (this.current === undefined) this.drain()
   }
 
@@ -181,6 +189,7 @@ export class Cell {
       )
     }
     let effect: Effect.Effect<unknown, unknown>
+    const t0 = this.trace === undefined ? 0 : performance.now()
     // What the handler writes while it builds its Effect is the message's output too.
     const outer = Capture.enter(envelope)
     try {
@@ -195,13 +204,25 @@ export class Cell {
       if (!Stream.isStream(effect)) return this.defect(envelope.tag, "the handler of a stream message must return a Stream")
       effect = this.produce(envelope, effect as unknown as Stream.Stream<unknown, unknown>, streamed.buffer)
     }
-    if (Exit.isExit(effect)) return this.normalise(envelope.tag, effect)
+    // Traced runs are timed here, at each way a run can end, not by wrapping the effect: a handler that ends
+    // synchronously keeps its fast path (no fiber). Only an ask made inside a span is wrapped, in a span.
+    if (this.trace !== undefined && envelope.parent !== undefined) {
+      effect = this.trace.span(effect, this.definition.name, envelope.tag, envelope.parent, this.worker)
+    }
+    if (Exit.isExit(effect)) {
+      if (this.trace !== undefined) this.ran(envelope, t0, false)
+      return this.normalise(envelope.tag, effect)
+    }
     const fiber = Capture.fork(envelope, effect)
     const done = fiber.pollUnsafe()
-    if (done !== undefined) return this.normalise(envelope.tag, done)
+    if (done !== undefined) {
+      if (this.trace !== undefined) this.ran(envelope, t0, false)
+      return this.normalise(envelope.tag, done)
+    }
     if (this.definition.protocol[envelope.tag]?.interleave === true) {
       this.interleaved.set(envelope, fiber)
       fiber.addObserver((exit) => {
+        if (this.trace !== undefined) this.ran(envelope, t0, true)
         this.interleaved.delete(envelope)
         this.settle(envelope, this.normalise(envelope.tag, exit))
       })
@@ -210,12 +231,19 @@ export class Cell {
     this.current = envelope
     this.fiber = fiber
     fiber.addObserver((exit) => {
+      // Before the settle, which handles the next messages at once.
+      if (this.trace !== undefined) this.ran(envelope, t0, false)
       this.current = undefined
       this.fiber = undefined
       this.settle(envelope, this.normalise(envelope.tag, exit))
       if (!this.stopped) this.drain()
     })
     return undefined
+  }
+
+  /** A traced run ended now (see `Tracing.ts`). */
+  private ran(envelope: Envelope, t0: number, interleaved: boolean): void {
+    this.trace!.run(this.id, this.definition.name, envelope.tag, envelope.arrived, t0, performance.now(), interleaved)
   }
 
   /** Run a stream message's stream, sending its elements as far as the asker's credit reaches. */

@@ -10,10 +10,13 @@
  * asker's interrupt long answered).
  */
 import { Effect, Exit } from "effect"
+import type { Tracer } from "effect"
 import { ActorDefect, ActorStopped, MalformedMessage, describe, isActorError, isSpawnFailed } from "../ActorError.ts"
 import type { ActorError, SpawnFailed } from "../ActorError.ts"
 import type { Cell, Origin } from "./Cell.ts"
 import * as Codec from "./Codec.ts"
+import { parentOf } from "./Tracing.ts"
+import type { Carried } from "./Tracing.ts"
 import { Kind } from "./Wire.ts"
 import type { Outbox, SpawnSpec } from "./Wire.ts"
 
@@ -126,9 +129,9 @@ export class Host {
 
   /**
    * An ask (`reqId` > 0), a tell (`reqId` 0) or, with `stream`, a stream message for a hosted actor; `tag` is the
-   * message's tag or its index.
+   * message's tag or its index — or, for an ask made inside a span on a traced tier, `[tag, traceId, spanId]`.
    */
-  deliver(origin: PortOrigin, reqId: number, actorId: number, tag: string | number, encoded: unknown, stream = false): void {
+  deliver(origin: PortOrigin, reqId: number, actorId: number, tag: string | number | Carried, encoded: unknown, stream = false): void {
     const cell = this.cells.get(actorId)
     if (cell === undefined) {
       const backlog = this.spawning.get(actorId)
@@ -136,12 +139,18 @@ export class Host {
         backlog.push({ origin, reqId, replay: () => this.deliver(origin, reqId, actorId, tag, encoded, stream) })
         return
       }
-      if (this.forwarder !== undefined) return this.forwarder.deliver(origin, reqId, actorId, tag, encoded)
+      // The span context does not travel on to other processes (the Cluster tier does not trace).
+      if (this.forwarder !== undefined) return this.forwarder.deliver(origin, reqId, actorId, typeof tag === "object" ? tag[0] : tag, encoded)
       if (reqId !== 0) origin.runtimeError(reqId, new ActorStopped({ actor: `#${actorId}` }))
       else origin.acknowledge(actorId)
       return
     }
     const codec = Codec.forDefinition(cell.definition)
+    let parent: Tracer.AnySpan | undefined
+    if (typeof tag !== "number" && typeof tag !== "string") {
+      parent = parentOf(tag)
+      tag = tag[0]
+    }
     const name = typeof tag === "number" ? codec.tags[tag] ?? String(tag) : tag
     const message = codec.messages[name]
     let payload: unknown
@@ -156,7 +165,7 @@ export class Host {
       const detail = message === undefined ? "unknown message tag" : describe(error)
       return origin.runtimeError(reqId, new MalformedMessage({ actor: cell.definition.name, message: name, detail }))
     }
-    cell.enqueue(reqId, name, payload, origin)
+    cell.enqueue(reqId, name, payload, origin, parent)
   }
 
   /** The asker of stream message `reqId` took `count` more elements. */

@@ -13,6 +13,7 @@ import { MalformedMessage, describe } from "../ActorError.ts"
 import { Host, PortOrigin } from "./Host.ts"
 import type { Forwarder, Spawner } from "./Host.ts"
 import { Sender } from "./Sender.ts"
+import type { Carried, ThreadTrace } from "./Tracing.ts"
 import { Kind, Outbox, forEachFrame } from "./Wire.ts"
 import type { Post, SpawnSpec } from "./Wire.ts"
 
@@ -27,6 +28,8 @@ export interface Options {
   readonly route?: (worker: number) => number
   /** Passes on messages for actors that live in another process (see `Host.Forwarder`). */
   readonly forward?: Forwarder
+  /** This thread's trace recorder, when the tier traces (see `Tracing.ts`). */
+  readonly trace?: ThreadTrace
 }
 
 export class Router {
@@ -41,7 +44,8 @@ export class Router {
       outbox: (peer) => this.outboxes.get(peer),
       cell: (actorId) => this.host.cells.get(actorId),
       cancelled: options.cancelled,
-      route: options.route
+      route: options.route,
+      trace: options.trace
     })
   }
 
@@ -103,7 +107,7 @@ export class Router {
           break
         case Kind.Ask:
         case Kind.Tell:
-          if (origin !== undefined) this.host.deliver(origin, reqId, actorId, c as string | number, d)
+          if (origin !== undefined) this.host.deliver(origin, reqId, actorId, c as string | number | Carried, d)
           break
         case Kind.Stream:
           if (origin !== undefined) this.host.deliver(origin, reqId, actorId, c as string | number, d, true)

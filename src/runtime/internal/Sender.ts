@@ -8,12 +8,14 @@
  * sending side: a sender waits once `mailbox` messages are outstanding, and the receiver returns credit with
  * each reply (asks) or acknowledgement (tells).
  */
-import { Cause, Channel, Effect, Exit, Scope, Stream } from "effect"
+import { Cause, Channel, Effect, Exit, Option, Scope, Stream, Tracer } from "effect"
 import type { Array as Arr } from "effect"
 import type * as Actor from "../Actor.ts"
 import { MalformedMessage, WorkerDied, WorkerLost, describe } from "../ActorError.ts"
 import type { Cell, Origin } from "./Cell.ts"
 import * as Codec from "./Codec.ts"
+import { carry } from "./Tracing.ts"
+import type { ThreadTrace } from "./Tracing.ts"
 import { Kind } from "./Wire.ts"
 import type { Outbox } from "./Wire.ts"
 
@@ -170,6 +172,8 @@ export interface Links {
    * runner reaches its own runner's threads directly and everything else through its main thread.
    */
   readonly route?: ((worker: number) => number) | undefined
+  /** This thread's trace recorder, when the tier traces (see `Tracing.ts`). */
+  readonly trace?: ThreadTrace | undefined
 }
 
 /** A reply as it came off the wire, not decoded: for a thread that only passes it on (a cluster runner). */
@@ -214,9 +218,11 @@ export class Sender {
   }
 
   private readonly route: (worker: number) => number
+  private readonly trace: ThreadTrace | undefined
 
   constructor(private readonly self: number, private readonly links: Links) {
     this.route = links.route ?? ((worker) => worker)
+    this.trace = links.trace
   }
 
   private credit(actorId: number, limit: number): Credit {
@@ -237,7 +243,10 @@ export class Sender {
     const credit = this.credit(address.id, any.mailbox)
     return {
       address,
-      ask: ((tag: string, payload: unknown) => this.ask(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["ask"],
+      // Chosen once per ref: a tier that does not trace pays nothing per ask for tracing.
+      ask: (this.trace === undefined
+        ? (tag: string, payload: unknown) => this.ask(any, codec, credit, address, tag, payload)
+        : (tag: string, payload: unknown) => this.tracedAsk(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["ask"],
       tell: ((tag: string, payload: unknown) => this.tell(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["tell"],
       stream: ((tag: string, payload: unknown) => this.stream(any, codec, credit, address, tag, payload)) as Actor.Ref<P>["stream"]
     }
@@ -313,7 +322,11 @@ export class Sender {
     this.links.outbox(pending.peer)?.push(Kind.Cancel, reqId, pending.actorId, 0, 0)
   }
 
-  private ask(
+  /**
+   * An ask on a traced tier: made inside a span, it runs in a span of its own (`ask Actor.tag`, kind client)
+   * whose context travels with the message, so that the handler's span is its child wherever it runs.
+   */
+  private tracedAsk(
     definition: Actor.Any,
     codec: Codec.ActorCodec,
     credit: Credit,
@@ -321,18 +334,43 @@ export class Sender {
     tag: string,
     payload: unknown
   ): Effect.Effect<unknown, unknown> {
+    return Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (outer) =>
+      Option.isNone(outer)
+        ? this.ask(definition, codec, credit, address, tag, payload)
+        : Effect.withSpan(
+          Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (span) =>
+            this.ask(definition, codec, credit, address, tag, payload, Option.getOrUndefined(span))),
+          `ask ${address.name}.${tag}`,
+          // No stack trace per span: capturing one (`new Error`) cost more than the rest of a traced ask.
+          {
+            kind: "client",
+            captureStackTrace: false,
+            attributes: { "actorflow.actor": address.name, "actorflow.message": tag, "actorflow.worker": address.worker }
+          }
+        ))
+  }
+
+  private ask(
+    definition: Actor.Any,
+    codec: Codec.ActorCodec,
+    credit: Credit,
+    address: Actor.Address,
+    tag: string,
+    payload: unknown,
+    span?: Tracer.AnySpan
+  ): Effect.Effect<unknown, unknown> {
     return Effect.callback<unknown, unknown>((resume) => {
       const reqId = this.nextReq++
       // Fast path (room in the mailbox): send now, no closures beyond the cancel hook.
       if (credit.inflight < credit.limit) {
         credit.inflight++
-        this.send(definition, address, reqId, codec, credit, tag, payload, resume)
+        this.send(definition, address, reqId, codec, credit, tag, payload, resume, undefined, span)
         return Effect.sync(() => this.cancel(reqId, address, credit))
       }
       let sent = false
       const waiter = credit.wait(() => {
         sent = true
-        this.send(definition, address, reqId, codec, credit, tag, payload, resume)
+        this.send(definition, address, reqId, codec, credit, tag, payload, resume, undefined, span)
       })
       return Effect.sync(() => (sent ? this.cancel(reqId, address, credit) : this.withdraw(waiter, address, credit)))
     })
@@ -397,9 +435,11 @@ export class Sender {
     tag: string,
     payload: unknown,
     resume: (effect: Effect.Effect<unknown, unknown>) => void,
-    call?: StreamCall
+    call?: StreamCall,
+    span?: Tracer.AnySpan
   ): void {
     const message = codec.messages[tag]
+    if (this.trace !== undefined) this.trace.send(address.id, address.name, tag, address.worker, payload)
     const cell = this.links.cell(address.id)
     if (cell !== undefined) {
       let local = payload
@@ -412,7 +452,7 @@ export class Sender {
         local = copy.value
       }
       this.pending.set(reqId, new Pending(resume, undefined, this.self, address.id, definition.isolated, false, tag, call, address.name))
-      cell.enqueue(reqId, tag, local, this.localOrigin)
+      cell.enqueue(reqId, tag, local, this.localOrigin, span)
       return
     }
     const peer = this.route(address.worker)
@@ -433,7 +473,8 @@ export class Sender {
     }
     this.pending.set(reqId, new Pending(resume, message, peer, address.id, false, false, tag, call, address.name))
     const kind = call === undefined ? Kind.Ask : Kind.Stream
-    outbox.push(kind, reqId, address.id, message === undefined ? tag : message.index, encoded, Codec.moved())
+    const index = message === undefined ? tag : message.index
+    outbox.push(kind, reqId, address.id, span === undefined ? index : carry(index, span), encoded, Codec.moved())
   }
 
   private tell(
@@ -446,6 +487,7 @@ export class Sender {
   ): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
       const send = () => {
+        if (this.trace !== undefined) this.trace.send(address.id, address.name, tag, address.worker, payload)
         const cell = this.links.cell(address.id)
         if (cell !== undefined) {
           const copy = definition.isolated ? copied(payload, definition.name, tag, "payload") : Exit.succeed(payload)

@@ -24,9 +24,11 @@ import type { Service } from "../../ActorSystem.ts"
 import * as Output from "../../Output.ts"
 import * as ThreadSlots from "../../ThreadSlots.ts"
 import type * as Capture from "../Capture.ts"
+import type { Recorder } from "../../Trace.ts"
 import * as Codec from "../Codec.ts"
 import type { Forwarder } from "../Host.ts"
 import { Router } from "../Router.ts"
+import type { Batch } from "../Tracing.ts"
 import { Kind } from "../Wire.ts"
 import type { SpawnSpec } from "../Wire.ts"
 import * as Mesh from "./Mesh.ts"
@@ -45,6 +47,11 @@ export interface Options extends Policy {
   readonly resourceLimits?: ResourceLimits
   /** Batch messages per destination (default true); turn off only to measure what batching saves. */
   readonly batching?: boolean
+  /**
+   * Record handler runs, sends, mailbox waits and cross-thread spans into this recorder (see `Trace.ts`); off
+   * when omitted, and then nothing is recorded anywhere.
+   */
+  readonly trace?: Recorder
 }
 
 /** What a cluster runner adds (see the module doc). */
@@ -69,6 +76,9 @@ export const liveWorkers = (): number => live.size
 /** How long a closing tier waits for its actors' stops before it terminates the workers. */
 const CLOSE_GRACE_MS = 500
 
+/** How long a closing traced tier waits for its workers' last trace batches. */
+const TRACE_FLUSH_MS = 2000
+
 export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Tier, WorkerLost, Scope.Scope> =>
   Effect.gen(function*() {
     const count = options.workers ?? Os.availableParallelism()
@@ -79,10 +89,37 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
     // Where the workers' output goes (see Output.ts): read once, as the tier starts.
     const sink = yield* Output.CurrentSink
     const batching = options.batching ?? true
+    const recorder = options.trace
+    const mainTrace = recorder?.mainThread()
     const router = new Router(MAIN, {
       batching,
       cancelled: (worker) => supervisor.suspect(worker),
-      ...(extra.forward ? { forward: extra.forward } : {})
+      ...(extra.forward ? { forward: extra.forward } : {}),
+      ...(mainTrace ? { trace: mainTrace } : {})
+    })
+    /** Workers whose last trace batch the closing tier waits for. */
+    const flushing = new Map<number, Deferred.Deferred<void>>()
+    const traced = (slot: number, batch: Batch) => {
+      recorder!.add(batch)
+      if (batch.last === true) {
+        const done = flushing.get(slot)
+        flushing.delete(slot)
+        if (done !== undefined) Deferred.doneUnsafe(done, Effect.void)
+      }
+    }
+    /** A traced tier's last records: every running worker's, then the main thread's. */
+    const flushTrace = Effect.suspend(() => {
+      if (recorder === undefined) return Effect.void
+      const waits = supervisor.slots.filter((slot) => slot.worker !== undefined && supervisor.isUp(slot.index)).map((slot) => {
+        const done = Deferred.makeUnsafe<void>()
+        flushing.set(slot.index, done)
+        slot.worker!.postMessage({ _tag: "TraceFlush" })
+        return Deferred.await(done)
+      })
+      return Effect.andThen(
+        Effect.timeoutOption(Effect.all(waits, { concurrency: "unbounded", discard: true }), TRACE_FLUSH_MS),
+        Effect.sync(() => recorder.add(mainTrace!.take(true)))
+      )
     })
     const placement = new Placement(count)
     let nextId = 1
@@ -100,7 +137,8 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
               batching,
               slots: ThreadSlots.current().handle,
               slot: threadId,
-              ...(extra.cluster ? { cluster: extra.cluster } : {})
+              ...(extra.cluster ? { cluster: extra.cluster } : {}),
+              ...(recorder ? { trace: true } : {})
             } satisfies WorkerData,
             // Workers load a plain bundle: inheriting a TypeScript loader from the parent only slows their boot.
             // Not `--enable-source-maps` either: it decodes the whole map at boot (see SourceMap.ts).
@@ -126,7 +164,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
           else if ((message as Capture.Message)._tag === "Output") {
             const { origin, stream, text } = message as Capture.Message
             sink.write(stream === 0 ? "stdout" : "stderr", origin, text)
-          }
+          } else if (recorder !== undefined && (message as Batch | undefined)?._tag === "Trace") traced(slot.index, message as Batch)
         })
         Mesh.join(slot, supervisor.slots)
         // Actors that lived here before a restart come back under the same addresses.
@@ -151,9 +189,9 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
     // call that never yields is terminated then (a program must exit promptly on Ctrl-C).
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
-        if (stopping === 0) return supervisor.close
+        if (stopping === 0) return Effect.andThen(flushTrace, supervisor.close)
         stopped = Deferred.makeUnsafe<void>()
-        return Effect.andThen(Effect.timeoutOption(Deferred.await(stopped), CLOSE_GRACE_MS), supervisor.close)
+        return Effect.andThen(Effect.timeoutOption(Deferred.await(stopped), CLOSE_GRACE_MS), Effect.andThen(flushTrace, supervisor.close))
       })
     )
     yield* supervisor.startAll

@@ -21,6 +21,8 @@ import * as Capture from "../Capture.ts"
 import { Cell } from "../Cell.ts"
 import * as Codec from "../Codec.ts"
 import { Router } from "../Router.ts"
+import { ThreadTrace } from "../Tracing.ts"
+import type { Flush } from "../Tracing.ts"
 import type { Control, SpawnSpec } from "../Wire.ts"
 
 /** Index of the main thread as a peer. */
@@ -39,11 +41,14 @@ export interface WorkerData {
    * reach each other directly and every other actor through the runner's main thread, which passes it on.
    */
   readonly cluster?: { readonly first: number; readonly count: number }
+  /** Record handler runs, sends and spans, and post them to the main thread in batches (see Tracing.ts). */
+  readonly trace?: boolean
 }
 
 export const start = (): void => {
   const port = parentPort!
   const { batching, cluster, index, slot, slots } = workerData as WorkerData
+  const trace = (workerData as WorkerData).trace === true ? new ThreadTrace(index, (batch) => port.postMessage(batch, [batch.records.buffer])) : undefined
   ThreadSlots.attach(slots, slot)
   const first = cluster?.first ?? 0
   const worker = first + index
@@ -67,14 +72,14 @@ export const start = (): void => {
         catch: (error) => new SpawnFailed({ actor: spec.code.name, detail: `init: ${oneLine(error instanceof Error ? error.message : String(error))}` })
       })
       const address: Actor.Address = { id: actorId, name: spec.code.name, worker: spec.worker ?? worker }
-      return yield* Cell.make(actorId, definition, init, { self: address, worker, connect }, output)
+      return yield* Cell.make(actorId, definition, init, { self: address, worker, connect }, output, trace)
     })
 
-  const router: Router = new Router(index, { spawn, batching, ...(route ? { route } : {}) })
+  const router: Router = new Router(index, { spawn, batching, ...(route ? { route } : {}), ...(trace ? { trace } : {}) })
   const connect: Actor.Context["connect"] = (definition, address) => router.ref(definition, address)
 
   router.connect(MAIN, (frames, transfer) => port.postMessage(frames, transfer))
-  port.on("message", (message: Array<unknown> | Control) => {
+  port.on("message", (message: Array<unknown> | Control | Flush) => {
     if (Array.isArray(message)) return router.receive(MAIN, message)
     switch (message._tag) {
       case "Connect": {
@@ -88,6 +93,9 @@ export const start = (): void => {
         return router.disconnect(message.worker, message.reason)
       case "Ping":
         return port.postMessage({ _tag: "Pong", seq: message.seq })
+      case "TraceFlush":
+        const batch = (trace ?? new ThreadTrace(index, () => {})).take(true)
+        return port.postMessage(batch, [batch.records.buffer])
     }
   })
   // Only now can it answer pings: the supervisor does not judge it stuck before this (see Supervisor.ts).
