@@ -75,7 +75,12 @@ export const withSink = (sink: Sink) => <A, E, R>(effect: Effect.Effect<A, E, R>
   Effect.provideService(effect, CurrentSink, sink)
 
 /** What a captured run wrote: each stream's text as written (up to `LIMIT` characters), and what was dropped. */
-export type Captured = Capture.Captured
+export interface Captured {
+  readonly stdout: string
+  readonly stderr: string
+  /** Characters dropped past the limit, per stream. */
+  readonly dropped: { readonly stdout: number; readonly stderr: number }
+}
 
 /**
  * Run `effect`, keeping what it writes instead of passing it on — it, the fibers it forks, and the promise and

@@ -154,14 +154,6 @@ const STREAMS: ReadonlyArray<Stream> = [0, 1]
 /** How long a thread's own partial line waits for its end before it is passed on as it is. */
 const PARTIAL_MS = 100
 
-/** What a kept run wrote: the text of each stream as written (up to `LIMIT`), and what was dropped. */
-export interface Captured {
-  readonly stdout: string
-  readonly stderr: string
-  /** Characters dropped past the limit, per stream. */
-  readonly dropped: { readonly stdout: number; readonly stderr: number }
-}
-
 /** A run whose text is kept and handed back (`end`). */
 export class Kept implements Run, Owner {
   private readonly texts: [Array<string>, Array<string>] = [[], []]
@@ -179,10 +171,11 @@ export class Kept implements Run, Owner {
     if (kept !== "") this.texts[stream].push(kept)
   }
 
-  end(): Captured {
+  /** What the run wrote (its shape is `Output.Captured`, the public name of it). */
+  end() {
     this.ended = true
     const [out, err] = this.budget
-    const captured: Captured = {
+    const captured = {
       stdout: this.texts[0].join("") + (out.dropped > 0 ? dropNote(out.dropped) : ""),
       stderr: this.texts[1].join("") + (err.dropped > 0 ? dropNote(err.dropped) : ""),
       dropped: { stdout: out.dropped, stderr: err.dropped }
