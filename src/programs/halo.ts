@@ -199,10 +199,6 @@ const command = Command.make("halo", flags, (options) =>
       rows.push(row)
     }
     const out: Array<Row> = Serial.compare(rows)
-    if (Option.isSome(options.svg) && last !== undefined) {
-      const title = `${n} particles after ${steps} steps, ${grid.px} × ${grid.py} regions, checksum ${out.at(-1)!.checksum}`
-      yield* SvgFile.write(options.svg.value, regionsSvg(last, params.L, grid, { title, halo: params.rc }), { quiet: options.json })
-    }
     if (options.json) yield* Table.json(out)
     else {
       yield* Console.log(Table.format(columns, out))
@@ -212,7 +208,11 @@ const command = Command.make("halo", flags, (options) =>
       )
       if (out.some((row) => row.matchesSerial === false)) yield* Console.log("\nWARNING: a mode's final state differs from serial")
     }
-    // After the results: a trace that cannot be written costs one line, not the run.
+    // After the results: a picture or a trace that cannot be written costs one line, not the run.
+    if (Option.isSome(options.svg) && last !== undefined) {
+      const title = `${n} particles after ${steps} steps, ${grid.px} × ${grid.py} regions, checksum ${out.at(-1)!.checksum}`
+      yield* SvgFile.write(options.svg.value, regionsSvg(last, params.L, grid, { title, halo: params.rc }), { quiet: options.json })
+    }
     yield* TraceFile.write(options.trace, recorder, { quiet: options.json })
   })).pipe(Command.withDescription("Particle regions as actors exchanging boundary messages: serial vs messages vs shared memory"))
 

@@ -127,13 +127,13 @@ const command = Command.make("particles", flags, (options) =>
       rows.push(row)
     }
     const out: Array<Row> = Serial.compare(rows)
-    if (Option.isSome(options.svg)) yield* SvgFile.write(options.svg.value, pathsSvg(initial, { nsteps }), { quiet: options.json })
     if (options.json) yield* Table.json(out)
     else {
       yield* Console.log(Table.format(columns, out))
       if (out.some((row) => row.matchesSerial === false)) yield* Console.log("\nWARNING: a mode's final positions differ from serial")
     }
-    // After the results: a trace that cannot be written costs one line, not the run.
+    // After the results: a picture or a trace that cannot be written costs one line, not the run.
+    if (Option.isSome(options.svg)) yield* SvgFile.write(options.svg.value, pathsSvg(initial, { nsteps }), { quiet: options.json })
     yield* TraceFile.write(options.trace, recorder, { quiet: options.json })
   })).pipe(Command.withDescription("Particle simulator: serial vs distributed actors vs shared-memory parallelFor"))
 
