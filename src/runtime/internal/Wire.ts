@@ -6,9 +6,9 @@
  * frame per resumed fiber, since Effect resumes fibers across microtasks). This automatic batching is what lets
  * one-message-per-sample work run at hundreds of thousands of messages per second.
  *
- * A batch of more than a few frames travels packed (`pack`): every slot that holds a number goes into one `Float64Array`, which structured
- * clone copies as one block of bytes, and only the other values (payloads that are not numbers, spawn specs) are
- * cloned one by one beside it. Message tags travel as their index in the protocol, so a message whose payload
+ * A batch of more than a few frames travels packed (`pack`): every slot that holds a number goes into one
+ * `Float64Array`, which structured clone copies as one block of bytes, and only the other values (payloads that
+ * are not numbers, spawn specs) are cloned one by one beside it; a small batch travels as it is (`forPosting`). Message tags travel as their index in the protocol, so a message whose payload
  * and reply are numbers crosses as numbers only. `Router.receive` takes packed batches and plain frame arrays
  * (which the Cluster tier's batching entity sends) alike.
  */
