@@ -57,7 +57,7 @@ export const evolveKernel = Kernel.make("evolveParticles", {
   module: import.meta.url,
   run: ({ nsteps, progress, w, x, y }: EvolveArgs, lo, hi) => {
     Evolve.evolveRange(x, y, w, lo, hi, nsteps)
-    if (progress !== undefined) WideCounter.fromHandle(progress).add((hi - lo) * nsteps)
+    WideCounter.fromOptionalHandle(progress)?.add((hi - lo) * nsteps)
   },
   warmUp: Evolve.warmUp
 })

@@ -37,7 +37,7 @@ export const ParticleGroup = Actor.make("ParticleGroup", {
         evolve: ({ nsteps, progress }) =>
           held === undefined
             ? Effect.fail(none)
-            : evolveInSlices(held.x, held.y, held.w, nsteps, progress === undefined ? undefined : WideCounter.fromHandle(progress)),
+            : evolveInSlices(held.x, held.y, held.w, nsteps, WideCounter.fromOptionalHandle(progress)),
         gather: () => held === undefined ? Effect.fail(none) : Effect.succeed({ x: held.x, y: held.y })
       }
     })

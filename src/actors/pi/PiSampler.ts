@@ -36,8 +36,6 @@ export const sampleRange = (seed: number, start: number, count: number, progress
       return hits
     })
 
-const counterOf = (handle: WideCounter.Handle | undefined) => (handle === undefined ? undefined : WideCounter.fromHandle(handle))
-
 export const PiSampler = Actor.make("PiSampler", {
   module: import.meta.url,
   init: Schema.Struct({ seed: Schema.Number.check(Schema.isInt()) }),
@@ -54,10 +52,10 @@ export const PiSampler = Actor.make("PiSampler", {
   warmUp: Kernel.warmUp,
   behaviour: ({ seed }) =>
     Effect.succeed({
-      sample: ({ count, progress, start }) => sampleRange(seed, start, count, counterOf(progress)),
+      sample: ({ count, progress, start }) => sampleRange(seed, start, count, WideCounter.fromOptionalHandle(progress)),
       sampleOne: (index) => Effect.succeed(Kernel.countHits(seed, index, 1)),
       sampleInto: ({ count, counter, progress, start }) =>
-        Effect.map(sampleRange(seed, start, count, counterOf(progress)), (hits) => WideCounter.fromHandle(counter).add(hits)),
+        Effect.map(sampleRange(seed, start, count, WideCounter.fromOptionalHandle(progress)), (hits) => WideCounter.fromHandle(counter).add(hits)),
       sampleStream: ({ count, start }) =>
         Stream.mapEffect(
           Stream.fromIterable(Partition.ranges(count, SLICE), { chunkSize: 1 }),

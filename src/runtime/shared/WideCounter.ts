@@ -56,3 +56,7 @@ export const make = (options?: { readonly buffer?: SharedArrayBuffer; readonly b
 
 /** Revives a handle received from another thread. */
 export const fromHandle = (handle: Handle): WideCounter => new WideCounter(handle)
+
+/** Revives an optional handle (a progress counter a message may carry): undefined stays undefined. */
+export const fromOptionalHandle = (handle: Handle | undefined): WideCounter | undefined =>
+  handle === undefined ? undefined : new WideCounter(handle)
