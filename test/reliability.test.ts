@@ -198,8 +198,6 @@ describe("a handler that never yields", () => {
       Effect.gen(function*() {
         const system = yield* ActorSystem.ActorSystem
         const stuck = yield* ActorSystem.spawn(Echo, { prefix: "s:" }, { worker: 0 })
-        // Nothing is placed on worker 1: on a loaded machine it may still be booting when the status is read below.
-        yield* system.awaitUp(1)
         // Blocked without any ask being interrupted: nothing has pinged the worker yet.
         const blocked = yield* Effect.forkChild(Effect.exit(stuck.ask("block", 600_000)))
         yield* Effect.sleep("50 millis")
@@ -225,7 +223,8 @@ describe("a handler that never yields", () => {
     expect(out.again).toEqual(Exit.succeed("y:up"))
     // What a report of the wait would have said (the soak prints it for a run past its deadline).
     expect(out.status[0]).toMatch(/^worker 0: up for .*; main awaits 1 ask\(s\), 1 spawn\/stop\(s\) there$/)
-    expect(out.status[1]).toMatch(/^worker 1: up for .*; main awaits 0 ask\(s\), 0 spawn\/stop\(s\) there$/)
+    // Nothing is placed on worker 1: on a loaded machine (CI) it may still be loading its modules ("booting").
+    expect(out.status[1]).toMatch(/^worker 1: (up|booting) for .*; main awaits 0 ask\(s\), 0 spawn\/stop\(s\) there$/)
   })
 
   it("is caught when an ask waiting for room in its mailbox is given up on (the room is held there)", async () => {
