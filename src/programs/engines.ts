@@ -15,7 +15,7 @@ import { Client, Remote } from "../runtime/engines/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Tier from "./cli/Tier.ts"
 import * as Main from "./cli/Main.ts"
-import * as Progress from "./cli/Progress.ts"
+import { Progress } from "../runtime/index.ts"
 import * as Table from "./cli/Table.ts"
 import * as TraceFile from "./cli/TraceFile.ts"
 

@@ -8,10 +8,9 @@
  */
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { Threads } from "../runtime/index.ts"
+import { Progress, Threads } from "../runtime/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
-import * as Progress from "./cli/Progress.ts"
 import * as Table from "./cli/Table.ts"
 import * as TraceFile from "./cli/TraceFile.ts"
 import * as Modes from "./race/modes.ts"

@@ -29,6 +29,12 @@ export interface Service {
    * asks where they do not.
    */
   readonly streams?: boolean
+  /**
+   * Whether a `SharedArrayBuffer` in a message reaches the actor as the same memory (default true: the calling
+   * thread and worker threads of one process). False where actors live in other processes (Cluster): libraries
+   * then count progress on replies instead of in shared slots (see `Progress`).
+   */
+  readonly sharedMemory?: boolean
   /** Where actors live, in a few words ("2 worker threads"), for banners and logs. */
   readonly description: string
   /** Start an actor; it stops when the surrounding scope closes. */

@@ -3,6 +3,7 @@
  * (`--json`), and nothing else on stdout in that case.
  */
 import { Console, Effect } from "effect"
+import { Progress } from "../../runtime/index.ts"
 
 export interface Column<Row> {
   readonly header: string
@@ -29,13 +30,5 @@ export const json = <Row>(rows: ReadonlyArray<Row>): Effect.Effect<void> =>
 
 /** Number formatting for tables. */
 export const fixed = (digits: number) => (x: number): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x))
-export const si = (x: number): string => {
-  if (!Number.isFinite(x)) return String(x)
-  const units = ["", "k", "M", "G", "T"]
-  let i = 0
-  while (Math.abs(x) >= 1000 && i < units.length - 1) {
-    x /= 1000
-    i++
-  }
-  return `${x.toFixed(x < 10 ? 2 : x < 100 ? 1 : 0)}${units[i]}`
-}
+/** SI suffixes (1.20k, 410M): the progress bar's rule, one place. */
+export const si = Progress.si

@@ -17,9 +17,9 @@
  * counted exactly once. Pool options add an `initializer`, recycling (`maxTasksPerWorker`, `maxHeapMb`) and an
  * elastic size (`minWorkers` / `maxWorkers` / `idleTimeout`); see `Workers`.
  */
-import { Context, Deferred, Duration, Effect, Layer, Schema, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, identity, Layer, Schema, Stream } from "effect"
 import type { Scope } from "effect"
-import { ActorError, ActorSystem, Handle, Partition, Retry } from "../index.ts"
+import { ActorError, ActorSystem, Handle, Partition, Progress, Retry } from "../index.ts"
 import type { Code } from "../index.ts"
 import { InputFailed, isInputFailed, isTaskThrew, PoolTerminated, PoolTimeout, TaskThrew } from "./Errors.ts"
 import * as Feed from "./Feed.ts"
@@ -42,6 +42,12 @@ export interface MapOptions {
   readonly inFlight?: number
   /** Fail with `PoolTimeout` (interrupting the work) past this: the whole call, or each chunk of a stream. */
   readonly timeout?: Duration.Input
+  /**
+   * A meter to read while the map runs (`Progress.meter()`): items done out of items in all, moving inside
+   * running chunks where workers share memory (Local, Threads), on replies elsewhere; tasks add their own units
+   * with `Progress.reporter().add(n)`. Without one, nothing is counted and the messages stay as they are.
+   */
+  readonly progress?: Progress.Meter
 }
 
 export interface Options {
@@ -100,11 +106,12 @@ export const runOn = <I, O, E>(
   runner: Runner,
   task: Task<I, O, E>,
   shipped: Code.Shipped,
-  items: ReadonlyArray<unknown>
+  items: ReadonlyArray<unknown>,
+  progress?: Progress.Slot
 ): Effect.Effect<Array<O>, PoolError<E>> => {
   const decodeOut = Schema.decodeUnknownSync(task.output)
   const decodeError = Schema.decodeUnknownSync(task.error)
-  return runner.ask("run", { task: shipped, items }).pipe(
+  return runner.ask("run", progress === undefined ? { task: shipped, items } : { task: shipped, items, progress }).pipe(
     Effect.flatMap((out) => Effect.sync(() => out.map((value) => decodeOut(value) as O))),
     Effect.catchTag("TaskFailed", (failed) => Effect.fail(decodeError(failed.error) as E))
   )
@@ -176,6 +183,11 @@ export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.Spa
         const known = Feed.isAsync(items) ? undefined : Partition.knownLength(items)
         const chunker = new Partition.Chunker(fixed, known, max)
         if (tracker) tracker.total = known === undefined ? 0 : Math.ceil(known / chunker.next())
+        const inFlight = options.inFlight ?? max * 2
+        const meter = options.progress
+        // Slots only where the workers see the caller's memory; elsewhere the meter counts replies.
+        const slots = meter !== undefined && system.sharedMemory !== false
+        meter?.start(known, slots ? inFlight : 0)
         const shipped = yield* ship(task)
         const encode = Schema.encodeUnknownSync(task.input)
         const retries = options.retries ?? 3
@@ -193,8 +205,10 @@ export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.Spa
               }
             }
             if (tracker && known === undefined) tracker.total++
+            if (meter !== undefined && known === undefined) meter.readItems(chunk.length)
+            const slot = slots ? meter!.slot(chunk.length) : undefined
             const started = performance.now()
-            return Retry.onWorkerDeath(workers.run((runner) => runOn(runner, task, shipped, encoded)), {
+            return Retry.onWorkerDeath(workers.run((runner) => runOn(runner, task, shipped, encoded, slot)), {
               times: retries,
               elsewhere: workers.anyAvailable
             }).pipe(
@@ -215,8 +229,10 @@ export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.Spa
                 Effect.sync(() => {
                   chunker.observe(chunk.length, performance.now() - started)
                   if (tracker) tracker.done++
+                  meter?.complete(chunk.length, slot)
                 })
-              )
+              ),
+              meter === undefined ? identity : Effect.onError(() => Effect.sync(() => meter.release(slot)))
             )
           })
         /** A chunk's results, or (the input's last piece) its failure once every chunk before it has finished. */
@@ -236,11 +252,12 @@ export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.Spa
             }))
           )
         }
-        return Feed.pieces(items, chunker).pipe(
-          Stream.mapEffect(runPiece, { concurrency: options.inFlight ?? max * 2, unordered }),
+        const results = Feed.pieces(items, chunker).pipe(
+          Stream.mapEffect(runPiece, { concurrency: inFlight, unordered }),
           // The input's failure goes out in its place: after every result of what was read before it.
           Stream.mapEffect((part) => (part instanceof InputFailed ? Effect.fail(part) : Effect.succeed(part)))
         )
+        return meter === undefined ? results : Stream.onEnd(results, Effect.sync(() => meter.finish()))
       }))
 
     /** Every result in order; an input failure carries the results of what was read before it. */

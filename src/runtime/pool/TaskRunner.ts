@@ -9,7 +9,7 @@
  */
 import { Effect, Schema } from "effect"
 import * as V8 from "node:v8"
-import { Actor, ActorError, Code, Output } from "../index.ts"
+import { Actor, ActorError, Code, Output, Progress } from "../index.ts"
 import { TaskThrew } from "./Errors.ts"
 import * as Task from "./Task.ts"
 
@@ -28,7 +28,9 @@ export class TaskUnavailable extends Schema.TaggedError<TaskUnavailable>()("Task
 
 export const Chunk = Schema.Struct({
   task: Code.Shipped,
-  items: Schema.Array(Schema.Unknown)
+  items: Schema.Array(Schema.Unknown),
+  /** Where to store how many items are done while the chunk runs, for a map with a meter (see `Progress`). */
+  progress: Schema.optional(Progress.SlotSchema)
 })
 
 /** A task to run once when a runner starts, with its (encoded) input. */
@@ -72,7 +74,7 @@ export const TaskRunner = Actor.make("TaskRunner", {
 
 const handlers = {
   heap: () => Effect.sync(() => V8.getHeapStatistics().used_heap_size),
-  run: ({ items, task: shipped }: typeof Chunk.Type) =>
+  run: ({ items, progress, task: shipped }: typeof Chunk.Type) =>
     Effect.gen(function*() {
       const name = shipped.name
       // What a task writes is shown under its name: `[stdout:w1 square] ...`.
@@ -84,16 +86,22 @@ const handlers = {
       const encode = Schema.encodeUnknownSync(task.output)
       const encodeError = Schema.encodeUnknownSync(task.error)
       const out = new Array<unknown>(items.length)
+      // With a meter: items done go to the chunk's slot, and the task's own reports to the meter's work counter.
+      const slot = progress === undefined ? undefined : Progress.view(progress)
+      const reporter = slot === undefined ? undefined : Progress.workReporter(slot)
       for (let i = 0; i < items.length; i++) {
         const input = yield* Effect.try({
           try: () => decode(items[i]),
           catch: (error) => new TaskUnavailable({ task: name, detail: `item ${i}: ${ActorError.describe(error)}` })
         })
         let value: unknown
+        const outer = reporter === undefined ? undefined : Progress.enter(reporter)
         try {
           value = task.run(input)
         } catch (thrown) {
           return yield* threw(name, i, thrown)
+        } finally {
+          if (outer !== undefined) Progress.enter(outer)
         }
         const result = Effect.isEffect(value)
           ? yield* (value as Effect.Effect<unknown, unknown>).pipe(
@@ -102,6 +110,7 @@ const handlers = {
           )
           : value
         out[i] = encode(result)
+        if (slot !== undefined) Progress.store(slot, i + 1)
       }
       return out
     })
