@@ -150,7 +150,7 @@ export class Meter {
     this.release(slot)
   }
 
-  /** The map ended: an unknown total becomes the items read. */
+  /** The input was read to its end: an unknown total becomes the items read. */
   finish(): void {
     if (this.size === undefined) this.size = this.read
   }
@@ -169,6 +169,12 @@ export class Meter {
     if (this.size !== undefined) done = Math.min(done, this.size)
     if (done > this.shown) this.shown = done
     return { done: this.shown, total: this.size }
+  }
+
+  /** `snapshot` as a handle's progress: while the total is unknown, the items read so far stand for it. */
+  readonly counted = (): { done: number; total: number } => {
+    const { done, total } = this.snapshot()
+    return { done, total: total ?? this.read }
   }
 
   /** What the tasks reported with `reporter().add` (their own units), so far. */

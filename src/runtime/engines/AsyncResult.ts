@@ -22,7 +22,7 @@
  */
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Queue, Stream } from "effect"
 import type { Duration, Scope } from "effect"
-import { Output } from "../index.ts"
+import { Output, Progress } from "../index.ts"
 import type { Handle } from "../index.ts"
 import { TaskRunning } from "./Errors.ts"
 import type { TaskFailure } from "./Errors.ts"
@@ -45,6 +45,13 @@ export interface AsyncResult<A, E, I = ItemOf<A>> extends Effect.Effect<A, E>, H
    * return as soon as one of its parts failed (true then too).
    */
   readonly wait: (timeout?: Duration.Input, returnWhen?: "allCompleted" | "firstFailure") => Effect.Effect<boolean>
+  /**
+   * Wait as `wait` does, showing a progress bar on stderr meanwhile (on a terminal, once a second has passed;
+   * see `Progress.track`) — IPython's `wait_interactive`. A map's bar counts items, moving inside chunks still
+   * running where engines share memory; others count tasks. Succeeds with whether it is ready (always, without
+   * `timeout`); never fails: read the value with `get` after.
+   */
+  readonly waitInteractive: (options?: WaitInteractiveOptions) => Effect.Effect<boolean>
   /**
    * Withdraw its tasks that have not started (they fail with `TaskAborted`), wherever they wait — here, or in
    * an engine behind another task. Fails with `TaskRunning` naming those already running (they go on).
@@ -78,6 +85,12 @@ export interface AsyncResult<A, E, I = ItemOf<A>> extends Effect.Effect<A, E>, H
    * by task, default), "engine" (engine by engine) or "type" (every stdout, then every stderr).
    */
   readonly displayOutputs: (groupBy?: GroupBy) => Effect.Effect<void>
+}
+
+/** What `waitInteractive` takes: a time limit, the bar's label (default: the result's), and whether to draw it. */
+export interface WaitInteractiveOptions extends Progress.TrackOptions {
+  readonly timeout?: Duration.Input
+  readonly label?: string
 }
 
 /** How `displayOutputs` orders what it prints. */
@@ -196,6 +209,8 @@ export interface StartOptions<I> {
   readonly parts: Parts<I>
   /** Progress other than tasks done / tasks: e.g. items done / items for a map. */
   readonly progress?: () => Handle.Progress
+  /** A map's meter: `waitInteractive` reads it (its total may be unknown yet, and says so). */
+  readonly meter?: Progress.Meter
   /** Withdraw one task wherever it is (see `Controller.abort`). */
   readonly abortTask: (task: TaskRecord.TaskRecord) => Effect.Effect<"aborted" | "running" | "done">
   /** Called on `abort`, besides aborting its tasks (e.g. to stop reading input). */
@@ -311,6 +326,11 @@ export const start = <A, E, I = ItemOf<A>>(options: StartOptions<I>, effect: Eff
       wait: (timeout, returnWhen = "allCompleted") => {
         const done = returnWhen === "firstFailure" ? until(() => parts.anyFailed()) : Effect.asVoid(Fiber.await(fiber))
         return timeout === undefined ? Effect.as(done, true) : Effect.map(Effect.timeoutOption(done, timeout), Option.isSome)
+      },
+      waitInteractive: (interactive = {}) => {
+        const { label, timeout, ...track } = interactive
+        const source: Progress.Source = options.meter ?? (() => methods.progress())
+        return Progress.withBar(label ?? options.label, source, track)(methods.wait(timeout))
       },
       abort,
       isReady,

@@ -159,6 +159,11 @@ export class Controller {
     this.depth = options.depth ?? 2
   }
 
+  /** Whether engines see the caller's memory, so a map's chunks can carry progress slots (see `Progress`). */
+  get sharedMemory(): boolean {
+    return this.system.sharedMemory !== false
+  }
+
   /** A new task record for an operation. */
   task(label: string): TaskRecord.TaskRecord {
     return TaskRecord.make(label, now())

@@ -26,6 +26,7 @@
  */
 import { Effect, Exit } from "effect"
 import type { Scope } from "effect"
+import { Progress } from "../index.ts"
 import * as AsyncResult from "./AsyncResult.ts"
 import * as CompositeError from "./CompositeError.ts"
 import type { Controller, Pending, Tag } from "./Controller.ts"
@@ -162,13 +163,16 @@ export const make = <W extends Width = "many">(controller: Controller, targets: 
 
   interface Each<A> {
     readonly label: string
-    readonly message: (engine: number, index: number) => { readonly tag: Tag; readonly payload: object; readonly size?: number }
+    /** The message for engine `engine` (the `index`-th target); `slot`: a map part's progress slot, if any. */
+    readonly message: (engine: number, index: number, slot: Progress.Slot | undefined) => { readonly tag: Tag; readonly payload: object; readonly size?: number }
     readonly combine: (values: Array<unknown>) => A
     readonly replay?: boolean
     /** Failures in place of values (a failed engine's items all get its failure). */
     readonly inPlace?: boolean
-    /** Progress in items (a map's), not engines. */
+    /** Progress in items (a map's, moving inside running parts where engines share memory), not engines. */
     readonly items?: boolean
+    /** A map's sizes, known before its messages are made (one slot per part). */
+    readonly sizes?: ReadonlyArray<number>
   }
 
   /** One task per engine, submitted now; the result joins them or summarises their failures. */
@@ -177,13 +181,18 @@ export const make = <W extends Width = "many">(controller: Controller, targets: 
       const { label } = op
       const tasks = targets.map(() => controller.task(label))
       const parts = new AsyncResult.Parts<unknown>()
-      const messages = targets.map((engine, i) => op.message(engine, i))
+      const meter = op.items === true ? Progress.meter() : undefined
+      meter?.start(op.sizes?.reduce((a, b) => a + b, 0) ?? 0, controller.sharedMemory ? targets.length : 0)
+      const slots = targets.map((_, i) => (meter !== undefined && controller.sharedMemory ? meter.slot(op.sizes?.[i] ?? 0) : undefined))
+      const messages = targets.map((engine, i) => op.message(engine, i, slots[i]))
       const sizes = messages.map((m) => m.size ?? 1)
       for (const size of sizes) parts.add(size)
       const pending: Array<Pending> = targets.map((engine, i) => controller.submit(tasks[i]!, engine, messages[i]!.tag, messages[i]!.payload, op.replay === true))
       // Each engine's value (a map part's items) as its part, as soon as it is in.
       pending.forEach((p, i) =>
         Effect.runFork(Effect.exit(p.await)).addObserver((exit) => {
+          if (exit._tag === "Success" && Exit.isSuccess(exit.value)) meter?.complete(sizes[i]!, slots[i])
+          else meter?.release(slots[i])
           if (exit._tag !== "Success") return
           const outcome = exit.value
           parts.settle(i, Exit.isSuccess(outcome)
@@ -216,15 +225,7 @@ export const make = <W extends Width = "many">(controller: Controller, targets: 
           onDone: controller.notify,
           onInterrupt: () => pending.forEach((p) => p.cancel()),
           resubmit: () => track(each(op)),
-          ...(op.items === true
-            ? {
-              progress: () => {
-                let done = 0
-                for (let i = 0; i < sizes.length; i++) if (parts.exit(i) !== undefined) done += sizes[i]!
-                return { done, total: sizes.reduce((a, b) => a + b, 0) }
-              }
-            }
-            : {})
+          ...(meter === undefined ? {} : { progress: meter.counted, meter })
         }, Effect.map(work, (out) => out.combined)),
         (result) => Object.assign(result, { getDict: Effect.map(Effect.flatMap(work, (out) => Effect.succeed(out.values)), byEngine) })
       )
@@ -260,9 +261,10 @@ export const make = <W extends Width = "many">(controller: Controller, targets: 
         const inPlace = options?.returnExceptions === true
         return each({
           label: "map",
-          message: (_, i) => {
+          sizes: parts.map((part) => part.length),
+          message: (_, i, slot) => {
             const part = Array.isArray(parts[i]) ? parts[i] as Array<unknown> : Array.from(parts[i] as ArrayLike<unknown>)
-            return { tag: "map", payload: { fn: spec, items: part, settle: inPlace, spread }, size: part.length }
+            return { tag: "map", payload: { fn: spec, items: part, settle: inPlace, spread, ...(slot === undefined ? {} : { progress: slot }) }, size: part.length }
           },
           combine: (values) => (values as Array<Array<never>>).flat(),
           inPlace,

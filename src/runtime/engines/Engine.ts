@@ -25,7 +25,7 @@
  */
 import { Cause, Deferred, Effect, Exit, Schema } from "effect"
 import { threadId } from "node:worker_threads"
-import { Actor, ActorError, Code, Output } from "../index.ts"
+import { Actor, ActorError, Code, Output, Progress } from "../index.ts"
 import { findUncloneable } from "./Cloneable.ts"
 import { RemoteError, Restarted, TaskAborted, isRemoteError } from "./Errors.ts"
 import * as Remote from "./Remote.ts"
@@ -91,9 +91,17 @@ export const Engine = Actor.make("Engine", {
     /**
      * Call a function on every item (`spread`: an item is the list of its arguments); replies with the array of
      * results. `settle`: a failing item's result is its failure (a marker, see `Remote.FAILURE_KEY`), not the chunk's.
+     * `progress`: where to store how many items are done while it runs (a shared slot, see `Progress`).
      */
     map: Actor.message({
-      payload: Schema.Struct({ ...Turn, fn: Remote.WireSpec, items: Schema.Unknown, settle: Schema.optional(Schema.Boolean), spread: Schema.optional(Schema.Boolean) }),
+      payload: Schema.Struct({
+        ...Turn,
+        fn: Remote.WireSpec,
+        items: Schema.Unknown,
+        settle: Schema.optional(Schema.Boolean),
+        spread: Schema.optional(Schema.Boolean),
+        progress: Schema.optional(Progress.SlotSchema)
+      }),
       success: Reply,
       error: Failure,
       interleave: true
@@ -373,7 +381,9 @@ export const Engine = Actor.make("Engine", {
         spec: Remote.WireSpec,
         started: number,
         settleEach: boolean,
-        spread: boolean
+        spread: boolean,
+        /** Items done, stored before each item and at the end: the caller reads them while the chunk runs. */
+        slot: Progress.SlotView | undefined
       ) => {
         const f = spread ? (item: unknown) => fn(...(item as Array<unknown>)) : fn
         const out = new Array<unknown>(items.length)
@@ -395,6 +405,7 @@ export const Engine = Actor.make("Engine", {
         const slow = (from: number): Effect.Effect<Reply, RemoteError> =>
           Effect.gen(function*() {
             for (let i = from; i < items.length; i++) {
+              if (slot !== undefined) Progress.store(slot, i)
               if (due(i)) {
                 yield* Effect.yieldNow
                 sliceStart = performance.now()
@@ -409,9 +420,11 @@ export const Engine = Actor.make("Engine", {
               }
               out[i] = Effect.isEffect(value) || isThenable(value) ? yield* settleItem(value) : value
             }
+            if (slot !== undefined) Progress.store(slot, items.length)
             return yield* reply(out, started, spec.name)
           })
         for (let i = 0; i < items.length; i++) {
+          if (slot !== undefined) Progress.store(slot, i)
           if (due(i)) return slow(i)
           let value: unknown
           try {
@@ -429,18 +442,19 @@ export const Engine = Actor.make("Engine", {
           }
           out[i] = value
         }
+        if (slot !== undefined) Progress.store(slot, items.length)
         return reply(out, started, spec.name)
       }
 
       return {
         call: ({ args, expect, fn, mode, task }) =>
           turn(task, expect, () => decoded(args, Remote.hasMarkers(args), (resolved) => call({ fn, args: resolved, mode }))),
-        map: ({ expect, fn, items, settle: settleEach, spread, task }) =>
+        map: ({ expect, fn, items, progress, settle: settleEach, spread, task }) =>
           turn(task, expect, () =>
             withFunction(fn, (f) => {
               if (!Array.isArray(items)) return Exit.fail(fail("TypeError", "map items must be an array"))
               return decoded(items, Remote.hasMarkers(items), (resolved) =>
-                mapItems(f, resolved as ReadonlyArray<unknown>, fn, now(), settleEach === true, spread === true))
+                mapItems(f, resolved as ReadonlyArray<unknown>, fn, now(), settleEach === true, spread === true, progress === undefined ? undefined : Progress.view(progress)))
             })),
         push: ({ expect, task, values }) =>
           turn(task, expect, () => {

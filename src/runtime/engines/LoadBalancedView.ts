@@ -19,7 +19,7 @@
  */
 import { Duration, Effect, Exit, Stream } from "effect"
 import type { Scope } from "effect"
-import { Partition } from "../index.ts"
+import { Partition, Progress } from "../index.ts"
 import type { Items as ItemsOf } from "./Partition.ts"
 import * as AsyncResult from "./AsyncResult.ts"
 import * as CompositeError from "./CompositeError.ts"
@@ -125,7 +125,8 @@ const failureIn = (value: unknown): unknown => {
 interface MapState {
   readonly tasks: Array<TaskRecord.TaskRecord>
   readonly parts: AsyncResult.Parts<unknown>
-  readonly progress: { done: number; total: number; known: boolean }
+  /** Items done (inside running chunks too, where engines share memory), and the total once known. */
+  readonly meter: Progress.Meter
   /** The chunks sent, kept so that `resubmit` can send them again. */
   readonly sent: Array<Array<unknown>>
   aborted: boolean
@@ -134,7 +135,7 @@ interface MapState {
 const newState = (): MapState => ({
   tasks: [],
   parts: new AsyncResult.Parts(),
-  progress: { done: 0, total: 0, known: false },
+  meter: Progress.meter(),
   sent: [],
   aborted: false
 })
@@ -179,15 +180,16 @@ export const make = (controller: Controller, targets: ReadonlyArray<number>, sco
     const sizer = new Partition.Chunker(chunkSize, known, targets.length)
     const maxOutstanding = options.maxOutstanding ?? 2 * targets.length
     const settle = options.returnExceptions === true
-    state.progress.total = known ?? 0
-    state.progress.known = known !== undefined
+    const slots = controller.sharedMemory
+    state.meter.start(known, slots ? maxOutstanding : 0)
     const chunks: Iterable<Array<unknown> | typeof ABORTED> = {
       [Symbol.iterator]: function*() {
         let cut = false
         for (const chunk of Partition.chunks(items, sizer, () => (cut = state.aborted))) {
-          if (!state.progress.known) state.progress.total += chunk.length
+          if (known === undefined) state.meter.readItems(chunk.length)
           yield chunk
         }
+        state.meter.finish()
         // Chunks not read yet when the map was aborted fail it; one that had read everything goes on.
         if (cut) yield ABORTED
         state.parts.close()
@@ -204,13 +206,16 @@ export const make = (controller: Controller, targets: ReadonlyArray<number>, sco
         return Effect.succeed({ task, exit })
       }
       state.sent.push(chunk)
+      // Where engines share memory, the chunk's engine stores its items done in a slot the meter reads.
+      const slot = slots ? state.meter.slot(chunk.length) : undefined
       return Effect.flatMap(
         Remote.encodeValue(chunk, (f) => controller.wireSpec(f)).pipe(Effect.orDie),
         (wire) => {
-          const pending = controller.submitBalanced(task, request("map", { fn: spec, items: wire, settle, spread }))
+          const pending = controller.submitBalanced(task, request("map", { fn: spec, items: wire, settle, spread, ...(slot === undefined ? {} : { progress: slot }) }))
           return pending.await.pipe(
+            Effect.onError(() => Effect.sync(() => state.meter.release(slot))),
             Effect.map((reply) => {
-              state.progress.done += chunk.length
+              state.meter.complete(chunk.length, slot)
               sizer.observe(chunk.length, reply.completed - reply.started)
               return (reply.value as Array<unknown>).map(failureIn)
             }),
@@ -262,7 +267,8 @@ export const make = (controller: Controller, targets: ReadonlyArray<number>, sco
           onAbort: () => {
             state.aborted = true
           },
-          progress: () => ({ done: state.progress.done, total: state.progress.total }),
+          progress: state.meter.counted,
+          meter: state.meter,
           // The same chunks again, as they were sent.
           resubmit: () => track(startMap(spec, state.sent.flat(), { ...options, chunkSize: Math.max(1, state.sent[0]?.length ?? 1) }, spread))
         },
