@@ -6,6 +6,7 @@
  *   > rc.ids
  *   > await dview.apply((x) => x * x, 2)
  *   > const r = lview.map((x) => x + 1, range(1e5)); r.progress(); (await r).length
+ *   > const s = lview.map(slow, range(1e4)); await s.waitInteractive(); (await s).length    (a bar while it runs)
  *   npx tsx src/programs/console.ts --eval "await dview.apply((x) => x * x, 2)" --json
  *
  * What a task writes on its engine is printed before its value, each line prefixed with the engine
@@ -33,10 +34,14 @@ import * as TraceFile from "./cli/TraceFile.ts"
 
 type Run = <A, E>(effect: Effect.Effect<A, E>) => Promise<A>
 
-/** A result as a promise, with the handle's methods: `ready()`, `progress()`, `elapsed()`, `metadata()`, `abort()`, `interrupt()`. */
+/**
+ * A result as a promise, with the handle's methods: `ready()`, `progress()`, `waitInteractive()` (a progress bar on
+ * the terminal until it is done, IPython's `wait_interactive`), `elapsed()`, `metadata()`, `abort()`, `interrupt()`.
+ */
 export interface PromiseResult<A> extends Promise<A> {
   readonly ready: () => boolean
   readonly progress: () => { readonly done: number; readonly total: number }
+  readonly waitInteractive: () => Promise<boolean>
   readonly elapsed: () => number
   readonly metadata: () => ReadonlyArray<unknown>
   readonly abort: () => Promise<void>
@@ -63,6 +68,7 @@ const promiseResult = <A>(run: Run, submit: Effect.Effect<AsyncResult.AsyncResul
   return Object.assign(value, {
     ready: () => handle?.isReady() ?? false,
     progress: () => handle?.progress() ?? { done: 0, total: 0 },
+    waitInteractive: () => submitted.then((h) => run(h.waitInteractive())),
     elapsed: () => handle?.elapsed() ?? 0,
     metadata: () => handle?.metadata() ?? [],
     abort: () => submitted.then((h) => run(h.abort)),

@@ -12,6 +12,7 @@ import * as Os from "node:os"
 import { evolveInSlices } from "../actors/particles/EvolveKernel.ts"
 import * as particles from "../actors/particles/index.ts"
 import { Client, Remote } from "../runtime/engines/index.ts"
+import type { AsyncResult } from "../runtime/engines/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Tier from "./cli/Tier.ts"
 import * as Main from "./cli/Main.ts"
@@ -77,12 +78,28 @@ const show = (value: unknown): string => {
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
-export const tour = (options: { readonly engines: number; readonly particles: number; readonly dt: number; readonly repeat: number; readonly seed: number }) =>
+export const tour = (options: {
+  readonly engines: number
+  readonly particles: number
+  readonly dt: number
+  readonly repeat: number
+  readonly seed: number
+  readonly json?: boolean
+}) =>
   Effect.gen(function*() {
     const client = yield* Client.Client
     const steps: Array<Step> = []
     const progress = { done: 0, total: 14 }
-    yield* Progress.track("engines", () => progress)
+    /** The map step running now, if any: the bar adds its items done (inside running chunks too). */
+    let running: { readonly name: string; readonly result: AsyncResult.AsyncResult<unknown, unknown, unknown> } | undefined
+    yield* Progress.track("engines", () => progress, {
+      enabled: options.json !== true,
+      detail: () => {
+        if (running === undefined) return ""
+        const { done, total } = running.result.progress()
+        return `(${running.name}: ${Progress.si(done)} / ${Progress.si(total)} items)`
+      }
+    })
     const step = <A, E, R>(name: string, code: string, effect: Effect.Effect<A, E, R>) =>
       Effect.gen(function*() {
         const started = performance.now()
@@ -91,6 +108,12 @@ export const tour = (options: { readonly engines: number; readonly particles: nu
         progress.done++
         return result
       })
+    /** A map step: the bar shows its items while it runs. */
+    const mapStep = <A, E1, E2>(name: string, code: string, submit: Effect.Effect<AsyncResult.AsyncResult<A, E2, any>, E1>) =>
+      step(name, code, Effect.flatMap(submit, (result) => {
+        running = { name, result }
+        return Effect.ensuring(result.get, Effect.sync(() => (running = undefined)))
+      }))
 
     const square = Remote.fn((x: number) => x * x, { name: "square" })
     yield* step("ids", "rc.ids", Effect.succeed(client.ids))
@@ -105,8 +128,8 @@ export const tour = (options: { readonly engines: number; readonly particles: nu
     yield* step("gather", "dview.gather('a')", Effect.flatten(dview.gather("a")))
     yield* step("apply (direct)", "dview.apply(square, 2)", Effect.flatten(dview.apply(square, 2)))
     yield* step("apply (load-balanced)", "lview.apply(square, 2)", Effect.flatten(lview.apply(square, 2)))
-    yield* step("map (direct)", "dview.map(square, range(100))", Effect.flatten(dview.map(square, range(100))))
-    yield* step("map (load-balanced)", "lview.map(square, range(100))", Effect.flatten(lview.map(square, range(100))))
+    yield* mapStep("map (direct)", "dview.map(square, range(100))", dview.map(square, range(100)))
+    yield* mapStep("map (load-balanced)", "lview.map(square, range(100))", lview.map(square, range(100)))
     yield* step("remote", "dview.remote(square)(2)", Effect.flatten(dview.remote(square)(2)))
     yield* step("parallel", "dview.parallel(square).map(range(100))", Effect.flatten(dview.parallel(square).map(range(100))))
     yield* step(

@@ -143,10 +143,13 @@ export const serial = (setup: Setup): Effect.Effect<Runner, Schemas.HaloError> =
           const state = Halo.cloneState(initial)
           const physics = Halo.physicsOf(params)
           const workspace = new Halo.SerialWorkspace(params.n, params.L, params.rc)
+          // Every region's word gets the steps done, as the regions of the other modes store theirs.
+          const words = options?.progress === undefined ? undefined : new Int32Array(options.progress)
           // Steps on this thread, giving it back every ~10 ms: an interrupt (Ctrl-C) lands between two steps.
           let sliceStart = performance.now()
           for (let t = 0, steps = options?.steps ?? params.steps; t < steps; t++) {
             Halo.stepSerial(state, physics, workspace)
+            words?.fill(t + 1)
             if (performance.now() - sliceStart > SLICE_MS) {
               yield* Effect.yieldNow
               sliceStart = performance.now()
