@@ -3,7 +3,7 @@
 import { Effect, Exit, Stream } from "effect"
 import type { Scope } from "effect"
 import { describe, expect, it } from "vitest"
-import { ActorSystem, Threads } from "../src/runtime/index.ts"
+import { ActorSystem, Progress, Threads } from "../src/runtime/index.ts"
 import { Group } from "../src/runtime/collectives/index.ts"
 import { AsyncResult, Client, Errors, Remote } from "../src/runtime/engines/index.ts"
 import { ParallelFor } from "../src/runtime/parallel/index.ts"
@@ -12,7 +12,7 @@ import { SharedArray } from "../src/runtime/shared/index.ts"
 import { Ranked } from "./fixtures/collective.ts"
 import * as fns from "./fixtures/engineFns.ts"
 import { scale } from "./fixtures/kernels.ts"
-import { add, nap, setUp, square } from "./fixtures/tasks.ts"
+import { add, nap, reportingSteps, setUp, slowSquare, square } from "./fixtures/tasks.ts"
 
 const F = Remote.module(new URL("./fixtures/engineFns.ts", import.meta.url).href, fns)
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
@@ -42,6 +42,26 @@ describe("README: coming from Python", () => {
       expect(Exit.isFailure(timedOut) && JSON.stringify(timedOut.cause)).toMatch(/PoolTimeout/)
       yield* pool.terminate
       expect(pool.stats().runners).toBe(0)
+    }))
+  })
+
+  it("progress from inside the workers", async () => {
+    const steps = reportingSteps // the README's `steps`: 1 ms of work per step, each reported
+    await onThreads(Effect.gen(function*() {
+      const pool = yield* Pool.make()
+      const client = yield* Client.make()
+      const lview = yield* client.loadBalanced()
+      const meter = Progress.meter()
+      const squares = yield* pool.map(slowSquare, range(400), { chunkSize: 20, progress: meter }).pipe(
+        Progress.withBar("squares", meter))
+      expect(squares).toEqual(range(400).map((x) => x * x))
+      expect(meter.snapshot()).toEqual({ done: 400, total: 400 })
+      yield* pool.map(steps, [30, 30], { progress: meter })
+      expect(meter.work()).toBe(60)
+      const ar = yield* lview.map(F.square, range(1000), { chunkSize: 100 })
+      expect(yield* ar.waitInteractive({ label: "squares" })).toBe(true)
+      expect(ar.progress()).toEqual({ done: 1000, total: 1000 })
+      expect((yield* ar.get)[999]).toBe(999 * 999)
     }))
   })
 

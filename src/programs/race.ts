@@ -60,7 +60,7 @@ const command = Command.make("race", flags, (options) =>
     const rows = yield* Effect.scoped(
       Effect.gen(function*() {
         const progress = { done: 0, total: modes.length }
-        yield* Progress.track("race", () => progress)
+        yield* Progress.track("race", () => progress, { enabled: !options.json })
         const context = yield* Layer.build(Threads.layer({ workers: options.workers, ...TraceFile.option(recorder) }))
         const racers = yield* Modes.prepare.pipe(Effect.provide(context))
         return yield* Effect.forEach(modes, (mode) =>
