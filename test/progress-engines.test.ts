@@ -6,8 +6,8 @@
  */
 import { Effect, Fiber, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
-import { Local, Threads } from "../src/runtime/index.ts"
-import type { ActorError, ActorSystem } from "../src/runtime/index.ts"
+import { ActorSystem, Local, Threads } from "../src/runtime/index.ts"
+import type { ActorError } from "../src/runtime/index.ts"
 import { Client } from "../src/runtime/engines/index.ts"
 import type { AsyncResult } from "../src/runtime/engines/index.ts"
 
@@ -107,6 +107,23 @@ describe("engine map progress", () => {
     expectMoved(balanced.seen, 40)
     expectMoved(direct.seen, 40)
     expect(direct.seen.some((s) => s.done % 20 !== 0)).toBe(true)
+  })
+
+  it("counts replies only where engines share no memory (as on Cluster)", async () => {
+    // The Local tier, told it shares no memory: no slot travels, so readings are whole chunks.
+    const { out, seen } = await Effect.runPromise(
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        return yield* Effect.gen(function*() {
+          const client = yield* Client.make({ engines: 2 })
+          const lview = yield* client.loadBalanced()
+          return yield* watched(yield* lview.map(sleepySquare, range(40), { chunkSize: 10 }))
+        }).pipe(Effect.provideService(ActorSystem.ActorSystem, { ...system, sharedMemory: false }))
+      }).pipe(Effect.scoped, Effect.provide(Local.layer))
+    )
+    expect(out).toEqual(range(40).map((x) => x * x))
+    expectMoved(seen, 40)
+    expect(seen.every((s) => s.done % 10 === 0)).toBe(true)
   })
 
   it("waitInteractive draws the bar on a terminal while it waits, and nothing elsewhere", async () => {

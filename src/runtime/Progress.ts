@@ -119,7 +119,8 @@ export class Meter {
     Atomics.store(this.workCell!, 0, 0n)
     this.lengths = new Array<number>(this.cells.length).fill(0)
     this.free = []
-    for (let i = this.cells.length - 1; i >= 0; i--) this.free.push(i)
+    // No slots asked for (workers that share no memory): every chunk counts on its reply.
+    for (let i = slots - 1; i >= 0; i--) this.free.push(i)
   }
 
   /** `n` more items were read from an input of unknown size. */
