@@ -4,7 +4,7 @@
  * evolve / gather and halo regions exchanging messages across runners all equal their serial references — the
  * same properties as on threads, with fewer and smaller cases (every message crosses processes).
  */
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { initialState, runDecomposed, simulateSerial } from "../src/actors/halo/index.ts"
@@ -13,6 +13,7 @@ import { randomParticles } from "../src/actors/particles/ParticleState.ts"
 import * as HaloModes from "../src/programs/halo/modes.ts"
 import * as ParticleModes from "../src/programs/particles/modes.ts"
 import { Client, Remote } from "../src/runtime/engines/index.ts"
+import { Progress } from "../src/runtime/index.ts"
 import { Pool } from "../src/runtime/pool/index.ts"
 import * as fns from "./fixtures/engineFns.ts"
 import { square } from "./fixtures/tasks.ts"
@@ -36,6 +37,32 @@ describe("libraries on the Cluster tier", () => {
       ),
       { numRuns: 6 }
     )
+  })
+
+  it("progress of pool and engine maps counts replies (no shared memory across processes), ending at the total", async () => {
+    const xs = Array.from({ length: 100 }, (_, i) => i)
+    const { out, readings, balanced, done } = await run(
+      Effect.gen(function*() {
+        const pool = yield* Pool.make()
+        const meter = Progress.meter()
+        const readings: Array<number> = []
+        const read = Effect.sync(() => void readings.push(meter.snapshot().done))
+        const poller = yield* Effect.forkChild(Effect.forever(Effect.andThen(read, Effect.sleep(1))))
+        const out = yield* pool.map(square, xs, { chunkSize: 10, progress: meter })
+        yield* Fiber.interrupt(poller)
+        yield* read
+        const client = yield* Client.make({ engines: 2 })
+        const lview = yield* client.loadBalanced()
+        const result = yield* lview.map((x: number) => x + 1, xs, { chunkSize: 10 })
+        const balanced = yield* result.waitInteractive({ enabled: false })
+        return { out, readings, balanced: [balanced, yield* result.get] as const, done: result.progress() }
+      })
+    )
+    expect(out).toEqual(xs.map((x) => x * x))
+    expect(readings.at(-1)).toBe(100)
+    expect(readings.every((r) => r % 10 === 0)).toBe(true)
+    expect(balanced).toEqual([true, xs.map((x) => x + 1)])
+    expect(done).toEqual({ done: 100, total: 100 })
   })
 
   it("engines: the direct view scatters, applies and gathers; the load-balanced view maps like Array.map", async () => {
