@@ -170,7 +170,6 @@ const command = Command.make("halo", flags, (options) =>
           // per-step energy allreduce is not tried across runners yet (kineticEnergy is then summed at the end).
           const outcome = yield* runner.run(initial, onCluster ? {} : { progress, energy: true })
           last = outcome.state
-          const capacity = runner.workers * outcome.seconds
           return {
             mode,
             tier,
@@ -189,7 +188,7 @@ const command = Command.make("halo", flags, (options) =>
             bytesPerStep: outcome.bytes / (steps + 1),
             computeSeconds: outcome.computeSeconds,
             waitSeconds: outcome.waitSeconds,
-            commRatio: Math.max(0, capacity - outcome.computeSeconds) / outcome.computeSeconds,
+            commRatio: Modes.commRatio(outcome, runner.workers),
             kineticEnergy: outcome.kineticEnergy,
             kineticEnergyMax: outcome.energy === undefined ? null : Math.max(...outcome.energy),
             checksum: Halo.checksum(outcome.state)
