@@ -6,13 +6,14 @@
  *   npm run bench -- --quick      smaller sizes, a smoke test
  *   npm run bench -- --json       one JSON object per figure
  *   npm run bench -- --only cluster   the Cluster tier against threads (starts its own cluster)
+ *   npm run bench -- --skip engines   all sections but one
  *   npm run bench -- --svg DIR    also the scaling and halo-grid sections, and their pictures in DIR (speedup.svg,
  *                                 asks.svg, halo-comm.svg, halo-bytes.svg)
  *
  * The scaling section (speedup against 1 .. 2 x cores workers, asks against messages in flight) and the halo-grid
  * section (halo comm/comp and bytes per step against the region grid) run only with `--svg` or `--only`: scaling
- * is the longest, halo-grid adds about 20 s. With `--only`, `--svg` draws what that one section gives, e.g.
- * `--only scaling --svg DIR` (the scaling pictures without halo-grid) or `--only halo-grid --svg DIR`. The results
+ * is the longest, halo-grid adds 20 to 40 s. With `--only`, `--svg` draws what that one section gives, e.g.
+ * `--only halo-grid --svg DIR`; `--svg DIR --skip halo-grid` draws all but the halo grid's pictures. The results
  * are printed before the pictures are written, so a folder that does not exist costs the pictures, not the run.
  */
 import { Console, Effect, Option } from "effect"
@@ -63,6 +64,10 @@ const command = Command.make(
   {
     quick: Flag.Boolean("quick").pipe(Flag.withDefault(false), Flag.withDescription("smaller sizes (smoke test)")),
     only: Flag.Literals("only", Object.keys(sections)).pipe(Flag.optional, Flag.withDescription("run one section")),
+    skip: Flag.Literals("skip", Object.keys(sections)).pipe(
+      Flag.optional,
+      Flag.withDescription("leave one section out (e.g. --svg --skip halo-grid: every picture but the halo grid's)")
+    ),
     json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("one JSON object per figure")),
     svg: Flag.String("svg").pipe(
       Flag.optional,
@@ -75,7 +80,8 @@ const command = Command.make(
     Effect.gen(function*() {
       const chosen = Option.match(options.only, { onNone: () => DEFAULT, onSome: (name) => [name] })
       // `--only` with `--svg` runs that section alone and draws what it gives (`--only halo-grid --svg DIR`).
-      const names = Option.isSome(options.svg) && Option.isNone(options.only) ? [...chosen, ...PICTURED] : chosen
+      const names = (Option.isSome(options.svg) && Option.isNone(options.only) ? [...chosen, ...PICTURED] : chosen)
+        .filter((name) => Option.getOrUndefined(options.skip) !== name)
       const rows: Array<Row> = []
       for (const name of names) {
         if (!options.json) yield* Effect.sync(() => process.stderr.write(`running ${name}...\n`))

@@ -37,7 +37,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
   Effect.scoped(
     Effect.gen(function*() {
       const n = options.quick ? 5_000 : 10_000
-      const steps = options.quick ? 10 : 40
+      const steps = options.quick ? 10 : 25
       const rounds = options.quick ? 1 : 3
       const params: Halo.HaloParams = { n, L: Halo.boxForDensity(n, 1, 20), rc: 1, k: 1, dt: 0.01, steps, seed: SEED }
       const initial = Halo.initialState(params)
@@ -54,8 +54,8 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
       const comms: Array<Array<number>> = GRIDS.map(() => [])
       const last: Array<Modes.Outcome | undefined> = GRIDS.map(() => undefined)
       const differs = new Set<number>()
-      // One untimed run of each first: the workers' JIT warms on the real sizes.
-      for (const runner of runners) yield* Effect.orDie(runner.run(initial))
+      // A short untimed run of each first: the workers' JIT warms on the real sizes and every channel is opened.
+      for (const runner of runners) yield* Effect.orDie(runner.run(initial, { steps: 5 }))
       for (let round = 0; round < rounds; round++) {
         const order = GRIDS.map((_, i) => i)
         if (round % 2 === 1) order.reverse()
