@@ -112,6 +112,7 @@ const flags = {
     Flag.withDescription("also draw the final particles, coloured by region, with the region borders")
   ),
   cluster: Flags.cluster(),
+  inspectWorkers: Tier.inspectFlag(),
   trace: TraceFile.flag(),
   json: Flags.json()
 }
@@ -160,7 +161,7 @@ const command = Command.make("halo", flags, (options) =>
           // Start the workers and the actors before the clock; serial starts none.
           const layer: Tier.Tier = tier === "local"
             ? Local.layerWith(TraceFile.option(recorder))
-            : Tier.layer(options.cluster, { workers: options.workers, ...TraceFile.option(recorder) })
+            : Tier.layer(options.cluster, { workers: options.workers, inspect: options.inspectWorkers, ...TraceFile.option(recorder) })
           const runner = mode === "serial"
             ? yield* Modes.serial({ params, grid })
             : yield* Modes.prepare(mode, { params, grid }).pipe(Effect.provide(yield* Layer.build(layer)))
