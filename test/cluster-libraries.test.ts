@@ -2,7 +2,8 @@
  * The libraries on the Cluster tier, unchanged (2 runner processes × 1 thread over plain TCP on loopback, an
  * embedded Postgres): pool maps, engines with their direct and load-balanced views, the particle scatter /
  * evolve / gather and halo regions exchanging messages across runners all equal their serial references — the
- * same properties as on threads, with fewer and smaller cases (every message crosses processes).
+ * same properties as on threads, with fewer and smaller cases (every message crosses processes). Failures on a
+ * runner arrive as on threads: mapped to the `.ts` lines that threw, with their causes and where they ran.
  */
 import { Effect, Fiber } from "effect"
 import fc from "fast-check"
@@ -12,15 +13,21 @@ import { checksum } from "../src/actors/particles/index.ts"
 import { randomParticles } from "../src/actors/particles/ParticleState.ts"
 import * as HaloModes from "../src/programs/halo/modes.ts"
 import * as ParticleModes from "../src/programs/particles/modes.ts"
+import { isActorDefect } from "../src/runtime/ActorError.ts"
 import { Client, Remote } from "../src/runtime/engines/index.ts"
-import { Progress } from "../src/runtime/index.ts"
+import { isRemoteError } from "../src/runtime/engines/Errors.ts"
+import { ActorSystem, Progress } from "../src/runtime/index.ts"
 import { Pool } from "../src/runtime/pool/index.ts"
 import * as fns from "./fixtures/engineFns.ts"
+import * as throwing from "./fixtures/throwing.ts"
 import { square } from "./fixtures/tasks.ts"
+import { failureOf } from "./support/exit.ts"
 import { gridArb, paramsArb, sameBits } from "./support/halo.ts"
+import { at, outer, root, split } from "./support/stacks.ts"
 import * as TestCluster from "./support/cluster.ts"
 
 const F = Remote.module(new URL("./fixtures/engineFns.ts", import.meta.url).href, fns)
+const T = Remote.module(new URL("./fixtures/throwing.ts", import.meta.url).href, throwing)
 
 const { run } = TestCluster.use({ runners: 2, threads: 1 })
 
@@ -115,5 +122,36 @@ describe("libraries on the Cluster tier", () => {
       }),
       { numRuns: 4 }
     )
+  })
+
+  it("a failure on a runner carries its stack mapped to the .ts lines that threw, its cause and where it ran", async () => {
+    expect(outer).toBeGreaterThan(0)
+    const { defect, failed } = await run(Effect.gen(function*() {
+      // On the second runner's thread (worker 1): the failure crosses the runner's main thread and the cluster.
+      const reader = yield* ActorSystem.spawn(throwing.Reader, undefined, { worker: 1 })
+      const defect = failureOf(yield* Effect.exit(reader.ask("read", "x")))
+      const client = yield* Client.make({ engines: 2 })
+      const view = yield* client.view()
+      const failed = yield* Effect.flip(yield* view.apply(T.readNumber, "x"))
+      return { defect, failed }
+    }))
+    if (!isActorDefect(defect)) throw new Error(`expected an ActorDefect, got ${String(defect)}`)
+    expect(defect).toMatchObject({ actor: "Reader", message: "read", worker: 1, detail: 'RangeError: bad input "x"' })
+    const actor = split(defect.stack ?? "")
+    expect(actor.own).toMatch(at(outer))
+    expect(actor.own).not.toMatch(/\.mjs:\d+/)
+    expect(actor.cause).toMatch(/^SyntaxError: not a number: x/)
+    expect(actor.cause).toMatch(at(root))
+    expect(failed._tag).toBe("CompositeError")
+    if (failed._tag !== "CompositeError") return
+    for (const engine of failed.engines) {
+      const error = failed.on(engine)
+      if (!isRemoteError(error)) throw new Error(`expected a RemoteError on engine ${engine}, got ${String(error)}`)
+      expect(error).toMatchObject({ engine, error: "RangeError", function: "readNumber" })
+      const { cause, own } = split(error.stack)
+      expect(own).toMatch(at(outer))
+      expect(cause).toMatch(at(root))
+    }
+    expect(failed.engines).toEqual([0, 1])
   })
 })

@@ -25,8 +25,9 @@ describe.each([
         for (let i = 0; i < 5; i++) yield* gate.tell("bump", 1)
         expect(yield* Fiber.join(first)).toBeGreaterThanOrEqual(3)
         expect(yield* Fiber.join(second)).toBe(5)
-        // A plain ask that waits holds the mailbox: nothing behind it is handled meanwhile.
-        yield* Effect.forkChild(gate.ask("plainAwait", 7))
+        // A plain ask that waits holds the mailbox: nothing behind it is handled meanwhile. Started at once, so
+        // that it is sent before the tell below (a forked fiber starts later: on a loaded machine, after the sleep).
+        yield* Effect.forkChild(gate.ask("plainAwait", 7), { startImmediately: true })
         yield* Effect.sleep("20 millis")
         yield* gate.tell("bump", 2)
         expect(yield* gate.ask("count", undefined).pipe(Effect.timeoutOption("100 millis"))).toEqual(Option.none())

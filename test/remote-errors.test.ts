@@ -16,27 +16,13 @@ import { mapStack } from "../src/runtime/internal/SourceMap.ts"
 import * as WorkerBundle from "../src/runtime/internal/threads/WorkerBundle.ts"
 import * as fixture from "./fixtures/throwing.ts"
 import { failureOf } from "./support/exit.ts"
+import { at, outer, root, split } from "./support/stacks.ts"
 import * as Tiers from "./support/tiers.ts"
 
 const tiers = Tiers.make()
 afterAll(() => tiers.dispose())
 
 const F = Remote.module(new URL("./fixtures/throwing.ts", import.meta.url).href, fixture)
-
-/** The 1-based line of the fixture marked `THROWS: what`. */
-const lineOf = (what: string): number =>
-  Fs.readFileSync(new URL("./fixtures/throwing.ts", import.meta.url), "utf8").split("\n").findIndex((line) => line.includes(`THROWS: ${what}`)) + 1
-
-const outer = lineOf("outer")
-const root = lineOf("root")
-/** A frame in the fixture's source at `line` (any column). */
-const at = (line: number) => new RegExp(`fixtures/throwing\\.ts:${line}:\\d+`)
-
-/** The stack's own part and its first cause, split at `Caused by:`. */
-const split = (stack: string) => {
-  const [own = "", ...causes] = stack.split("\nCaused by: ")
-  return { own, cause: causes[0] ?? "" }
-}
 
 describe.each([
   ["Local", () => tiers.local()],

@@ -60,6 +60,14 @@ describe("halo regions", () => {
 
 describe("bench pictures", () => {
   const cores = 2
+  /** Region grid, regions, comm/comp, KB per step. */
+  const haloGrid: ReadonlyArray<readonly [string, number, number, number]> = [
+    ["2x4", 8, 0.46, 62],
+    ["1x2", 2, 0.31, 20],
+    ["8x8", 64, 0.87, 190],
+    ["2x2", 4, 0.38, 41.9],
+    ["4x4", 16, 0.49, 86.6]
+  ]
   const rows: Array<Row> = [
     ...[1, 2, 3, 4].flatMap((x) => [
       { section: "scaling", name: `π ${x}`, value: 1 / x, unit: "s", ratio: Math.min(x, cores), series: "π", x },
@@ -70,7 +78,12 @@ describe("bench pictures", () => {
       { section: "in flight", name: `actors ${x}`, value: 5000 * x, unit: "asks/s", series: "actors", x },
       { section: "in flight", name: `raw ${x}`, value: 30000 * x, unit: "msgs/s", series: "raw postMessage", x }
     ]),
-    { section: "halo", name: "not in a picture", value: 3, unit: "s" }
+    { section: "halo", name: "not in a picture", value: 3, unit: "s" },
+    // The halo grid as the section gives it, but out of order: the chart sorts by regions.
+    ...haloGrid.flatMap(([name, regions, ratio, kb]) => [
+      { section: "halo grid", name: `comm/comp ${name}`, value: ratio, unit: "comm/comp", series: "comm/comp", x: regions, xLabel: name },
+      { section: "halo grid", name: `traffic ${name}`, value: kb, unit: "KB/step", series: "KB/step", x: regions, xLabel: name }
+    ])
   ]
 
   /** The points of a path's `d` (M/L commands). */
@@ -78,7 +91,7 @@ describe("bench pictures", () => {
 
   it("speedup against workers: one line per kernel, the ideal flat past the cores, points where their values are", () => {
     const pictures = Pictures.draw(rows, cores)
-    expect(pictures.map((p) => p.file)).toEqual(["speedup.svg", "asks.svg"])
+    expect(pictures.map((p) => p.file)).toEqual(["speedup.svg", "asks.svg", "halo-comm.svg", "halo-bytes.svg"])
     const svg = pictures[0]!.svg
     expect(svg.startsWith("<svg")).toBe(true)
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true)
@@ -110,6 +123,34 @@ describe("bench pictures", () => {
     for (let i = 2; i < xs.length; i++) expect(xs[i]! - xs[i - 1]!).toBeCloseTo(xs[1]! - xs[0]!, 0)
   })
 
+  it("halo against the region grid: a point per grid, in order of regions, under its grid's name, at its value", () => {
+    const pictures = Pictures.draw(rows, cores)
+    const byRegions = [...haloGrid].sort((a, b) => a[1] - b[1])
+    for (const [file, value] of [["halo-comm.svg", 2], ["halo-bytes.svg", 3]] as const) {
+      const svg = pictures.find((p) => p.file === file)!.svg
+      expect(svg).not.toContain("NaN")
+      const frame = svg.match(/<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" fill="none"/)!.slice(1).map(Number)
+      const [fx, fy, fw, fh] = frame as [number, number, number, number]
+      const circles = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)].map((c) => [Number(c[1]), Number(c[2])] as const)
+      expect(circles.length).toBe(haloGrid.length)
+      // The x ticks are the grids' names, left to right by regions, each under its point, all inside the frame.
+      const ticks = [...svg.matchAll(/<text x="([\d.]+)" y="[\d.]+" text-anchor="middle">([^<]+)<\/text>/g)]
+        .filter((t) => /^\d+x\d+$/.test(t[2]!))
+        .map((t) => [t[2]!, Number(t[1])] as const)
+      expect(ticks.map(([name]) => name)).toEqual(byRegions.map(([name]) => name))
+      expect(circles.map(([x]) => x)).toEqual(ticks.map(([, x]) => x))
+      for (const [x] of circles) expect(x > fx && x < fx + fw).toBe(true)
+      // Read back through the y axis's own ticks, each point gives its row's value.
+      const yTicks = [...svg.matchAll(/<text x="[\d.]+" y="([\d.]+)" text-anchor="end"[^>]*>([^<]+)<\/text>/g)]
+        .map((t) => [Number(t[2]), Number(t[1])] as const)
+      const [[v0, y0], [v1, y1]] = [yTicks[0]!, yTicks[yTicks.length - 1]!]
+      expect(v1).toBeGreaterThan(v0)
+      const valueAt = (y: number) => v0 + ((y - y0) / (y1 - y0)) * (v1 - v0)
+      circles.forEach(([, y], i) => expect(Math.abs(valueAt(y) / byRegions[i]![value] - 1)).toBeLessThan(0.01))
+      for (const [, y] of circles) expect(y >= fy && y <= fy + fh).toBe(true)
+    }
+  })
+
   it.runIf(Fs.existsSync("/usr/bin/rsvg-convert"))("renders with rsvg-convert (where installed)", () => {
     for (const picture of Pictures.draw(rows, cores)) {
       const out = ChildProcess.spawnSync("rsvg-convert", ["--format", "png"], { input: picture.svg })
@@ -120,5 +161,6 @@ describe("bench pictures", () => {
 
   it("draws nothing for sections that did not run", () => {
     expect(Pictures.draw(rows.filter((r) => r.section === "halo"), cores)).toEqual([])
+    expect(Pictures.draw(rows.filter((r) => r.section === "halo grid"), cores).map((p) => p.file)).toEqual(["halo-comm.svg", "halo-bytes.svg"])
   })
 })

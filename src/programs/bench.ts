@@ -6,11 +6,15 @@
  *   npm run bench -- --quick      smaller sizes, a smoke test
  *   npm run bench -- --json       one JSON object per figure
  *   npm run bench -- --only cluster   the Cluster tier against threads (starts its own cluster)
- *   npm run bench -- --svg DIR    also the scaling section, and its pictures in DIR (speedup.svg, asks.svg)
+ *   npm run bench -- --skip engines   all sections but one
+ *   npm run bench -- --svg DIR    also the scaling and halo-grid sections, and their pictures in DIR (speedup.svg,
+ *                                 asks.svg, halo-comm.svg, halo-bytes.svg)
  *
- * The scaling section (speedup against 1 .. 2 x cores workers, asks against messages in flight) runs only with
- * `--svg` or `--only scaling`: it is the longest. The results are printed before the pictures are written, so a
- * folder that does not exist costs the pictures, not the run.
+ * The scaling section (speedup against 1 .. 2 x cores workers, asks against messages in flight) and the halo-grid
+ * section (halo comm/comp and bytes per step against the region grid) run only with `--svg` or `--only`: scaling
+ * is the longest, halo-grid adds 20 to 40 s. With `--only`, `--svg` draws what that one section gives, e.g.
+ * `--only halo-grid --svg DIR`; `--svg DIR --skip halo-grid` draws all but the halo grid's pictures. The results
+ * are printed before the pictures are written, so a folder that does not exist costs the pictures, not the run.
  */
 import { Console, Effect, Option } from "effect"
 import * as Fs from "node:fs"
@@ -21,6 +25,7 @@ import * as ClusterBench from "./bench/cluster.ts"
 import * as Engines from "./bench/engines.ts"
 import * as Foundation from "./bench/foundation.ts"
 import * as Halo from "./bench/halo.ts"
+import * as HaloGrid from "./bench/haloGrid.ts"
 import * as Pictures from "./bench/pictures.ts"
 import type { Row } from "./bench/Row.ts"
 import * as Scaling from "./bench/scaling.ts"
@@ -33,13 +38,17 @@ const sections: Record<string, (options: { quick: boolean }) => Effect.Effect<Ar
   foundation: Foundation.run,
   shared: Shared.run,
   halo: Halo.run,
+  "halo-grid": HaloGrid.run,
   engines: Engines.run,
   cluster: ClusterBench.run,
   scaling: Scaling.run
 }
 
-/** Sections a plain `npm run bench` runs: all but scaling (see above). */
-const DEFAULT = Object.keys(sections).filter((name) => name !== "scaling")
+/** Sections that are there for the pictures: `--svg` adds them, a plain run leaves them out (see above). */
+const PICTURED = ["scaling", "halo-grid"]
+
+/** Sections a plain `npm run bench` runs. */
+const DEFAULT = Object.keys(sections).filter((name) => !PICTURED.includes(name))
 
 const columns: ReadonlyArray<Table.Column<Row>> = [
   { header: "section", cell: (r) => r.section },
@@ -55,16 +64,24 @@ const command = Command.make(
   {
     quick: Flag.Boolean("quick").pipe(Flag.withDefault(false), Flag.withDescription("smaller sizes (smoke test)")),
     only: Flag.Literals("only", Object.keys(sections)).pipe(Flag.optional, Flag.withDescription("run one section")),
+    skip: Flag.Literals("skip", Object.keys(sections)).pipe(
+      Flag.optional,
+      Flag.withDescription("leave one section out (e.g. --svg --skip halo-grid: every picture but the halo grid's)")
+    ),
     json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("one JSON object per figure")),
     svg: Flag.String("svg").pipe(
       Flag.optional,
-      Flag.withDescription("also run the scaling section and draw speedup.svg and asks.svg into this existing folder")
+      Flag.withDescription(
+        "also run the scaling and halo-grid sections (with --only: just that one) and draw speedup.svg, asks.svg, halo-comm.svg and halo-bytes.svg into this existing folder"
+      )
     )
   },
   (options) =>
     Effect.gen(function*() {
       const chosen = Option.match(options.only, { onNone: () => DEFAULT, onSome: (name) => [name] })
-      const names = Option.isSome(options.svg) && !chosen.includes("scaling") ? [...chosen, "scaling"] : chosen
+      // `--only` with `--svg` runs that section alone and draws what it gives (`--only halo-grid --svg DIR`).
+      const names = (Option.isSome(options.svg) && Option.isNone(options.only) ? [...chosen, ...PICTURED] : chosen)
+        .filter((name) => Option.getOrUndefined(options.skip) !== name)
       const rows: Array<Row> = []
       for (const name of names) {
         if (!options.json) yield* Effect.sync(() => process.stderr.write(`running ${name}...\n`))

@@ -154,6 +154,7 @@ const flags = {
   ),
   eval: Flag.String("eval").pipe(Flag.optional, Flag.withDescription("evaluate this expression (await allowed), print its value and exit")),
   cluster: Flags.cluster(),
+  inspectWorkers: Tier.inspectFlag(),
   trace: TraceFile.flag(),
   json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("with --eval: print the value as one JSON line"))
 }
@@ -167,14 +168,20 @@ const command = Command.make("console", flags, (options) =>
   })).pipe(Command.withDescription("An interactive session with engines: a REPL with a client and promise-returning views"))
 
 const session = (
-  options: { readonly engines: number; readonly eval: Option.Option<string>; readonly cluster: Option.Option<string>; readonly json: boolean },
+  options: {
+    readonly engines: number
+    readonly eval: Option.Option<string>
+    readonly cluster: Option.Option<string>
+    readonly inspectWorkers: boolean
+    readonly json: boolean
+  },
   recorder: Trace.Recorder | undefined
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const workers = Math.min(options.engines, Os.availableParallelism())
     // The session runs in a runtime of its own: it gets the program's output sink (stderr under --json).
     const sink = Layer.succeed(Output.CurrentSink, yield* Output.CurrentSink)
-    const tier = Tier.layer(options.cluster, { workers, ...TraceFile.option(recorder) })
+    const tier = Tier.layer(options.cluster, { workers, inspect: options.inspectWorkers, ...TraceFile.option(recorder) })
     const runtime = yield* Effect.acquireRelease(
       Effect.sync(() =>
         ManagedRuntime.make(Client.layer({ engines: options.engines }).pipe(Layer.provide(tier), Layer.provideMerge(sink)))

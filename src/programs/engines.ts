@@ -63,6 +63,7 @@ const flags = {
   ),
   seed: Flags.seed(42, "generator seed for the particles"),
   cluster: Flags.cluster(),
+  inspectWorkers: Tier.inspectFlag(),
   trace: TraceFile.flag(),
   json: Flags.json("one JSON object per step on stdout")
 }
@@ -211,7 +212,7 @@ const command = Command.make("engines", flags, (options) =>
     const recorder = yield* TraceFile.recorder(options.trace, options.cluster)
     const steps = yield* Effect.scoped(
       Effect.gen(function*() {
-        const tier = Tier.layer(options.cluster, { workers, ...TraceFile.option(recorder) })
+        const tier = Tier.layer(options.cluster, { workers, inspect: options.inspectWorkers, ...TraceFile.option(recorder) })
         const context = yield* Layer.build(Client.layer({ engines: options.engines }).pipe(Layer.provide(tier)))
         return yield* tour(options).pipe(Effect.provide(context))
       })

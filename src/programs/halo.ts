@@ -111,6 +111,7 @@ const flags = {
     Flag.withDescription("also draw the final particles, coloured by region, with the region borders")
   ),
   cluster: Flags.cluster(),
+  inspectWorkers: Tier.inspectFlag(),
   trace: TraceFile.flag(),
   json: Flags.json()
 }
@@ -158,7 +159,7 @@ const command = Command.make("halo", flags, (options) =>
           // Start the workers and the actors before the clock; serial starts none.
           const layer: Tier.Tier = tier === "local"
             ? Local.layerWith(TraceFile.option(recorder))
-            : Tier.layer(options.cluster, { workers: options.workers, ...TraceFile.option(recorder) })
+            : Tier.layer(options.cluster, { workers: options.workers, inspect: options.inspectWorkers, ...TraceFile.option(recorder) })
           const runner = mode === "serial"
             ? yield* Modes.serial({ params, grid })
             : yield* Modes.prepare(mode, { params, grid }).pipe(Effect.provide(yield* Layer.build(layer)))
@@ -171,7 +172,6 @@ const command = Command.make("halo", flags, (options) =>
           yield* Progress.track(mode, () => ({ done: Math.min(...words), total: steps }), { enabled: !options.json && !onCluster })
           const outcome = yield* runner.run(initial, onCluster ? {} : { progress, energy: true })
           last = outcome.state
-          const capacity = runner.workers * outcome.seconds
           return {
             mode,
             tier,
@@ -190,7 +190,7 @@ const command = Command.make("halo", flags, (options) =>
             bytesPerStep: outcome.bytes / (steps + 1),
             computeSeconds: outcome.computeSeconds,
             waitSeconds: outcome.waitSeconds,
-            commRatio: Math.max(0, capacity - outcome.computeSeconds) / outcome.computeSeconds,
+            commRatio: Modes.commRatio(outcome, runner.workers),
             kineticEnergy: outcome.kineticEnergy,
             kineticEnergyMax: outcome.energy === undefined ? null : Math.max(...outcome.energy),
             checksum: Halo.checksum(outcome.state)

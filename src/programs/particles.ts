@@ -62,6 +62,7 @@ const flags = {
   ),
   svg: Flag.File("svg").pipe(Flag.optional, Flag.withDescription("also draw the first 100 particles' paths to this SVG file")),
   cluster: Flags.cluster(),
+  inspectWorkers: Tier.inspectFlag(),
   trace: TraceFile.flag(),
   json: Flags.json()
 }
@@ -88,7 +89,7 @@ const command = Command.make("particles", flags, (options) =>
     const nsteps = Particles.stepsFor(options.dt)
     const initial = Particles.randomParticles(options.particles, options.seed)
     const recorder = yield* TraceFile.recorder(options.trace, options.cluster)
-    const layer = Tier.layer(options.cluster, { workers: options.workers, ...TraceFile.option(recorder) })
+    const layer = Tier.layer(options.cluster, { workers: options.workers, inspect: options.inspectWorkers, ...TraceFile.option(recorder) })
     const runOptions: Modes.Options = {
       schedule: options.schedule,
       chunk: Option.getOrUndefined(options.chunk),

@@ -44,6 +44,7 @@ const flags = {
     Flag.withDescription("samples per message for actors / pipeline (default: ~4 chunks per worker)")
   ),
   cluster: Flags.cluster(),
+  inspectWorkers: Tier.inspectFlag(),
   trace: TraceFile.flag(),
   json: Flags.json()
 }
@@ -129,12 +130,12 @@ const command = Command.make("pi", flags, (options) =>
       onSome: (mode) => [mode] as const
     })
     const recorder = yield* TraceFile.recorder(options.trace, options.cluster)
-    const threads = Tier.layer(options.cluster, { workers: options.workers, ...TraceFile.option(recorder) })
+    const threads = Tier.layer(options.cluster, { workers: options.workers, inspect: options.inspectWorkers, ...TraceFile.option(recorder) })
     const rows: Array<Row> = []
     for (const mode of modes) {
       rows.push(yield* measure(mode, options, threads, mode === "per-sample" ? true : undefined))
       if (mode === "per-sample" && Option.isNone(options.cluster)) {
-        rows.push(yield* measure(mode, options, Threads.layer({ workers: options.workers, batching: false, ...TraceFile.option(recorder) }), false))
+        rows.push(yield* measure(mode, options, Threads.layer({ workers: options.workers, batching: false, inspect: options.inspectWorkers, ...TraceFile.option(recorder) }), false))
       }
     }
     const serial = rows.find((row) => row.mode === "serial")

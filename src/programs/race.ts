@@ -12,6 +12,7 @@ import { Progress, Threads } from "../runtime/index.ts"
 import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Table from "./cli/Table.ts"
+import * as Tier from "./cli/Tier.ts"
 import * as TraceFile from "./cli/TraceFile.ts"
 import * as Modes from "./race/modes.ts"
 
@@ -29,6 +30,7 @@ const flags = {
   ),
   mode: Flags.mode(Modes.MODES),
   trace: TraceFile.flag(),
+  inspectWorkers: Tier.inspectFlag(),
   json: Flags.json()
 }
 
@@ -61,7 +63,7 @@ const command = Command.make("race", flags, (options) =>
       Effect.gen(function*() {
         const progress = { done: 0, total: modes.length }
         yield* Progress.track("race", () => progress, { enabled: !options.json })
-        const context = yield* Layer.build(Threads.layer({ workers: options.workers, ...TraceFile.option(recorder) }))
+        const context = yield* Layer.build(Threads.layer({ workers: options.workers, inspect: options.inspectWorkers, ...TraceFile.option(recorder) }))
         const racers = yield* Modes.prepare.pipe(Effect.provide(context))
         return yield* Effect.forEach(modes, (mode) =>
           racers.race(mode, options.increments).pipe(

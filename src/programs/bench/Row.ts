@@ -16,6 +16,8 @@ export interface Row {
   /** For pictures (`--svg`): the line this figure belongs to and its position along the x axis. */
   readonly series?: string
   readonly x?: number
+  /** The name of that position when the axis is categorical (a region grid, "2x4"); `x` still orders it. */
+  readonly xLabel?: string
 }
 
 export const median = (xs: ReadonlyArray<number>): number => {

@@ -75,7 +75,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
         })
         for (const mode of ["messages", "shared"] as const) {
           const outcome = last[`${mode}.${n}`]!
-          const comm = (WORKERS * outcome.seconds - outcome.computeSeconds) / outcome.computeSeconds
+          const comm = Modes.commRatio(outcome, WORKERS)
           const target = options.quick ? undefined : targets[n]
           rows.push({
             section: "halo",

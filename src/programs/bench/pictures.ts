@@ -1,10 +1,13 @@
 /**
  * The bench's pictures (`--svg DIR`), drawn from its rows: speedup against workers for π, particles and halo
  * with the ideal line (linear up to the cores, flat past them), and no-op asks per second against messages in
- * flight with the raw postMessage baseline. Rows carry `series` and `x` for this (see `scaling.ts`).
+ * flight with the raw postMessage baseline (see `scaling.ts`); the halo's communication / computation and its
+ * halo bytes per step against the region grid (see `haloGrid.ts`). Rows carry `series`, `x` and, on a categorical
+ * axis, `xLabel` for this.
  */
 import type { Series } from "../render/chartSvg.ts"
 import { chartSvg } from "../render/chartSvg.ts"
+import * as HaloGrid from "./haloGrid.ts"
 import type { Row } from "./Row.ts"
 
 export interface Picture {
@@ -56,6 +59,28 @@ export const draw = (rows: ReadonlyArray<Row>, cores: number): Array<Picture> =>
         xTicks: actors.points.map(([x]) => x),
         logX: true,
         logY: true
+      })
+    })
+  }
+  const ratio = seriesOf(rows, "halo grid", "comm/comp", (row) => row.value)
+  const traffic = seriesOf(rows, "halo grid", "KB/step", (row) => row.value)
+  for (const [file, series, title, yLabel] of [
+    ["halo-comm.svg", ratio, "Halo: communication / computation against the region grid", "comm / comp (worker time)"],
+    ["halo-bytes.svg", traffic, "Halo: bytes exchanged per step against the region grid", "KB per step (all regions)"]
+  ] as const) {
+    if (series.points.length === 0) continue
+    const xs = series.points.map(([x]) => x)
+    const names = new Map(rows.filter((row) => row.section === "halo grid" && row.x !== undefined).map((row) => [row.x!, row.xLabel ?? `${row.x}`]))
+    pictures.push({
+      file,
+      svg: chartSvg({
+        title,
+        xLabel: `region grid (px x py regions, spread over ${HaloGrid.WORKERS} workers)`,
+        yLabel,
+        series: [{ ...series, name: `messages, ${HaloGrid.WORKERS} workers` }],
+        xTicks: xs,
+        xTickLabels: xs.map((x) => names.get(x)!),
+        logX: true
       })
     })
   }

@@ -55,6 +55,17 @@ export interface Outcome {
   readonly energy?: Float64Array
 }
 
+/**
+ * Communication per unit of computation: the worker time not spent in the region kernels (sending and receiving
+ * halos, encoding them, waiting for neighbours, handing the particles out and collecting them, idle) over the time
+ * spent in them. Derived, not measured directly: the kernels' time is measured inside the regions
+ * (`computeSeconds`), the rest is `workers × seconds` (the wall-clock capacity of the workers used) minus that.
+ * Regions' own `waitSeconds` cannot stand in for it once several regions share a worker: a region waiting for
+ * its neighbour overlaps another region computing on the same thread.
+ */
+export const commRatio = (outcome: Outcome, workers: number): number =>
+  Math.max(0, workers * outcome.seconds - outcome.computeSeconds) / outcome.computeSeconds
+
 export type RunError = Schemas.HaloError | ActorError.ActorError | Barrier.BarrierBroken | Barrier.BarrierTimeout
 
 export interface Runner {

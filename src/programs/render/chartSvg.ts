@@ -21,6 +21,8 @@ export interface Chart {
   readonly logY?: boolean
   /** Where the x axis has ticks (and ends), e.g. the points measured; round numbers if omitted. */
   readonly xTicks?: ReadonlyArray<number>
+  /** Names for `xTicks`, one each, in place of their numbers (a categorical axis: region grids). */
+  readonly xTickLabels?: ReadonlyArray<string>
   /** A vertical marker and its label, e.g. the number of cores. */
   readonly marker?: { readonly x: number; readonly label: string }
   readonly width?: number
@@ -91,6 +93,19 @@ const axisFor = (values: ReadonlyArray<number>, log: boolean, fromZero: boolean)
   return { lo, hi, log }
 }
 
+/**
+ * An axis ending at the given ticks; for named ticks (categories) half a gap further on each side, so the first
+ * and last points sit inside the frame like the others.
+ */
+const tickedAxis = (ticks: ReadonlyArray<number>, log: boolean, categorical: boolean): Axis => {
+  const sorted = [...ticks].sort((a, b) => a - b)
+  const lo = sorted[0]!
+  const hi = sorted[sorted.length - 1]!
+  if (!categorical) return { lo, hi, log }
+  if (log) return { lo: lo / Math.sqrt(sorted[1]! / lo), hi: hi * Math.sqrt(hi / sorted[sorted.length - 2]!), log }
+  return { lo: lo - (sorted[1]! - lo) / 2, hi: hi + (hi - sorted[sorted.length - 2]!) / 2, log }
+}
+
 const position = (axis: Axis, v: number, from: number, length: number): number => {
   const t = axis.log ? Math.log(v / axis.lo) / Math.log(axis.hi / axis.lo) : (v - axis.lo) / (axis.hi - axis.lo)
   return from + t * length
@@ -100,14 +115,15 @@ export const chartSvg = (chart: Chart): string => {
   const width = chart.width ?? 640
   const height = chart.height ?? 420
   const left = 70
-  const right = 170
+  // Room for the legend: its line, then the longest name at about 7 px a character (12 px sans-serif).
+  const right = Math.max(170, 46 + 7 * Math.max(0, ...chart.series.map((series) => series.name.length)) + 10)
   const top = 40
   const bottom = 50
   const plotW = width - left - right
   const plotH = height - top - bottom
   const points = chart.series.flatMap((s) => s.points)
   const xAxis = chart.xTicks !== undefined && chart.xTicks.length > 1
-    ? { lo: Math.min(...chart.xTicks), hi: Math.max(...chart.xTicks), log: chart.logX === true }
+    ? tickedAxis(chart.xTicks, chart.logX === true, chart.xTickLabels !== undefined)
     : axisFor(points.map(([x]) => x), chart.logX === true, false)
   const yAxis = axisFor(points.map(([, y]) => y), chart.logY === true, true)
   const px = (x: number) => position(xAxis, x, left, plotW)
@@ -120,11 +136,12 @@ export const chartSvg = (chart: Chart): string => {
   // Grid and ticks.
   const xTicks = chart.xTicks !== undefined && chart.xTicks.length > 1 ? chart.xTicks : xAxis.log ? logTicks(xAxis.lo, xAxis.hi) : linearTicks(xAxis.lo, xAxis.hi).filter((t) => Number.isInteger(t) || xAxis.hi - xAxis.lo < 5)
   const yTicks = yAxis.log ? logTicks(yAxis.lo, yAxis.hi) : linearTicks(yAxis.lo, yAxis.hi)
-  for (const t of xTicks) {
+  xTicks.forEach((t, i) => {
     const x = fmt(px(t))
+    const name = chart.xTicks === xTicks ? chart.xTickLabels?.[i] : undefined
     parts.push(`<line x1="${x}" y1="${top}" x2="${x}" y2="${top + plotH}" stroke="#e6e6e6"/>`)
-    parts.push(`<text x="${x}" y="${top + plotH + 16}" text-anchor="middle">${label(t)}</text>`)
-  }
+    parts.push(`<text x="${x}" y="${top + plotH + 16}" text-anchor="middle">${escape(name ?? label(t))}</text>`)
+  })
   for (const t of yTicks) {
     const y = fmt(py(t))
     parts.push(`<line x1="${left}" y1="${y}" x2="${left + plotW}" y2="${y}" stroke="#e6e6e6"/>`)
@@ -138,7 +155,8 @@ export const chartSvg = (chart: Chart): string => {
   if (chart.marker !== undefined) {
     const x = fmt(px(chart.marker.x))
     parts.push(`<line x1="${x}" y1="${top}" x2="${x}" y2="${top + plotH}" stroke="#999" stroke-dasharray="2 3"/>`)
-    parts.push(`<text x="${x}" y="${top + 12}" dx="4" fill="#666">${escape(chart.marker.label)}</text>`)
+    // At the foot of the line: at the top it would sit on a reference line that levels off there (the ideal).
+    parts.push(`<text x="${x}" y="${top + plotH - 6}" dx="4" fill="#666">${escape(chart.marker.label)}</text>`)
   }
   // Series, then the legend.
   let colourIndex = 0

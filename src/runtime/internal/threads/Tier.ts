@@ -31,6 +31,7 @@ import { Router } from "../Router.ts"
 import type { Batch } from "../Tracing.ts"
 import { Kind } from "../Wire.ts"
 import type { SpawnSpec } from "../Wire.ts"
+import * as Inspector from "./Inspector.ts"
 import * as Mesh from "./Mesh.ts"
 import { Placement } from "./Placement.ts"
 import { Supervisor } from "./Supervisor.ts"
@@ -52,6 +53,11 @@ export interface Options extends Policy {
    * when omitted, and then nothing is recorded anywhere.
    */
   readonly trace?: Recorder
+  /**
+   * Start every worker under the inspector, on loopback: `true` for ports 9230, 9231, … (worker 0, 1, …), or
+   * `{ host, port, wait }`; each worker writes where it listens (see `Inspector.ts`).
+   */
+  readonly inspect?: boolean | Inspector.Options
 }
 
 /** What a cluster runner adds (see the module doc). */
@@ -85,6 +91,8 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
     if (!Number.isInteger(count) || count < 1) {
       return yield* Effect.die(new RangeError(`workers must be a positive integer, got ${count}`))
     }
+    const inspect = Inspector.settings(options.inspect, count)
+    if (typeof inspect === "string") return yield* Effect.die(new RangeError(inspect))
     const basePath = yield* Effect.promise(() => WorkerBundle.baseBundle())
     // Where the workers' output goes (see Output.ts): read once, as the tier starts.
     const sink = yield* Output.CurrentSink
@@ -138,7 +146,8 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
               slots: ThreadSlots.current().handle,
               slot: threadId,
               ...(extra.cluster ? { cluster: extra.cluster } : {}),
-              ...(recorder ? { trace: true } : {})
+              ...(recorder ? { trace: true } : {}),
+              ...(inspect ? { inspect: Inspector.forWorker(inspect, slot.index) } : {})
             } satisfies WorkerData,
             // Workers load a plain bundle: inheriting a TypeScript loader from the parent only slows their boot.
             // Not `--enable-source-maps` either: it decodes the whole map at boot (see SourceMap.ts).

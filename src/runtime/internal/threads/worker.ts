@@ -22,6 +22,7 @@ import { Cell } from "../Cell.ts"
 import * as Codec from "../Codec.ts"
 import { Router } from "../Router.ts"
 import { ThreadTrace } from "../Tracing.ts"
+import * as Inspector from "./Inspector.ts"
 import type { Flush } from "../Tracing.ts"
 import type { Control, SpawnSpec } from "../Wire.ts"
 
@@ -43,6 +44,8 @@ export interface WorkerData {
   readonly cluster?: { readonly first: number; readonly count: number }
   /** Record handler runs, sends and spans, and post them to the main thread in batches (see Tracing.ts). */
   readonly trace?: boolean
+  /** Open the inspector on this worker as it boots (see Inspector.ts). */
+  readonly inspect?: Inspector.Settings
 }
 
 export const start = (): void => {
@@ -58,6 +61,9 @@ export const start = (): void => {
     write: (stream, origin, text) => port.postMessage({ _tag: "Output", stream, origin, text } satisfies Capture.Message)
   }
   Capture.install(new Capture.Forwarded(output.where, output, false))
+  // After the capture, so that where it listens is written as this worker's; before anything user code runs.
+  const inspect = (workerData as WorkerData).inspect
+  if (inspect !== undefined) Inspector.open(inspect)
   const route = cluster === undefined
     ? undefined
     : (k: number) => (k >= first && k < first + cluster.count ? k - first : MAIN)
