@@ -9,7 +9,10 @@
  *   `maxOutstanding` chunks in flight, and gives results in input order or,
  *   with `ordered: false`, as chunks finish; every chunk runs, and failures
  *   are reported together (or in place, `returnExceptions`); `mapMany` maps over
- *   several iterables side by side; `imap` is `map` as a Stream.
+ *   several iterables side by side; `imap` is `map` as a Stream. Its result's
+ *   `progress()` counts items, inside chunks still running too where engines
+ *   share memory (each chunk carries a `Progress` slot its engine stores into),
+ *   and `waitInteractive()` shows it as a bar while waiting.
  *
  * Flags (`view.with({...})`, IPython's `set_flags` / `temp_flags`) apply to
  * every task the view submits: `scheduler`, `retries` (a failed task — also

@@ -8,7 +8,10 @@
  * - `apply`: one item; `applyAsync` / `mapAsync` / `starmapAsync` / `Process.spawn`: handles that can be awaited
  *   (`join`) or interrupted, with progress;
  * - `terminate`: stop now; whatever is outstanding fails with `PoolTerminated` (closing the scope stops the pool
- *   too, interrupting what runs).
+ *   too, interrupting what runs);
+ * - progress: a map given `{ progress: meter }` (`Progress.meter()`) counts its items done while it runs — inside
+ *   running chunks too, through a shared slot per chunk its runner stores into, where workers share memory — and
+ *   its tasks' own reports (`Progress.reporter()`); without one, messages and runners are as before.
  *
  * Inputs are read as they are consumed (any iterable or async iterable, endless ones too), at most `inFlight`
  * chunks ahead (CPython's `buffersize`); an input that throws part-way delivers every result of what it gave
