@@ -6,6 +6,7 @@
  *   npm run bench -- --quick      smaller sizes, a smoke test
  *   npm run bench -- --json       one JSON object per figure
  *   npm run bench -- --only cluster   the Cluster tier against threads (starts its own cluster)
+ *   npm run bench -- --only cold      π in fresh processes: first run against second, and against a warmed raw pool
  *   npm run bench -- --skip engines   all sections but one
  *   npm run bench -- --svg DIR    also the scaling and halo-grid sections, and their pictures in DIR (speedup.svg,
  *                                 asks.svg, halo-comm.svg, halo-bytes.svg)
@@ -22,6 +23,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { Command, Flag } from "effect/cli"
 import * as ClusterBench from "./bench/cluster.ts"
+import * as Cold from "./bench/cold.ts"
 import * as Engines from "./bench/engines.ts"
 import * as Foundation from "./bench/foundation.ts"
 import * as Halo from "./bench/halo.ts"
@@ -36,6 +38,7 @@ import * as SvgFile from "./render/svgFile.ts"
 
 const sections: Record<string, (options: { quick: boolean }) => Effect.Effect<Array<Row>, unknown>> = {
   foundation: Foundation.run,
+  cold: Cold.run,
   shared: Shared.run,
   halo: Halo.run,
   "halo-grid": HaloGrid.run,

@@ -23,7 +23,7 @@ export const rawPool = (workers: number) => RawPool.make(new URL("./rawPiWorker.
 
 const ask = (worker: Worker, message: unknown) => RawPool.ask<number>(worker, message)
 
-const rawPi = (pool: ReadonlyArray<Worker>, samples: number) =>
+export const rawPi = (pool: ReadonlyArray<Worker>, samples: number) =>
   Effect.promise(async () => {
     const share = Math.ceil(samples / pool.length)
     const counts = await Promise.all(
