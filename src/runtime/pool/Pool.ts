@@ -20,7 +20,7 @@
  * counted exactly once. Pool options add an `initializer`, recycling (`maxTasksPerWorker`, `maxHeapMb`) and an
  * elastic size (`minWorkers` / `maxWorkers` / `idleTimeout`); see `Workers`.
  */
-import { Context, Deferred, Duration, Effect, identity, Layer, Schema, Stream } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, identity, Layer, Queue, Schema, Semaphore, Stream } from "effect"
 import type { Scope } from "effect"
 import { ActorError, ActorSystem, Handle, Partition, Progress, Retry } from "../index.ts"
 import type { Code } from "../index.ts"
@@ -168,17 +168,12 @@ export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.Spa
       Effect.mapError(system.ship(task), (error) => new TaskUnavailable({ task: task.name, detail: error.detail }))
 
     /**
-     * The chunks of an input as a stream of result arrays. The input is read as the chunks are sent, with at
-     * most `inFlight` chunks out at once, so an endless or huge input costs the memory of its chunks in flight.
+     * What a map needs for its chunks: the input cut as it is read (with at most `inFlight` chunks out at once, so
+     * an endless or huge input costs the memory of its chunks in flight), and each chunk run on a runner — with one
+     * reply (`whole`) or streamed as the worker computes its items (`streamed`).
      */
-    const chunked = <I, O, E>(
-      task: Task<I, O, E>,
-      items: Feed.Input<I>,
-      options: MapOptions,
-      unordered: boolean,
-      tracker?: Handle.Tracker
-    ): Stream.Stream<Array<O>, PoolError<E>> =>
-      Stream.unwrap(Effect.gen(function*() {
+    const plan = <I, O, E>(task: Task<I, O, E>, items: Feed.Input<I>, options: MapOptions, tracker?: Handle.Tracker) =>
+      Effect.gen(function*() {
         const fixed = options.chunkSize
         if (fixed !== undefined && (!Number.isInteger(fixed) || fixed < 1)) {
           return yield* Effect.die(new RangeError(`chunkSize must be a positive integer, got ${fixed}`))
@@ -193,11 +188,20 @@ export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.Spa
         meter?.start(known, slots ? inFlight : 0)
         const shipped = yield* ship(task)
         const encode = Schema.encodeUnknownSync(task.input)
-        const retries = options.retries ?? 3
+        const decodeOut = Schema.decodeUnknownSync(task.output)
+        const decodeError = Schema.decodeUnknownSync(task.error)
+        const retry = { times: options.retries ?? 3, elsewhere: workers.anyAvailable }
         /** Chunks sent and not finished; an input failure waits until they are (their results come first). */
         let outstanding = 0
         let drained = Deferred.makeUnsafe<void>()
-        const run = (chunk: Array<I>, start: number): Effect.Effect<Array<O>, PoolError<E>> =>
+        const settled = Effect.sync(() => {
+          if (--outstanding === 0) {
+            Deferred.doneUnsafe(drained, Effect.void)
+            drained = Deferred.makeUnsafe<void>()
+          }
+        })
+        /** A chunk about to be sent: its items encoded, counted, and a progress slot for it. */
+        const begin = (chunk: Array<I>) =>
           Effect.suspend(() => {
             const encoded: Array<unknown> = new Array(chunk.length)
             for (let i = 0; i < chunk.length; i++) {
@@ -210,58 +214,97 @@ export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.Spa
             if (tracker && known === undefined) tracker.total++
             if (meter !== undefined && known === undefined) meter.readItems(chunk.length)
             const slot = slots ? meter!.slot(chunk.length) : undefined
-            const started = performance.now()
-            return Retry.onWorkerDeath(workers.run((runner) => runOn(runner, task, shipped, encoded, slot)), {
-              times: retries,
-              elsewhere: workers.anyAvailable
-            }).pipe(
-              Effect.provideService(ActorSystem.ActorSystem, system),
-              // A throw names the item that caused it, as given, and its place in the whole input.
-              Effect.catchIf(isTaskThrew, (threw) =>
-                Effect.fail(
-                  new TaskThrew({
-                    task: threw.task,
-                    index: start + threw.index,
-                    input: chunk[threw.index],
-                    error: threw.error,
-                    detail: threw.detail,
-                    stack: threw.stack
-                  })
-                )),
-              Effect.tap(() =>
-                Effect.sync(() => {
-                  chunker.observe(chunk.length, performance.now() - started)
-                  if (tracker) tracker.done++
-                  meter?.complete(chunk.length, slot)
-                })
-              ),
-              meter === undefined ? identity : Effect.onError(() => Effect.sync(() => meter.release(slot)))
-            )
+            return Effect.succeed({ encoded, slot, started: performance.now() })
           })
-        /** A chunk's results, or (the input's last piece) its failure once every chunk before it has finished. */
-        const runPiece = (piece: Feed.Piece<I>): Effect.Effect<Array<O> | InputFailed, PoolError<E>> => {
-          if (piece._tag === "Failed") {
+        /** A chunk's results are all in: the chunk size adapts, progress moves. */
+        const end = (length: number, slot: Progress.Slot | undefined, started: number) =>
+          Effect.sync(() => {
+            chunker.observe(length, performance.now() - started)
+            if (tracker) tracker.done++
+            meter?.complete(length, slot)
+          })
+        /** A throw names the item that caused it, as given, and its place in the whole input. */
+        const placed = (chunk: Array<I>, start: number) => (threw: TaskThrew) =>
+          new TaskThrew({
+            task: threw.task,
+            index: start + threw.index,
+            input: chunk[threw.index],
+            error: threw.error,
+            detail: threw.detail,
+            stack: threw.stack
+          })
+        /** The input's failure, in its place: once every chunk before it has finished (their results go first). */
+        const inputFailed = (piece: Extract<Feed.Piece<I>, { _tag: "Failed" }>): Effect.Effect<InputFailed> =>
+          Effect.suspend(() => {
             const failed = new InputFailed({ read: piece.read, detail: ActorError.describe(piece.error), cause: piece.error })
             // Unordered, results go out as chunks finish: let the last chunk's result out before this.
             return outstanding === 0 ? Effect.succeed(failed) : Effect.andThen(Deferred.await(drained), Effect.as(Effect.yieldNow, failed))
-          }
+          })
+        const timeoutMs = millis(options.timeout)
+
+        /** A chunk's results in one reply; resent whole if its worker died. */
+        const run = (chunk: Array<I>, start: number): Effect.Effect<Array<O>, PoolError<E>> =>
+          Effect.flatMap(begin(chunk), ({ encoded, slot, started }) =>
+            Retry.onWorkerDeath(workers.run((runner) => runOn(runner, task, shipped, encoded, slot)), retry).pipe(
+              Effect.provideService(ActorSystem.ActorSystem, system),
+              Effect.catchIf(isTaskThrew, (threw) => Effect.fail(placed(chunk, start)(threw))),
+              Effect.tap(() => end(chunk.length, slot, started)),
+              meter === undefined ? identity : Effect.onError(() => Effect.sync(() => meter.release(slot)))
+            ))
+        /** A chunk's results, or (the input's last piece) its failure once every chunk before it has finished. */
+        const whole = (piece: Feed.Piece<I>): Effect.Effect<Array<O> | InputFailed, PoolError<E>> => {
+          if (piece._tag === "Failed") return inputFailed(piece)
           outstanding++
-          return guard(limit("a chunk", options.timeout, run(piece.items, piece.start))).pipe(
-            Effect.ensuring(Effect.sync(() => {
-              if (--outstanding === 0) {
-                Deferred.doneUnsafe(drained, Effect.void)
-                drained = Deferred.makeUnsafe<void>()
-              }
-            }))
-          )
+          return guard(limit("a chunk", options.timeout, run(piece.items, piece.start))).pipe(Effect.ensuring(settled))
         }
-        const results = Feed.pieces(items, chunker).pipe(
-          Stream.mapEffect(runPiece, { concurrency: inFlight, unordered }),
-          // The input's failure goes out in its place: after every result of what was read before it.
-          Stream.mapEffect((part) => (part instanceof InputFailed ? Effect.fail(part) : Effect.succeed(part)))
-        )
-        return meter === undefined ? results : Stream.onEnd(results, Effect.sync(() => meter.finish()))
-      }))
+
+        /** The end of a streamed chunk's wait: the pool terminated, or (with a timeout) the chunk ran too long. */
+        const stop: Effect.Effect<never, PoolTerminated | PoolTimeout> = Effect.andThen(Deferred.await(terminated), Effect.fail(new PoolTerminated()))
+        const stopOrTimeout = timeoutMs === undefined
+          ? stop
+          : Effect.raceFirst(stop, Effect.andThen(Effect.sleep(timeoutMs), Effect.fail(new PoolTimeout({ operation: "a chunk", ms: timeoutMs }))))
+        /**
+         * A chunk's results as the worker computes them (`TaskRunner.stream`); after its worker died, sent again
+         * with the results the consumer already had skipped, so that each arrives exactly once.
+         */
+        const streamed = (piece: Feed.Piece<I>): Stream.Stream<O, PoolError<E>> => {
+          if (piece._tag === "Failed") return Stream.fromEffect(Effect.flatMap(inputFailed(piece), Effect.fail))
+          const chunk = piece.items
+          return Stream.unwrap(Effect.map(begin(chunk), ({ encoded, slot, started }) => {
+            outstanding++
+            const payload = slot === undefined ? { task: shipped, items: encoded } : { task: shipped, items: encoded, progress: slot }
+            const outputs = Retry.streamOnWorkerDeath(() => workers.stream((runner) => runner.stream("stream", payload)), retry).pipe(
+              Stream.provideService(ActorSystem.ActorSystem, system),
+              Stream.map((value) => decodeOut(value) as O),
+              Stream.catchTag("TaskFailed", (failed) => Stream.fail(decodeError(failed.error) as E)),
+              Stream.catchIf(isTaskThrew, (threw) => Stream.fail(placed(chunk, piece.start)(threw))),
+              Stream.interruptWhen(stopOrTimeout),
+              Stream.onEnd(end(chunk.length, slot, started)),
+              Stream.ensuring(settled)
+            )
+            return meter === undefined ? outputs : Stream.onError(outputs, () => Effect.sync(() => meter.release(slot)))
+          }))
+        }
+        return { pieces: Feed.pieces(items, chunker), whole, streamed, inFlight, finish: Effect.sync(() => meter?.finish()) }
+      })
+
+    /**
+     * The chunks' results as a stream of arrays, one per chunk, in order or as chunks finish; the input's failure
+     * goes out in its place: after every result of what was read before it.
+     */
+    const chunked = <I, O, E>(
+      task: Task<I, O, E>,
+      items: Feed.Input<I>,
+      options: MapOptions,
+      unordered: boolean,
+      tracker?: Handle.Tracker
+    ): Stream.Stream<Array<O>, PoolError<E>> =>
+      Stream.unwrap(Effect.map(plan(task, items, options, tracker), ({ finish, inFlight, pieces, whole }) =>
+        pieces.pipe(
+          Stream.mapEffect(whole, { concurrency: inFlight, unordered }),
+          Stream.mapEffect((part) => (part instanceof InputFailed ? Effect.fail(part) : Effect.succeed(part))),
+          Stream.onEnd(finish)
+        )))
 
     /** Every result in order; an input failure carries the results of what was read before it. */
     const collect = <I, O, E>(task: Task<I, O, E>, items: Feed.Input<I>, options: MapOptions = {}, tracker?: Handle.Tracker) =>
@@ -280,8 +323,20 @@ export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.Spa
 
     const map: Shape["map"] = (task, items, options) => collect(task, items, options)
 
+    /**
+     * `imap` / `mapUnordered`: each chunk's results stream as its worker computes them (where the tier carries
+     * stream messages; whole chunks elsewhere). Unordered, every result goes out as soon as it is in; in order,
+     * the head chunk's results flow as they come and later chunks' wait in their own buffers (at most a chunk's
+     * results each, with at most `inFlight` chunks started and not yet read to their end).
+     */
     const streamOf = (unordered: boolean): Shape["imap"] => (task, items, options = {}) =>
-      Stream.flattenIterable(chunked(task, items, options, unordered))
+      system.streams === false
+        ? Stream.flattenIterable(chunked(task, items, options, unordered))
+        : Stream.unwrap(Effect.map(plan(task, items, options), ({ finish, inFlight, pieces, streamed }) =>
+          Stream.onEnd(
+            unordered ? Stream.flatMap(pieces, streamed, { concurrency: inFlight }) : inOrder(pieces, streamed, inFlight),
+            finish
+          )))
 
     const apply: Shape["apply"] = (task, input, options) =>
       Effect.flatMap(map(task, [input], { ...options, chunkSize: 1 }), (out) => Effect.succeed(out[0]!))
@@ -303,6 +358,29 @@ export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.Spa
       stats: workers.stats
     } satisfies Shape
   })
+
+/**
+ * The streams `open` makes of `pieces`, in order, at most `inFlight` of them started and not yet read to their
+ * end: the first one's elements flow as they come; each later one runs into its own queue (room for all of its
+ * chunk's elements, so its worker is never held up by the one before) until the consumer reaches it.
+ */
+const inOrder = <I, A, E>(
+  pieces: Stream.Stream<Feed.Piece<I>>,
+  open: (piece: Feed.Piece<I>) => Stream.Stream<A, E>,
+  inFlight: number
+): Stream.Stream<A, E> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const started = Semaphore.makeUnsafe(inFlight)
+    const start = (piece: Feed.Piece<I>) =>
+      Effect.gen(function*() {
+        yield* started.take(1)
+        const queue = yield* Queue.bounded<A, E | Cause.Done>(piece._tag === "Chunk" ? Math.max(1, piece.items.length) : 1)
+        yield* Effect.forkIn(Stream.runIntoQueue(open(piece), queue), scope)
+        return Stream.ensuring(Stream.fromQueue(queue), started.release(1))
+      })
+    return pieces.pipe(Stream.mapEffect(start), Stream.buffer({ capacity: inFlight }), Stream.flatten())
+  }))
 
 /** A pool as a Layer over the tier's `ActorSystem`; its runners stop when the layer is released. */
 export const layer = (options: Options = {}): Layer.Layer<Pool, ActorError.SpawnFailed, ActorSystem.ActorSystem> =>

@@ -1,13 +1,15 @@
 /**
  * The built-in actor that pools place on every worker: it resolves tasks on demand (`Code.resolve`) and runs
- * chunks of items through them, one chunk per message.
+ * chunks of items through them, one chunk per message — replying with all the outputs (`run`), or streaming them
+ * as they are computed (`stream`, for `imap` / `mapUnordered` on tiers with stream messages).
  *
  * A pool's `initializer` is part of the runner's init parameters, so it runs when the runner starts — before its
  * first task — and again whenever the runner is started afresh (its worker restarted or recycled). A task that
  * throws fails the chunk with `TaskThrew` (its stack on this worker, mapped to the sources); `heap` reports this thread's V8 heap.
  * What a task writes is attributed to it by name (`[stdout:w1 square]`, see `Output`).
  */
-import { Effect, Schema } from "effect"
+import { Cause, Effect, Schema, Stream } from "effect"
+import type { Array as Arr } from "effect"
 import * as V8 from "node:v8"
 import { Actor, ActorError, Code, Output, Progress } from "../index.ts"
 import { TaskThrew } from "./Errors.ts"
@@ -32,6 +34,12 @@ export const Chunk = Schema.Struct({
   /** Where to store how many items are done while the chunk runs, for a map with a meter (see `Progress`). */
   progress: Schema.optional(Progress.SlotSchema)
 })
+
+/** A streamed chunk's outputs leave at least this often (ms); those computed in between go as one batch. */
+export const STREAM_EVERY_MS = 1
+
+/** Outputs of a streamed chunk in transit at most (sent, not yet taken by the asker's consumer). */
+export const STREAM_BUFFER = 1024
 
 /** A task to run once when a runner starts, with its (encoded) input. */
 export const Initializer = Schema.Struct({ task: Code.Shipped, input: Schema.Unknown })
@@ -58,6 +66,18 @@ export const TaskRunner = Actor.make("TaskRunner", {
       success: Schema.Array(Schema.Unknown),
       error: Schema.Union([TaskFailed, TaskUnavailable, TaskThrew])
     }),
+    /**
+     * Run every item of the chunk, in order, streaming the encoded outputs as they are computed: gathered for at
+     * most `STREAM_EVERY_MS` into one batch (one frame), so that cheap items do not cost a message each, and
+     * yielding after each batch so that it leaves at once and a cancel gets in. At most `STREAM_BUFFER` outputs
+     * travel ahead of the asker's consumer (the stream's credit).
+     */
+    stream: Actor.stream({
+      payload: Chunk,
+      element: Schema.Unknown,
+      error: Schema.Union([TaskFailed, TaskUnavailable, TaskThrew]),
+      buffer: STREAM_BUFFER
+    }),
     /** This thread's V8 heap in use, in bytes (for a pool's heap watermark). */
     heap: Actor.message({ payload: Schema.Void, success: Schema.Number })
   },
@@ -72,48 +92,87 @@ export const TaskRunner = Actor.make("TaskRunner", {
     })
 })
 
+type ChunkError = TaskFailed | TaskUnavailable | TaskThrew
+
+/**
+ * A chunk made ready to run: the task resolved, and `item(i)`, the encoded output of item `i` (storing "i + 1
+ * done" into the chunk's progress slot, if it has one). One rule for both messages, `run` and `stream`.
+ */
+const prepare = ({ items, progress, task: shipped }: typeof Chunk.Type) =>
+  Effect.gen(function*() {
+    const name = shipped.name
+    // What a task writes is shown under its name: `[stdout:w1 square] ...`.
+    yield* Output.label(name)
+    const task = yield* Code.resolve(shipped, Task.isTask, "task").pipe(
+      Effect.mapError((error) => new TaskUnavailable({ task: name, detail: error.detail }))
+    )
+    const decode = Schema.decodeUnknownSync(task.input)
+    const encode = Schema.encodeUnknownSync(task.output)
+    const encodeError = Schema.encodeUnknownSync(task.error)
+    // With a meter: items done go to the chunk's slot, and the task's own reports to the meter's work counter.
+    const slot = progress === undefined ? undefined : Progress.view(progress)
+    const reporter = slot === undefined ? undefined : Progress.workReporter(slot)
+    const finish = (i: number, result: unknown): unknown => {
+      const out = encode(result)
+      if (slot !== undefined) Progress.store(slot, i + 1)
+      return out
+    }
+    return (i: number): Effect.Effect<unknown, ChunkError> => {
+      let input: unknown
+      try {
+        input = decode(items[i])
+      } catch (error) {
+        return Effect.fail(new TaskUnavailable({ task: name, detail: `item ${i}: ${ActorError.describe(error)}` }))
+      }
+      let value: unknown
+      const outer = reporter === undefined ? undefined : Progress.enter(reporter)
+      try {
+        value = task.run(input)
+      } catch (thrown) {
+        return Effect.fail(threw(name, i, thrown))
+      } finally {
+        if (outer !== undefined) Progress.enter(outer)
+      }
+      if (!Effect.isEffect(value)) return Effect.sync(() => finish(i, value))
+      return (value as Effect.Effect<unknown, unknown>).pipe(
+        Effect.catchDefect((defect) => Effect.fail(threw(name, i, defect))),
+        Effect.mapError((error) => error instanceof TaskThrew ? error : new TaskFailed({ task: name, index: i, error: encodeError(error) })),
+        Effect.map((result) => finish(i, result))
+      )
+    }
+  })
+
 const handlers = {
   heap: () => Effect.sync(() => V8.getHeapStatistics().used_heap_size),
-  run: ({ items, progress, task: shipped }: typeof Chunk.Type) =>
-    Effect.gen(function*() {
-      const name = shipped.name
-      // What a task writes is shown under its name: `[stdout:w1 square] ...`.
-      yield* Output.label(name)
-      const task = yield* Code.resolve(shipped, Task.isTask, "task").pipe(
-        Effect.mapError((error) => new TaskUnavailable({ task: name, detail: error.detail }))
-      )
-      const decode = Schema.decodeUnknownSync(task.input)
-      const encode = Schema.encodeUnknownSync(task.output)
-      const encodeError = Schema.encodeUnknownSync(task.error)
-      const out = new Array<unknown>(items.length)
-      // With a meter: items done go to the chunk's slot, and the task's own reports to the meter's work counter.
-      const slot = progress === undefined ? undefined : Progress.view(progress)
-      const reporter = slot === undefined ? undefined : Progress.workReporter(slot)
-      for (let i = 0; i < items.length; i++) {
-        const input = yield* Effect.try({
-          try: () => decode(items[i]),
-          catch: (error) => new TaskUnavailable({ task: name, detail: `item ${i}: ${ActorError.describe(error)}` })
+  run: (chunk: typeof Chunk.Type) =>
+    Effect.flatMap(prepare(chunk), (item) =>
+      Effect.gen(function*() {
+        const n = chunk.items.length
+        const out = new Array<unknown>(n)
+        for (let i = 0; i < n; i++) out[i] = yield* item(i)
+        return out
+      })),
+  stream: (chunk: typeof Chunk.Type) =>
+    Stream.unwrap(Effect.map(prepare(chunk), (item) => {
+      const n = chunk.items.length
+      let next = 0
+      /** The next batch: at least one output, more while they come within `STREAM_EVERY_MS`. */
+      type Pull = Effect.Effect<Arr.NonEmptyReadonlyArray<unknown>, ChunkError | Cause.Done>
+      const pull: Pull = Effect.suspend((): Pull => {
+        if (next >= n) return Cause.done()
+        return Effect.gen(function*() {
+          // The previous batch was handed over: let the event loop turn, so that it is posted (the wire flushes
+          // on `setImmediate`) and a cancel can get in, before the next item runs.
+          if (next > 0) yield* Effect.yieldNow
+          const batch: Array<unknown> = []
+          const until = performance.now() + STREAM_EVERY_MS
+          do batch.push(yield* item(next++))
+          while (next < n && performance.now() < until)
+          return batch as unknown as Arr.NonEmptyReadonlyArray<unknown>
         })
-        let value: unknown
-        const outer = reporter === undefined ? undefined : Progress.enter(reporter)
-        try {
-          value = task.run(input)
-        } catch (thrown) {
-          return yield* threw(name, i, thrown)
-        } finally {
-          if (outer !== undefined) Progress.enter(outer)
-        }
-        const result = Effect.isEffect(value)
-          ? yield* (value as Effect.Effect<unknown, unknown>).pipe(
-            Effect.catchDefect((defect) => Effect.fail(threw(name, i, defect))),
-            Effect.mapError((error) => error instanceof TaskThrew ? error : new TaskFailed({ task: name, index: i, error: encodeError(error) }))
-          )
-          : value
-        out[i] = encode(result)
-        if (slot !== undefined) Progress.store(slot, i + 1)
-      }
-      return out
-    })
+      })
+      return Stream.fromPull(Effect.succeed(pull))
+    }))
 }
 
 /** A ref to a running TaskRunner. */

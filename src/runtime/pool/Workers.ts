@@ -12,7 +12,7 @@
  *   worker (Local, Cluster), the runner alone is replaced by a fresh one.
  * - `terminate`: every runner stops now; whatever waits for one fails with `PoolTerminated`.
  */
-import { Deferred, Effect, Exit, Scope } from "effect"
+import { Deferred, Effect, Exit, Scope, Stream } from "effect"
 import { ActorSystem, Balancer } from "../index.ts"
 import type { ActorError } from "../index.ts"
 import { PoolTerminated } from "./Errors.ts"
@@ -40,6 +40,8 @@ export interface Stats {
 export interface Workers {
   /** Run `f` on a runner (waiting for one to be ready, or starting one); it counts as busy until `f` ends. */
   readonly run: <A, E>(f: (runner: Runner) => Effect.Effect<A, E>) => Effect.Effect<A, E | PoolTerminated | ActorError.SpawnFailed>
+  /** The stream `f` opens on a runner (chosen as for `run` when the stream starts); busy until the stream ends. */
+  readonly stream: <A, E>(f: (runner: Runner) => Stream.Stream<A, E>) => Stream.Stream<A, E | PoolTerminated | ActorError.SpawnFailed>
   /** Whether a runner could take a chunk right now (so that a retry goes there rather than waiting). */
   readonly anyAvailable: () => boolean
   readonly stats: () => Stats
@@ -224,6 +226,7 @@ export const make = (options: Options): Effect.Effect<Workers, ActorError.SpawnF
 
     return {
       run: (f) => Effect.flatMap(acquire, (entry) => Effect.ensuring(f(entry.ref), release(entry))),
+      stream: (f) => Stream.unwrap(Effect.map(Effect.acquireRelease(acquire, release), (entry) => f(entry.ref))),
       anyAvailable: () => !closed && (canGrow() || ready().some((entry) => system.isUp(entry.worker))),
       stats: () => ({ runners: entries.length, peak, recycled }),
       terminated: () => closed,
