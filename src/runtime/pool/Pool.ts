@@ -334,7 +334,8 @@ export const make = (options: Options = {}): Effect.Effect<Shape, ActorError.Spa
         ? Stream.flattenIterable(chunked(task, items, options, unordered))
         : Stream.unwrap(Effect.map(plan(task, items, options), ({ finish, inFlight, pieces, streamed }) =>
           Stream.onEnd(
-            unordered ? Stream.flatMap(pieces, streamed, { concurrency: inFlight }) : inOrder(pieces, streamed, inFlight),
+            // One batch waiting at the merge: what runs ahead of the consumer is the chunks' credit.
+            unordered ? Stream.flatMap(pieces, streamed, { concurrency: inFlight, bufferSize: 1 }) : inOrder(pieces, streamed, inFlight),
             finish
           )))
 

@@ -156,7 +156,10 @@ const handlers = {
     Stream.unwrap(Effect.map(prepare(chunk), (item) => {
       const n = chunk.items.length
       let next = 0
-      /** The next batch: at least one output, more while they come within `STREAM_EVERY_MS`. */
+      /**
+       * The next batch: at least one output, more while they come within `STREAM_EVERY_MS`, never more than the
+       * stream's credit (so a slow consumer holds up the worker after `STREAM_BUFFER` outputs, not a batch later).
+       */
       type Pull = Effect.Effect<Arr.NonEmptyReadonlyArray<unknown>, ChunkError | Cause.Done>
       const pull: Pull = Effect.suspend((): Pull => {
         if (next >= n) return Cause.done()
@@ -167,7 +170,7 @@ const handlers = {
           const batch: Array<unknown> = []
           const until = performance.now() + STREAM_EVERY_MS
           do batch.push(yield* item(next++))
-          while (next < n && performance.now() < until)
+          while (next < n && batch.length < STREAM_BUFFER && performance.now() < until)
           return batch as unknown as Arr.NonEmptyReadonlyArray<unknown>
         })
       })
