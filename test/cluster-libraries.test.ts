@@ -5,7 +5,7 @@
  * same properties as on threads, with fewer and smaller cases (every message crosses processes). Failures on a
  * runner arrive as on threads: mapped to the `.ts` lines that threw, with their causes and where they ran.
  */
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Stream } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { initialState, runDecomposed, simulateSerial } from "../src/actors/halo/index.ts"
@@ -44,6 +44,23 @@ describe("libraries on the Cluster tier", () => {
       ),
       { numRuns: 6 }
     )
+  })
+
+  it("Pool.imap / mapUnordered fall back to whole chunks (the tier carries no stream messages) and equal Array.map", async () => {
+    const xs = Array.from({ length: 60 }, (_, i) => i - 20)
+    const { ordered, streams, unordered } = await run(
+      Effect.gen(function*() {
+        const pool = yield* Pool.make()
+        return {
+          streams: (yield* ActorSystem.ActorSystem).streams,
+          ordered: yield* Stream.runCollect(pool.imap(square, xs, { chunkSize: 7 })),
+          unordered: yield* Stream.runCollect(pool.mapUnordered(square, xs, { chunkSize: 7 }))
+        }
+      })
+    )
+    expect(streams).toBe(false)
+    expect(ordered).toEqual(xs.map((x) => x * x))
+    expect([...unordered].sort((a, b) => a - b)).toEqual(xs.map((x) => x * x).sort((a, b) => a - b))
   })
 
   it("progress of pool and engine maps counts replies (no shared memory across processes), ending at the total", async () => {

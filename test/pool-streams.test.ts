@@ -165,7 +165,8 @@ describe("Pool.imap and mapUnordered stream results", () => {
       })
     )
     expect(stopped).toBeGreaterThanOrEqual(5)
-    expect(stopped).toBeLessThan(total / 2)
+    // Far short of the 3000: each worker stops after the item it was running when the cancel came.
+    expect(stopped).toBeLessThan(total / 4)
     expect(later).toBe(stopped)
   })
 })
