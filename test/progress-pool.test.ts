@@ -82,15 +82,19 @@ describe("pool map progress", () => {
     for (let i = 1; i < seen.length; i++) expect(seen[i]!.done).toBeGreaterThanOrEqual(seen[i - 1]!.done)
   })
 
-  it("streams (mapUnordered) count the same way", async () => {
+  it.each([["imap", false], ["mapUnordered", true]] as const)("streamed chunks (%s) count the same way, inside a running chunk too", async (_, unordered) => {
     const xs = Array.from({ length: 150 }, (_, i) => i)
-    const meter = Progress.meter()
-    const { out, seen } = await Tiers.run(
-      tiers.threads(2),
-      Effect.flatMap(Pool.make(), (pool) => watched(meter, Stream.runCollect(pool.mapUnordered(slowSquare, xs, { chunkSize: 10, progress: meter }))))
-    )
-    expect([...out].sort((a, b) => a - b)).toEqual(xs.map((x) => x * x))
-    expectMoved(seen, 150)
+    for (const chunkSize of [10, 150]) {
+      const meter = Progress.meter()
+      const { out, seen } = await Tiers.run(
+        tiers.threads(2),
+        Effect.flatMap(Pool.make(), (pool) =>
+          watched(meter, Stream.runCollect((unordered ? pool.mapUnordered : pool.imap)(slowSquare, xs, { chunkSize, progress: meter }))))
+      )
+      expect(unordered ? [...out].sort((a, b) => a - b) : out).toEqual(xs.map((x) => x * x))
+      // With one chunk of 150, a reading strictly between 0 and 150 came from inside the streamed chunk.
+      expectMoved(seen, 150)
+    }
   })
 
   it("moves inside a running chunk on Local too, and the work counter with it", async () => {
