@@ -107,8 +107,8 @@ describe("Pool.imap and mapUnordered stream results", () => {
   })
 
   it.each(modes)("%s: a slow consumer holds the workers up: results computed ahead of it stay bounded", async (_, unordered) => {
-    const total = 20_000
-    const chunkSize = 5_000
+    const total = 60_000
+    const chunkSize = 15_000
     const inFlight = 2
     const { ahead, out } = await Tiers.run(
       tiers.threads(2),
@@ -123,7 +123,7 @@ describe("Pool.imap and mapUnordered stream results", () => {
         const out = yield* Stream.runCollect(Stream.tap(stream, () =>
           Effect.gen(function*() {
             consumed++
-            // A pause after the first result: unbounded producers would finish all 20k items meanwhile.
+            // A pause after the first result: unbounded producers would finish all 60k items meanwhile.
             if (consumed === 1) yield* Effect.sleep("40 millis")
             ahead = Math.max(ahead, Atomics.load(produced, 0) - consumed)
           })))
