@@ -4,7 +4,12 @@
  *
  * - `map`: ordered results, items sent in chunks (automatic size unless given); `starmap` for tasks of several
  *   arguments (`Task.star`);
- * - `imap` / `mapUnordered`: results as a stream, in order or as chunks finish;
+ * - `imap` / `mapUnordered`: results as a stream, in order or as they are ready. Each chunk's results leave its
+ *   worker as they are computed (`TaskRunner.stream`, batched for at most a millisecond), so the first result
+ *   arrives after one item rather than one chunk; a slow consumer holds the workers up through the stream's
+ *   credit; a chunk whose worker died is sent again and the results the consumer already had are skipped.
+ *   Where the tier carries no stream messages (`ActorSystem.Service.streams`: Cluster), whole chunks;
+ *   `map` / `apply` / the async handles always take one reply per chunk;
  * - `apply`: one item; `applyAsync` / `mapAsync` / `starmapAsync` / `Process.spawn`: handles that can be awaited
  *   (`join`) or interrupted, with progress;
  * - `terminate`: stop now; whatever is outstanding fails with `PoolTerminated` (closing the scope stops the pool
