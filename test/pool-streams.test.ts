@@ -12,7 +12,7 @@ import * as Path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { ActorSystem } from "../src/runtime/index.ts"
 import { Pool } from "../src/runtime/pool/index.ts"
-import { STREAM_BUFFER } from "../src/runtime/pool/TaskRunner.ts"
+import { STREAM_BATCH, STREAM_BUFFER } from "../src/runtime/pool/TaskRunner.ts"
 import { counted, gated, slowDieOnce } from "./fixtures/streamTasks.ts"
 import { square } from "./fixtures/tasks.ts"
 import * as Tiers from "./support/tiers.ts"
@@ -108,8 +108,9 @@ describe("Pool.imap and mapUnordered stream results", () => {
 
   it.each(modes)("%s: a slow consumer holds the workers up: results computed ahead of it stay bounded", async (_, unordered) => {
     const total = 60_000
-    const chunkSize = 15_000
-    const inFlight = 2
+    // Unordered, one chunk of everything, so that only the stream's credit can hold its worker up; in order, four
+    // chunks one at a time (`inFlight: 1`), the head's results waiting for the consumer in a buffer of one chunk.
+    const chunkSize = unordered ? total : 10_000
     const { ahead, out } = await Tiers.run(
       tiers.threads(2),
       Effect.gen(function*() {
@@ -119,7 +120,7 @@ describe("Pool.imap and mapUnordered stream results", () => {
         const items = Array.from({ length: total }, (_, x) => ({ x, ms: 0, counter }))
         let consumed = 0
         let ahead = 0
-        const stream = (unordered ? pool.mapUnordered : pool.imap)(counted, items, { chunkSize, inFlight })
+        const stream = (unordered ? pool.mapUnordered : pool.imap)(counted, items, { chunkSize, inFlight: 1 })
         const out = yield* Stream.runCollect(Stream.tap(stream, () =>
           Effect.gen(function*() {
             consumed++
@@ -131,10 +132,9 @@ describe("Pool.imap and mapUnordered stream results", () => {
       })
     )
     expect(out.length).toBe(total)
-    // Unordered: each running chunk's credit, a batch computed while it waits for more, and one batch at the
-    // merge. In order, a later
-    // chunk's results wait for the head in a buffer of one chunk: the bound is the chunks in flight.
-    const bound = unordered ? inFlight * 3 * STREAM_BUFFER : inFlight * chunkSize + 2 * STREAM_BUFFER
+    // The credit in transit, a batch computed while the worker waits for more, and one batch at the merge (at
+    // most the credit); in order, a chunk's buffer on top.
+    const bound = (unordered ? 0 : chunkSize) + 2 * STREAM_BUFFER + STREAM_BATCH
     expect(bound).toBeLessThan(total)
     expect(ahead).toBeLessThanOrEqual(bound)
   })

@@ -29,6 +29,7 @@ import * as Foundation from "./bench/foundation.ts"
 import * as Halo from "./bench/halo.ts"
 import * as HaloGrid from "./bench/haloGrid.ts"
 import * as Pictures from "./bench/pictures.ts"
+import * as PoolBench from "./bench/pool.ts"
 import type { Row } from "./bench/Row.ts"
 import * as Scaling from "./bench/scaling.ts"
 import * as Shared from "./bench/shared.ts"
@@ -43,6 +44,7 @@ const sections: Record<string, (options: { quick: boolean }) => Effect.Effect<Ar
   halo: Halo.run,
   "halo-grid": HaloGrid.run,
   engines: Engines.run,
+  pool: PoolBench.run,
   cluster: ClusterBench.run,
   scaling: Scaling.run
 }
