@@ -110,6 +110,31 @@ describe("actors on the Cluster tier", () => {
       expect(yield* Fiber.join(second)).toBe(5)
     })))
 
+  it.skipIf(!Fs.existsSync("/proc/self/stat"))("a cancelled ask stops its handler on the runner, and the actor answers the next", () =>
+    run(Effect.gen(function*() {
+      // Worker 1 is runner 0's second thread; a spinning handler there shows in that runner's CPU time.
+      const echo = yield* ActorSystem.spawn(Echo, { prefix: "c:" }, { worker: 1 })
+      const pid = cluster().started.runners()[0]!.pid
+      const cpuMs = () => {
+        const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+        return (Number(stat[11]) + Number(stat[12])) * 10
+      }
+      const busy = Effect.gen(function*() {
+        const before = cpuMs()
+        yield* Effect.sleep("1 second")
+        return cpuMs() - before
+      })
+      const spinning = yield* Effect.forkChild(echo.ask("spin", 50_000))
+      yield* Effect.sleep("200 millis")
+      const during = yield* busy
+      yield* Fiber.interrupt(spinning)
+      yield* Effect.sleep("300 millis")
+      const after = yield* busy
+      // The spin did burn CPU on the runner (the fault happened), and stopped once its ask was cancelled.
+      expect(during).toBeGreaterThan(2 * after)
+      expect(yield* echo.ask("echo", "next")).toBe("c:next")
+    })))
+
   it("π chunks on actors and a pipeline equal serial, for any seed, size and chunk", async () => {
     await fc.assert(
       fc.asyncProperty(

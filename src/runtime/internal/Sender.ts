@@ -543,17 +543,38 @@ export class Sender {
    */
   forward(peer: number, actorId: number, tag: string | number, encoded: unknown): Effect.Effect<RawReply, WorkerDied | WorkerLost> {
     return Effect.callback<RawReply, WorkerDied | WorkerLost>((resume) => {
-      const outbox = this.links.outbox(peer)
-      if (outbox === undefined) return resume(Exit.fail(this.unreachable(peer)))
-      const reqId = this.nextReq++
-      this.pending.set(reqId, new Pending(resume as Pending["resume"], undefined, peer, -1, false, true))
-      outbox.push(Kind.Ask, reqId, actorId, tag, encoded)
-      return Effect.sync(() => {
-        if (!this.pending.delete(reqId)) return
-        this.links.outbox(peer)?.push(Kind.Cancel, reqId, actorId, 0, 0)
-        this.links.cancelled?.(peer)
-      })
+      const reqId = this.forwardWith(peer, actorId, tag, encoded, resume)
+      return Effect.sync(() => this.cancelForward(peer, reqId, actorId))
     })
+  }
+
+  /**
+   * `forward` without a fiber (a runner passes on thousands a second): `done` hears the reply, or the error;
+   * returns the request's id, for `cancelForward`.
+   */
+  forwardWith(
+    peer: number,
+    actorId: number,
+    tag: string | number,
+    encoded: unknown,
+    done: (exit: Exit.Exit<RawReply, WorkerDied | WorkerLost>) => void
+  ): number {
+    const outbox = this.links.outbox(peer)
+    if (outbox === undefined) {
+      done(Exit.fail(this.unreachable(peer)))
+      return -1
+    }
+    const reqId = this.nextReq++
+    this.pending.set(reqId, new Pending(done as Pending["resume"], undefined, peer, -1, false, true))
+    outbox.push(Kind.Ask, reqId, actorId, tag, encoded)
+    return reqId
+  }
+
+  /** Withdraw a `forwardWith` ask that has not been answered: its thread is told to interrupt it, and `done` hears nothing. */
+  cancelForward(peer: number, reqId: number, actorId: number): void {
+    if (!this.pending.delete(reqId)) return
+    this.links.outbox(peer)?.push(Kind.Cancel, reqId, actorId, 0, 0)
+    this.links.cancelled?.(peer)
   }
 
   /** A tell whose payload is already encoded (see `forward`); false when `peer` is not connected. */

@@ -2,61 +2,79 @@
  * The runner side of the batching entity (`Protocol.MuxEntity`): one per client, holding the replies that
  * client has not collected yet.
  *
- * A `Frames` batch is handled in order, synchronously: an ask is passed, still encoded, to the thread that
- * hosts its actor (an actor this runner does not host is answered `ActorStopped`, which tells the spawner to
- * start it again), a tell is passed on and its mailbox credit returned at once, a cancel interrupts its ask.
- * Replies wait in one flat array of frames until `Replies` collects them, which it does as soon as there are
- * any (after the current turn, so that replies arriving together leave together), or after `POLL_MS` with none.
+ * A `Frames` request's batches are handled in the order of their `seq` (one that comes early waits for those
+ * before it), synchronously: an ask is passed, still encoded, to the thread that hosts its actor (an actor this
+ * runner does not host is answered `ActorStopped`, which tells the spawner to start it again), a tell is passed
+ * on and its mailbox credit returned at once, a cancel interrupts its ask.
+ *
+ * Replies ride back on the requests themselves (one Effect Cluster request costs far more CPU than the frames
+ * it carries): the runner holds at most one request open. It answers it with every reply it has as soon as
+ * there are any (after the current turn, so that replies arriving together leave together), at once when the
+ * next request comes (which is then held instead), when none of the client's asks is running any more, or after
+ * `POLL_MS`. The client may so have two requests in flight and is never kept from sending (see `Mux.ts`).
  */
-import { Effect, Exit } from "effect"
-import type { Fiber } from "effect"
-import { ActorStopped, MalformedMessage, WorkerDied } from "../../ActorError.ts"
+import { Cause, Effect, Exit } from "effect"
+import { ActorStopped, MalformedMessage, WorkerDied, describe } from "../../ActorError.ts"
 import * as Codec from "../Codec.ts"
 import type * as Tier from "../threads/Tier.ts"
 import { Kind, forEachFrame } from "../Wire.ts"
 import * as Protocol from "./Protocol.ts"
 import * as Transport from "./Transport.ts"
 
-/** The longest a `Replies` request waits with nothing to return. */
+/** The longest a request is held with nothing to return. */
 const POLL_MS = 5000
+
+const NOTHING = Protocol.pack([])
 
 export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: ReadonlyMap<number, number>) =>
   Protocol.MuxEntity.toLayer(
     Effect.gen(function*() {
       let replies: Array<unknown> = []
-      let collect: (() => void) | undefined
+      /** The client's asks being answered on a thread here, by the client's request id. */
+      const running = new Map<number, { readonly thread: number; readonly forwarded: number; readonly actorId: number }>()
+      /** Answers the request held open, if any, with every reply so far. */
+      let held: (() => void) | undefined
       let scheduled = false
-      const running = new Map<number, Fiber.Fiber<unknown, unknown>>()
+      const answerSoon = () => {
+        if (held === undefined || scheduled) return
+        scheduled = true
+        setImmediate(() => {
+          scheduled = false
+          held?.()
+        })
+      }
       const push = (kind: number, a: unknown, b: unknown, c: unknown, d: unknown) => {
         replies.push(kind, a, b, c, d)
-        if (collect !== undefined && !scheduled) {
-          scheduled = true
-          setImmediate(() => {
-            scheduled = false
-            collect?.()
-          })
-        }
+        answerSoon()
       }
       const runtimeError = (reqId: number, error: ActorStopped | WorkerDied | MalformedMessage) => push(Kind.Err, reqId, 1, 0, Codec.runtimeError.encode(error))
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => {
-          for (const fiber of running.values()) fiber.interruptUnsafe()
+          for (const reqId of [...running.keys()]) cancel(reqId)
         })
       )
 
       const ask = (reqId: number, actorId: number, tag: string | number, body: unknown) => {
         const thread = hosted.get(actorId)
         if (thread === undefined) return runtimeError(reqId, new ActorStopped({ actor: `#${actorId}` }))
-        const fiber = Effect.runFork(tier.router.sender.forward(thread, actorId, tag, body))
-        running.set(reqId, fiber)
-        fiber.addObserver((exit) => {
+        // No fiber per ask: the thread's answer comes to a callback, and a cancel withdraws the ask by its id there.
+        const forwarded = tier.router.sender.forwardWith(thread, actorId, tag, body, (exit) => {
           running.delete(reqId)
           if (Exit.isSuccess(exit)) return push(exit.value.kind, reqId, exit.value.source, 0, exit.value.value)
           const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
-          if (failure !== undefined) {
-            runtimeError(reqId, new WorkerDied({ worker: slot * threads + thread, reason: (failure.error as WorkerDied).reason }))
-          }
+          const reason = failure !== undefined ? (failure.error as WorkerDied).reason : describe(Cause.squash(exit.cause))
+          runtimeError(reqId, new WorkerDied({ worker: slot * threads + thread, reason }))
         })
+        if (forwarded >= 0) running.set(reqId, { thread, forwarded, actorId })
+      }
+
+      const cancel = (reqId: number) => {
+        const ask = running.get(reqId)
+        if (ask === undefined) return
+        running.delete(reqId)
+        tier.router.sender.cancelForward(ask.thread, ask.forwarded, ask.actorId)
+        // The client wants no reply, but may be waiting to hear that nothing runs any more.
+        if (running.size === 0) answerSoon()
       }
 
       /** One batch of frames from the client (packed, see `Wire`), in order. */
@@ -73,7 +91,7 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Re
               break
             }
             case Kind.Cancel:
-              running.get(reqId)?.interruptUnsafe()
+              cancel(reqId)
               break
             case Kind.Stream:
               runtimeError(reqId, new MalformedMessage({ actor: `#${actorId}`, message: String(tag), detail: Protocol.STREAMS_UNSUPPORTED }))
@@ -81,26 +99,49 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Re
           }
         })
 
+      /** The client's session, the next `seq` to handle in it, and the requests that came before their turn. */
+      let session = -1
+      let next = 0
+      const early = new Map<number, ReadonlyArray<Uint8Array>>()
+      const handleInOrder = (payload: { readonly session: number; readonly seq: number; readonly batches: ReadonlyArray<Uint8Array> }) => {
+        if (payload.session > session) {
+          // A new session (the client reconnected), or a runner that starts afresh in the middle of one.
+          session = payload.session
+          next = payload.seq
+          early.clear()
+        }
+        if (payload.seq < next) {
+          for (const batch of payload.batches) handle(Protocol.unpack(batch) as Array<unknown>)
+          return
+        }
+        early.set(payload.seq, payload.batches)
+        let batches: ReadonlyArray<Uint8Array> | undefined
+        while ((batches = early.get(next)) !== undefined) {
+          early.delete(next++)
+          for (const batch of batches) handle(Protocol.unpack(batch) as Array<unknown>)
+        }
+      }
+
       return Protocol.MuxEntity.of({
         Frames: ({ payload }) =>
-          Effect.sync(() => {
-            for (const batch of payload.batches) handle(Protocol.unpack(batch) as Array<unknown>)
-          }),
-        Replies: () =>
-          Effect.callback<Uint8Array>((resume) => {
-            const deliver = () => {
+          Effect.callback<Protocol.Exchanged>((resume) => {
+            // A request of a session the client has closed carries nothing it still wants.
+            if (payload.session < session) return resume(Effect.succeed({ replies: NOTHING, running: 0 }))
+            handleInOrder(payload)
+            held?.()
+            const answer = () => {
               clearTimeout(timer)
-              collect = undefined
+              held = undefined
               const out = replies
               replies = []
-              resume(Effect.succeed(Protocol.pack(out)))
+              resume(Effect.succeed({ replies: out.length === 0 ? NOTHING : Protocol.pack(out), running: running.size }))
             }
-            const timer = setTimeout(deliver, POLL_MS)
-            if (replies.length > 0) return deliver()
-            collect = deliver
+            const timer = setTimeout(answer, POLL_MS)
+            held = answer
+            if (replies.length > 0 || running.size === 0) answerSoon()
             return Effect.sync(() => {
               clearTimeout(timer)
-              if (collect === deliver) collect = undefined
+              if (held === answer) held = undefined
             })
           })
       })

@@ -105,19 +105,31 @@ export const Tell = Rpc.make("Tell", { payload: Message, error: NotStarted })
 export const Stop = Rpc.make("Stop", {})
 
 /**
- * Batches of messages between one client and one runner (see `Mux.ts` and `MuxServer.ts`): `Frames` carries the
- * client's frames (asks, tells, cancels, as in `Wire.ts`; packed batches, in order), and `Replies` waits until replies are ready and
- * returns them all. Its entities are pinned: one per client and runner slot.
+ * Batches of messages between one client and one runner (see `Mux.ts` and `MuxServer.ts`), one request type
+ * for both ways: `Frames` carries the client's frames (asks, tells, cancels, as in `Wire.ts`; packed batches),
+ * numbered `seq` within the client's `session` so that the runner handles them in order even with two requests
+ * in flight, and is answered with the replies the runner holds (`Exchanged`). Its entities are pinned: one per
+ * client and runner slot.
  */
-export const Frames = Rpc.make("Frames", { payload: { batches: Schema.Array(Schema.Uint8Array) } })
-export const Replies = Rpc.make("Replies", { success: Schema.Uint8Array })
+export const Exchanged = Schema.Struct({
+  /** The replies, packed frames. */
+  replies: Schema.Uint8Array,
+  /** How many of this client's asks the runner was still running when it answered. */
+  running: Schema.Number
+})
+export type Exchanged = typeof Exchanged.Type
+
+export const Frames = Rpc.make("Frames", {
+  payload: { session: Schema.Number, seq: Schema.Number, batches: Schema.Array(Schema.Uint8Array) },
+  success: Exchanged
+})
 
 export const MUX_TYPE = "Actorflow/Runner"
 
 /** The id of the batching entity between the client `nonce` and runner slot `slot`. */
 export const muxId = (slot: number, nonce: number): string => String((slot + 1) * SERIAL + (nonce % SERIAL))
 
-export const MuxEntity = Entity.make(MUX_TYPE, [Frames, Replies]).annotate(
+export const MuxEntity = Entity.make(MUX_TYPE, [Frames]).annotate(
   ClusterSchema.ShardGroup,
   (entityId) => groupOf(slotOfId(Number(entityId)) ?? 0)
 )
