@@ -1,8 +1,8 @@
 /**
  * One benchmark figure: what was measured, its value, and its ratio against the
  * baseline it is judged by (measured in the same run), with where it goes in a picture
- * when it belongs to one; and the two helpers every
- * section measures with, the median of rounds and a timed effect.
+ * when it belongs to one; and the helpers every
+ * section measures with: the median of rounds, a timed effect and its seconds.
  */
 import { Duration, Effect } from "effect"
 
@@ -29,3 +29,7 @@ export const median = (xs: ReadonlyArray<number>): number => {
 /** Runs `effect` and returns its value with the seconds it took. */
 export const timed = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<{ seconds: number; value: A }, E, R> =>
   Effect.map(Effect.timed(effect), ([duration, value]) => ({ seconds: Duration.toMillis(duration) / 1000, value }))
+
+/** The seconds `effect` took (a failure is a defect: a bench run that fails has nothing to report). */
+export const seconds = (effect: Effect.Effect<unknown, unknown, never>): Effect.Effect<number> =>
+  Effect.map(Effect.orDie(timed(effect)), (r) => r.seconds)

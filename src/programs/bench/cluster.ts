@@ -4,7 +4,7 @@
  * failover time after SIGKILL of a runner (until every actor placed by shard answers again; median of 3). The
  * cluster (embedded Postgres, 2 runner processes) is started in a temporary folder and stopped at the end.
  */
-import { Context, Duration, Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -14,12 +14,9 @@ import { ActorSystem, Threads } from "../../runtime/index.ts"
 import * as Modes from "../pi/modes.ts"
 import { Noop } from "./NoopActor.ts"
 import type { Row } from "./Row.ts"
-import { median } from "./Row.ts"
+import { median, seconds } from "./Row.ts"
 
 const SEED = 2024
-
-const seconds = <E>(effect: Effect.Effect<unknown, E, never>) =>
-  Effect.map(Effect.orDie(Effect.timed(effect)), ([duration]) => Duration.toMillis(duration) / 1000)
 
 export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
   Effect.scoped(

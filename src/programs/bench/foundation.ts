@@ -5,7 +5,7 @@
  * same), and the cold start of a 2-worker pool. Variants alternate within each round and
  * every figure is the median over rounds, so ratios come from the same run.
  */
-import { Duration, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import type { Worker } from "node:worker_threads"
 import { warmUp } from "../../actors/pi/kernel.ts"
 import { ActorSystem, Threads } from "../../runtime/index.ts"
@@ -14,7 +14,7 @@ import { Mover } from "./MoverActor.ts"
 import { Noop } from "./NoopActor.ts"
 import * as RawPool from "./RawPool.ts"
 import type { Row } from "./Row.ts"
-import { median } from "./Row.ts"
+import { median, seconds } from "./Row.ts"
 
 const SEED = 2024
 
@@ -85,12 +85,6 @@ const rawArray = (worker: Worker, length: number, trips: number, move: boolean) 
     }
     return seconds
   })
-
-const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.map(Effect.timed(effect), ([duration, value]) => ({ seconds: Duration.toMillis(duration) / 1000, value }))
-
-const seconds = (effect: Effect.Effect<unknown, unknown, never>) =>
-  Effect.map(Effect.orDie(timed(effect)), (r) => r.seconds)
 
 export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
   Effect.scoped(

@@ -18,7 +18,7 @@ import * as PiModes from "../pi/modes.ts"
 import { rawNoop, rawPool } from "./foundation.ts"
 import { Noop } from "./NoopActor.ts"
 import type { Row } from "./Row.ts"
-import { median, timed } from "./Row.ts"
+import { median, seconds } from "./Row.ts"
 
 const SEED = 2024
 
@@ -27,8 +27,6 @@ export const workerCounts = (cores: number): Array<number> => Array.from({ lengt
 
 /** Messages in flight for the asks curve. */
 const IN_FLIGHT = [1, 2, 4, 8, 16, 32, 64, 128]
-
-const seconds = <E>(effect: Effect.Effect<unknown, E>) => Effect.map(Effect.orDie(timed(effect)), (r) => r.seconds)
 
 export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
   Effect.gen(function*() {
