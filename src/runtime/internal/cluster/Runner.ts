@@ -21,6 +21,7 @@ import * as Tier from "../threads/Tier.ts"
 import { Kind } from "../Wire.ts"
 import * as ConnectionFile from "./ConnectionFile.ts"
 import * as Health from "./Health.ts"
+import { Hosted } from "./Hosted.ts"
 import * as Meta from "./Meta.ts"
 import * as MuxServer from "./MuxServer.ts"
 import * as Postgres from "./Postgres.ts"
@@ -108,7 +109,7 @@ const forwarder = (client: () => Client, health: () => Health.Health | undefined
 }
 
 /** The entity behind every actor this runner hosts (see the module doc). */
-const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map<number, number>) => {
+const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Hosted) => {
   let nextThread = 0
   const start = (id: number, spawn: Protocol.SpawnPayload): Effect.Effect<number, SpawnFailed> =>
     Effect.gen(function*() {
@@ -157,12 +158,16 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map
               Effect.catch((error) => Effect.succeed(runtimeReply(new WorkerDied({ worker: global, reason: error.reason }))))
             )
           }),
-        Tell: ({ payload }) =>
-          Effect.suspend(() =>
+        Tell: ({ payload }) => {
+          const deliver = (thread: number | undefined) =>
             thread !== undefined && tier.router.sender.forwardTell(thread, id, payload.tag, Protocol.unpack(payload.payload))
               ? Effect.void
               : Effect.fail(new Protocol.NotStarted({ id }))
-          ),
+          // A pinned actor's spawner starts it here again as soon as this runner is back: its tells wait for that
+          // (see `Hosted`). One placed by shard is started again only when its spawner hears `NotStarted`.
+          if (thread !== undefined || Protocol.slotOfId(id) === undefined) return Effect.suspend(() => deliver(thread))
+          return Effect.callback<void, Protocol.NotStarted>((resume) => hosted.whenHosted(id, (t) => resume(deliver(t))))
+        },
         Stop: () => stop
       })
     }),
@@ -216,7 +221,8 @@ export const run = (options: Options): Effect.Effect<ConnectionFile.Endpoint, Ru
       return yield* Health.make(yield* RunnerStorage, runners)
     }), context)
     /** The actors hosted here, and their threads (for the batching entity). */
-    const hosted = new Map<number, number>()
+    const hosted = new Hosted()
+    yield* Effect.addFinalizer(() => Effect.sync(() => hosted.clear()))
     yield* Layer.build(
       Layer.mergeAll(entityLayer(tier, options.slot, threads, hosted), MuxServer.layer(tier, options.slot, threads, hosted)).pipe(
         Layer.provide(Layer.succeedContext(context))
