@@ -8,8 +8,13 @@
  * on through Effect Cluster (`forwarder`). An entity lives as long as its actor: closing the entity (a `Stop`,
  * its shard moving away, the runner closing) stops the actor; it is never passivated for being idle. Clients
  * send the messages of pinned actors in batches, through one `MuxServer` entity each.
+ *
+ * A persisted message (`Persist`, see `Protocol.ts`) may reach a runner that does not host its actor (a
+ * redelivery after the actor's runner died): the runner starts the actor from the `Spawn` the message carries,
+ * then passes the message on. One from a sender that is not the spawner carries none: it waits, at most
+ * `UNSTARTED_WAIT`, for the spawner to start the actor here. Whatever it answers is saved as the key's reply.
  */
-import { Duration, Effect, Exit, Layer, Predicate, Schema, Semaphore } from "effect"
+import { Deferred, Duration, Effect, Exit, Layer, Option, Predicate, Schema, Semaphore } from "effect"
 import type { Scope } from "effect"
 import * as Entity from "effect/cluster/Entity"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
@@ -107,6 +112,12 @@ const forwarder = (client: () => Client, health: () => Health.Health | undefined
   }
 }
 
+/**
+ * How long a persisted message that carries no `Spawn` waits for its actor to be started here before it is
+ * answered `WorkerDied` (for good: that answer is its key's reply).
+ */
+const UNSTARTED_WAIT = Duration.seconds(30)
+
 /** The entity behind every actor this runner hosts (see the module doc). */
 const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map<number, number>) => {
   let nextThread = 0
@@ -134,28 +145,52 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map
       const id = Number(address.entityId)
       const starting = yield* Semaphore.make(1)
       let thread: number | undefined
+      /** Opened each time the actor is started here (persisted messages without a `Spawn` wait for it). */
+      let started = yield* Deferred.make<void>()
       const stop = Effect.sync(() => {
         if (thread !== undefined) tier.unhost(thread, id)
         thread = undefined
         hosted.delete(id)
+        if (Deferred.isDoneUnsafe(started)) started = Deferred.makeUnsafe<void>()
       })
       yield* Effect.addFinalizer(() => stop)
+      const spawn = (payload: Protocol.SpawnPayload) =>
+        starting.withPermits(1)(Effect.suspend(() =>
+          thread !== undefined ? Effect.void : Effect.map(start(id, payload), (t) => {
+            thread = t
+            hosted.set(id, t)
+            Deferred.doneUnsafe(started, Exit.void)
+          })
+        ))
+      /** Pass a message on to the actor's thread; its reply, or the runtime error that ended it there. */
+      const forward = (thread: number, payload: { readonly tag: string | number; readonly payload: Uint8Array }) =>
+        tier.router.sender.forward(thread, id, payload.tag, Protocol.unpack(payload.payload)).pipe(
+          Effect.map((reply): Protocol.Reply => ({ kind: reply.kind, source: reply.source, value: Protocol.pack(reply.value) })),
+          Effect.catch((error) => Effect.succeed(runtimeReply(new WorkerDied({ worker: slot * threads + thread, reason: error.reason }))))
+        )
       return Protocol.ActorEntity.of({
-        Spawn: ({ payload }) =>
-          starting.withPermits(1)(Effect.suspend(() =>
-            thread !== undefined ? Effect.void : Effect.map(start(id, payload), (t) => {
-              thread = t
-              hosted.set(id, t)
-            })
-          )),
+        Spawn: ({ payload }) => spawn(payload),
         Ask: ({ payload }) =>
-          Effect.suspend(() => {
-            if (thread === undefined) return Effect.fail(new Protocol.NotStarted({ id }))
-            const global = slot * threads + thread
-            return tier.router.sender.forward(thread, id, payload.tag, Protocol.unpack(payload.payload)).pipe(
-              Effect.map((reply): Protocol.Reply => ({ kind: reply.kind, source: reply.source, value: Protocol.pack(reply.value) })),
-              Effect.catch((error) => Effect.succeed(runtimeReply(new WorkerDied({ worker: global, reason: error.reason }))))
-            )
+          Effect.suspend(() => thread === undefined ? Effect.fail(new Protocol.NotStarted({ id })) : forward(thread, payload)),
+        Persist: ({ payload }) =>
+          Effect.gen(function*() {
+            if (thread === undefined) {
+              if (payload.spawn !== null) {
+                const spawned = yield* Effect.exit(spawn(payload.spawn))
+                if (Exit.isFailure(spawned)) {
+                  const failure = spawned.cause.reasons.find((reason) => reason._tag === "Fail")
+                  return runtimeReply(failure !== undefined ? failure.error as unknown as ActorError : unreachable(id, threads, describe(spawned.cause)))
+                }
+              } else {
+                const waited = yield* Effect.timeoutOption(Deferred.await(started), UNSTARTED_WAIT)
+                if (Option.isNone(waited)) {
+                  return runtimeReply(unreachable(id, threads, "the actor is not started on its runner, and this persisted message came from a process that cannot start it"))
+                }
+              }
+            }
+            return thread === undefined
+              ? runtimeReply(unreachable(id, threads, "the actor stopped"))
+              : yield* forward(thread, payload)
           }),
         Tell: ({ payload }) =>
           Effect.suspend(() =>
