@@ -176,4 +176,31 @@ describe("persisted messages", () => {
       expect(exit).toEqual(Exit.succeed(reply))
       expect(starters(log, "order-1")).toHaveLength(2)
     })), 120_000)
+
+  it("a pinned actor's runner SIGKILLed in the handler: the ask fails typed, the restarted runner runs it unasked, a retry gets its reply", () =>
+    run(Effect.gen(function*() {
+      const log = Path.join(cluster().dir, "ledger-pinned.log")
+      Fs.rmSync(log, { force: true })
+      const ledger = yield* ActorSystem.spawn(Ledger, { log }, { worker: 1 })
+      const asking = yield* Effect.forkChild(Effect.exit(ledger.ask("charge", { id: "order-2", amount: 5, ms: 1500 })))
+      while (count(log, "start", "order-2") === 0) yield* Effect.sleep("20 millis")
+      const [pid] = starters(log, "order-2")
+      expect(pid).toBe(cluster().started.runners()[1]!.pid)
+      const killedAt = yield* kill(1)
+      const failed = yield* Fiber.join(asking)
+      expect(ActorError.isWorkerDied(failureOf(failed))).toBe(true)
+      expect(count(log, "done", "order-2")).toBe(0)
+      yield* restart(1)
+      // Nobody asks again: the restarted runner finds the message in Postgres and runs it.
+      const deadline = Date.now() + 20_000
+      while (count(log, "done", "order-2") === 0 && Date.now() < deadline) yield* Effect.sleep("50 millis")
+      console.log(`pinned persisted message redelivered and done ${seconds(killedAt)} s after the SIGKILL`)
+      expect(count(log, "done", "order-2")).toBe(1)
+      const reply = yield* ledger.ask("charge", { id: "order-2", amount: 5, ms: 1500 })
+      expect(reply).toEqual({ id: "order-2", charged: 16 })
+      const runs = starters(log, "order-2")
+      expect(runs).toHaveLength(2)
+      expect(runs[1]).toBe(cluster().started.runners()[1]!.pid)
+      expect(count(log, "done", "order-2")).toBe(1)
+    })), 120_000)
 })

@@ -12,13 +12,14 @@
  * A persisted message (`Persist`, see `Protocol.ts`) may reach a runner that does not host its actor (a
  * redelivery after the actor's runner died): the runner starts the actor from the `Spawn` the message carries,
  * then passes the message on. One from a sender that is not the spawner carries none: it waits, at most
- * `UNSTARTED_WAIT`, for the spawner to start the actor here. Whatever it answers is saved as the key's reply.
+ * `UNSTARTED_WAIT`, for the spawner to start the actor here (or is answered `ActorStopped` at once when the
+ * spawner stopped it). Whatever it answers is saved as the key's reply.
  */
 import { Deferred, Duration, Effect, Exit, Layer, Option, Predicate, Schema, Semaphore } from "effect"
 import type { Scope } from "effect"
 import * as Entity from "effect/cluster/Entity"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
-import { SpawnFailed, WorkerDied, describe, isSpawnFailed } from "../../ActorError.ts"
+import { ActorStopped, SpawnFailed, WorkerDied, describe, isSpawnFailed } from "../../ActorError.ts"
 import type { ActorError } from "../../ActorError.ts"
 import * as Codec from "../Codec.ts"
 import type { Forwarder, PortOrigin } from "../Host.ts"
@@ -147,6 +148,8 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map
       let thread: number | undefined
       /** Opened each time the actor is started here (persisted messages without a `Spawn` wait for it). */
       let started = yield* Deferred.make<void>()
+      /** Whether its spawner stopped it here (a persisted message without a `Spawn` then has nothing to wait for). */
+      let stopped = false
       const stop = Effect.sync(() => {
         if (thread !== undefined) tier.unhost(thread, id)
         thread = undefined
@@ -158,6 +161,7 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map
         starting.withPermits(1)(Effect.suspend(() =>
           thread !== undefined ? Effect.void : Effect.map(start(id, payload), (t) => {
             thread = t
+            stopped = false
             hosted.set(id, t)
             Deferred.doneUnsafe(started, Exit.void)
           })
@@ -181,6 +185,8 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map
                   const failure = spawned.cause.reasons.find((reason) => reason._tag === "Fail")
                   return runtimeReply(failure !== undefined ? failure.error as unknown as ActorError : unreachable(id, threads, describe(spawned.cause)))
                 }
+              } else if (stopped) {
+                return runtimeReply(new ActorStopped({ actor: `#${id}` }))
               } else {
                 const waited = yield* Effect.timeoutOption(Deferred.await(started), UNSTARTED_WAIT)
                 if (Option.isNone(waited)) {
@@ -198,7 +204,10 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map
               ? Effect.void
               : Effect.fail(new Protocol.NotStarted({ id }))
           ),
-        Stop: () => stop
+        Stop: () =>
+          Effect.andThen(stop, Effect.sync(() => {
+            stopped = true
+          }))
       })
     }),
     // An actor lives until it is stopped: its messages may all come through the batching entity, which this
