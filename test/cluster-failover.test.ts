@@ -100,8 +100,12 @@ describe("a runner SIGKILLed mid-run", () => {
       expect(counts.some((c) => c === 0)).toBe(true)
 
       yield* restart(1)
+      // Sent as soon as the runner is up, while its spawner is still starting the actor there again: the tell
+      // waits for the actor (it used to be dropped), and the fresh actor counts it.
+      yield* pinned.tell("bump", 1)
       console.log(`runner 1 rejoined ${seconds(killedAt)} s after SIGKILL`)
       expect(yield* pinned.ask("echo", "back")).toBe("pinned:back")
+      expect(yield* pinned.ask("count", undefined)).toBe(1)
     })), 120_000)
 })
 
