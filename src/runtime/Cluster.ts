@@ -298,6 +298,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       restarts: health.restarts,
       isUp: (worker) => (worker < 0 ? health.anyUp() : health.isUp(slotOf(worker)!)),
       awaitUp: (worker) => health.awaitUp(slotOf(worker)),
+      ready: Effect.forEach(Array.from({ length: runners }, (_, slot) => slot), (slot) => health.awaitUp(slot), { discard: true }),
       // A runner's threads are supervised inside the runner; a client has no message to replace one.
       recycle: () => Effect.succeed(false)
     }

@@ -254,6 +254,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
       restarts: () => supervisor.restarts(),
       isUp: (worker) => supervisor.isUp(worker),
       awaitUp: (worker) => supervisor.awaitUp(worker),
+      ready: Effect.forEach(supervisor.slots, (slot) => supervisor.awaitReady(slot.index), { discard: true }),
       recycle: (worker) => Effect.as(supervisor.recycle(worker), true),
       status: () => {
         const waiting = router.sender.waiting()
