@@ -136,6 +136,10 @@ describe("persisted messages", () => {
             .finally(() => other.dispose())
         )
         const bad = yield* Effect.exit(ledger.ask("badKey", { id: "k", amount: 3, ms: 0 }))
+        // Tells of a persisted message are persisted requests too.
+        yield* ledger.tell("charge", { id: "told", amount: 1, ms: 0 })
+        yield* ledger.tell("charge", { id: "told", amount: 1, ms: 0 })
+        const told = yield* ledger.ask("charge", { id: "told", amount: 1, ms: 0 })
 
         expect(first).toEqual({ id: "a", charged: 16 })
         expect(retry).toEqual(first)
@@ -144,7 +148,9 @@ describe("persisted messages", () => {
         expect(failureOf(declined)).toMatchObject({ _tag: "Declined", id: "neg" })
         expect(failureOf(declinedAgain)).toMatchObject({ _tag: "Declined", id: "neg" })
         expect(ActorError.isMalformedMessage(failureOf(bad))).toBe(true)
-        expect([count(log, "start", "a"), count(log, "start", "b"), count(log, "start", "neg"), count(log, "start", "k")]).toEqual([1, 1, 1, 0])
+        expect(told).toEqual({ id: "told", charged: 4 })
+        expect([count(log, "start", "a"), count(log, "start", "b"), count(log, "start", "neg"), count(log, "start", "k"), count(log, "start", "told")])
+          .toEqual([1, 1, 1, 0, 1])
         expect(count(log, "start", "fill0")).toBe(1)
       }
     })), 120_000)
