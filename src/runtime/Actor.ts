@@ -177,6 +177,18 @@ export interface Ref<P extends Protocol> {
     tag: K,
     payload: PayloadOf<P[K]>
   ) => Effect.Effect<SuccessOf<P[K]>, ErrorOf<P[K]> | ActorError>
+  /**
+   * Ask once per payload, with at most `inFlight` asks outstanding (default: the actor's mailbox), and the
+   * replies in the payloads' order: what `Effect.forEach(payloads, (p) => ref.ask(tag, p), { concurrency })`
+   * does — one message per payload, each checked with its Schemas — without a fiber per ask, which is most of
+   * what a small ask costs the asking thread. The first failure fails the whole (the asks still out are
+   * cancelled); interrupting it cancels them all.
+   */
+  readonly askMany: <K extends AskTag<P>>(
+    tag: K,
+    payloads: Iterable<PayloadOf<P[K]>>,
+    options?: { readonly inFlight?: number | undefined }
+  ) => Effect.Effect<Array<SuccessOf<P[K]>>, ErrorOf<P[K]> | ActorError>
   /** Send one-way; waits only for mailbox room (backpressure), never for the handler. */
   readonly tell: <K extends AskTag<P>>(tag: K, payload: PayloadOf<P[K]>) => Effect.Effect<void>
   /**

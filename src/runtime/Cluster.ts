@@ -38,6 +38,7 @@ import { MalformedMessage, SpawnFailed, WorkerDied, describe, isActorStopped } f
 import { ActorSystem } from "./ActorSystem.ts"
 import type { Service } from "./ActorSystem.ts"
 import * as Codec from "./internal/Codec.ts"
+import { askManyOf } from "./internal/Sender.ts"
 import * as Persisted from "./internal/Persisted.ts"
 import * as Connection from "./internal/cluster/ConnectionFile.ts"
 import * as Health from "./internal/cluster/Health.ts"
@@ -177,13 +178,18 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       readonly address: Actor.Address
       readonly ask: (tag: string, payload: unknown) => Effect.Effect<unknown, unknown>
       readonly tell: (tag: string, payload: unknown) => Effect.Effect<void>
+      readonly askMany: (tag: string, payloads: Iterable<unknown>, options?: { readonly inFlight?: number | undefined }) => Effect.Effect<Array<unknown>, unknown>
       readonly stream: (tag: string, payload: unknown) => Stream.Stream<unknown, unknown>
     }): Actor.Ref<P> => {
       const isPersisted = (tag: string) => definition.protocol[tag]?.persisted !== undefined
       const any = definition as unknown as Actor.Any
+      const ask = (tag: string, payload: unknown) => isPersisted(tag) ? persisted(any, ref.address, tag, payload, false) : ref.ask(tag, payload)
+      const askMany = askManyOf(ask, any.mailbox)
       return {
         address: ref.address,
-        ask: (tag: string, payload: unknown) => isPersisted(tag) ? persisted(any, ref.address, tag, payload, false) : ref.ask(tag, payload),
+        ask,
+        askMany: (tag: string, payloads: Iterable<unknown>, options?: { readonly inFlight?: number | undefined }) =>
+          isPersisted(tag) ? askMany(tag, payloads, options) : ref.askMany(tag, payloads, options),
         tell: (tag: string, payload: unknown) =>
           isPersisted(tag) ? Effect.ignore(persisted(any, ref.address, tag, payload, true)) : ref.tell(tag, payload),
         stream: ref.stream
@@ -221,7 +227,8 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
           )
         return attempt(RESPAWNS)
       }
-      return { address, ask, tell: ref.tell, stream: ref.stream } as unknown as Actor.Ref<P>
+      // A fiber per ask here: each may have to start the actor again first.
+      return { address, ask, askMany: askManyOf(ask, definition.mailbox), tell: ref.tell, stream: ref.stream } as unknown as Actor.Ref<P>
     }
 
     /** An actor placed by shard: one Effect Cluster request per message, since it may move between runners. */
@@ -244,7 +251,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
         ).pipe(Effect.ignore)
       const stream = (tag: string) =>
         Stream.fail(new MalformedMessage({ actor: address.name, message: tag, detail: Protocol.STREAMS_UNSUPPORTED }))
-      return { address, ask, tell, stream } as unknown as Actor.Ref<P>
+      return { address, ask, askMany: askManyOf(ask, definition.mailbox), tell, stream } as unknown as Actor.Ref<P>
     }
 
     const ship: Service["ship"] = (code) => WorkerBundle.ship(code, "the runners")

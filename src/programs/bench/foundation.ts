@@ -1,6 +1,7 @@
 /**
  * Benchmarks of the foundation: chunked π against serial and against raw
- * worker_threads, no-op asks at 1 and 64 in flight (and the floor of a fiber per ask), one message per sample, a
+ * worker_threads, no-op asks at 1 and 64 in flight (one fiber per ask, and by `askMany`; and the floor of a
+ * fiber per ask), one message per sample, a
  * 10 MB array's round trip moved and copied (against raw postMessage doing the
  * same), and the cold start of a 2-worker pool. Variants alternate within each round and
  * every figure is the median over rounds, so ratios come from the same run.
@@ -148,6 +149,15 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
           { concurrency: inFlight, discard: true }
         )
 
+      /** The same asks by `askMany`: each actor's share, `inFlight / actors` out at a time per actor. */
+      const manyRun = (total: number, inFlight: number) =>
+        Effect.forEach(noops, (noop, k) =>
+          noop.askMany(
+            "noop",
+            Array.from({ length: Math.ceil((total - k) / noops.length) }, (_, i) => k + i * noops.length),
+            { inFlight: inFlight / noops.length }
+          ), { concurrency: "unbounded", discard: true })
+
       for (let round = 0; round < rounds; round++) {
         record("pi.serial", yield* seconds(Modes.serial({ samples, seed: SEED })))
         record("pi.actors", yield* seconds(Effect.scoped(Modes.actors({ samples, seed: SEED })).pipe(Effect.provide(context))))
@@ -155,6 +165,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
         record("noop.1", yield* seconds(noopRun(Math.min(asks, 20_000), 1)))
         record("noop.64", yield* seconds(noopRun(asks, 64)))
         record("noop.raw64", yield* seconds(rawNoop(raw, asks, 64)))
+        record("noop.many", yield* seconds(manyRun(asks, 64)))
         record("noop.floor", yield* seconds(fiberFloor(asks, 64)))
         for (const [name, trip] of [
           ["array.moved", arrayRun("moved")],
@@ -204,6 +215,14 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
           unit: "asks/s",
           ratio: m("noop.raw64") / m("noop.64"),
           note: "ratio: vs raw postMessage (target >= 1.0)"
+        },
+        {
+          section: "asks",
+          name: `no-op askMany, 64 in flight, ${workers} workers`,
+          value: rate(asks, "noop.many"),
+          unit: "asks/s",
+          ratio: m("noop.raw64") / m("noop.many"),
+          note: "ratio: vs raw postMessage (target >= 1.0); one message per ask, no fiber per ask"
         },
         { section: "asks", name: `raw postMessage, 64 in flight`, value: rate(asks, "noop.raw64"), unit: "msgs/s" },
         {

@@ -100,24 +100,30 @@ const samplers = (seed: number) =>
   ActorSystem.ActorSystem.use((system) =>
     ActorSystem.spawnMany(PiSampler, system.workers, () => ({ seed })))
 
-/** One ask per sample (the chapter's task-per-sample pool), round-robin over one sampler per worker. */
+/** Samples per `askMany` of the per-sample mode: the progress bar moves by this much. */
+const PER_SAMPLE_BATCH = 16384
+
+/**
+ * One ask per sample (the chapter's task-per-sample pool): sample i goes to sampler i mod workers, each
+ * sampler's asks sent by `askMany` (no fiber per ask), 128 in flight per sampler, in batches of
+ * `PER_SAMPLE_BATCH` samples so that progress moves; a batch whose worker died is asked again (a sample's hit
+ * is a pure function of its index, and a batch counts only once it is whole).
+ */
 export const perSample = (params: Params): Effect.Effect<number, ModeError, ActorSystem.ActorSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const refs = yield* samplers(params.seed)
     const n = Math.min(params.samples, PER_SAMPLE_CAP)
     let hits = 0
-    yield* Effect.forEach(
-      Array.from({ length: n }, (_, i) => i),
-      (i) =>
-        refs[i % refs.length]!.ask("sampleOne", i).pipe(
-          retryOnDeath,
-          Effect.map((hit) => {
-            hits += hit
-            params.progress?.add(1)
-          })
-        ),
-      { concurrency: 256, discard: true }
-    )
+    yield* Effect.forEach(refs, (ref, w) =>
+      Effect.gen(function*() {
+        for (let from = w; from < n; from += PER_SAMPLE_BATCH * refs.length) {
+          const indices: Array<number> = []
+          for (let i = from; i < n && indices.length < PER_SAMPLE_BATCH; i += refs.length) indices.push(i)
+          const replies = yield* retryOnDeath(ref.askMany("sampleOne", indices, { inFlight: 512 }))
+          for (const hit of replies) hits += hit
+          params.progress?.add(indices.length)
+        }
+      }), { concurrency: "unbounded", discard: true })
     return hits
   })
 
