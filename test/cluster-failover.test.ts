@@ -4,8 +4,15 @@
  * launcher restarts it; a pool map on the survivor at once); actors placed by shard move to the survivor and
  * answer again (their spawner starts them again from their init parameters); an ask pinned to the dead runner
  * fails typed instead of waiting; the runner that comes back rejoins. Recovery times are printed, not asserted.
+ *
+ * Persisted messages (`Actor.Persisted`) run once per key on Effect Cluster's storage: a key is remembered past
+ * the actor's own memory, by another client, and across the SIGKILL of the runner running its handler (the
+ * message is redelivered to the survivor, the asker gets the reply, a retry does not run it again). Runs are
+ * counted in a log file the handler appends to (`fixtures/Ledger.ts`).
  */
-import { Effect, Fiber } from "effect"
+import { Effect, Exit, Fiber, ManagedRuntime } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
 import { countHits } from "../src/actors/pi/kernel.ts"
 import * as Modes from "../src/programs/pi/modes.ts"
@@ -14,7 +21,10 @@ import { Pool } from "../src/runtime/pool/index.ts"
 import { WideCounter } from "../src/runtime/shared/index.ts"
 import { Echo } from "./fixtures/Echo.ts"
 import { sleepBusy } from "./fixtures/tasks.ts"
+import { Ledger, count, starters } from "./fixtures/Ledger.ts"
+import { failureOf } from "./support/exit.ts"
 import * as TestCluster from "./support/cluster.ts"
+import * as Cluster from "../src/runtime/Cluster.ts"
 
 const { cluster, run } = TestCluster.use({ runners: 2, threads: 1 })
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(2)
@@ -90,7 +100,117 @@ describe("a runner SIGKILLed mid-run", () => {
       expect(counts.some((c) => c === 0)).toBe(true)
 
       yield* restart(1)
+      // Sent as soon as the runner is up, while its spawner is still starting the actor there again: the tell
+      // waits for the actor (it used to be dropped), and the fresh actor counts it.
+      yield* pinned.tell("bump", 1)
       console.log(`runner 1 rejoined ${seconds(killedAt)} s after SIGKILL`)
       expect(yield* pinned.ask("echo", "back")).toBe("pinned:back")
+      expect(yield* pinned.ask("count", undefined)).toBe(1)
+    })), 120_000)
+})
+
+describe("persisted messages", () => {
+  /** Asks for 8 other keys: past the `remember: 8` of the actor's own memory, only storage still knows older keys. */
+  const overflow = (ledger: { readonly ask: (tag: "charge", order: { id: string; amount: number; ms: number }) => Effect.Effect<unknown, unknown> }, prefix: string) =>
+    Effect.forEach(Array.from({ length: 8 }, (_, k) => k), (k) => ledger.ask("charge", { id: `${prefix}${k}`, amount: k, ms: 0 }), { discard: true })
+
+  it("a key runs once, past the actor's memory and from another client; other keys run on their own", () =>
+    run(Effect.gen(function*() {
+      const log = Path.join(cluster().dir, "ledger-once.log")
+      for (const options of [{}, { worker: 1 }]) {
+        Fs.rmSync(log, { force: true })
+        const ledger = yield* ActorSystem.spawn(Ledger, { log }, options)
+        const first = yield* ledger.ask("charge", { id: "a", amount: 5, ms: 0 })
+        const both = yield* Effect.all([
+          ledger.ask("charge", { id: "b", amount: 1, ms: 300 }),
+          ledger.ask("charge", { id: "b", amount: 1, ms: 300 })
+        ], { concurrency: "unbounded" })
+        const declined = yield* Effect.exit(ledger.ask("charge", { id: "neg", amount: -1, ms: 0 }))
+        yield* overflow(ledger, "fill")
+        const retry = yield* ledger.ask("charge", { id: "a", amount: 5, ms: 0 })
+        const declinedAgain = yield* Effect.exit(ledger.ask("charge", { id: "neg", amount: -1, ms: 0 }))
+        // Another client of the cluster, with the address only: Postgres answers it.
+        const other = ManagedRuntime.make(Cluster.layer({ file: cluster().started.file }))
+        const fromOther = yield* Effect.promise(() =>
+          other.runPromise(ActorSystem.ActorSystem.use((system) => system.connect(Ledger, ledger.address).ask("charge", { id: "a", amount: 5, ms: 0 })))
+            .finally(() => other.dispose())
+        )
+        const bad = yield* Effect.exit(ledger.ask("badKey", { id: "k", amount: 3, ms: 0 }))
+        // Tells of a persisted message are persisted requests too.
+        yield* ledger.tell("charge", { id: "told", amount: 1, ms: 0 })
+        yield* ledger.tell("charge", { id: "told", amount: 1, ms: 0 })
+        const told = yield* ledger.ask("charge", { id: "told", amount: 1, ms: 0 })
+
+        expect(first).toEqual({ id: "a", charged: 16 })
+        expect(retry).toEqual(first)
+        expect(fromOther).toEqual(first)
+        expect(both).toEqual([{ id: "b", charged: 4 }, { id: "b", charged: 4 }])
+        expect(failureOf(declined)).toMatchObject({ _tag: "Declined", id: "neg" })
+        expect(failureOf(declinedAgain)).toMatchObject({ _tag: "Declined", id: "neg" })
+        expect(ActorError.isMalformedMessage(failureOf(bad))).toBe(true)
+        expect(told).toEqual({ id: "told", charged: 4 })
+        expect([count(log, "start", "a"), count(log, "start", "b"), count(log, "start", "neg"), count(log, "start", "k"), count(log, "start", "told")])
+          .toEqual([1, 1, 1, 0, 1])
+        expect(count(log, "start", "fill0")).toBe(1)
+      }
+    })), 120_000)
+
+  it("a runner SIGKILLed in the handler: the survivor runs it, the asker gets the reply, a retry runs nothing", () =>
+    run(Effect.gen(function*() {
+      const log = Path.join(cluster().dir, "ledger-kill.log")
+      Fs.rmSync(log, { force: true })
+      // Placed by shard, so that its shard (and the persisted message) moves to the survivor.
+      const ledger = yield* ActorSystem.spawn(Ledger, { log })
+      const asking = yield* Effect.forkChild(ledger.ask("charge", { id: "order-1", amount: 4, ms: 1500 }))
+      while (count(log, "start", "order-1") === 0) yield* Effect.sleep("20 millis")
+      const [pid] = starters(log, "order-1")
+      const slot = cluster().started.runners().findIndex((runner) => runner.pid === pid)
+      expect(slot).toBeGreaterThanOrEqual(0)
+      const killedAt = yield* kill(slot)
+      expect(cluster().started.runners()[slot]!.exited()).toBe(true)
+      expect(count(log, "done", "order-1")).toBe(0)
+
+      const reply = yield* Fiber.join(asking)
+      console.log(`persisted ask answered ${seconds(killedAt)} s after the SIGKILL of the runner running it`)
+      expect(reply).toEqual({ id: "order-1", charged: 13 })
+      const runs = starters(log, "order-1")
+      expect(runs).toHaveLength(2)
+      expect(runs[1]).not.toBe(pid)
+      expect(count(log, "done", "order-1")).toBe(1)
+
+      // Retries: at once, and once the actor's own memory has forgotten the key; then with the runner back.
+      expect(yield* ledger.ask("charge", { id: "order-1", amount: 4, ms: 1500 })).toEqual(reply)
+      yield* overflow(ledger, "after")
+      yield* restart(slot)
+      const exit = yield* Effect.exit(ledger.ask("charge", { id: "order-1", amount: 4, ms: 1500 }))
+      expect(exit).toEqual(Exit.succeed(reply))
+      expect(starters(log, "order-1")).toHaveLength(2)
+    })), 120_000)
+
+  it("a pinned actor's runner SIGKILLed in the handler: the ask fails typed, the restarted runner runs it unasked, a retry gets its reply", () =>
+    run(Effect.gen(function*() {
+      const log = Path.join(cluster().dir, "ledger-pinned.log")
+      Fs.rmSync(log, { force: true })
+      const ledger = yield* ActorSystem.spawn(Ledger, { log }, { worker: 1 })
+      const asking = yield* Effect.forkChild(Effect.exit(ledger.ask("charge", { id: "order-2", amount: 5, ms: 1500 })))
+      while (count(log, "start", "order-2") === 0) yield* Effect.sleep("20 millis")
+      const [pid] = starters(log, "order-2")
+      expect(pid).toBe(cluster().started.runners()[1]!.pid)
+      const killedAt = yield* kill(1)
+      const failed = yield* Fiber.join(asking)
+      expect(ActorError.isWorkerDied(failureOf(failed))).toBe(true)
+      expect(count(log, "done", "order-2")).toBe(0)
+      yield* restart(1)
+      // Nobody asks again: the restarted runner finds the message in Postgres and runs it.
+      const deadline = Date.now() + 20_000
+      while (count(log, "done", "order-2") === 0 && Date.now() < deadline) yield* Effect.sleep("50 millis")
+      console.log(`pinned persisted message redelivered and done ${seconds(killedAt)} s after the SIGKILL`)
+      expect(count(log, "done", "order-2")).toBe(1)
+      const reply = yield* ledger.ask("charge", { id: "order-2", amount: 5, ms: 1500 })
+      expect(reply).toEqual({ id: "order-2", charged: 16 })
+      const runs = starters(log, "order-2")
+      expect(runs).toHaveLength(2)
+      expect(runs[1]).toBe(cluster().started.runners()[1]!.pid)
+      expect(count(log, "done", "order-2")).toBe(1)
     })), 120_000)
 })

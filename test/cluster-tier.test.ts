@@ -74,6 +74,38 @@ describe("actors on the Cluster tier", () => {
       expect(yield* (yield* ActorSystem.spawn(Echo, { prefix: "still:" }, { worker: 3 })).ask("echo", "up")).toBe("still:up")
     })))
 
+  it("a module that differs between the spawner and a runner: refused at spawn with one line naming both versions", async () => {
+    // A module of its own, written here: spawned once on runner 0 (the spawner and that runner read this
+    // version), then changed on disk, as when a runner's machine has another checkout; runner 1 reads the new one.
+    const file = Path.join(import.meta.dirname, "fixtures", `Versioned-${process.pid}.ts`)
+    const source = (version: number) =>
+      `import { Effect, Schema } from "effect"\n` +
+      `import { Actor } from "../../src/runtime/index.ts"\n` +
+      `export const Versioned = Actor.make("Versioned", {\n` +
+      `  module: import.meta.url, init: Schema.Struct({}),\n` +
+      `  protocol: { version: Actor.message({ payload: Schema.Void, success: Schema.Number }) },\n` +
+      `  behaviour: () => Effect.succeed({ version: () => Effect.succeed(${version}) })\n` +
+      `})\n`
+    Fs.writeFileSync(file, source(1))
+    try {
+      const { Versioned } = await import(file)
+      const out = await run(Effect.gen(function*() {
+        const first = yield* ActorSystem.spawn(Versioned as typeof Echo, {} as never, { worker: 0 })
+        const before = yield* (first.ask as (tag: string, payload: unknown) => Effect.Effect<unknown, unknown>)("version", undefined)
+        Fs.writeFileSync(file, source(2))
+        const refused = yield* Effect.flip(ActorSystem.spawn(Versioned as typeof Echo, {} as never, { worker: 2 }))
+        return { before, refused }
+      }))
+      expect(out.before).toBe(1)
+      expect(ActorError.isSpawnFailed(out.refused)).toBe(true)
+      const detail = (out.refused as ActorError.SpawnFailed).detail
+      expect(detail).toMatch(/Versioned-\d+\.ts differs between the spawner \([0-9a-f]{16}\) and runner 1 \([0-9a-f]{16}\): run the same checkout everywhere$/)
+      expect(detail.split("\n")).toHaveLength(1)
+    } finally {
+      Fs.rmSync(file, { force: true })
+    }
+  })
+
   it("places actors by shard without a worker, and reaches them from anywhere", () =>
     run(Effect.gen(function*() {
       const placed = yield* Effect.forEach([0, 1, 2, 3, 4, 5], (i) => ActorSystem.spawn(Echo, { prefix: `s${i}:` }))

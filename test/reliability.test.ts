@@ -423,3 +423,27 @@ describe("many senders to one actor", () => {
     expect((performance.now() - started) / 1000).toBeLessThan(20)
   })
 })
+
+describe("ready", () => {
+  it("waits until every worker has booted, and again after a worker is replaced", async () => {
+    const out = await onThreads(
+      { workers: 2 },
+      Effect.gen(function*() {
+        const system = yield* ActorSystem.ActorSystem
+        const atStart = system.status?.() ?? []
+        yield* system.ready
+        const afterReady = system.status?.() ?? []
+        const recycled = yield* system.recycle(0)
+        const afterRecycle = system.status?.() ?? []
+        yield* system.ready
+        return { atStart, afterReady, recycled, afterRecycle, again: system.status?.() ?? [] }
+      })
+    )
+    // Right after the layer the threads are still loading the runtime: what `ready` waits for.
+    expect(out.atStart.some((line) => line.includes("booting"))).toBe(true)
+    for (const line of out.afterReady) expect(line).toMatch(/^worker \d: up for /)
+    expect(out.recycled).toBe(true)
+    expect(out.afterRecycle[0]).toMatch(/^worker 0: booting for /)
+    for (const line of out.again) expect(line).toMatch(/^worker \d: up for /)
+  })
+})

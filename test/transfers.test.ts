@@ -34,6 +34,22 @@ describe("moved typed arrays between threads", () => {
     expect(out.copyBack).toEqual(out.copied)
   })
 
+  it("only the fields a struct marks as moved move; the others are copied", async () => {
+    const out = await Tiers.run(
+      tiers.threads(2),
+      Effect.gen(function*() {
+        const mover = yield* ActorSystem.spawn(Mover, {}, { worker: 1 })
+        const moved = filled(500)
+        const copied = filled(300)
+        const lengths = yield* mover.ask("pair", { moved, copied })
+        return { lengths, moved, copied }
+      })
+    )
+    expect(out.lengths).toEqual({ moved: 500, copied: 300 })
+    expect(out.moved.byteLength).toBe(0)
+    expect(out.copied.length).toBe(300)
+  })
+
   it("a payload that fails its schema moves nothing, and its batch's other message moves only its own buffer", async () => {
     const out = await Tiers.run(
       tiers.threads(2),

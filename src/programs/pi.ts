@@ -90,8 +90,10 @@ const measure = (
         partial,
         ...(Option.isSome(options.chunk) ? { chunk: options.chunk.value } : {})
       }
-      // Start the workers before the clock: this times the computation, not the pool's start.
+      // Start the workers before the clock, and wait until they have booted: this times the computation, not
+      // the pool's start (a layer does not wait for its threads to load the runtime, ~0.3–0.8 s here).
       const context = yield* Layer.build(layer)
+      yield* Context.get(context, ActorSystem.ActorSystem).ready
       // The bar's clock starts here too, so its rate is the computation's.
       yield* Progress.track(batching === false ? `${mode} (unbatched)` : mode, () => ({ done: progress.get(), total: samples }), {
         enabled: !options.json,

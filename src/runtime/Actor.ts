@@ -45,6 +45,28 @@ export interface Message<P extends Codec = Codec, S extends Codec = Codec, E ext
   readonly interleave: boolean
   /** Set for a message declared with `stream`: its reply is a stream of `success` elements. */
   readonly stream?: StreamOptions | undefined
+  /** Set for a message declared `persisted`: work that runs once per key (see `Persisted`). */
+  readonly persisted?: Persisted | undefined
+}
+
+/**
+ * A message that names a piece of work which must run once: two messages to one actor, of one tag, with the
+ * same `key` are the same piece of work. The first runs the handler; the others (a retry after a failure,
+ * another sender) get its reply, without running the handler again, also while it still runs. A sender that
+ * stops waiting (an interruption, a timeout) does not cancel the work: it runs to its end, and asking again
+ * with the key gets its reply.
+ *
+ * Where the replies are kept decides how long "once" lasts. On the Cluster tier, in the cluster's Postgres
+ * (Effect Cluster's persisted messages, keyed by `key`): across clients, retries and the death of the runner
+ * that hosts the actor, whose messages are redelivered to the runner that takes its shards (the handler runs
+ * again there if it had not replied: at-least-once execution, one reply per key). On the Local and Threads
+ * tiers, which have no storage, in the actor's memory: the last `remember` keys, for the life of the actor.
+ */
+export interface Persisted {
+  /** The work's identity, from the payload: a string (anything else fails the ask with `MalformedMessage`). */
+  readonly key: (payload: any) => string
+  /** How many replies an actor keeps in memory where no storage keeps them (Local, Threads); default 4096. */
+  readonly remember: number
 }
 
 /** How a stream message's elements cross threads (see `stream`). */
@@ -61,18 +83,36 @@ export interface StreamMessage<P extends Codec = Codec, A extends Codec = Codec,
   readonly stream: StreamOptions
 }
 
-/** Declare a message; `success` defaults to `Schema.Void`, `error` to `Schema.Never`. */
+/**
+ * Declare a message; `success` defaults to `Schema.Void`, `error` to `Schema.Never`. With `persisted`, the
+ * message is work that runs once per key (see `Persisted`): `persisted: { key: (order) => order.id }`.
+ */
 export const message = <P extends Codec, S extends Codec = Schema.Void, E extends Codec = Schema.Never>(spec: {
   readonly payload: P
   readonly success?: S
   readonly error?: E
   readonly interleave?: boolean
-}): Message<P, S, E> => ({
-  payload: spec.payload,
-  success: (spec.success ?? Schema.Void) as S,
-  error: (spec.error ?? Schema.Never) as E,
-  interleave: spec.interleave ?? false
-})
+  readonly persisted?: {
+    readonly key: (payload: P["Type"]) => string
+    readonly remember?: number
+  }
+}): Message<P, S, E> => {
+  const persisted = spec.persisted
+  if (persisted !== undefined) {
+    if (typeof persisted.key !== "function") throw new TypeError("Actor.message: persisted.key must be a function of the payload")
+    const remember = persisted.remember ?? 4096
+    if (!Number.isInteger(remember) || remember < 1) {
+      throw new RangeError(`Actor.message: persisted.remember must be a positive integer, got ${remember}`)
+    }
+  }
+  return {
+    payload: spec.payload,
+    success: (spec.success ?? Schema.Void) as S,
+    error: (spec.error ?? Schema.Never) as E,
+    interleave: spec.interleave ?? false,
+    ...(persisted === undefined ? {} : { persisted: { key: persisted.key, remember: persisted.remember ?? 4096 } })
+  }
+}
 
 /**
  * Declare a message whose reply is a stream: the handler returns an Effect `Stream` of `element`s, and the asker

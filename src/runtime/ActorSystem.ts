@@ -50,6 +50,11 @@ export interface Service {
   /** Wait until worker `k` runs (at once if it does); fails with `WorkerLost` once the tier gave up on it. */
   readonly awaitUp: (worker: number) => Effect.Effect<void, WorkerLost>
   /**
+   * Wait until every worker has booted (loaded the runtime; on a cluster, every runner is up). A tier's layer
+   * starts its workers without waiting: start a clock after this to time the work, not the tier's start.
+   */
+  readonly ready: Effect.Effect<void, WorkerLost>
+  /**
    * Replace worker `k`'s thread with a fresh one, for callers that know it is idle (a pool's `maxTasksPerWorker`
    * or heap watermark, CPython's `maxtasksperchild`): what the old thread held (module state, leaked memory) is
    * gone, and its actors are started again from their init parameters under the same addresses, as after a

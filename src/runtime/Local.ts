@@ -63,6 +63,7 @@ export const makeWith = (options: Options): Effect.Effect<Service, never, Scope.
     restarts: () => 0,
     isUp: () => true,
     awaitUp: () => Effect.void,
+    ready: Effect.void,
     recycle: () => Effect.succeed(false)
   }
 })

@@ -20,8 +20,9 @@
  * ones a copy is as cheap, and a receiver's access to a moved buffer can be slower than to a fresh copy:
  * measure before choosing (`npm run bench -- --only foundation` measures a 10 MB round trip).
  */
-import { Schema } from "effect"
+import { Schema, SchemaAST } from "effect"
 import { Transferable } from "effect/workers"
+import { registerMoved } from "./internal/Codec.ts"
 
 /** The distinct ArrayBuffers behind the typed arrays, DataViews and ArrayBuffers in `value` (arrays and plain objects are searched). */
 export const buffersOf = (value: unknown): Array<globalThis.ArrayBuffer> => {
@@ -45,8 +46,12 @@ export const buffersOf = (value: unknown): Array<globalThis.ArrayBuffer> => {
 }
 
 /** Mark a schema's values as moved to the receiver (see the module doc); its encoded value's buffers are transferred. */
-export const moved = <S extends Schema.Top>(schema: S): Transferable.Transferable<S> =>
-  Transferable.schema(schema, (encoded: S["Encoded"]) => buffersOf(encoded))
+export const moved = <S extends Schema.Top>(schema: S): Transferable.Transferable<S> => {
+  const result = Transferable.schema(schema, (encoded: S["Encoded"]) => buffersOf(encoded))
+  // Over an identity schema, the encoding only lists buffers: the codec does that without the parser.
+  if (SchemaAST.toType(schema.ast) === schema.ast) registerMoved(result.ast, buffersOf)
+  return result
+}
 
 /** A `Float64Array` moved to the receiver instead of copied. */
 export const Float64Array = moved(Schema.instanceOf(globalThis.Float64Array))

@@ -16,6 +16,10 @@
  *
  * Each message is one output run (`Capture.ts`): what its handler writes, while it builds its Effect and in
  * the fiber that runs it, is passed on as `[stdout:w1 Actor.tag]`, and what is left of it goes before the reply.
+ *
+ * A persisted message (`Actor.Persisted`) runs once per key: the cell remembers each key's reply
+ * (`Persisted.Memory`), answers a known key with it, and one still running when its reply comes; a cancelled
+ * persisted message is not dropped or interrupted, only no longer answered.
  */
 import { Cause, Effect, Exit, Scope, Stream } from "effect"
 import type { Fiber, Tracer } from "effect"
@@ -23,6 +27,7 @@ import type * as Actor from "../Actor.ts"
 import { ActorDefect, ActorStopped, describe, trace } from "../ActorError.ts"
 import type { ActorError } from "../ActorError.ts"
 import * as Capture from "./Capture.ts"
+import * as Persisted from "./Persisted.ts"
 import type { ThreadTrace } from "./Tracing.ts"
 
 /** Where a message came from, and so where its outcome goes. */
@@ -49,7 +54,9 @@ class Envelope implements Capture.Owner {
     /** When it reached the mailbox (traced threads only, else 0). */
     readonly arrived: number,
     /** The span of the ask it answers, when traced and asked inside a span. */
-    readonly parent: Tracer.AnySpan | undefined
+    readonly parent: Tracer.AnySpan | undefined,
+    /** A persisted message's key (see `Actor.Persisted`). */
+    readonly key: string | undefined = undefined
   ) {}
 
   output(): Capture.Run {
@@ -93,6 +100,8 @@ export class Cell {
   /** Suspended handlers of interleaved messages. */
   private readonly interleaved = new Map<Envelope, Fiber.Fiber<unknown, unknown>>()
   private stopped = false
+  /** The keys of persisted messages, by tag (see `Persisted.Memory`). */
+  private readonly memories = new Map<string, Persisted.Memory<Waiter>>()
 
   constructor(
     readonly id: number,
@@ -148,7 +157,23 @@ export class Cell {
       origin?.settle(reqId, this, tag, Exit.fail(new ActorStopped({ actor: this.definition.name })))
       return
     }
-    this.queue.push(new Envelope(reqId, tag, payload, origin, this, this.trace === undefined ? 0 : performance.now(), parent))
+    const persisted = this.definition.protocol[tag]?.persisted
+    let key: string | undefined
+    if (persisted !== undefined) {
+      const found = Persisted.keyOf(this.definition.name, tag, persisted, payload)
+      if (typeof found !== "string") return origin?.settle(reqId, this, tag, Exit.fail(found))
+      let memory = this.memories.get(tag)
+      if (memory === undefined) this.memories.set(tag, memory = new Persisted.Memory(persisted.remember))
+      // A tell of a known key has nothing to wait for: its credit goes back at once.
+      const known = memory.arrive(found, reqId === 0 ? undefined : { reqId, origin })
+      if (known !== "run") {
+        if (reqId === 0) origin?.settle(0, this, tag, Exit.void)
+        else if (known !== "waiting") origin?.settle(reqId, this, tag, known)
+        return
+      }
+      key = found
+    }
+    this.queue.push(new Envelope(reqId, tag, payload, origin, this, this.trace === undefined ? 0 : performance.now(), parent, key))
     if (this.current === undefined) this.drain()
   }
 
@@ -171,10 +196,13 @@ export class Cell {
     }
   }
 
-  /** Answer a message: its output first, then its outcome. */
+  /** Answer a message: its output first, then its outcome (to whoever else asked for its key, too). */
   private settle(envelope: Envelope, exit: Exit.Exit<unknown, unknown>): void {
     envelope.run?.end()
     envelope.origin?.settle(envelope.reqId, this, envelope.tag, exit)
+    if (envelope.key === undefined) return
+    const waiters = this.memories.get(envelope.tag)?.done(envelope.key, exit) ?? []
+    for (const waiter of waiters) waiter.origin?.settle(waiter.reqId, this, envelope.tag, exit)
   }
 
   /**
@@ -291,17 +319,17 @@ export class Cell {
     )
   }
 
-  /** Drop a queued message, or interrupt it if it is running. */
+  /** Drop a queued message, or interrupt it if it is running; a persisted one goes on, unanswered. */
   cancel(reqId: number, origin: Origin): void {
     if (this.current !== undefined && this.current.reqId === reqId && this.current.origin === origin) {
       this.current.origin = undefined
-      this.fiber?.interruptUnsafe()
+      if (this.current.key === undefined) this.fiber?.interruptUnsafe()
       return
     }
     for (const [envelope, fiber] of this.interleaved) {
       if (envelope.reqId === reqId && envelope.origin === origin) {
         envelope.origin = undefined
-        fiber.interruptUnsafe()
+        if (envelope.key === undefined) fiber.interruptUnsafe()
         return
       }
     }
@@ -309,9 +337,12 @@ export class Cell {
       const envelope = this.queue[i]
       if (envelope !== undefined && envelope.reqId === reqId && envelope.origin === origin) {
         envelope.origin = undefined
-        envelope.tag = "__cancelled__"
+        if (envelope.key === undefined) envelope.tag = "__cancelled__"
         return
       }
+    }
+    for (const memory of this.memories.values()) {
+      if (memory.withdraw((waiter) => waiter.reqId === reqId && waiter.origin === origin)) return
     }
   }
 
@@ -323,7 +354,7 @@ export class Cell {
       const stopped = Exit.fail(new ActorStopped({ actor: this.definition.name }))
       for (let i = this.head; i < this.queue.length; i++) {
         const envelope = this.queue[i]
-        envelope?.origin?.settle(envelope.reqId, this, envelope.tag, stopped)
+        if (envelope !== undefined) this.settle(envelope, stopped)
       }
       this.queue = []
       this.head = 0
@@ -336,6 +367,12 @@ export class Cell {
 }
 
 const INTERLEAVED = "interleaved" as const
+
+/** An asker of a persisted message's key whose work runs already (see `Persisted.Memory`). */
+interface Waiter {
+  readonly reqId: number
+  readonly origin: Origin | undefined
+}
 
 /** Definitions whose warm-up ran on this thread. */
 const warmed = new WeakSet<Actor.Any>()

@@ -5,7 +5,8 @@
  * A `Frames` request's batches are handled in the order of their `seq` (one that comes early waits for those
  * before it), synchronously: an ask is passed, still encoded, to the thread that hosts its actor (an actor this
  * runner does not host is answered `ActorStopped`, which tells the spawner to start it again), a tell is passed
- * on and its mailbox credit returned at once, a cancel interrupts its ask.
+ * on and its mailbox credit returned (a tell for an actor not started yet waits for it, see `Hosted`), a cancel
+ * interrupts its ask.
  *
  * Replies ride back on the requests themselves (one Effect Cluster request costs far more CPU than the frames
  * it carries): the runner holds at most one request open. It answers it with every reply it has as soon as
@@ -18,6 +19,7 @@ import { ActorStopped, MalformedMessage, WorkerDied, describe } from "../../Acto
 import * as Codec from "../Codec.ts"
 import type * as Tier from "../threads/Tier.ts"
 import { Kind, forEachFrame } from "../Wire.ts"
+import type { Hosted } from "./Hosted.ts"
 import * as Protocol from "./Protocol.ts"
 import * as Transport from "./Transport.ts"
 
@@ -26,7 +28,7 @@ const POLL_MS = 5000
 
 const NOTHING = Protocol.pack([])
 
-export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: ReadonlyMap<number, number>) =>
+export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Hosted) =>
   Protocol.MuxEntity.toLayer(
     Effect.gen(function*() {
       let replies: Array<unknown> = []
@@ -84,12 +86,12 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Re
             case Kind.Ask:
               ask(reqId, actorId, tag as string | number, body)
               break
-            case Kind.Tell: {
-              const thread = hosted.get(actorId)
-              if (thread !== undefined) tier.router.sender.forwardTell(thread, actorId, tag as string | number, body)
-              push(Kind.Ack, 0, actorId, 1, 0)
+            case Kind.Tell:
+              hosted.whenHosted(actorId, (thread) => {
+                if (thread !== undefined) tier.router.sender.forwardTell(thread, actorId, tag as string | number, body)
+                push(Kind.Ack, 0, actorId, 1, 0)
+              })
               break
-            }
             case Kind.Cancel:
               cancel(reqId)
               break

@@ -18,6 +18,14 @@
  * (after a failover or a runner restart). Anyone else (another actor that was sent the
  * address) gets a `WorkerDied` and may retry once the spawner has restarted it. So an actor restarted this way
  * starts again from its init parameters, as on a restarted worker thread.
+ *
+ * A persisted message (`Actor.Persisted`) is one Effect Cluster persisted request, `Persist`, whose primary key
+ * is the message's key: Effect Cluster saves it in Postgres before delivering it, answers a second request with
+ * the same key (and actor, and so entity) with the first one's saved reply, or waits for it while it runs, and
+ * redelivers it from storage to whichever runner holds the actor's shard when the one handling it died. Its
+ * reply is saved for good, so it is never `NotStarted`: the request carries its spawner's `Spawn`, and a runner
+ * that does not host the actor starts it first. It is uninterruptible from the client's side: an asker that
+ * gives up leaves the work to run, and asking again with the key gets its reply.
  */
 import { Predicate, Schema } from "effect"
 import { ClusterSchema, Entity } from "effect/cluster"
@@ -104,6 +112,28 @@ export const Ask = Rpc.make("Ask", { payload: Message, success: Reply, error: No
 export const Tell = Rpc.make("Tell", { payload: Message, error: NotStarted })
 export const Stop = Rpc.make("Stop", {})
 
+export const Persist = Rpc.make("Persist", {
+  payload: {
+    /** The message's key (`Actor.Persisted.key`): the request's primary key. */
+    key: Schema.String,
+    tag: Schema.String,
+    payload: Schema.Uint8Array,
+    /** How to start the actor where it does not run: its spawner's `Spawn` (null from any other sender). */
+    spawn: Schema.NullOr(SpawnPayload)
+  },
+  success: Reply,
+  primaryKey: ({ key }) => key
+}).annotate(ClusterSchema.Persisted, true).annotate(ClusterSchema.Uninterruptible, "client")
+
+export type PersistPayload = typeof Persist.payloadSchema.Type
+
+/**
+ * A `Persist` request's payload, as the entity client takes it: an instance of the payload class `Rpc.make`
+ * made for the primary key (a plain object would carry no key, and not be deduplicated).
+ */
+export const persistPayload = (fields: PersistPayload): PersistPayload =>
+  new (Persist.payloadSchema as unknown as new(fields: PersistPayload) => PersistPayload)(fields)
+
 /**
  * Batches of messages between one client and one runner (see `Mux.ts` and `MuxServer.ts`), one request type
  * for both ways: `Frames` carries the client's frames (asks, tells, cancels, as in `Wire.ts`; packed batches),
@@ -139,7 +169,7 @@ export const MuxEntity = Entity.make(MUX_TYPE, [Frames]).annotate(
   (entityId) => groupOf(slotOfId(Number(entityId)) ?? 0)
 ).annotate(ClusterSchema.ClientTracingEnabled, false)
 
-export const ActorEntity = Entity.make(TYPE, [Spawn, Ask, Tell, Stop]).annotate(
+export const ActorEntity = Entity.make(TYPE, [Spawn, Ask, Tell, Stop, Persist]).annotate(
   ClusterSchema.ShardGroup,
   (entityId) => {
     const slot = slotOfId(Number(entityId))

@@ -8,12 +8,18 @@
  * on through Effect Cluster (`forwarder`). An entity lives as long as its actor: closing the entity (a `Stop`,
  * its shard moving away, the runner closing) stops the actor; it is never passivated for being idle. Clients
  * send the messages of pinned actors in batches, through one `MuxServer` entity each.
+ *
+ * A persisted message (`Persist`, see `Protocol.ts`) may reach a runner that does not host its actor (a
+ * redelivery after the actor's runner died): the runner starts the actor from the `Spawn` the message carries,
+ * then passes the message on. One from a sender that is not the spawner carries none: it waits, as a tell does
+ * (`Hosted`, at most `Hosted.HOLD_MS`), for the spawner to start the actor here (or is answered `ActorStopped`
+ * at once when the spawner stopped it). Whatever it answers is saved as the key's reply.
  */
 import { Duration, Effect, Exit, Layer, Predicate, Schema, Semaphore } from "effect"
 import type { Scope } from "effect"
 import * as Entity from "effect/cluster/Entity"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
-import { SpawnFailed, WorkerDied, describe, isSpawnFailed } from "../../ActorError.ts"
+import { ActorStopped, SpawnFailed, WorkerDied, describe, isSpawnFailed } from "../../ActorError.ts"
 import type { ActorError } from "../../ActorError.ts"
 import * as Codec from "../Codec.ts"
 import type { Forwarder, PortOrigin } from "../Host.ts"
@@ -21,6 +27,7 @@ import * as Tier from "../threads/Tier.ts"
 import { Kind } from "../Wire.ts"
 import * as ConnectionFile from "./ConnectionFile.ts"
 import * as Health from "./Health.ts"
+import { Hosted } from "./Hosted.ts"
 import * as Meta from "./Meta.ts"
 import * as MuxServer from "./MuxServer.ts"
 import * as Postgres from "./Postgres.ts"
@@ -108,7 +115,7 @@ const forwarder = (client: () => Client, health: () => Health.Health | undefined
 }
 
 /** The entity behind every actor this runner hosts (see the module doc). */
-const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map<number, number>) => {
+const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Hosted) => {
   let nextThread = 0
   const start = (id: number, spawn: Protocol.SpawnPayload): Effect.Effect<number, SpawnFailed> =>
     Effect.gen(function*() {
@@ -134,36 +141,64 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Map
       const id = Number(address.entityId)
       const starting = yield* Semaphore.make(1)
       let thread: number | undefined
+      /** Whether its spawner stopped it here (a persisted message without a `Spawn` then has nothing to wait for). */
+      let stopped = false
       const stop = Effect.sync(() => {
         if (thread !== undefined) tier.unhost(thread, id)
         thread = undefined
         hosted.delete(id)
       })
       yield* Effect.addFinalizer(() => stop)
+      const spawn = (payload: Protocol.SpawnPayload) =>
+        starting.withPermits(1)(Effect.suspend(() =>
+          thread !== undefined ? Effect.void : Effect.map(start(id, payload), (t) => {
+            thread = t
+            stopped = false
+            hosted.set(id, t)
+          })
+        ))
+      /** Pass a message on to the actor's thread; its reply, or the runtime error that ended it there. */
+      const forward = (thread: number, payload: { readonly tag: string | number; readonly payload: Uint8Array }) =>
+        tier.router.sender.forward(thread, id, payload.tag, Protocol.unpack(payload.payload)).pipe(
+          Effect.map((reply): Protocol.Reply => ({ kind: reply.kind, source: reply.source, value: Protocol.pack(reply.value) })),
+          Effect.catch((error) => Effect.succeed(runtimeReply(new WorkerDied({ worker: slot * threads + thread, reason: error.reason }))))
+        )
       return Protocol.ActorEntity.of({
-        Spawn: ({ payload }) =>
-          starting.withPermits(1)(Effect.suspend(() =>
-            thread !== undefined ? Effect.void : Effect.map(start(id, payload), (t) => {
-              thread = t
-              hosted.set(id, t)
-            })
-          )),
+        Spawn: ({ payload }) => spawn(payload),
         Ask: ({ payload }) =>
-          Effect.suspend(() => {
-            if (thread === undefined) return Effect.fail(new Protocol.NotStarted({ id }))
-            const global = slot * threads + thread
-            return tier.router.sender.forward(thread, id, payload.tag, Protocol.unpack(payload.payload)).pipe(
-              Effect.map((reply): Protocol.Reply => ({ kind: reply.kind, source: reply.source, value: Protocol.pack(reply.value) })),
-              Effect.catch((error) => Effect.succeed(runtimeReply(new WorkerDied({ worker: global, reason: error.reason }))))
-            )
+          Effect.suspend(() => thread === undefined ? Effect.fail(new Protocol.NotStarted({ id })) : forward(thread, payload)),
+        Persist: ({ payload }) =>
+          Effect.gen(function*() {
+            if (thread === undefined && payload.spawn !== null) {
+              const spawned = yield* Effect.exit(spawn(payload.spawn))
+              if (Exit.isFailure(spawned)) {
+                const failure = spawned.cause.reasons.find((reason) => reason._tag === "Fail")
+                return runtimeReply(failure !== undefined ? failure.error as unknown as ActorError : unreachable(id, threads, describe(spawned.cause)))
+              }
+            }
+            if (thread === undefined && stopped) return runtimeReply(new ActorStopped({ actor: `#${id}` }))
+            // Without a spawn to start it from, it waits for the spawner to start the actor here (see `Hosted`).
+            const at = thread !== undefined
+              ? thread
+              : yield* Effect.callback<number | undefined>((resume) => hosted.whenHosted(id, (t) => resume(Effect.succeed(t))))
+            return at === undefined
+              ? runtimeReply(unreachable(id, threads, "the actor is not started on its runner, and this persisted message came from a process that cannot start it"))
+              : yield* forward(at, payload)
           }),
-        Tell: ({ payload }) =>
-          Effect.suspend(() =>
+        Tell: ({ payload }) => {
+          const deliver = (thread: number | undefined) =>
             thread !== undefined && tier.router.sender.forwardTell(thread, id, payload.tag, Protocol.unpack(payload.payload))
               ? Effect.void
               : Effect.fail(new Protocol.NotStarted({ id }))
-          ),
-        Stop: () => stop
+          // A pinned actor's spawner starts it here again as soon as this runner is back: its tells wait for that
+          // (see `Hosted`). One placed by shard is started again only when its spawner hears `NotStarted`.
+          if (thread !== undefined || Protocol.slotOfId(id) === undefined) return Effect.suspend(() => deliver(thread))
+          return Effect.callback<void, Protocol.NotStarted>((resume) => hosted.whenHosted(id, (t) => resume(deliver(t))))
+        },
+        Stop: () =>
+          Effect.andThen(stop, Effect.sync(() => {
+            stopped = true
+          }))
       })
     }),
     // An actor lives until it is stopped: its messages may all come through the batching entity, which this
@@ -216,7 +251,8 @@ export const run = (options: Options): Effect.Effect<ConnectionFile.Endpoint, Ru
       return yield* Health.make(yield* RunnerStorage, runners)
     }), context)
     /** The actors hosted here, and their threads (for the batching entity). */
-    const hosted = new Map<number, number>()
+    const hosted = new Hosted()
+    yield* Effect.addFinalizer(() => Effect.sync(() => hosted.clear()))
     yield* Layer.build(
       Layer.mergeAll(entityLayer(tier, options.slot, threads, hosted), MuxServer.layer(tier, options.slot, threads, hosted)).pipe(
         Layer.provide(Layer.succeedContext(context))

@@ -53,6 +53,8 @@ export interface Slot {
   lost: WorkerLost | undefined
   /** Done when the current thread exits. */
   exited: Deferred.Deferred<void>
+  /** Done once the current thread said it is ready, or exited before that (waiters then look again). */
+  booted: Deferred.Deferred<void>
   /** Done while a thread runs here; replaced when it dies, done again once it is restarted, failed once lost. */
   up: Deferred.Deferred<void, WorkerLost>
   /** Set while the thread is being replaced on request (`recycle`): its exit is not a death. */
@@ -121,6 +123,7 @@ export class Supervisor {
       ready: false,
       suspectOnReady: false,
       exited: Deferred.makeUnsafe<void>(),
+      booted: Deferred.makeUnsafe<void>(),
       up: Deferred.makeUnsafe<void, WorkerLost>(),
       recycling: false,
       probe: undefined
@@ -155,6 +158,7 @@ export class Supervisor {
     slot.ready = false
     slot.suspectOnReady = false
     slot.exited = Deferred.makeUnsafe<void>()
+    slot.booted = Deferred.makeUnsafe<void>()
     worker.on("error", (error) => {
       slot.reason ??= describe(error)
     })
@@ -180,6 +184,7 @@ export class Supervisor {
     const reason = recycled ? "recycled (replaced by a fresh thread between tasks)" : slot.reason ?? (this.closing ? "terminated" : `exited with code ${code}`)
     this.hooks.died(slot, reason)
     Deferred.doneUnsafe(slot.exited, Effect.void)
+    Deferred.doneUnsafe(slot.booted, Effect.void)
     if (this.closing) return
     if (!recycled) return this.restartLater(slot, reason)
     const failed = this.start(slot)
@@ -262,6 +267,14 @@ export class Supervisor {
     return Effect.suspend(() => Deferred.await(this.slots[index]!.up))
   }
 
+  /** Wait until worker `index` has booted (loaded its runtime and said it is ready), through restarts. */
+  awaitReady(index: number): Effect.Effect<void, WorkerLost> {
+    return Effect.andThen(this.awaitUp(index), Effect.suspend(() => {
+      const slot = this.slots[index]!
+      return slot.ready ? Effect.void : Effect.andThen(Deferred.await(slot.booted), this.awaitReady(index))
+    }))
+  }
+
   /**
    * Worker `index` was asked to interrupt or stop something: unless its event loop answers a ping within
    * `stuckAfterMs`, it is blocked in a call that ignores interruption, and is terminated (then restarted).
@@ -298,6 +311,7 @@ export class Supervisor {
 
   private readied(slot: Slot): void {
     slot.ready = true
+    Deferred.doneUnsafe(slot.booted, Effect.void)
     if (slot.suspectOnReady) {
       slot.suspectOnReady = false
       this.suspect(slot.index)

@@ -136,6 +136,8 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
       boot: (slot) => {
         // Every thread gets its own thread id: locks and barriers held by a dead thread report it.
         const threadId = ThreadSlots.allocate()
+        // A tier may live for weeks: its bundle must not look unused to another process's pruning.
+        WorkerBundle.markUsed(basePath)
         let worker: Worker
         try {
           worker = new Worker(basePath, {
@@ -254,6 +256,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
       restarts: () => supervisor.restarts(),
       isUp: (worker) => supervisor.isUp(worker),
       awaitUp: (worker) => supervisor.awaitUp(worker),
+      ready: Effect.forEach(supervisor.slots, (slot) => supervisor.awaitReady(slot.index), { discard: true }),
       recycle: (worker) => Effect.as(supervisor.recycle(worker), true),
       status: () => {
         const waiting = router.sender.waiting()

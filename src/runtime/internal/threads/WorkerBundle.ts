@@ -9,7 +9,10 @@
  * instead of carrying its own copy, so a worker holds exactly one instance of each
  * however many modules it loads, and modules can be loaded long after the worker
  * started. Bundles are cached on disk (`Layout.cacheDir`) and rebuilt only when
- * one of their input files, or this package's or Effect's version, changes. Each
+ * one of their input files, or this package's or Effect's version, changes; a
+ * bundle no process has used for `UNUSED_DAYS` is removed when a new one is built
+ * (every upgrade, new checkout or runtime file makes new names: the cache would
+ * otherwise grow for ever, 200 MB in a day of work on this repository). Each
  * bundle has a source map beside it, so a stack thrown in a worker can name the
  * `.ts` file and line (`SourceMap.mapStack`).
  *
@@ -87,11 +90,66 @@ const fresh = (bundle: string): boolean => {
     if (!Fs.existsSync(bundle)) return false
     const stamp = JSON.parse(Fs.readFileSync(`${bundle}.json`, "utf8")) as Stamp
     const now = stampOf(Object.keys(stamp.inputs))
-    return Object.entries(stamp.inputs).every(([file, value]) => now[file] === value)
+    if (!Object.entries(stamp.inputs).every(([file, value]) => now[file] === value)) return false
+    markUsed(bundle)
+    return true
   } catch {
     return false
   }
 }
+
+/** Days a cached bundle may go unused before a build removes it (see the module doc). */
+export const UNUSED_DAYS = 7
+
+/**
+ * A bundle's stamp file's times say when a process last used it (the bundle's own mtime is its build's): marked
+ * on each fresh look, each ship and each worker start, so that a process living for weeks keeps its bundles.
+ */
+export const markUsed = (bundle: string): void => {
+  const now = new Date()
+  try {
+    Fs.utimesSync(`${bundle}.json`, now, now)
+  } catch {
+    // Inside a user's bundle there is no stamp: nothing is pruned there either.
+  }
+}
+
+/**
+ * Remove the bundles (with their stamps and maps) whose stamp no process touched for `UNUSED_DAYS`, and
+ * temporary files older than a day (a process killed while writing). Once per process, when it builds: a
+ * process that only reads the cache never scans it.
+ */
+export const pruneCache = (dir: string, now = Date.now()): void => {
+  const stale = now - UNUSED_DAYS * 86_400_000
+  let names: Array<string>
+  try {
+    names = Fs.readdirSync(dir)
+  } catch {
+    return
+  }
+  const present = new Set(names)
+  const remove = (file: string) => Fs.rmSync(Path.join(dir, file), { force: true })
+  for (const name of names) {
+    try {
+      if (name.endsWith(".tmp")) {
+        if (Fs.statSync(Path.join(dir, name)).mtimeMs < now - 86_400_000) remove(name)
+      } else if (name.endsWith(".mjs") && !present.has(`${name}.json`) && Fs.statSync(Path.join(dir, name)).mtimeMs < stale) {
+        // A bundle whose stamp is gone (a process killed between the two writes) is never fresh again.
+        remove(name)
+        remove(`${name}.map`)
+      } else if (name.endsWith(".mjs.json") && Fs.statSync(Path.join(dir, name)).mtimeMs < stale) {
+        const bundle = name.slice(0, -".json".length)
+        remove(bundle)
+        remove(`${bundle}.map`)
+        remove(name)
+      }
+    } catch {
+      // Another process removed it first, or it cannot be read: not ours to worry about.
+    }
+  }
+}
+
+let pruned = false
 
 /** Writes atomically, so concurrent processes (test workers) never read half a bundle. */
 const writeAtomic = (file: string, contents: string | Uint8Array) => {
@@ -220,6 +278,10 @@ const build = async (
   if (map !== undefined) writeAtomic(map.path, map.contents)
   writeAtomic(output, code.contents)
   writeAtomic(`${output}.json`, JSON.stringify(stamp))
+  if (!pruned) {
+    pruned = true
+    pruneCache(Path.dirname(output))
+  }
 }
 
 let sharedNames: Promise<Shared> | undefined
@@ -313,7 +375,10 @@ const fileBundle = (() => {
       bundle.catch(() => builds.delete(key))
       builds.set(key, bundle)
     }
-    return bundle
+    return bundle.then((path) => {
+      markUsed(path)
+      return path
+    })
   }
 })()
 
