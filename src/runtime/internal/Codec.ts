@@ -11,6 +11,9 @@
  *   Effect's JIT schema compiler) and hands on the very value that arrived. The check stays (at the receiving
  *   boundary, where it matters: a sender cannot skip it); the cost of running the parser, building a new value
  *   and a fiber per value is gone. What differs from a decode: a struct keeps keys its schema does not name.
+ *   A leaf schema with no checks (`Schema.Number`, `String`, a literal...) is checked with the same predicate the
+ *   interpreter applies (`leafGuard`): the JIT compiler leaves leaves to the interpreter, whose guard runs a small
+ *   Effect per value (two per ask of numbers: its payload there, its reply here).
  * - **Moved arrays** (`Transfer.moved` of an identity schema, at the top or as fields of a plain struct): the
  *   same as identity schemas, plus the buffers under the moved fields go to the transfer list. Running
  *   `Transferable.schema`'s transformation through the parser cost ~20 µs per encode and decode (measured),
@@ -19,7 +22,7 @@
  *   encoded with a `Transferable.Collector` in context, so that typed arrays a protocol marks as moved are
  *   passed to `postMessage` as transfers (see `Transfers`), and decoded with the (JIT-compiled) decoder.
  */
-import { Context, Effect, Exit, Schema, SchemaAST, SchemaIssue } from "effect"
+import { Context, Effect, Exit, Predicate, Schema, SchemaAST, SchemaIssue } from "effect"
 import { SchemaJITCompiler } from "effect/schema"
 import { Transferable } from "effect/workers"
 import type { TransferListItem } from "node:worker_threads"
@@ -81,6 +84,43 @@ const withCollector = Context.make(Transferable.Collector, collector)
 
 const compiled = new WeakMap<Actor.Codec, Compiled>()
 
+const isNull = (u: unknown): boolean => u === null
+const isUndefined = (u: unknown): boolean => u === undefined
+const isAnything = (_: unknown): boolean => true
+
+/**
+ * The type guard of a leaf schema without checks, as plain JavaScript: the predicate Effect's interpreter applies
+ * to it (see `SchemaAST`'s parsers); undefined for every other schema (those `Schema.is` compiles).
+ */
+export const leafGuard = (ast: SchemaAST.AST): ((u: unknown) => boolean) | undefined => {
+  if (ast.checks !== undefined || ast.encoding !== undefined) return undefined
+  switch (ast._tag) {
+    case "Number":
+      return Predicate.isNumber
+    case "String":
+      return Predicate.isString
+    case "Boolean":
+      return Predicate.isBoolean
+    case "BigInt":
+      return Predicate.isBigInt
+    case "Symbol":
+      return Predicate.isSymbol
+    case "Null":
+      return isNull
+    case "Undefined":
+      return isUndefined
+    case "Unknown":
+    case "Any":
+      return isAnything
+    case "Literal": {
+      const literal = (ast as SchemaAST.Literal).literal
+      return (u) => u === literal
+    }
+    default:
+      return undefined
+  }
+}
+
 /** The ASTs `Transfer.moved` made over an identity schema, and the buffers each moves (its transfer selector). */
 const movedIdentity = new WeakMap<SchemaAST.AST, (encoded: unknown) => ReadonlyArray<TransferListItem>>()
 
@@ -124,7 +164,7 @@ const at = (value: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
 
 /** The type guard as a decoder: the value that arrived, checked, or an error saying what does not fit. */
 const guarded = (schema: Actor.Codec): (u: unknown) => unknown => {
-  const is = Schema.is(schema)
+  const is = leafGuard(schema.ast) ?? Schema.is(schema)
   const detailed = Schema.decodeUnknownExit(Schema.toType(schema))
   return (u) => {
     if (is(u)) return u

@@ -14,6 +14,7 @@ import type * as Actor from "../Actor.ts"
 import { MalformedMessage, WorkerDied, WorkerLost, describe } from "../ActorError.ts"
 import type { Cell, Origin } from "./Cell.ts"
 import * as Codec from "./Codec.ts"
+import { Requests } from "./Requests.ts"
 import { carry } from "./Tracing.ts"
 import type { ThreadTrace } from "./Tracing.ts"
 import { Kind } from "./Wire.ts"
@@ -185,7 +186,7 @@ export interface RawReply {
 }
 
 export class Sender {
-  private readonly pending = new Map<number, Pending>()
+  private readonly pending = new Requests<Pending>()
   private readonly credits = new Map<number, Credit>()
   private readonly peerOf = new Map<number, number>()
   /** Why a peer is not connected: it died (and may come back) or it is lost for good. */
@@ -402,7 +403,7 @@ export class Sender {
   /** Requests awaiting an answer from each peer: asks, and control requests (spawn / stop); for diagnostics. */
   waiting(): Map<number, { asks: number; control: number }> {
     const out = new Map<number, { asks: number; control: number }>()
-    for (const pending of this.pending.values()) {
+    for (const [, pending] of this.pending.entries()) {
       const entry = out.get(pending.peer) ?? { asks: 0, control: 0 }
       if (pending.actorId >= 0) entry.asks++
       else entry.control++
@@ -642,7 +643,7 @@ export class Sender {
     const died = new WorkerDied({ worker: peer, reason })
     if (!this.gone.has(peer)) this.gone.set(peer, died)
     const error = Exit.fail(died)
-    for (const [reqId, pending] of this.pending) {
+    for (const [reqId, pending] of this.pending.entries()) {
       if (pending.peer === peer) {
         this.pending.delete(reqId)
         pending.resume(error)
