@@ -22,7 +22,11 @@ const setupFor = (n: number, steps: number): Modes.Setup => ({
   grid: { px: 1, py: WORKERS }
 })
 
-const targets: Record<number, number> = { 20_000: 1.5, 80_000: 1.7 }
+/** Speedups over serial to reach, by size and mode (issue 10 asks for 1.65x / 1.75x at 20k). */
+const targets: Record<number, Record<"messages" | "shared", number>> = {
+  20_000: { messages: 1.65, shared: 1.75 },
+  80_000: { messages: 1.7, shared: 1.7 }
+}
 
 export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
   Effect.scoped(
@@ -76,7 +80,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
         for (const mode of ["messages", "shared"] as const) {
           const outcome = last[`${mode}.${n}`]!
           const comm = Modes.commRatio(outcome, WORKERS)
-          const target = options.quick ? undefined : targets[n]
+          const target = options.quick ? undefined : targets[n]?.[mode]
           rows.push({
             section: "halo",
             name: `${mode}, 1x${WORKERS} strips on ${WORKERS} workers, ${label}`,
