@@ -407,74 +407,66 @@ export class Sender {
     payloads: Iterable<unknown>,
     inFlight: number | undefined
   ): Effect.Effect<Array<unknown>, unknown> {
-    return Effect.suspend(() => this.askManyNow(definition, codec, credit, address, tag, payloads, checkInFlight(inFlight, definition.mailbox)))
-  }
-
-  private askManyNow(
-    definition: Actor.Any,
-    codec: Codec.ActorCodec,
-    credit: Credit,
-    address: Actor.Address,
-    tag: string,
-    payloads: Iterable<unknown>,
-    limit: number
-  ): Effect.Effect<Array<unknown>, unknown> {
-    return Effect.callback<Array<unknown>, unknown>((resume) => {
-      const items = Array.from(payloads)
-      const results = new Array<unknown>(items.length)
-      /** Request ids of the asks out (sent, or waiting for mailbox room: then their waiter). */
-      const out = new Map<number, Waiter | undefined>()
-      let next = 0
-      let done = 0
-      let over = false
-      const finish = (exit: Exit.Exit<Array<unknown>, unknown>) => {
-        over = true
-        cancelAll()
-        resume(exit)
-      }
-      const cancelAll = () => {
-        for (const [reqId, waiter] of out) {
-          if (waiter !== undefined) this.withdraw(waiter, address, credit)
-          else this.cancel(reqId, address, credit)
+    // A bad `inFlight` is a defect of the call, raised when it runs (inside `suspend`), not when it is built.
+    return Effect.suspend(() => {
+      const limit = checkInFlight(inFlight, definition.mailbox)
+      return Effect.callback<Array<unknown>, unknown>((resume) => {
+        const items = Array.from(payloads)
+        const results = new Array<unknown>(items.length)
+        /** Request ids of the asks out (sent, or waiting for mailbox room: then their waiter). */
+        const out = new Map<number, Waiter | undefined>()
+        let next = 0
+        let done = 0
+        let over = false
+        const finish = (exit: Exit.Exit<Array<unknown>, unknown>) => {
+          over = true
+          cancelAll()
+          resume(exit)
         }
-        out.clear()
-      }
-      const settled = (reqId: number, index: number, outcome: Exit.Exit<unknown, unknown>) => {
-        out.delete(reqId)
-        if (over) return
-        if (Exit.isFailure(outcome)) return finish(outcome as Exit.Exit<never, unknown>)
-        results[index] = outcome.value
-        if (++done === items.length) return finish(Exit.succeed(results))
-        launch()
-      }
-      /** Whether `launch` runs: a reply that comes back within it (an actor on this thread) only makes room. */
-      let launching = false
-      const launch = () => {
-        if (launching) return
-        launching = true
-        while (!over && next < items.length && out.size < limit) {
-          const index = next++
-          const reqId = this.nextReq++
-          // Closures made per ask are passed inline, never named (`const f = () => …`): under tsx (esbuild's
-          // keepNames) a named closure costs a defineProperty each time it is made, 15% of this thread's time.
-          if (credit.inflight < credit.limit) {
-            credit.inflight++
-            out.set(reqId, undefined)
-            this.send(definition, address, reqId, codec, credit, tag, items[index], (exit) => settled(reqId, index, exit as Exit.Exit<unknown, unknown>))
-          } else {
-            out.set(reqId, credit.wait(() => {
+        const cancelAll = () => {
+          for (const [reqId, waiter] of out) {
+            if (waiter !== undefined) this.withdraw(waiter, address, credit)
+            else this.cancel(reqId, address, credit)
+          }
+          out.clear()
+        }
+        const settled = (reqId: number, index: number, outcome: Exit.Exit<unknown, unknown>) => {
+          out.delete(reqId)
+          if (over) return
+          if (Exit.isFailure(outcome)) return finish(outcome as Exit.Exit<never, unknown>)
+          results[index] = outcome.value
+          if (++done === items.length) return finish(Exit.succeed(results))
+          launch()
+        }
+        /** Whether `launch` runs: a reply that comes back within it (an actor on this thread) only makes room. */
+        let launching = false
+        const launch = () => {
+          if (launching) return
+          launching = true
+          while (!over && next < items.length && out.size < limit) {
+            const index = next++
+            const reqId = this.nextReq++
+            // Closures made per ask are passed inline, never named (`const f = () => …`): under tsx (esbuild's
+            // keepNames) a named closure costs a defineProperty each time it is made, 15% of this thread's time.
+            if (credit.inflight < credit.limit) {
+              credit.inflight++
               out.set(reqId, undefined)
               this.send(definition, address, reqId, codec, credit, tag, items[index], (exit) => settled(reqId, index, exit as Exit.Exit<unknown, unknown>))
-            }))
+            } else {
+              out.set(reqId, credit.wait(() => {
+                out.set(reqId, undefined)
+                this.send(definition, address, reqId, codec, credit, tag, items[index], (exit) => settled(reqId, index, exit as Exit.Exit<unknown, unknown>))
+              }))
+            }
           }
+          launching = false
         }
-        launching = false
-      }
-      if (items.length === 0) return resume(Exit.succeed(results))
-      launch()
-      return Effect.sync(() => {
-        over = true
-        cancelAll()
+        if (items.length === 0) return resume(Exit.succeed(results))
+        launch()
+        return Effect.sync(() => {
+          over = true
+          cancelAll()
+        })
       })
     })
   }
