@@ -154,7 +154,7 @@ describe("Pool.imap and mapUnordered stream results", () => {
         // Wait until it stands still (a cancel reaches each worker after its current item) ...
         let stopped = Atomics.load(produced, 0)
         for (let i = 0; i < 100; i++) {
-          yield* Effect.sleep("20 millis")
+          yield* Effect.sleep("200 millis")
           const now = Atomics.load(produced, 0)
           if (now === stopped) break
           stopped = now

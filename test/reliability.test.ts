@@ -73,7 +73,8 @@ describe("thread ids", () => {
       expect(slots.alive()).toBe(1)
       expect(Threads.liveWorkers()).toBe(0)
     })
-  })
+    // 15 pools started and closed: ~5 s on a quiet machine, past a minute at load 10–14.
+  }, 180_000)
 
   it("a layer that cannot start all its workers fails typed and leaves none running", async () => {
     await withSmallRegistry(3, async () => {

@@ -86,8 +86,9 @@ describe("Mutex across threads", () => {
     await held
     expect(owner).toBe(0)
     expect(waited).toBeGreaterThan(200)
-    // 300 ms at a 5 ms interval: about 60 ticks if the loop runs freely, 0 if the wait blocked it.
-    expect(ticks).toBeGreaterThan(15)
+    // 300 ms at a 5 ms interval: about 60 ticks if the loop runs freely, 0 if the wait blocked it (11 were seen
+    // on a machine at load 16, so the bar is low: what it must catch is none).
+    expect(ticks).toBeGreaterThan(3)
   })
 
   it("a timed acquire on main fails with LockTimeout while a worker holds the lock", async () => {
