@@ -4,29 +4,21 @@
  * into — never goes back and ends exactly at the total, on Threads(2) and on Local; `waitInteractive` draws the bar
  * on a terminal while it waits and nothing elsewhere. Results stay those of the serial map. No timing is asserted.
  */
-import { Effect, Fiber, ManagedRuntime } from "effect"
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
-import { ActorSystem, Local, Threads } from "../src/runtime/index.ts"
-import type { ActorError } from "../src/runtime/index.ts"
+import { Effect, Fiber } from "effect"
+import { afterAll, describe, expect, it, vi } from "vitest"
+import { ActorSystem, Local } from "../src/runtime/index.ts"
 import { Client } from "../src/runtime/engines/index.ts"
 import type { AsyncResult } from "../src/runtime/engines/index.ts"
+import * as Tiers from "./support/tiers.ts"
 
-let runtime: ManagedRuntime.ManagedRuntime<ActorSystem.ActorSystem, ActorError.WorkerLost>
-
-beforeAll(async () => {
-  runtime = ManagedRuntime.make(Threads.layer({ workers: 2 }))
-  await runtime.runPromise(Effect.void)
-})
-
-afterAll(async () => {
-  await runtime.dispose()
-})
+const tiers = Tiers.make()
+afterAll(() => tiers.dispose())
 
 const onThreads = <A, E>(f: (client: Client.Shape) => Effect.Effect<A, E>) =>
-  runtime.runPromise(Effect.scoped(Effect.flatMap(Client.make({}), f)))
+  Tiers.run(tiers.threads(2), Effect.flatMap(Client.make({}), f))
 
 const onLocal = <A, E>(f: (client: Client.Shape) => Effect.Effect<A, E>) =>
-  Effect.runPromise(Effect.scoped(Effect.flatMap(Client.make({ engines: 2 }), f)).pipe(Effect.provide(Local.layer)))
+  Tiers.run(tiers.local(), Effect.flatMap(Client.make({ engines: 2 }), f))
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
