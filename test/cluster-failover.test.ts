@@ -9,6 +9,10 @@
  * the actor's own memory, by another client, and across the SIGKILL of the runner running its handler (the
  * message is redelivered to the survivor, the asker gets the reply, a retry does not run it again). Runs are
  * counted in a log file the handler appends to (`fixtures/Ledger.ts`).
+ *
+ * Runners that lose their shard locks (their Postgres session ended, as under load or a database restart): the
+ * asks out on every path settle typed (Effect Cluster answers them with an interrupt, which must not become an
+ * interrupt of the asker nor silence), spawns meanwhile are never interrupted, and every actor answers again.
  */
 import { Effect, Exit, Fiber, ManagedRuntime } from "effect"
 import * as Fs from "node:fs"
@@ -19,12 +23,15 @@ import * as Modes from "../src/programs/pi/modes.ts"
 import { ActorError, ActorSystem } from "../src/runtime/index.ts"
 import { Pool } from "../src/runtime/pool/index.ts"
 import { WideCounter } from "../src/runtime/shared/index.ts"
-import { Echo } from "./fixtures/Echo.ts"
+import { Echo, Relay } from "./fixtures/Echo.ts"
+import { Gate } from "./fixtures/Gate.ts"
 import { sleepBusy } from "./fixtures/tasks.ts"
 import { Ledger, count, starters } from "./fixtures/Ledger.ts"
 import { failureOf } from "./support/exit.ts"
 import * as TestCluster from "./support/cluster.ts"
 import * as Cluster from "../src/runtime/Cluster.ts"
+import * as Transport from "../src/runtime/internal/cluster/Transport.ts"
+import { SqlClient } from "effect/sql/SqlClient"
 
 const { cluster, run } = TestCluster.use({ runners: 2, threads: 1 })
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(2)
@@ -213,4 +220,59 @@ describe("persisted messages", () => {
       expect(runs[1]).toBe(cluster().started.runners()[1]!.pid)
       expect(count(log, "done", "order-2")).toBe(1)
     })), 120_000)
+})
+
+/** Ends the Postgres sessions holding shard locks (advisory locks): every runner loses its shards at once. */
+const dropShardLocks = (url: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient
+    const rows = yield* sql<{ ended: boolean }>`SELECT pg_terminate_backend(pid) AS ended FROM (SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' AND granted) held`
+    return rows.filter((row) => row.ended).length
+  }).pipe(Effect.provide(Transport.postgres(url)), Effect.orDie)
+
+describe("runners that lose their shard locks (their Postgres session ends)", () => {
+  it("asks out on every path fail typed instead of waiting or interrupting the asker; the actors answer again", () =>
+    run(Effect.gen(function*() {
+      const gate = yield* ActorSystem.spawn(Gate, {}, { worker: 0 })
+      const placed = yield* ActorSystem.spawn(Gate, {})
+      const relay = yield* ActorSystem.spawn(Relay, {}, { worker: 1 })
+      expect(yield* gate.ask("count", undefined)).toBe(0)
+      // Out while the locks go, never to be answered otherwise: a pinned ask (batched path), one to an actor
+      // placed by shard, and one from an actor on one runner to an actor on the other.
+      const outstanding = yield* Effect.forkChild(Effect.all([
+        Effect.exit(gate.ask("await", 1_000_000)),
+        Effect.exit(placed.ask("await", 1_000_000)),
+        Effect.exit(relay.ask("forwardAwait", { to: gate.address, count: 1_000_000 }))
+      ], { concurrency: "unbounded" }))
+      yield* Effect.sleep("300 millis")
+      const url = JSON.parse(Fs.readFileSync(cluster().started.file, "utf8")).postgres.url as string
+      const lostAt = performance.now()
+      // The fault happened: both runners' lock sessions were ended.
+      expect(yield* dropShardLocks(url)).toBeGreaterThanOrEqual(2)
+      // Spawns while the shards go away and come back (one every 200 ms for 3 s): each starts its actor or fails
+      // typed, never interrupted.
+      const spawns = yield* Effect.forEach(Array.from({ length: 15 }, (_, i) => i), (i) =>
+        Effect.andThen(Effect.sleep("200 millis"), Effect.exit(ActorSystem.spawn(Gate, {}, { worker: i % 2 }))))
+      for (const exit of spawns) {
+        expect(Exit.isFailure(exit) && Exit.hasInterrupts(exit)).toBe(false)
+        if (Exit.isFailure(exit)) expect(ActorError.isSpawnFailed(failureOf(exit))).toBe(true)
+      }
+      console.log(`shard locks lost: of 15 spawns in the next 3 s, ${spawns.filter(Exit.isSuccess).length} started their actor, the others failed typed`)
+      const exits = yield* Fiber.join(outstanding)
+      console.log(`shard locks lost: the asks out settled ${seconds(lostAt)} s later: ${exits.map((exit) => (failureOf(exit) as { _tag?: string })?._tag).join(", ")}`)
+      // Typed, each of them (before, the one placed by shard failed its asker with an interrupt of its own fiber).
+      for (const exit of exits) {
+        expect(Exit.isFailure(exit) && Exit.hasInterrupts(exit)).toBe(false)
+        expect(ActorError.isActorError(failureOf(exit))).toBe(true)
+      }
+      // Once the runners hold their shards again, every actor answers (started again from its init parameters).
+      const again = () => Effect.all([gate.ask("count", undefined), placed.ask("count", undefined), relay.ask("forwardAwait", { to: gate.address, count: 0 })])
+      let answered = yield* Effect.exit(again())
+      while (Exit.isFailure(answered) && performance.now() - lostAt < 60_000) {
+        yield* Effect.sleep("250 millis")
+        answered = yield* Effect.exit(again())
+      }
+      console.log(`shard locks lost: every actor answered again ${seconds(lostAt)} s later`)
+      expect(answered).toEqual(Exit.succeed([0, 0, 0]))
+    })), 90_000)
 })

