@@ -105,7 +105,7 @@ const PER_SAMPLE_BATCH = 16384
 
 /**
  * One ask per sample (the chapter's task-per-sample pool): sample i goes to sampler i mod workers, each
- * sampler's asks sent by `askMany` (no fiber per ask), 128 in flight per sampler, in batches of
+ * sampler's asks sent by `askMany` (no fiber per ask), 512 in flight per sampler, in batches of
  * `PER_SAMPLE_BATCH` samples so that progress moves; a batch whose worker died is asked again (a sample's hit
  * is a pure function of its index, and a batch counts only once it is whole).
  */
