@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { WorkerDied } from "../src/runtime/ActorError.ts"
 import { ActorSystem, Retry } from "../src/runtime/index.ts"
 import { Echo, EchoMismatch, Loose, Relay } from "./fixtures/Echo.ts"
+import { Turns } from "./fixtures/Turns.ts"
 import { failureOf } from "./support/exit.ts"
 import * as Tiers from "./support/tiers.ts"
 
@@ -34,6 +35,17 @@ describe.each([
       }),
       { numRuns: 15 }
     )
+  })
+
+  it("one message at a time, also when a reply frees mailbox room for the next ask on the same thread", async () => {
+    // A settle sends the ask waiting for room at once; the actor's mailbox loop must not start it while the next
+    // queued message's handler is suspended (on Local, two handlers ran together).
+    const most = await Tiers.run(tier(), Effect.gen(function*() {
+      const turns = yield* ActorSystem.spawn(Turns, {})
+      const replies = yield* Effect.forEach(Array.from({ length: 12 }, (_, i) => i), () => turns.ask("hold", 5), { concurrency: "unbounded" })
+      return Math.max(...replies)
+    }))
+    expect(most).toBe(1)
   })
 
   it("a handler's typed error reaches the caller as that error", async () => {

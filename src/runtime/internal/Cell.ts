@@ -96,6 +96,8 @@ export class Cell {
   private queue: Array<Envelope | undefined> = []
   private head = 0
   private current: Envelope | undefined = undefined
+  /** Whether `drain` runs (see there). */
+  private draining = false
   private fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
   /** Suspended handlers of interleaved messages. */
   private readonly interleaved = new Map<Envelope, Fiber.Fiber<unknown, unknown>>()
@@ -177,9 +179,23 @@ export class Cell {
     if (this.current === undefined) this.drain()
   }
 
-  /** Handle queued messages until one suspends or the mailbox is empty. */
+  /**
+   * Handle queued messages until one suspends or the mailbox is empty. Not re-entered: a message that arrives
+   * while it runs (a settle that frees mailbox room sends the next message at once, on this very thread) is taken
+   * by the loop already running, and never while another message's handler is suspended.
+   */
   private drain(): void {
-    while (this.head < this.queue.length) {
+    if (this.draining) return
+    this.draining = true
+    try {
+      this.drainQueue()
+    } finally {
+      this.draining = false
+    }
+  }
+
+  private drainQueue(): void {
+    while (this.current === undefined && this.head < this.queue.length) {
       const envelope = this.queue[this.head]!
       this.queue[this.head++] = undefined
       if (this.head === this.queue.length) {
