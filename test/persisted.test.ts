@@ -10,7 +10,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { ActorError, ActorSystem } from "../src/runtime/index.ts"
-import { Ledger, count } from "./fixtures/Ledger.ts"
+import { Ledger, SmallLedger, count } from "./fixtures/Ledger.ts"
 import { failureOf } from "./support/exit.ts"
 import * as Tiers from "./support/tiers.ts"
 
@@ -81,6 +81,25 @@ describe.each([
     expect(Exit.isFailure(timedOut)).toBe(true)
     expect(reply).toEqual({ id: "t", charged: 7 })
     expect([count(log, "start", "t"), count(log, "done", "t")]).toEqual([1, 1])
+  })
+
+  it("abandoned asks hold the mailbox until their work is done: distinct keys cannot pile up past it", async () => {
+    const log = newLog()
+    await Tiers.run(tier(), Effect.gen(function*() {
+      const ledger = yield* ActorSystem.spawn(SmallLedger, { log }, { worker: 1 })
+      // 30 asks with distinct keys, each given up after 50 ms; a charge takes 1 s. The mailbox (2) lets two
+      // out; the others wait for room and are given up while waiting, so they never reach the actor. (Before,
+      // a given-up persisted ask returned its room at once although its work went on: the next one went out,
+      // and so on, 30 works queued at an actor whose mailbox holds 2.)
+      const given = yield* Effect.forEach(Array.from({ length: 30 }, (_, k) => k), (k) =>
+        Effect.exit(Effect.timeout(ledger.ask("charge", { id: `g${k}`, amount: k, ms: 1000 }), 50)), { concurrency: "unbounded" })
+      expect(given.every(Exit.isFailure)).toBe(true)
+      // Room comes back as each work ends: this ask waits behind both, then runs.
+      expect(yield* ledger.ask("chargePlain", { id: "end", amount: 1, ms: 0 })).toEqual({ id: "end", charged: 4 })
+    }))
+    const started = Array.from({ length: 30 }, (_, k) => count(log, "start", `g${k}`))
+    expect(started.reduce((a, b) => a + b, 0)).toBe(2)
+    expect(started.slice(0, 2)).toEqual([1, 1])
   })
 
   it("the memory is bounded: past `remember` newer keys, an old key runs again", async () => {

@@ -335,16 +335,25 @@ export class Cell {
     )
   }
 
-  /** Drop a queued message, or interrupt it if it is running; a persisted one goes on, unanswered. */
-  cancel(reqId: number, origin: Origin): void {
+  /**
+   * Drop a queued message, or interrupt it if it is running; a persisted one goes on, unanswered. With
+   * `acknowledge` (a persisted message whose asker kept its mailbox credit), that credit comes back exactly once:
+   * when the work goes on, as a tell's once it is done; otherwise (a second asker of a running key, or a reply
+   * already on its way) at once.
+   */
+  cancel(reqId: number, origin: Origin, acknowledge = false): void {
+    const orphan = (envelope: Envelope): void => {
+      if (envelope.key !== undefined && acknowledge) envelope.reqId = 0
+      else envelope.origin = undefined
+    }
     if (this.current !== undefined && this.current.reqId === reqId && this.current.origin === origin) {
-      this.current.origin = undefined
+      orphan(this.current)
       if (this.current.key === undefined) this.fiber?.interruptUnsafe()
       return
     }
     for (const [envelope, fiber] of this.interleaved) {
       if (envelope.reqId === reqId && envelope.origin === origin) {
-        envelope.origin = undefined
+        orphan(envelope)
         if (envelope.key === undefined) fiber.interruptUnsafe()
         return
       }
@@ -352,14 +361,15 @@ export class Cell {
     for (let i = this.head; i < this.queue.length; i++) {
       const envelope = this.queue[i]
       if (envelope !== undefined && envelope.reqId === reqId && envelope.origin === origin) {
-        envelope.origin = undefined
+        orphan(envelope)
         if (envelope.key === undefined) envelope.tag = "__cancelled__"
         return
       }
     }
     for (const memory of this.memories.values()) {
-      if (memory.withdraw((waiter) => waiter.reqId === reqId && waiter.origin === origin)) return
+      if (memory.withdraw((waiter) => waiter.reqId === reqId && waiter.origin === origin)) break
     }
+    if (acknowledge) origin.settle(0, this, "", Exit.void)
   }
 
   /** Stop: queued messages fail with ActorStopped, the running one is interrupted, the scope closes. */

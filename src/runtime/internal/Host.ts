@@ -173,16 +173,19 @@ export class Host {
     this.cells.get(actorId)?.credit(reqId, origin, count)
   }
 
-  cancel(origin: PortOrigin, reqId: number, actorId: number): void {
+  /** An ask its asker gave up; `acknowledge`: a persisted message whose asker waits for its credit (see `Cell.cancel`). */
+  cancel(origin: PortOrigin, reqId: number, actorId: number, acknowledge = false): void {
     const cell = this.cells.get(actorId)
-    if (cell !== undefined) return cell.cancel(reqId, origin)
+    if (cell !== undefined) return cell.cancel(reqId, origin, acknowledge)
     const backlog = this.spawning.get(actorId)
     if (backlog !== undefined) {
       const waiting = backlog.find((w) => w.reqId === reqId && w.origin === origin)
       if (waiting !== undefined) waiting.replay = undefined
-      return
+    } else {
+      this.forwarder?.cancel(origin, reqId, actorId)
     }
-    this.forwarder?.cancel(origin, reqId, actorId)
+    // Not running here (dropped before it started, or gone on to another process): its credit comes back now.
+    if (acknowledge) origin.acknowledge(actorId)
   }
 
   spawn(origin: PortOrigin, reqId: number, actorId: number, spec: SpawnSpec): void {

@@ -119,7 +119,7 @@ export class Router {
           if (origin !== undefined) this.host.credit(origin, reqId, actorId, c as number)
           break
         case Kind.Cancel:
-          if (origin !== undefined) this.host.cancel(origin, reqId, actorId)
+          if (origin !== undefined) this.host.cancel(origin, reqId, actorId, c === 1)
           break
         case Kind.Spawn:
           if (origin !== undefined) this.host.spawn(origin, reqId, actorId, c as SpawnSpec)

@@ -197,6 +197,9 @@ export interface RawReply {
   readonly value: unknown
 }
 
+/** Whether `tag` is a persisted message of `definition` (its cancelled asks keep their credit, see `cancel`). */
+const isPersisted = (definition: Actor.Any, tag: string): boolean => definition.protocol[tag]?.persisted !== undefined
+
 export class Sender {
   private readonly pending = new Requests<Pending>()
   private readonly credits = new Map<number, Credit>()
@@ -383,14 +386,14 @@ export class Sender {
       if (credit.inflight < credit.limit) {
         credit.inflight++
         this.send(definition, address, reqId, codec, credit, tag, payload, resume, undefined, span)
-        return Effect.sync(() => this.cancel(reqId, address, credit))
+        return Effect.sync(() => this.cancel(reqId, address, credit, isPersisted(definition, tag)))
       }
       let sent = false
       const waiter = credit.wait(() => {
         sent = true
         this.send(definition, address, reqId, codec, credit, tag, payload, resume, undefined, span)
       })
-      return Effect.sync(() => (sent ? this.cancel(reqId, address, credit) : this.withdraw(waiter, address, credit)))
+      return Effect.sync(() => (sent ? this.cancel(reqId, address, credit, isPersisted(definition, tag)) : this.withdraw(waiter, address, credit)))
     })
   }
 
@@ -424,9 +427,10 @@ export class Sender {
           resume(exit)
         }
         const cancelAll = () => {
+          const persisted = isPersisted(definition, tag)
           for (const [reqId, waiter] of out) {
             if (waiter !== undefined) this.withdraw(waiter, address, credit)
-            else this.cancel(reqId, address, credit)
+            else this.cancel(reqId, address, credit, persisted)
           }
           out.clear()
         }
@@ -481,15 +485,19 @@ export class Sender {
     if (this.links.cell(address.id) === undefined) this.links.cancelled?.(this.route(address.worker))
   }
 
-  /** An interrupted ask: forget it, return its credit, and stop it where it runs. */
-  private cancel(reqId: number, address: Actor.Address, credit: Credit): void {
+  /**
+   * An interrupted ask: forget it, return its credit, and stop it where it runs. A persisted message's work goes
+   * on where it runs (see `Actor.Persisted`), so its credit is not returned here: the actor acknowledges it as a
+   * tell's once that work is done, and asks abandoned with distinct keys cannot fill its mailbox past `mailbox`.
+   */
+  private cancel(reqId: number, address: Actor.Address, credit: Credit, persisted = false): void {
     if (!this.pending.delete(reqId)) return
-    credit.release(1)
+    if (!persisted) credit.release(1)
     const cell = this.links.cell(address.id)
-    if (cell !== undefined) cell.cancel(reqId, this.localOrigin)
+    if (cell !== undefined) cell.cancel(reqId, this.localOrigin, persisted)
     else {
       const peer = this.route(address.worker)
-      this.links.outbox(peer)?.push(Kind.Cancel, reqId, address.id, 0, 0)
+      this.links.outbox(peer)?.push(Kind.Cancel, reqId, address.id, persisted ? 1 : 0, 0)
       this.links.cancelled?.(peer)
     }
   }

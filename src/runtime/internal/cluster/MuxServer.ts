@@ -94,6 +94,8 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Ho
               break
             case Kind.Cancel:
               cancel(reqId)
+              // A persisted message's asker keeps its credit until told (see `Sender.cancel`): tell it now.
+              if (tag === 1) push(Kind.Ack, 0, actorId, 1, 0)
               break
             case Kind.Stream:
               runtimeError(reqId, new MalformedMessage({ actor: `#${actorId}`, message: String(tag), detail: Protocol.STREAMS_UNSUPPORTED }))
