@@ -2,7 +2,8 @@
  * A runner on a test host of its own: a network namespace with a veth pair and private addresses that this test
  * makes and removes, so that messages and mutual TLS cross a real interface rather than loopback. Runner 0 and
  * the client stay on this host (at the veth's host end); runner 1 runs inside the namespace, started as a user
- * starts a runner on another machine (`cluster.ts runner --slot 1 --listen ...`). Nothing is sent to any
+ * starts a runner on another machine (`cluster.ts runner --slot 1 --listen ...`), and it cannot see the bundles this
+ * host built (its mounts hide the bundle cache): code reaches it by module name. Nothing is sent to any
  * address but the two this test made. Without root or iproute2 it says why and skips.
  */
 import { Effect, Exit, ManagedRuntime, Scope } from "effect"
@@ -17,7 +18,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Cluster from "../src/runtime/Cluster.ts"
 import { ActorSystem } from "../src/runtime/index.ts"
 import * as Postgres from "../src/runtime/internal/cluster/Postgres.ts"
+import * as Layout from "../src/runtime/internal/Layout.ts"
+import { Pool } from "../src/runtime/pool/index.ts"
 import { Echo, Relay } from "./fixtures/Echo.ts"
+import { square } from "./fixtures/tasks.ts"
 import { leftovers, ownReapers } from "./support/cluster.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
@@ -73,7 +77,12 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
       Scope.provide(Cluster.start({ runners: 2, threads: 1, dir, host: hostAddress, tls: true, slots: [0] }), scope)
     )
     const port = remotePort = await Postgres.freePort()
-    remote = spawn("ip", ["netns", "exec", ns, tsx, "src/programs/cluster.ts", "runner", "--file", started.file, "--slot", "1", "--listen", `${nsAddress}:${port}`], { cwd: root })
+    // The namespace's own mounts hide this host's bundle cache behind an empty folder: the runner there sees the
+    // checkout, as another machine with the same checkout would, but none of the bundles this host built.
+    remote = spawn("ip", [
+      "netns", "exec", ns, "sh", "-c", 'mount -t tmpfs actorflow-far-cache "$0" && exec "$@"', Layout.cacheDir(),
+      tsx, "src/programs/cluster.ts", "runner", "--file", started.file, "--slot", "1", "--listen", `${nsAddress}:${port}`
+    ], { cwd: root })
     await new Promise<void>((resolve, reject) => {
       let out = ""
       let err = ""
@@ -116,6 +125,16 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
     expect(result).toEqual(["far:hi", { reply: "far:relayed", from: 0 }])
     const inside = execFileSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).split("\n").filter(Boolean)
     expect(inside.length).toBeGreaterThan(0)
+  }, 60_000)
+
+  it("code reaches the far runner as its module's name: it builds its own bundle, and a pool map there equals Array.map", async () => {
+    const xs = Array.from({ length: 40 }, (_, i) => i - 7)
+    const out = await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
+      const pool = yield* Pool.make()
+      // Chunks of 5 on both runners: 8 chunks, the far runner takes its share.
+      return yield* pool.map(square, xs, { chunkSize: 5 })
+    })))
+    expect(out).toEqual(xs.map((x) => x * x))
   }, 60_000)
 
   it("plain TCP to the namespaced runner's TLS port gets no answer", async () => {

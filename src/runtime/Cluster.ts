@@ -36,6 +36,7 @@ import * as Path from "node:path"
 import type * as Actor from "./Actor.ts"
 import { MalformedMessage, SpawnFailed, WorkerDied, describe, isActorStopped } from "./ActorError.ts"
 import { ActorSystem } from "./ActorSystem.ts"
+import { CodeUnavailable, isCodeUnavailable } from "./Code.ts"
 import type { Service } from "./ActorSystem.ts"
 import * as Codec from "./internal/Codec.ts"
 import { askManyOf } from "./internal/Sender.ts"
@@ -65,6 +66,10 @@ export const isClusterUnavailable = (u: unknown): u is ClusterUnavailable => Pre
 
 const unavailable = (error: unknown) =>
   new ClusterUnavailable({ message: Predicate.hasProperty(error, "message") ? String(error.message) : describe(error) })
+
+type ShipClient = (entityId: string) => {
+  readonly Ship: (payload: Protocol.ShipPayload) => Effect.Effect<string, CodeUnavailable | unknown>
+}
 
 type EntityClient = (entityId: string) => {
   readonly Spawn: (payload: Protocol.SpawnPayload) => Effect.Effect<void, unknown>
@@ -209,16 +214,60 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       } as unknown as Actor.Ref<P>
     }
 
-    // Pinned actors' messages go in batches (see Mux.ts); a runner that rejoins gets its actors back at once.
+    const muxClient = (yield* Effect.provide(Protocol.MuxEntity.client, context)) as unknown as (entityId: string) => ReturnType<Mux.Client> & ReturnType<ShipClient>
+
+    /**
+     * Code goes to each runner as its module's name and digest; the runner bundles it in its own cache (see
+     * `Code.Shipped`). What each runner slot was shipped is kept until it goes down, and shipped again to the
+     * runner that takes the slot back (perhaps on another machine) before its actors start there again.
+     */
+    const modules = new Map<string, Protocol.ShipPayload>()
+    const shippedTo = Array.from({ length: runners }, () => new Map<string, string>())
+    health.onChange((slot, up) => {
+      if (!up) shippedTo[slot]?.clear()
+    })
+    const shipTo = (slot: number, payload: Protocol.ShipPayload): Effect.Effect<string, CodeUnavailable> => {
+      const known = shippedTo[slot]!.get(payload.module)
+      if (known !== undefined) return Effect.succeed(known)
+      const refuse = (detail: string) => new CodeUnavailable({ module: payload.module, name: payload.name, stage: "ship", detail })
+      return health.whileUp(slot, muxClient(Protocol.shipId(slot)).Ship(payload), () => refuse(`runner ${slot} is down`)).pipe(
+        Effect.catchCause((cause) =>
+          Effect.failCause(Cause.map(cause, (error) => isCodeUnavailable(error) ? error : refuse(`runner ${slot}: ${describe(error)}`)))),
+        Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause) ? Effect.fail(refuse(`runner ${slot}: ${Protocol.RUNNER_INTERRUPTED}`)) : Effect.failCause(cause)),
+        Effect.tap((via) => Effect.sync(() => shippedTo[slot]!.set(payload.module, via)))
+      )
+    }
+    const ship: Service["ship"] = (code) =>
+      Effect.flatMap(WorkerBundle.check(code, "the runners"), (needs) => {
+        if (needs === "nothing") return Effect.succeed({ module: code.module, name: code.name, via: "" })
+        const payload = { module: code.module, name: code.name, digest: Version.moduleDigest(code.module) }
+        modules.set(code.module, payload)
+        const slots = Array.from({ length: runners }, (_, slot) => slot).filter(health.isUp)
+        if (slots.length === 0) return Effect.fail(new CodeUnavailable({ ...payload, stage: "ship", detail: "no runner is up to ship it to" }))
+        return Effect.flatMap(Effect.forEach(slots, (slot) => shipTo(slot, payload), { concurrency: "unbounded" }), (vias) =>
+          vias.every((via) => via === vias[0])
+            ? Effect.succeed({ module: code.module, name: code.name, via: vias[0]! })
+            : Effect.fail(new CodeUnavailable({
+              ...payload,
+              stage: "ship",
+              detail: `the runners name its bundle differently (${vias.join(", ")}): run the same checkout and version everywhere`
+            })))
+      })
+
+    // Pinned actors' messages go in batches (see Mux.ts); a runner that rejoins gets its code, then its actors back.
     const mux = yield* Mux.make({
-      client: (yield* Effect.provide(Protocol.MuxEntity.client, context)) as unknown as Mux.Client,
+      client: muxClient,
       health,
       runners,
       threads,
       rejoined: (slot) => {
-        for (const [id, spawn] of owned) {
-          if (slotOf(spawn.worker) === slot) Effect.runFork(Effect.ignore(respawn({ id, name: spawn.name, worker: spawn.worker })))
-        }
+        const reship = Effect.forEach(modules.values(), (payload) => Effect.ignore(shipTo(slot, payload)), { discard: true })
+        const restart = Effect.forEach(owned, ([id, spawn]) =>
+          slotOf(spawn.worker) === slot ? Effect.ignore(respawn({ id, name: spawn.name, worker: spawn.worker })) : Effect.void, {
+          concurrency: "unbounded",
+          discard: true
+        })
+        Effect.runFork(Effect.andThen(reship, restart))
       }
     })
 
@@ -267,7 +316,6 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       return { address, ask, askMany: askManyOf(ask, definition.mailbox), tell, stream } as unknown as Actor.Ref<P>
     }
 
-    const ship: Service["ship"] = (code) => WorkerBundle.ship(code, "the runners")
 
     const spawn: Service["spawn"] = (definition, init, spawnOptions) =>
       Effect.gen(function*() {

@@ -12,7 +12,10 @@
  * they run on.
  */
 import { Effect, Predicate, Schema } from "effect"
+import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
 import { describe } from "./ActorError.ts"
+import * as Layout from "./internal/Layout.ts"
 
 /** Names a piece of code: the module that defines it (`import.meta.url`) and its name there. */
 export interface Locator {
@@ -20,7 +23,11 @@ export interface Locator {
   readonly name: string
 }
 
-/** A locator ready for a worker: `via` is what it imports to load the module ("" = the module URL itself). */
+/**
+ * A locator ready for a worker: `via` is what it imports to load the module: "" for the module URL itself, else
+ * the file name of a bundle in the bundle cache of the process the worker belongs to (`Layout.cacheDir`), so that a
+ * runner on another machine loads its own copy.
+ */
 export const Shipped = Schema.Struct({ module: Schema.String, name: Schema.String, via: Schema.String })
 export type Shipped = typeof Shipped.Type
 
@@ -81,7 +88,7 @@ export const load = (shipped: Omit<Shipped, "name"> & { readonly name?: string }
     try: () => {
       let pending = loading.get(shipped.module)
       if (pending === undefined) {
-        pending = import(shipped.via === "" ? shipped.module : shipped.via) as Promise<Namespace>
+        pending = import(shipped.via === "" ? shipped.module : pathToFileURL(Path.join(Layout.cacheDir(), shipped.via)).href) as Promise<Namespace>
         loading.set(shipped.module, pending)
         pending.then((namespace) => loaded.set(shipped.module, namespace), () => loading.delete(shipped.module))
       }

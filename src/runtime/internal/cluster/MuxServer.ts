@@ -13,15 +13,19 @@
  * there are any (after the current turn, so that replies arriving together leave together), at once when the
  * next request comes (which is then held instead), when none of the client's asks is running any more, or after
  * `POLL_MS`. The client may so have two requests in flight and is never kept from sending (see `Mux.ts`).
+ *
+ * It also answers `Ship`: a module's bundle, made in this runner's own cache for its threads.
  */
 import { Cause, Effect, Exit } from "effect"
 import { ActorStopped, MalformedMessage, WorkerDied, describe } from "../../ActorError.ts"
+import { CodeUnavailable } from "../../Code.ts"
 import * as Codec from "../Codec.ts"
 import type * as Tier from "../threads/Tier.ts"
 import { Kind, forEachFrame } from "../Wire.ts"
 import type { Hosted } from "./Hosted.ts"
 import * as Protocol from "./Protocol.ts"
 import * as Transport from "./Transport.ts"
+import * as Version from "./Version.ts"
 
 /** The longest a request is held with nothing to return. */
 const POLL_MS = 5000
@@ -127,6 +131,12 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Ho
       }
 
       return Protocol.MuxEntity.of({
+        Ship: ({ payload }) =>
+          Effect.suspend(() => {
+            const differs = Version.moduleDiffers(payload.module, payload.digest, `runner ${slot}`)
+            if (differs !== undefined) return Effect.fail(new CodeUnavailable({ module: payload.module, name: payload.name, stage: "ship", detail: differs }))
+            return Effect.map(tier.service.ship({ module: payload.module, name: payload.name }), (shipped) => shipped.via)
+          }),
         Frames: ({ payload }) =>
           Effect.callback<Protocol.Exchanged>((resume) => {
             // A request of a session the client has closed carries nothing it still wants.

@@ -32,6 +32,7 @@ import { ClusterSchema, Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import * as V8 from "node:v8"
 import { SpawnFailed } from "../../ActorError.ts"
+import { CodeUnavailable } from "../../Code.ts"
 
 /** The entity type every actor is an entity of. */
 export const TYPE = "Actorflow/Actor"
@@ -143,7 +144,7 @@ export const persistPayload = (fields: PersistPayload): PersistPayload =>
 
 /**
  * Batches of messages between one client and one runner (see `Mux.ts` and `MuxServer.ts`), one request type
- * for both ways: `Frames` carries the client's frames (asks, tells, cancels, as in `Wire.ts`; packed batches),
+ * for both ways (and `Ship`, above, on the same entity type): `Frames` carries the client's frames (asks, tells, cancels, as in `Wire.ts`; packed batches),
  * numbered `seq` within the client's `session` so that the runner handles them in order even with two requests
  * in flight, and is answered with the replies the runner holds (`Exchanged`). Its entities are pinned: one per
  * client and runner slot.
@@ -161,17 +162,32 @@ export const Frames = Rpc.make("Frames", {
   success: Exchanged
 })
 
+/**
+ * Makes a module's bundle in the runner's own cache (a runner on another machine has no access to the client's):
+ * answered with the bundle's name there (`Code.Shipped.via`). Sent by `ship` before any actor uses the code.
+ */
+export const Ship = Rpc.make("Ship", {
+  payload: { module: Schema.String, name: Schema.String, digest: Schema.String },
+  success: Schema.String,
+  error: CodeUnavailable
+})
+
+export type ShipPayload = typeof Ship.payloadSchema.Type
+
 export const MUX_TYPE = "Actorflow/Runner"
 
 /** The id of the batching entity between the client `nonce` and runner slot `slot`. */
 export const muxId = (slot: number, nonce: number): string => String((slot + 1) * SERIAL + (nonce % SERIAL))
+
+/** The id of the entity that answers `Ship` on runner slot `slot` (one for every client: it keeps no state). */
+export const shipId = (slot: number): string => muxId(slot, SERIAL - 1)
 
 /**
  * Pinned by client and runner slot. No client span per request: a `Frames` request is plumbing, started from no
  * fiber of the user's (Actorflow's own tracing rides in the frames), and the span's ids would only add about 70
  * bytes to each request's 315 (measured at one ask in flight).
  */
-export const MuxEntity = Entity.make(MUX_TYPE, [Frames]).annotate(
+export const MuxEntity = Entity.make(MUX_TYPE, [Frames, Ship]).annotate(
   ClusterSchema.ShardGroup,
   (entityId) => groupOf(slotOfId(Number(entityId)) ?? 0)
 ).annotate(ClusterSchema.ClientTracingEnabled, false)

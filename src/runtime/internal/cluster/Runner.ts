@@ -127,12 +127,8 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Hos
   const start = (id: number, spawn: Protocol.SpawnPayload): Effect.Effect<number, SpawnFailed> =>
     Effect.gen(function*() {
       const fail = (detail: string) => new SpawnFailed({ actor: spawn.name, detail })
-      const digest = Version.moduleDigest(spawn.module)
-      if (digest !== spawn.digest) {
-        return yield* fail(
-          `${spawn.module} differs between the spawner (${spawn.digest}) and runner ${slot} (${digest}): run the same checkout everywhere`
-        )
-      }
+      const differs = Version.moduleDiffers(spawn.module, spawn.digest, `runner ${slot}`)
+      if (differs !== undefined) return yield* fail(differs)
       const code = yield* Effect.mapError(tier.service.ship({ module: spawn.module, name: spawn.name }), (error) => fail(error.detail))
       const thread = spawn.thread >= 0 ? spawn.thread % threads : nextThread++ % threads
       yield* Effect.mapError(

@@ -53,3 +53,12 @@ export const moduleDigest = (moduleUrl: string): string => {
   }
   return digest
 }
+
+/**
+ * Why a module cannot be used here as `digest` describes it (its spawner's or client's copy), in one line; or
+ * undefined when this process's copy is the same. `here` names this process (e.g. "runner 1").
+ */
+export const moduleDiffers = (moduleUrl: string, digest: string, here: string): string | undefined => {
+  const own = moduleDigest(moduleUrl)
+  return own === digest ? undefined : `${moduleUrl} differs between the spawner (${digest}) and ${here} (${own}): run the same checkout everywhere`
+}

@@ -399,21 +399,27 @@ export const programBundle = (entry: string): Promise<string> =>
 
 /**
  * Ship code to worker threads (of this process, or of runners with the same checkout): the runtime's own modules
- * are in the base bundle already; a user module gets its bundle, which `via` names; inside a user's bundle, a
- * module is imported as it is. `to` says where, for errors.
- *
- * A module that a worker cannot load is refused here, at spawn, with the reason: one that is not a file, one
- * that is gone, one the bundler cannot build, and the program's entry file, which a worker would run again
- * (as Python's `multiprocessing` re-runs a main module that has no `if __name__ == "__main__"` guard).
+ * are in the base bundle already; a user module gets its bundle, which `via` names (by its file name in the
+ * bundle cache: each process has its own cache, see `Code.load`); inside a user's bundle, a module is imported
+ * as it is. `to` says where, for errors.
  */
-export const ship = ({ module, name }: Locator, to: string): Effect.Effect<Shipped, CodeUnavailable> =>
+export const ship = (locator: Locator, to: string): Effect.Effect<Shipped, CodeUnavailable> =>
+  Effect.flatMap(check(locator, to), (needs) => needs === "nothing" ? Effect.succeed({ ...locator, via: "" }) : bundleFor(locator, to))
+
+/**
+ * Whether a worker can load `module`, and what it needs: "nothing" (a module of the runtime, or a runtime
+ * bundled with the user's code) or "a bundle". A module that a worker cannot load is refused here, at spawn, with
+ * the reason: one that is not a file, one that is gone, and the program's entry file, which a worker would run
+ * again (as Python's `multiprocessing` re-runs a main module that has no `if __name__ == "__main__"` guard).
+ */
+export const check = ({ module, name }: Locator, to: string): Effect.Effect<"nothing" | "a bundle", CodeUnavailable> =>
   Effect.suspend(() => {
     const refuse = (detail: string) => Effect.fail(new CodeUnavailable({ module, name, stage: "ship", detail }))
     if (!module.startsWith("file:")) {
       return refuse(`${module} is not a file URL: ${name} must be made with module: ${META_URL} in the module that defines it`)
     }
     const file = fileURLToPath(module)
-    if (Layout.form !== "bundled" && Layout.isRuntimeFile(file)) return Effect.succeed({ module, name, via: "" })
+    if (Layout.form !== "bundled" && Layout.isRuntimeFile(file)) return Effect.succeed("nothing" as const)
     if (!Fs.existsSync(file)) return refuse(`${file} does not exist, so ${to} cannot load ${name} from it`)
     if (sameFile(file, Layout.entryFile())) {
       return refuse(
@@ -421,9 +427,18 @@ export const ship = ({ module, name }: Locator, to: string): Effect.Effect<Shipp
           `define it in a module of its own and import it from there`
       )
     }
-    if (Layout.form === "bundled") return Effect.succeed({ module, name, via: "" })
-    return Effect.tryPromise({
-      try: () => moduleBundle(module),
-      catch: (error) => new CodeUnavailable({ module, name, stage: "ship", detail: `cannot bundle ${file} for ${to}: ${error instanceof Error ? error.message : describe(error)}` })
-    }).pipe(Effect.map((bundle) => ({ module, name, via: pathToFileURL(bundle).href })))
+    return Effect.succeed(Layout.form === "bundled" ? "nothing" as const : "a bundle" as const)
   })
+
+/** The bundle of `module` in this process's cache (built if missing or stale), named as `Shipped.via` names it. */
+const bundleFor = ({ module, name }: Locator, to: string): Effect.Effect<Shipped, CodeUnavailable> =>
+  Effect.tryPromise({
+    try: () => moduleBundle(module),
+    catch: (error) =>
+      new CodeUnavailable({
+        module,
+        name,
+        stage: "ship",
+        detail: `cannot bundle ${fileURLToPath(module)} for ${to}: ${error instanceof Error ? error.message : describe(error)}`
+      })
+  }).pipe(Effect.map((bundle) => ({ module, name, via: Path.basename(bundle) })))
