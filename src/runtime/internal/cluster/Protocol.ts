@@ -144,8 +144,8 @@ export const persistPayload = (fields: PersistPayload): PersistPayload =>
 
 /**
  * Batches of messages between one client and one runner (see `Mux.ts` and `MuxServer.ts`), one request type
- * for both ways (and `Ship`, above, on the same entity type): `Frames` carries the client's frames (asks, tells, cancels, as in `Wire.ts`; packed batches),
- * numbered `seq` within the client's `session` so that the runner handles them in order even with two requests
+ * for both ways (`Ship`, below, shares the entity type): `Frames` carries the client's frames (asks, tells,
+ * cancels, as in `Wire.ts`; packed batches), numbered `seq` within the client's `session` so that the runner handles them in order even with two requests
  * in flight, and is answered with the replies the runner holds (`Exchanged`). Its entities are pinned: one per
  * client and runner slot.
  */
