@@ -243,12 +243,13 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
         const payload = { module: code.module, name: code.name, digest: Version.moduleDigest(code.module) }
         modules.set(code.module, payload)
         const slots = Array.from({ length: runners }, (_, slot) => slot).filter(health.isUp)
-        if (slots.length === 0) return Effect.fail(new CodeUnavailable({ ...payload, stage: "ship", detail: "no runner is up to ship it to" }))
+        if (slots.length === 0) return Effect.fail(new CodeUnavailable({ module: code.module, name: code.name, stage: "ship", detail: "no runner is up to ship it to" }))
         return Effect.flatMap(Effect.forEach(slots, (slot) => shipTo(slot, payload), { concurrency: "unbounded" }), (vias) =>
           vias.every((via) => via === vias[0])
             ? Effect.succeed({ module: code.module, name: code.name, via: vias[0]! })
             : Effect.fail(new CodeUnavailable({
-              ...payload,
+              module: code.module,
+              name: code.name,
               stage: "ship",
               detail: `the runners name its bundle differently (${vias.join(", ")}): run the same checkout and version everywhere`
             })))

@@ -404,7 +404,9 @@ export const programBundle = (entry: string): Promise<string> =>
  * as it is. `to` says where, for errors.
  */
 export const ship = (locator: Locator, to: string): Effect.Effect<Shipped, CodeUnavailable> =>
-  Effect.flatMap(check(locator, to), (needs) => needs === "nothing" ? Effect.succeed({ ...locator, via: "" }) : bundleFor(locator, to))
+  Effect.flatMap(check(locator, to), (needs) =>
+    // Only the locator's two fields: what is shipped may be a whole task or kernel, which threads cannot carry.
+    needs === "nothing" ? Effect.succeed({ module: locator.module, name: locator.name, via: "" }) : bundleFor(locator, to))
 
 /**
  * Whether a worker can load `module`, and what it needs: "nothing" (a module of the runtime, or a runtime
