@@ -10,8 +10,11 @@ import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { afterAll, describe, expect, it } from "vitest"
 import { Client, Remote } from "../src/runtime/engines/index.ts"
-import { Actor, ActorSystem } from "../src/runtime/index.ts"
+import { Actor, ActorSystem, Threads } from "../src/runtime/index.ts"
+import * as Layout from "../src/runtime/internal/Layout.ts"
+import { Pool } from "../src/runtime/pool/index.ts"
 import { Echo } from "./fixtures/Echo.ts"
+import { square } from "./fixtures/tasks.ts"
 import { run as runProgram } from "./support/program.ts"
 import * as Tiers from "./support/tiers.ts"
 
@@ -124,5 +127,26 @@ describe("code defined in the program's entry file", () => {
       `Counter is defined in ${program}, the program's entry file, which the workers would run again to load it: ` +
         `define it in a module of its own and import it from there`
     )
+  })
+})
+
+describe("where workers find the bundles they load", () => {
+  it("in their process's cache, even when the environment they inherit names another one", async () => {
+    // The process chose its cache folder already; a variable set later is what new threads inherit. Threads must
+    // still load the bundles the process built (from its cache), not look in the folder the variable names.
+    Layout.cacheDir()
+    const elsewhere = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-other-cache-"))
+    const before = process.env.ACTORFLOW_CACHE_DIR
+    process.env.ACTORFLOW_CACHE_DIR = elsewhere
+    try {
+      const tier = Threads.layer({ workers: 2 })
+      const out = await Effect.runPromise(Effect.scoped(Effect.flatMap(Pool.make(), (pool) => pool.map(square, [1, 2, 3, 4], { chunkSize: 1 }))).pipe(Effect.provide(tier)))
+      expect(out).toEqual([1, 4, 9, 16])
+      expect(Fs.readdirSync(elsewhere)).toEqual([])
+    } finally {
+      if (before === undefined) delete process.env.ACTORFLOW_CACHE_DIR
+      else process.env.ACTORFLOW_CACHE_DIR = before
+      Fs.rmSync(elsewhere, { recursive: true, force: true })
+    }
   })
 })

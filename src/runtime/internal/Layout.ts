@@ -102,6 +102,11 @@ let cacheDir_: string | undefined
  * system's temporary directory when that one cannot be written (a read-only install). `ACTORFLOW_CACHE_DIR`
  * chooses another.
  */
+/** A worker thread uses its process's cache folder (it loads bundles from there), whatever its own environment says. */
+export const useCacheDir = (dir: string): void => {
+  cacheDir_ = dir
+}
+
 export const cacheDir = (): string => {
   if (cacheDir_ !== undefined) return cacheDir_
   const wanted = process.env.ACTORFLOW_CACHE_DIR

@@ -27,6 +27,7 @@ import type * as Capture from "../Capture.ts"
 import type { Recorder } from "../../Trace.ts"
 import * as Codec from "../Codec.ts"
 import type { Forwarder } from "../Host.ts"
+import * as Layout from "../Layout.ts"
 import { Router } from "../Router.ts"
 import type { Batch } from "../Tracing.ts"
 import { Kind } from "../Wire.ts"
@@ -145,6 +146,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
               actorflow: true,
               index: slot.index,
               batching,
+              cacheDir: Layout.cacheDir(),
               slots: ThreadSlots.current().handle,
               slot: threadId,
               ...(extra.cluster ? { cluster: extra.cluster } : {}),

@@ -20,6 +20,7 @@ import * as ThreadSlots from "../../ThreadSlots.ts"
 import * as Capture from "../Capture.ts"
 import { Cell } from "../Cell.ts"
 import * as Codec from "../Codec.ts"
+import * as Layout from "../Layout.ts"
 import { Router } from "../Router.ts"
 import { ThreadTrace } from "../Tracing.ts"
 import * as Inspector from "./Inspector.ts"
@@ -34,6 +35,8 @@ export interface WorkerData {
   readonly actorflow: true
   readonly index: number
   readonly batching: boolean
+  /** The process's bundle cache (`Layout.cacheDir`), where `Code.Shipped.via` names bundles. */
+  readonly cacheDir: string
   /** The process's thread-slot table and this worker's slot in it (see ThreadSlots.ts). */
   readonly slots: ThreadSlots.Handle
   readonly slot: number
@@ -50,7 +53,8 @@ export interface WorkerData {
 
 export const start = (): void => {
   const port = parentPort!
-  const { batching, cluster, index, slot, slots } = workerData as WorkerData
+  const { batching, cacheDir, cluster, index, slot, slots } = workerData as WorkerData
+  Layout.useCacheDir(cacheDir)
   const trace = (workerData as WorkerData).trace === true ? new ThreadTrace(index, (batch) => port.postMessage(batch, [batch.records.buffer])) : undefined
   ThreadSlots.attach(slots, slot)
   const first = cluster?.first ?? 0
