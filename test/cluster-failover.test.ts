@@ -257,7 +257,8 @@ describe("runners that lose their shard locks (their Postgres session ends)", ()
         expect(Exit.isFailure(exit) && Exit.hasInterrupts(exit)).toBe(false)
         if (Exit.isFailure(exit)) expect(ActorError.isSpawnFailed(failureOf(exit))).toBe(true)
       }
-      console.log(`shard locks lost: of 15 spawns in the next 3 s, ${spawns.filter(Exit.isSuccess).length} started their actor, the others failed typed`)
+      const startedCount = spawns.filter(Exit.isSuccess).length
+      console.log(`shard locks lost: of 15 spawns in the next 3 s, ${startedCount} started their actor and ${15 - startedCount} failed typed`)
       const exits = yield* Fiber.join(outstanding)
       console.log(`shard locks lost: the asks out settled ${seconds(lostAt)} s later: ${exits.map((exit) => (failureOf(exit) as { _tag?: string })?._tag).join(", ")}`)
       // Typed, each of them (before, the one placed by shard failed its asker with an interrupt of its own fiber).

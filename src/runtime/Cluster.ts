@@ -79,6 +79,13 @@ type EntityClient = (entityId: string) => {
   readonly Persist: (payload: Protocol.PersistPayload, options?: { readonly discard: boolean }) => Effect.Effect<Protocol.Reply, unknown>
 }
 
+/**
+ * `effect`, a request to a runner, failing with `ended()` when the runner ended it with an interrupt (see
+ * `Protocol.RUNNER_INTERRUPTED`). An interrupt of the caller's own fiber stays one: Effect skips the handler then.
+ */
+const endedAs = <A, E, E2>(effect: Effect.Effect<A, E>, ended: () => E2): Effect.Effect<A, E | E2> =>
+  Effect.catchCause(effect, (cause): Effect.Effect<never, E | E2> => (Cause.hasInterruptsOnly(cause) ? Effect.fail(ended()) : Effect.failCause(cause)))
+
 /** How many times a message is resent after the actor was found not started (and spawned again). */
 const RESPAWNS = 3
 
@@ -116,9 +123,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
     const bounded = <A>(address: Actor.Address, effect: Effect.Effect<A, unknown>): Effect.Effect<A, unknown> =>
       health.whileUp(
         slotOf(address.worker),
-        // Only an interrupt that came back from the runner is caught here: one of this fiber skips the handler.
-        Effect.catchCause(effect, (cause) =>
-          Cause.hasInterruptsOnly(cause) ? Effect.fail(lost(address, Protocol.RUNNER_INTERRUPTED)) : Effect.failCause(cause)),
+        endedAs(effect, () => lost(address, Protocol.RUNNER_INTERRUPTED)),
         () => lost(address, "its runner is down")
       )
     /** Start the actor at `address` from `spawn`; a start the runner interrupted is sent again (a runner starts an actor once). */
@@ -230,10 +235,9 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       const known = shippedTo[slot]!.get(payload.module)
       if (known !== undefined) return Effect.succeed(known)
       const refuse = (detail: string) => new CodeUnavailable({ module: payload.module, name: payload.name, stage: "ship", detail })
-      return health.whileUp(slot, muxClient(Protocol.shipId(slot)).Ship(payload), () => refuse(`runner ${slot} is down`)).pipe(
-        Effect.catchCause((cause) =>
-          Effect.failCause(Cause.map(cause, (error) => isCodeUnavailable(error) ? error : refuse(`runner ${slot}: ${describe(error)}`)))),
-        Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause) ? Effect.fail(refuse(`runner ${slot}: ${Protocol.RUNNER_INTERRUPTED}`)) : Effect.failCause(cause)),
+      const request = endedAs(muxClient(Protocol.shipId(slot)).Ship(payload), () => refuse(`runner ${slot}: ${Protocol.RUNNER_INTERRUPTED}`))
+      return health.whileUp(slot, request, () => refuse(`runner ${slot} is down`)).pipe(
+        Effect.mapError((error) => isCodeUnavailable(error) ? error : refuse(`runner ${slot}: ${describe(error)}`)),
         Effect.tap((via) => Effect.sync(() => shippedTo[slot]!.set(payload.module, via)))
       )
     }
@@ -316,7 +320,6 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
         Stream.fail(new MalformedMessage({ actor: address.name, message: tag, detail: Protocol.STREAMS_UNSUPPORTED }))
       return { address, ask, askMany: askManyOf(ask, definition.mailbox), tell, stream } as unknown as Actor.Ref<P>
     }
-
 
     const spawn: Service["spawn"] = (definition, init, spawnOptions) =>
       Effect.gen(function*() {
