@@ -17,7 +17,6 @@
  */
 import { Cause, Effect, Exit } from "effect"
 import type { Fiber, Scope } from "effect"
-import { describe } from "../../ActorError.ts"
 import { Router } from "../Router.ts"
 import type { Health } from "./Health.ts"
 import * as Protocol from "./Protocol.ts"
@@ -80,8 +79,7 @@ export const make = (options: {
         // The connection failed while the runner looked up: fail what it held, and start afresh.
         session.close()
         sessions.delete(slot)
-        const why = Cause.hasInterruptsOnly(cause) ? "the runner ended it (its shards moved, or it is closing)" : describe(Cause.squash(cause))
-        router.disconnect(peer, `the connection to runner ${slot} failed: ${why}`)
+        router.disconnect(peer, `the connection to runner ${slot} failed: ${Protocol.whyEnded(cause)}`)
         if (health.isUp(slot)) open(slot)
       }
       const send = () => {

@@ -27,11 +27,11 @@
  * that does not host the actor starts it first. It is uninterruptible from the client's side: an asker that
  * gives up leaves the work to run, and asking again with the key gets its reply.
  */
-import { Predicate, Schema } from "effect"
+import { Cause, Predicate, Schema } from "effect"
 import { ClusterSchema, Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import * as V8 from "node:v8"
-import { SpawnFailed } from "../../ActorError.ts"
+import { SpawnFailed, describe } from "../../ActorError.ts"
 import { CodeUnavailable } from "../../Code.ts"
 
 /** The entity type every actor is an entity of. */
@@ -108,6 +108,10 @@ export type SpawnPayload = typeof SpawnPayload.Type
  * reach the asker as this runtime error, never as an interrupt of its own fiber nor as silence.
  */
 export const RUNNER_INTERRUPTED = "its runner ended the request (its shards moved, or it is closing)"
+
+/** Why a request to a runner ended without a typed failure: `RUNNER_INTERRUPTED`, or the defect, in one line. */
+export const whyEnded = (cause: Cause.Cause<unknown>): string =>
+  Cause.hasInterruptsOnly(cause) ? RUNNER_INTERRUPTED : describe(Cause.squash(cause))
 
 /** Stream messages (`Actor.stream`) are not relayed between processes yet: they fail typed, saying so. */
 export const STREAMS_UNSUPPORTED = "stream messages are not supported on the Cluster tier yet: ask for the elements in chunks"

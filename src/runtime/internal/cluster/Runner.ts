@@ -15,7 +15,7 @@
  * (`Hosted`, at most `Hosted.HOLD_MS`), for the spawner to start the actor here (or is answered `ActorStopped`
  * at once when the spawner stopped it). Whatever it answers is saved as the key's reply.
  */
-import { Cause, Duration, Effect, Exit, Layer, Predicate, Schema, Semaphore } from "effect"
+import { Duration, Effect, Exit, Layer, Predicate, Schema, Semaphore } from "effect"
 import type { Scope } from "effect"
 import * as Entity from "effect/cluster/Entity"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
@@ -101,15 +101,13 @@ const forwarder = (client: () => Client, health: () => Health.Health | undefined
         if (!byReq.delete(reqId)) return
         if (Exit.isSuccess(exit)) return origin.reply(reqId, exit.value.kind, exit.value.source, Protocol.unpack(exit.value.value))
         const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
-        const error = failure?.error
-        origin.runtimeError(
-          reqId,
-          error instanceof WorkerDied ? error : unreachable(actorId, threads, failure === undefined
-            ? (Cause.hasInterruptsOnly(exit.cause) ? Protocol.RUNNER_INTERRUPTED : describe(Cause.squash(exit.cause)))
-            : Protocol.isNotStarted(error)
-            ? "the actor is not started on its runner (its spawner starts it again on its next message)"
-            : describe(error))
-        )
+        if (failure?.error instanceof WorkerDied) return origin.runtimeError(reqId, failure.error)
+        const reason = failure === undefined
+          ? Protocol.whyEnded(exit.cause)
+          : Protocol.isNotStarted(failure.error)
+          ? "the actor is not started on its runner (its spawner starts it again on its next message)"
+          : describe(failure.error)
+        origin.runtimeError(reqId, unreachable(actorId, threads, reason))
       })
     },
     cancel: (origin, reqId) => {
