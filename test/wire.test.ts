@@ -7,7 +7,8 @@ import { Effect, Schema } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import { Actor, ActorSystem } from "../src/runtime/index.ts"
-import { FRAME, forEachFrame, forPosting, isPacked, pack, PLAIN_FRAMES } from "../src/runtime/internal/Wire.ts"
+import { FRAME, forEachFrame, forPosting, isPacked, Outbox, pack, PLAIN_FRAMES } from "../src/runtime/internal/Wire.ts"
+import type { Batching } from "../src/runtime/internal/Wire.ts"
 import { Echo } from "./fixtures/Echo.ts"
 import { failureOf } from "./support/exit.ts"
 import * as Tiers from "./support/tiers.ts"
@@ -69,6 +70,70 @@ describe("packed batches", () => {
     expect([k, a, b]).toEqual([2, 1, 0])
     expect(Object.is(c, -0)).toBe(true)
     expect(Number.isNaN(d)).toBe(true)
+  })
+})
+
+/**
+ * An outbox fed `turns[t]` frames in turn t of the event loop (a turn: one round of `setImmediate`): what it posted,
+ * batch by batch (frame numbers), and whether each batch left at once (inside `push`) or at a turn's end.
+ */
+const feed = async (batching: Batching, turns: ReadonlyArray<number>) => {
+  const posted: Array<{ readonly turn: number; readonly atOnce: boolean; readonly frames: Array<number> }> = []
+  let turn = 0
+  let pushing = false
+  const outbox = new Outbox((batch) => {
+    const frames: Array<number> = []
+    forEachFrame(batch, (_kind, a) => frames.push(a))
+    posted.push({ turn, atOnce: pushing, frames })
+  }, batching)
+  let next = 0
+  for (; turn < turns.length; turn++) {
+    for (let i = 0; i < turns[turn]!; i++) {
+      pushing = true
+      outbox.push(0, next++, 0, 0, 0)
+      pushing = false
+    }
+    // The outbox's end-of-turn callback was queued before this one (or re-queued in the round before): it runs first.
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  return { posted, total: next }
+}
+
+describe("outbox batching", () => {
+  const schedules = fc.array(fc.oneof(fc.constant(0), fc.constant(1), fc.integer({ min: 2, max: 40 })), { minLength: 1, maxLength: 30 })
+
+  it("adaptive: a turn's first frame leaves at once unless a batch left at the end of the turn before; the rest leave together at its end", async () => {
+    await fc.assert(
+      fc.asyncProperty(schedules, async (turns) => {
+        const { posted, total } = await feed("adaptive", turns)
+        expect(posted.flatMap((batch) => batch.frames)).toEqual(Array.from({ length: total }, (_, i) => i))
+        const expected: Array<{ turn: number; atOnce: boolean; size: number }> = []
+        let batchAtEnd = false
+        turns.forEach((frames, turn) => {
+          const atOnce = frames > 0 && !batchAtEnd ? 1 : 0
+          if (atOnce === 1) expected.push({ turn, atOnce: true, size: 1 })
+          if (frames - atOnce > 0) expected.push({ turn, atOnce: false, size: frames - atOnce })
+          batchAtEnd = frames - atOnce > 0
+        })
+        expect(posted.map(({ atOnce, frames, turn }) => ({ turn, atOnce, size: frames.length }))).toEqual(expected)
+      }),
+      { numRuns: 60 }
+    )
+  })
+
+  it("turn: one batch at the end of each turn that had frames; off: every frame at once", async () => {
+    await fc.assert(
+      fc.asyncProperty(schedules, async (turns) => {
+        const byTurn = await feed("turn", turns)
+        expect(byTurn.posted.map(({ atOnce, frames, turn }) => ({ turn, atOnce, size: frames.length }))).toEqual(
+          turns.flatMap((frames, turn) => (frames > 0 ? [{ turn, atOnce: false, size: frames }] : []))
+        )
+        const off = await feed("off", turns)
+        expect(off.posted.every(({ atOnce, frames }) => atOnce && frames.length === 1)).toBe(true)
+        expect(off.posted.flatMap((batch) => batch.frames)).toEqual(Array.from({ length: off.total }, (_, i) => i))
+      }),
+      { numRuns: 40 }
+    )
   })
 })
 

@@ -15,15 +15,15 @@ import type { Forwarder, Spawner } from "./Host.ts"
 import { Sender } from "./Sender.ts"
 import type { Carried, ThreadTrace } from "./Tracing.ts"
 import { Kind, Outbox, forEachFrame } from "./Wire.ts"
-import type { Post, SpawnSpec } from "./Wire.ts"
+import type { Batching, Post, SpawnSpec } from "./Wire.ts"
 
 export interface Options {
   /** Build cells for spawn requests from peers (worker threads only). */
   readonly spawn?: Spawner
   /** An ask to `peer` was interrupted (see `Sender.Links.cancelled`). */
   readonly cancelled?: (peer: number) => void
-  /** Batch frames per destination (default); off only to show what batching saves. */
-  readonly batching?: boolean
+  /** How frames are batched per destination (default `"adaptive"`, see `Wire.Batching`). */
+  readonly batching?: Batching
   /** Which peer carries messages for actors on a worker (see `Sender.Links.route`). */
   readonly route?: (worker: number) => number
   /** Passes on messages for actors that live in another process (see `Host.Forwarder`). */
@@ -51,7 +51,7 @@ export class Router {
 
   /** Attach a peer thread: `post` sends a batch there (with the buffers it moves); incoming batches go to `receive`. */
   connect(peer: number, post: Post): void {
-    const outbox = new Outbox(post, this.options.batching ?? true, (frame, error) => this.unsendable(peer, frame, error))
+    const outbox = new Outbox(post, this.options.batching ?? "adaptive", (frame, error) => this.unsendable(peer, frame, error))
     this.outboxes.set(peer, outbox)
     this.origins.set(peer, new PortOrigin(outbox))
     this.sender.connected(peer)

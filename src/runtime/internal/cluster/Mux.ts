@@ -52,7 +52,8 @@ export const make = (options: {
     const { client, health, runners, threads } = options
     const nonce = Math.floor(Math.random() * 2 ** 44)
     const peerOf = (slot: number) => slot * threads
-    const router = new Router(SELF, { route: (worker) => (worker < 0 ? NOWHERE : peerOf(Math.floor(worker / threads))) })
+    // A request costs far more than a frame: frames leave once per turn, never one at once ahead of the rest.
+    const router = new Router(SELF, { batching: "turn", route: (worker) => (worker < 0 ? NOWHERE : peerOf(Math.floor(worker / threads))) })
     const sessions = new Map<number, Session>()
     let sessionCount = 0
 

@@ -101,7 +101,7 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
     const recorder = options.trace
     const mainTrace = recorder?.mainThread()
     const router = new Router(MAIN, {
-      batching,
+      batching: batching ? "adaptive" : "off",
       cancelled: (worker) => supervisor.suspect(worker),
       ...(extra.forward ? { forward: extra.forward } : {}),
       ...(mainTrace ? { trace: mainTrace } : {})

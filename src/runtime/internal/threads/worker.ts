@@ -85,7 +85,7 @@ export const start = (): void => {
       return yield* Cell.make(actorId, definition, init, { self: address, worker, connect }, output, trace)
     })
 
-  const router: Router = new Router(index, { spawn, batching, ...(route ? { route } : {}), ...(trace ? { trace } : {}) })
+  const router: Router = new Router(index, { spawn, batching: batching ? "adaptive" : "off", ...(route ? { route } : {}), ...(trace ? { trace } : {}) })
   const connect: Actor.Context["connect"] = (definition, address) => router.ref(definition, address)
 
   router.connect(MAIN, (frames, transfer) => port.postMessage(frames, transfer))
