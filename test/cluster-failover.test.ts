@@ -14,7 +14,7 @@
  * asks out on every path settle typed (Effect Cluster answers them with an interrupt, which must not become an
  * interrupt of the asker nor silence), spawns meanwhile are never interrupted, and every actor answers again.
  */
-import { Effect, Exit, Fiber, ManagedRuntime } from "effect"
+import { Duration, Effect, Exit, Fiber, ManagedRuntime } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -30,6 +30,7 @@ import { Ledger, count, starters } from "./fixtures/Ledger.ts"
 import { failureOf } from "./support/exit.ts"
 import * as TestCluster from "./support/cluster.ts"
 import * as Cluster from "../src/runtime/Cluster.ts"
+import * as Retention from "../src/runtime/internal/cluster/Retention.ts"
 import * as Transport from "../src/runtime/internal/cluster/Transport.ts"
 import { SqlClient } from "effect/sql/SqlClient"
 
@@ -220,6 +221,26 @@ describe("persisted messages", () => {
       expect(runs[1]).toBe(cluster().started.runners()[1]!.pid)
       expect(count(log, "done", "order-2")).toBe(1)
     })), 120_000)
+
+  it("past their retention, done requests are forgotten (a key runs again); one still running is kept", () =>
+    run(Effect.gen(function*() {
+      const log = Path.join(cluster().dir, "ledger-retention.log")
+      const ledger = yield* ActorSystem.spawn(Ledger, { log })
+      const first = yield* ledger.ask("charge", { id: "done-early", amount: 2, ms: 0 })
+      const running = yield* Effect.forkChild(ledger.ask("charge", { id: "running", amount: 3, ms: 3000 }))
+      while (count(log, "start", "running") === 0) yield* Effect.sleep("50 millis")
+      const sweep = (keep: Duration.Duration) =>
+        Retention.sweep(keep).pipe(Effect.provide(Transport.postgres(cluster().started.connection().postgres.url)), Effect.orDie)
+      // A week's retention forgets nothing made a moment ago; a millisecond's forgets every done request of actors.
+      expect(yield* sweep(Retention.DEFAULT_KEEP)).toBe(0)
+      expect(yield* sweep(Duration.millis(1))).toBeGreaterThanOrEqual(1)
+      expect(yield* Fiber.join(running)).toEqual({ id: "running", charged: 10 })
+      // Past the actor's own memory of its last 8 keys, only storage could still know a key.
+      yield* overflow(ledger, "retention-fill")
+      expect(yield* ledger.ask("charge", { id: "done-early", amount: 2, ms: 0 })).toEqual(first)
+      expect(yield* ledger.ask("charge", { id: "running", amount: 3, ms: 0 })).toEqual({ id: "running", charged: 10 })
+      expect([count(log, "start", "done-early"), count(log, "start", "running")]).toEqual([2, 1])
+    })), 60_000)
 })
 
 /** Ends the Postgres sessions holding shard locks (advisory locks): every runner loses its shards at once. */

@@ -68,7 +68,7 @@ const launch = (args: ReadonlyArray<string>) => {
 
 describe("cluster.ts", () => {
   it("start, status, pi --cluster equal to serial, stop: nothing left", async () => {
-    const { child, dir, file, up } = launch(["--runners", "2", "--threads", "1"])
+    const { child, dir, file, up } = launch(["--runners", "2", "--threads", "1", "--keep-replies", "12h"])
     const summary = await up
     expect(summary.file).toBe(file)
     expect(summary.runners.map((r) => r.slot)).toEqual([0, 1])
@@ -114,7 +114,7 @@ describe("cluster.ts", () => {
     for (const runner of summary.runners) expect(running(runner.pid)).toBe(false)
   }, 120_000)
 
-  it("bad input gets one line naming it and exit 1, and starts nothing", async () => {
+  it("bad input gets one line naming it and exit 1 (a bad flag: 2), and starts nothing", async () => {
     const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-launcher-test-"))
     dirs.push(dir)
     const garbage = Path.join(dir, "garbage.json")
@@ -134,6 +134,10 @@ describe("cluster.ts", () => {
       expect(lines[0]).toMatch(pattern)
       expect(lines[0]).not.toContain("secret")
     }
+    // A bad flag, as in every program: one line, exit code 2.
+    const flag = await Program.run(["src/programs/cluster.ts", "start", "--file", Path.join(dir, "c.json"), "--keep-replies", "a week"])
+    expect([flag.code, Program.errorLines(flag.stderr).length]).toEqual([2, 1])
+    expect(Program.errorLines(flag.stderr)[0]).toContain("--keep-replies")
     expect(leftovers([dir])).toEqual([])
   }, 120_000)
 })

@@ -12,7 +12,7 @@
  * its shards back), and on Ctrl-C or `stop` stops the runners, then Postgres, and removes the connection file.
  * If it is killed outright, the runners and Postgres notice and exit on their own.
  */
-import { Console, Effect, Option, Schema } from "effect"
+import { Console, Duration, Effect, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Path from "node:path"
 import * as Cluster from "../runtime/Cluster.ts"
@@ -47,6 +47,12 @@ const fromEnvironment = (): string | undefined => {
   return `postgres://${user}${password}@${env.PGHOST}:${env.PGPORT ?? "5432"}/${env.PGDATABASE ?? "postgres"}`
 }
 
+/** A retention (`--keep-replies`): a number and a unit, or `forever`. */
+const KEEP = /^(?:forever|\d+(?:\.\d+)?[smhd])$/
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+const keepOf = (text: string): Duration.Duration =>
+  text === "forever" ? Duration.infinity : Duration.millis(Number(text.slice(0, -1)) * UNIT_MS[text.slice(-1) as keyof typeof UNIT_MS])
+
 const start = Command.make("start", {
   workers: Flag.Int("workers").pipe(
     Flag.withAlias("n"),
@@ -62,6 +68,11 @@ const start = Command.make("start", {
   tls: Flag.Boolean("tls").pipe(Flag.withDefault(false), Flag.withDescription("mutual TLS between runners and clients (a throwaway CA)")),
   host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("the address runners listen on")),
   insecure: Flag.Boolean("insecure").pipe(Flag.withDefault(false), Flag.withDescription("allow a non-loopback --host without --tls")),
+  keepReplies: Flag.String("keep-replies").pipe(
+    Flag.withSchema(Schema.String.check(Schema.isPattern(KEEP))),
+    Flag.withDefault("7d"),
+    Flag.withDescription("how long persisted messages' replies are kept once done: 45s, 30m, 12h, 7d, or forever")
+  ),
   json: Flags.json("one JSON object on stdout once the cluster is up")
 }, (options) =>
   Effect.gen(function*() {
@@ -77,6 +88,7 @@ const start = Command.make("start", {
       host: options.host,
       tls: options.tls,
       insecure: options.insecure,
+      keepReplies: keepOf(options.keepReplies),
       ...(pg === undefined ? {} : { pg })
     })
     const postgres = started.connection().postgres.embedded ? "embedded" : "given"

