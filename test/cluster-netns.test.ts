@@ -2,8 +2,8 @@
  * A runner on a test host of its own: a network namespace with a veth pair and private addresses that this test
  * makes and removes, so that messages and mutual TLS cross a real interface rather than loopback. Runner 0 and
  * the client stay on this host (at the veth's host end); runner 1 runs inside the namespace, started as a user
- * starts a runner on another machine (`cluster.ts runner --slot 1 --listen ...`), and it cannot see the bundles this
- * host built (its mounts hide the bundle cache): code reaches it by module name. Nothing is sent to any
+ * starts a runner on another machine (`cluster.ts runner --slot 1 --listen ...`): its mounts show it the checkout at
+ * another path and hide this one and the bundles this host built, so code reaches it by its path in the project. Nothing is sent to any
  * address but the two this test made. Without root or iproute2 it says why and skips.
  */
 import { Effect, Exit, ManagedRuntime, Scope } from "effect"
@@ -60,8 +60,9 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
   let started: Cluster.Started
   let remote: ChildProcess
   let remotePort = 0
-  /** Whether the far runner's mounts hide this host's bundle cache (see `beforeAll`). */
+  /** Whether the far runner sees the checkout at another path (`far`) and none of this host's bundles (see `beforeAll`). */
   let hidden = false
+  const far = Path.join(Os.tmpdir(), `actorflow-far-checkout-${id}`)
   let runtime: ManagedRuntime.ManagedRuntime<ActorSystem.ActorSystem, Cluster.ClusterUnavailable>
 
   beforeAll(async () => {
@@ -79,8 +80,8 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
       Scope.provide(Cluster.start({ runners: 2, threads: 1, dir, host: hostAddress, tls: true, slots: [0] }), scope)
     )
     const port = remotePort = await Postgres.freePort()
-    // The namespace's own mounts hide this host's bundle cache behind an empty folder: the runner there sees the
-    // checkout, as another machine with the same checkout would, but none of the bundles this host built.
+    // The namespace's own mounts show the runner there the checkout at another path, with an empty bundle cache,
+    // and hide it at this one: as on another machine with its own copy of the project somewhere else.
     const cache = Layout.cacheDir()
     try {
       ip("netns", "exec", ns, "sh", "-c", 'mount -t tmpfs actorflow-probe "$0" && umount "$0"', cache)
@@ -88,10 +89,15 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
     } catch (error) {
       console.log(`cluster-netns: the far runner shares this host's bundle cache, because it cannot be hidden: ${String((error as { stderr?: unknown }).stderr ?? error).trim()}`)
     }
-    const command = [tsx, "src/programs/cluster.ts", "runner", "--file", started.file, "--slot", "1", "--listen", `${nsAddress}:${port}`]
+    const runner = ["src/programs/cluster.ts", "runner", "--file", started.file, "--slot", "1", "--listen", `${nsAddress}:${port}`]
+    const relocate = [
+      'root="$0"; far="$1"; cache="$2"; shift 2',
+      'mkdir -p "$far" && mount --bind "$root" "$far" && mount -t tmpfs actorflow-far-cache "$far/$cache"',
+      'mount -t tmpfs actorflow-hidden "$root" && cd "$far" && exec "$@"'
+    ].join(" && ")
     remote = spawn("ip", hidden
-      ? ["netns", "exec", ns, "sh", "-c", 'mount -t tmpfs actorflow-far-cache "$0" && exec "$@"', cache, ...command]
-      : ["netns", "exec", ns, ...command], { cwd: root })
+      ? ["netns", "exec", ns, "sh", "-c", relocate, root, far, Path.relative(root, cache), "node_modules/.bin/tsx", ...runner]
+      : ["netns", "exec", ns, tsx, ...runner], { cwd: root })
     await new Promise<void>((resolve, reject) => {
       let out = ""
       let err = ""
@@ -120,6 +126,10 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
       ip("link", "delete", hostEnd)
     } catch {}
     Fs.rmSync(dir, { recursive: true, force: true })
+    // Only the far runner's namespace mounted the checkout there: here it is an empty folder (and never emptied).
+    try {
+      Fs.rmdirSync(far)
+    } catch {}
     expect([...leftovers([dir]), ...ownReapers()]).toEqual([])
   }, 60_000)
 
@@ -136,7 +146,7 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
     expect(inside.length).toBeGreaterThan(0)
   }, 60_000)
 
-  it("code reaches the far runner as its module's name: it builds its own bundle, and a pool map there equals Array.map", async () => {
+  it("code reaches the far runner by its path in the project: from its own copy elsewhere it builds its own bundle, and a pool map there equals Array.map", async () => {
     const xs = Array.from({ length: 40 }, (_, i) => i - 7)
     const out = await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
       const pool = yield* Pool.make()
@@ -144,7 +154,7 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
       return yield* pool.map(square, xs, { chunkSize: 5 })
     })))
     expect(out).toEqual(xs.map((x) => x * x))
-    console.log(`cluster-netns: a pool map ran on the far runner ${hidden ? "from bundles it built itself" : "(sharing this host's bundles)"}`)
+    console.log(`cluster-netns: a pool map ran on the far runner ${hidden ? `from its copy of the checkout at ${far}, with bundles it built itself` : "(sharing this host's checkout and bundles)"}`)
   }, 60_000)
 
   it("plain TCP to the namespaced runner's TLS port gets no answer", async () => {

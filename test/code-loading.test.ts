@@ -150,3 +150,19 @@ describe("where workers find the bundles they load", () => {
     }
   })
 })
+
+describe("module names across processes", () => {
+  it("a module of the project goes by its path in it, and comes back as this project's file; others go as they are", () => {
+    const here = fileURLToPath(new URL("..", import.meta.url))
+    const echo = new URL("./fixtures/Echo.ts", import.meta.url).href
+    expect(Layout.portableModule(echo)).toBe("root:test/fixtures/Echo.ts")
+    expect(Layout.localModule("root:test/fixtures/Echo.ts")).toBe(echo)
+    expect(Path.resolve(fileURLToPath(Layout.localModule("root:src/runtime/index.ts")))).toBe(Path.join(here, "src", "runtime", "index.ts"))
+    // Outside the project (a temporary file, a builtin): the URL itself, both ways.
+    const outside = pathToFileURL(Path.join(Os.tmpdir(), "elsewhere.ts")).href
+    for (const url of [outside, "node:fs"]) {
+      expect(Layout.portableModule(url)).toBe(url)
+      expect(Layout.localModule(url)).toBe(url)
+    }
+  })
+})

@@ -39,6 +39,7 @@ import { ActorSystem } from "./ActorSystem.ts"
 import { CodeUnavailable, isCodeUnavailable } from "./Code.ts"
 import type { Service } from "./ActorSystem.ts"
 import * as Codec from "./internal/Codec.ts"
+import * as Layout from "./internal/Layout.ts"
 import { askManyOf } from "./internal/Sender.ts"
 import * as Persisted from "./internal/Persisted.ts"
 import * as Connection from "./internal/cluster/ConnectionFile.ts"
@@ -242,16 +243,18 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
         Effect.tap((via) => Effect.sync(() => shippedTo[slot]!.set(payload.module, via)))
       )
     }
+    // Modules of the project go by their path in it (`Layout.portableModule`): a runner may hold it elsewhere.
     const ship: Service["ship"] = (code) =>
       Effect.flatMap(WorkerBundle.check(code, "the runners"), (needs) => {
-        if (needs === "nothing") return Effect.succeed({ module: code.module, name: code.name, via: "" })
-        const payload = { module: code.module, name: code.name, digest: Version.moduleDigest(code.module) }
-        modules.set(code.module, payload)
+        const module = Layout.portableModule(code.module)
+        if (needs === "nothing") return Effect.succeed({ module, name: code.name, via: "" })
+        const payload = { module, name: code.name, digest: Version.moduleDigest(code.module) }
+        modules.set(module, payload)
         const slots = Array.from({ length: runners }, (_, slot) => slot).filter(health.isUp)
         if (slots.length === 0) return Effect.fail(new CodeUnavailable({ module: code.module, name: code.name, stage: "ship", detail: "no runner is up to ship it to" }))
         return Effect.flatMap(Effect.forEach(slots, (slot) => shipTo(slot, payload), { concurrency: "unbounded" }), (vias) =>
           vias.every((via) => via === vias[0])
-            ? Effect.succeed({ module: code.module, name: code.name, via: vias[0]! })
+            ? Effect.succeed({ module, name: code.name, via: vias[0]! })
             : Effect.fail(new CodeUnavailable({
               module: code.module,
               name: code.name,
@@ -330,7 +333,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
         const worker = requested === undefined ? -1 : ((requested % workers) + workers) % workers
         const id = nextId(slotOf(worker))
         const payload: Protocol.SpawnPayload = {
-          module: definition.module,
+          module: Layout.portableModule(definition.module),
           name: definition.name,
           digest: Version.moduleDigest(definition.module),
           init: Protocol.pack(encodedInit),

@@ -82,20 +82,22 @@ export const provide = (module: string, namespace: Namespace): void => {
 
 /** Load the module of `shipped` in this thread, once (concurrent loads share one import). */
 export const load = (shipped: Omit<Shipped, "name"> & { readonly name?: string }): Effect.Effect<Namespace, CodeUnavailable> => {
-  const ready = loaded.get(shipped.module)
+  // Shipped across processes, a module of the project is named relative to its root (see `Layout.portableModule`).
+  const module = Layout.localModule(shipped.module)
+  const ready = loaded.get(module)
   if (ready !== undefined) return Effect.succeed(ready)
   return Effect.tryPromise({
     try: () => {
-      let pending = loading.get(shipped.module)
+      let pending = loading.get(module)
       if (pending === undefined) {
-        pending = import(shipped.via === "" ? shipped.module : pathToFileURL(Path.join(Layout.cacheDir(), shipped.via)).href) as Promise<Namespace>
-        loading.set(shipped.module, pending)
-        pending.then((namespace) => loaded.set(shipped.module, namespace), () => loading.delete(shipped.module))
+        pending = import(shipped.via === "" ? module : pathToFileURL(Path.join(Layout.cacheDir(), shipped.via)).href) as Promise<Namespace>
+        loading.set(module, pending)
+        pending.then((namespace) => loaded.set(module, namespace), () => loading.delete(module))
       }
       return pending
     },
     catch: (error) =>
-      new CodeUnavailable({ module: shipped.module, name: shipped.name ?? "*", stage: "load", detail: `cannot load ${shipped.module}: ${describe(error)}` })
+      new CodeUnavailable({ module: shipped.module, name: shipped.name ?? "*", stage: "load", detail: `cannot load ${module}: ${describe(error)}` })
   })
 }
 
@@ -108,9 +110,11 @@ export const resolve = <A>(
   is: (u: unknown) => u is A,
   what: string
 ): Effect.Effect<A, CodeUnavailable> => {
-  const found = find(shipped)
-  if (found !== undefined) return check(shipped, found, is, what)
-  return Effect.flatMap(load(shipped), () => check(shipped, find(shipped), is, what))
+  const module = Layout.localModule(shipped.module)
+  const here = module === shipped.module ? shipped : { ...shipped, module }
+  const found = find(here)
+  if (found !== undefined) return check(here, found, is, what)
+  return Effect.flatMap(load(here), () => check(here, find(here), is, what))
 }
 
 const find = (shipped: Shipped): unknown => lookup(shipped.module, shipped.name) ?? loaded.get(shipped.module)?.[shipped.name]

@@ -16,7 +16,7 @@ import * as Fs from "node:fs"
 import { createRequire } from "node:module"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 
 export type Form = "source" | "dist" | "bundled"
 
@@ -48,6 +48,36 @@ export const packageRoot: string | undefined = form === "source"
   : form === "dist"
   ? Path.resolve(runtimeDir!, "..")
   : undefined
+
+/**
+ * The project that holds this package: the checkout itself, or the one whose `node_modules` holds it (where the
+ * user's modules live too); undefined when `bundled`.
+ */
+export const projectRoot: string | undefined = (() => {
+  if (packageRoot === undefined) return undefined
+  const parts = packageRoot.split(Path.sep)
+  const outer = parts.indexOf("node_modules")
+  return outer >= 0 ? parts.slice(0, outer).join(Path.sep) : packageRoot
+})()
+
+const ROOT = "root:"
+
+/**
+ * A module URL as it crosses processes: below the project root, relative to it (`root:src/actors/pi/Sampler.ts`),
+ * so that a process whose copy of the project sits at another path (a runner on another machine) finds its own
+ * copy; any other URL as it is.
+ */
+export const portableModule = (moduleUrl: string): string => {
+  if (projectRoot === undefined || !moduleUrl.startsWith("file:")) return moduleUrl
+  const file = fileURLToPath(moduleUrl)
+  return file.startsWith(projectRoot + Path.sep) ? ROOT + Path.relative(projectRoot, file).split(Path.sep).join("/") : moduleUrl
+}
+
+/** A module URL that crossed processes (see `portableModule`), as this process names it. */
+export const localModule = (module: string): string =>
+  module.startsWith(ROOT) && projectRoot !== undefined
+    ? pathToFileURL(Path.join(projectRoot, ...module.slice(ROOT.length).split("/"))).href
+    : module
 
 /** The extension of the runtime's modules in this form. */
 export const extension = form === "source" ? ".ts" : ".js"
@@ -112,12 +142,7 @@ export const cacheDir = (): string => {
   const wanted = process.env.ACTORFLOW_CACHE_DIR
   const candidates: Array<string> = []
   if (wanted) candidates.push(Path.resolve(wanted))
-  if (packageRoot !== undefined) {
-    const parts = packageRoot.split(Path.sep)
-    const outer = parts.indexOf("node_modules")
-    const nodeModules = outer >= 0 ? parts.slice(0, outer + 1).join(Path.sep) : Path.join(packageRoot, "node_modules")
-    candidates.push(Path.join(nodeModules, ".cache", "actorflow"))
-  }
+  if (projectRoot !== undefined) candidates.push(Path.join(projectRoot, "node_modules", ".cache", "actorflow"))
   const tag = Crypto.createHash("sha1").update(packageRoot ?? "").digest("hex").slice(0, 8)
   candidates.push(Path.join(Os.tmpdir(), `actorflow-cache-${process.getuid?.() ?? "user"}-${tag}`))
   for (const dir of candidates) {

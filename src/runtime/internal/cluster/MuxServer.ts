@@ -20,6 +20,7 @@ import { Cause, Effect, Exit } from "effect"
 import { ActorStopped, MalformedMessage, WorkerDied, describe } from "../../ActorError.ts"
 import { CodeUnavailable } from "../../Code.ts"
 import * as Codec from "../Codec.ts"
+import * as Layout from "../Layout.ts"
 import type * as Tier from "../threads/Tier.ts"
 import { Kind, forEachFrame } from "../Wire.ts"
 import type { Hosted } from "./Hosted.ts"
@@ -133,9 +134,10 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Ho
       return Protocol.MuxEntity.of({
         Ship: ({ payload }) =>
           Effect.suspend(() => {
-            const differs = Version.moduleDiffers(payload.module, payload.digest, `runner ${slot}`)
-            if (differs !== undefined) return Effect.fail(new CodeUnavailable({ module: payload.module, name: payload.name, stage: "ship", detail: differs }))
-            return Effect.map(tier.service.ship({ module: payload.module, name: payload.name }), (shipped) => shipped.via)
+            const module = Layout.localModule(payload.module)
+            const differs = Version.moduleDiffers(module, payload.digest, `runner ${slot}`)
+            if (differs !== undefined) return Effect.fail(new CodeUnavailable({ module, name: payload.name, stage: "ship", detail: differs }))
+            return Effect.map(tier.service.ship({ module, name: payload.name }), (shipped) => shipped.via)
           }),
         Frames: ({ payload }) =>
           Effect.callback<Protocol.Exchanged>((resume) => {

@@ -22,6 +22,7 @@ import { RunnerStorage } from "effect/cluster/RunnerStorage"
 import { ActorStopped, SpawnFailed, WorkerDied, describe, isSpawnFailed } from "../../ActorError.ts"
 import type { ActorError } from "../../ActorError.ts"
 import * as Codec from "../Codec.ts"
+import * as Layout from "../Layout.ts"
 import type { Forwarder, PortOrigin } from "../Host.ts"
 import * as Tier from "../threads/Tier.ts"
 import { Kind } from "../Wire.ts"
@@ -125,9 +126,10 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Hos
   const start = (id: number, spawn: Protocol.SpawnPayload): Effect.Effect<number, SpawnFailed> =>
     Effect.gen(function*() {
       const fail = (detail: string) => new SpawnFailed({ actor: spawn.name, detail })
-      const differs = Version.moduleDiffers(spawn.module, spawn.digest, `runner ${slot}`)
+      const module = Layout.localModule(spawn.module)
+      const differs = Version.moduleDiffers(module, spawn.digest, `runner ${slot}`)
       if (differs !== undefined) return yield* fail(differs)
-      const code = yield* Effect.mapError(tier.service.ship({ module: spawn.module, name: spawn.name }), (error) => fail(error.detail))
+      const code = yield* Effect.mapError(tier.service.ship({ module, name: spawn.name }), (error) => fail(error.detail))
       const thread = spawn.thread >= 0 ? spawn.thread % threads : nextThread++ % threads
       yield* Effect.mapError(
         tier.host(thread, id, { code, init: Protocol.unpack(spawn.init), ...(spawn.worker < 0 ? { worker: spawn.worker } : {}) }),

@@ -2,8 +2,9 @@
  * Versions that processes of one cluster compare before they work together: the runtime's code version (a
  * digest of its modules), written into the connection file by the launcher and checked by every runner and
  * client, and a digest per user module, sent with each spawn and checked by the runner that hosts the actor.
- * Code travels by module URL, so a runner on another machine needs the same checkout at the same path: these
- * digests turn a different checkout into one clear line instead of a subtly different computation.
+ * Code travels by its path in the project (`Layout.portableModule`), so a runner on another machine needs the same
+ * checkout, wherever it sits: these digests turn a different checkout into one clear line instead of a subtly
+ * different computation.
  */
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"

@@ -62,7 +62,7 @@ const runtimeModules = (): Array<string> => {
 
 /** Changes whenever a runtime file is added or removed, or a version changes, so older bundles are not reused. */
 const layoutHash = (): string =>
-  Crypto.createHash("sha1").update(runtimeModules().join("\n")).update(Layout.versions()).digest("hex").slice(0, 8)
+  Crypto.createHash("sha1").update(runtimeModules().map((file) => Path.relative(Layout.runtimeDir!, file)).join("\n")).update(Layout.versions()).digest("hex").slice(0, 8)
 
 /** True when a module is part of the base bundle (no separate bundle needed). */
 export const isRuntimeModule = (moduleUrl: string): boolean =>
@@ -85,10 +85,12 @@ const stampOf = (files: ReadonlyArray<string>): Record<string, string> => {
   return out
 }
 
-const fresh = (bundle: string): boolean => {
+const fresh = (bundle: string, entry?: string): boolean => {
   try {
     if (!Fs.existsSync(bundle)) return false
     const stamp = JSON.parse(Fs.readFileSync(`${bundle}.json`, "utf8")) as Stamp
+    // A cache shared by two copies of a project holds one bundle per name: it must be of this copy's file.
+    if (entry !== undefined && !(entry in stamp.inputs) && !(Fs.realpathSync(entry) in stamp.inputs)) return false
     const now = stampOf(Object.keys(stamp.inputs))
     if (!Object.entries(stamp.inputs).every(([file, value]) => now[file] === value)) return false
     markUsed(bundle)
@@ -366,9 +368,12 @@ const fileBundle = (() => {
     let bundle = builds.get(key)
     if (bundle === undefined) {
       bundle = (async () => {
-        const hash = Crypto.createHash("sha1").update(`${file}:${layoutHash()}:${FORMAT}`).digest("hex").slice(0, 12)
+        // Named by the file's path in the project, not on this machine: runners of one cluster, wherever their copy of
+        // the project is, name a module's bundle alike (a pool's tasks reach every runner by that one name).
+        const where = Layout.portableModule(pathToFileURL(file).href)
+        const hash = Crypto.createHash("sha1").update(`${where}:${layoutHash()}:${FORMAT}`).digest("hex").slice(0, 12)
         const output = Path.join(Layout.cacheDir(), `${kind}-${Path.basename(file).replace(/\W/g, "_")}-${hash}.mjs`)
-        if (fresh(output)) return output
+        if (fresh(output, file)) return output
         await build(output, { entry: file, plugins: await plugins() })
         return output
       })()
