@@ -1,6 +1,6 @@
 /**
  * The benchmark's no-op actor: replies with its payload, to measure what one
- * ask costs through the framework.
+ * ask costs through the framework; `once` is the same as a persisted message (its payload is its key).
  */
 import { Effect, Schema } from "effect"
 import { Actor } from "../../runtime/index.ts"
@@ -9,7 +9,8 @@ export const Noop = Actor.make("Noop", {
   module: import.meta.url,
   init: Schema.Struct({}),
   protocol: {
-    noop: Actor.message({ payload: Schema.Number, success: Schema.Number })
+    noop: Actor.message({ payload: Schema.Number, success: Schema.Number }),
+    once: Actor.message({ payload: Schema.String, success: Schema.String, persisted: { key: (key) => key } })
   },
-  behaviour: () => Effect.succeed({ noop: (n) => Effect.succeed(n) })
+  behaviour: () => Effect.succeed({ noop: (n) => Effect.succeed(n), once: (key) => Effect.succeed(key) })
 })

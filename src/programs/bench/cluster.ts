@@ -59,6 +59,13 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
         record("pi.threads", yield* seconds(Effect.scoped(Modes.actors({ samples, seed: SEED })).pipe(Effect.provide(threads))))
       }
 
+      // Persisted asks: each key new (the work runs), one at a time, against plain asks in the same rounds.
+      const persisted = options.quick ? 20 : 100
+      for (let round = 0; round < rounds; round++) {
+        record("persisted", (yield* seconds(Effect.forEach(Array.from({ length: persisted }, (_, i) => `${round}-${i}`), (key) => onCluster[0]!.ask("once", key), { discard: true }))) / persisted)
+        record("plain", (yield* seconds(asks(onCluster, persisted, 1))) / persisted)
+      }
+
       // Failover: kill runner 1, time until every actor placed by shard answers again, bring it back.
       const placed = yield* Effect.provide(
         Effect.forEach(Array.from({ length: 8 }, () => 0), () => ActorSystem.spawn(Noop, {})),
@@ -80,6 +87,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
         { section: "cluster", name: "ask round trip, 1 in flight, across processes", value: m("rtt.cluster") * 1000, unit: "ms", ratio: m("rtt.cluster") / m("rtt.threads"), note: `ratio: vs threads (${(m("rtt.threads") * 1e6).toFixed(0)} µs)` },
         { section: "cluster", name: `no-op asks, 64 in flight, 2 runners, the first ${clusterAsks} (cold)`, value: clusterAsks / cold, unit: "asks/s" },
         { section: "cluster", name: "no-op asks, 64 in flight, 2 runners", value: clusterAsks / m("64.cluster"), unit: "asks/s", ratio: (clusterAsks / m("64.cluster")) / (threadAsks / m("64.threads")), note: `ratio: vs 2 threads (${Math.round(threadAsks / m("64.threads"))}/s; target >= 20k/s); after ${(options.quick ? 1 : 9) * clusterAsks} asks of warm-up` },
+        { section: "cluster", name: "persisted ask, 1 in flight, a new key each", value: m("persisted") * 1000, unit: "ms", ratio: m("persisted") / m("plain"), note: `ratio: vs a plain ask in the same rounds (${(m("plain") * 1000).toFixed(2)} ms); saved in Postgres, then run` },
         { section: "cluster", name: `π, ${samples.toExponential(0)} samples, serial`, value: samples / m("pi.serial"), unit: "samples/s" },
         { section: "cluster", name: "π on 2 worker threads", value: samples / m("pi.threads"), unit: "samples/s", ratio: m("pi.serial") / m("pi.threads"), note: "ratio: vs serial" },
         { section: "cluster", name: "π on 2 runners × 1 thread", value: samples / m("pi.cluster"), unit: "samples/s", ratio: m("pi.threads") / m("pi.cluster"), note: `ratio: vs threads (target >= 0.9); vs serial ${(m("pi.serial") / m("pi.cluster")).toFixed(2)}x` },
