@@ -21,7 +21,7 @@ import * as Postgres from "../src/runtime/internal/cluster/Postgres.ts"
 import * as Layout from "../src/runtime/internal/Layout.ts"
 import { Pool } from "../src/runtime/pool/index.ts"
 import { Echo, Relay } from "./fixtures/Echo.ts"
-import { square } from "./fixtures/tasks.ts"
+import { square, squareWhere } from "./fixtures/tasks.ts"
 import { leftovers, ownReapers } from "./support/cluster.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
@@ -60,6 +60,8 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
   let started: Cluster.Started
   let remote: ChildProcess
   let remotePort = 0
+  /** Start the far runner (again), listening on `port`, with an empty bundle cache of its own. */
+  let startFar: (port: number) => Promise<void>
   /** Whether the far runner sees the checkout at another path (`far`) and none of this host's bundles (see `beforeAll`). */
   let hidden = false
   const far = Path.join(Os.tmpdir(), `actorflow-far-checkout-${id}`)
@@ -89,25 +91,28 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
     } catch (error) {
       console.log(`cluster-netns: the far runner shares this host's bundle cache, because it cannot be hidden: ${String((error as { stderr?: unknown }).stderr ?? error).trim()}`)
     }
-    const runner = ["src/programs/cluster.ts", "runner", "--file", started.file, "--slot", "1", "--listen", `${nsAddress}:${port}`]
-    const relocate = [
-      'root="$0"; far="$1"; cache="$2"; shift 2',
-      'mkdir -p "$far" && mount --bind "$root" "$far" && mount -t tmpfs actorflow-far-cache "$far/$cache"',
-      'mount -t tmpfs actorflow-hidden "$root" && cd "$far" && exec "$@"'
-    ].join(" && ")
-    remote = spawn("ip", hidden
-      ? ["netns", "exec", ns, "sh", "-c", relocate, root, far, Path.relative(root, cache), "node_modules/.bin/tsx", ...runner]
-      : ["netns", "exec", ns, tsx, ...runner], { cwd: root })
-    await new Promise<void>((resolve, reject) => {
-      let out = ""
-      let err = ""
-      remote.stdout!.on("data", (chunk) => {
-        out += String(chunk)
-        if (out.includes("joined")) resolve()
+    startFar = async (port: number) => {
+      const runner = ["src/programs/cluster.ts", "runner", "--file", started.file, "--slot", "1", "--listen", `${nsAddress}:${port}`]
+      const relocate = [
+        'root="$0"; far="$1"; cache="$2"; shift 2',
+        'mkdir -p "$far" && mount --bind "$root" "$far" && mount -t tmpfs actorflow-far-cache "$far/$cache"',
+        'mount -t tmpfs actorflow-hidden "$root" && cd "$far" && exec "$@"'
+      ].join(" && ")
+      remote = spawn("ip", hidden
+        ? ["netns", "exec", ns, "sh", "-c", relocate, root, far, Path.relative(root, cache), "node_modules/.bin/tsx", ...runner]
+        : ["netns", "exec", ns, tsx, ...runner], { cwd: root })
+      await new Promise<void>((resolve, reject) => {
+        let out = ""
+        let err = ""
+        remote.stdout!.on("data", (chunk) => {
+          out += String(chunk)
+          if (out.includes("joined")) resolve()
+        })
+        remote.stderr!.on("data", (chunk) => (err += String(chunk)))
+        remote.once("exit", (code) => reject(new Error(`the runner in ${ns} exited with ${code}: ${err}`)))
       })
-      remote.stderr!.on("data", (chunk) => (err += String(chunk)))
-      remote.once("exit", (code) => reject(new Error(`the runner in ${ns} exited with ${code}: ${err}`)))
-    })
+    }
+    await startFar(port)
     runtime = ManagedRuntime.make(Cluster.layer({ file: started.file }))
   }, 120_000)
 
@@ -156,6 +161,34 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
     expect(out).toEqual(xs.map((x) => x * x))
     console.log(`cluster-netns: a pool map ran on the far runner ${hidden ? `from its copy of the checkout at ${far}, with bundles it built itself` : "(sharing this host's checkout and bundles)"}`)
   }, 60_000)
+
+  it("the far runner restarted with an empty bundle cache (its machine rebooted) rejoins: a pool made before maps there again", async () => {
+    const xs = Array.from({ length: 40 }, (_, i) => 3 * i - 20)
+    const [before, after, inside] = await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
+      const system = yield* ActorSystem.ActorSystem
+      const pool = yield* Pool.make()
+      /** A step that must end within 40 s, else the test fails naming it (never a silent hang). */
+      const step = <A, E>(name: string, effect: Effect.Effect<A, E>) =>
+        effect.pipe(Effect.timeoutOrElse({ duration: "40 seconds", orElse: () => Effect.die(new Error(`${name} did not end within 40 s`)) }))
+      const before = yield* step("the first map", pool.map(square, xs, { chunkSize: 5 }))
+      // SIGKILL of everything in the namespace: the far runner, and tsx's process around it.
+      const killed = execFileSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).split("\n").filter(Boolean)
+      for (const pid of killed) process.kill(Number(pid), "SIGKILL")
+      expect(killed.length).toBeGreaterThan(0)
+      yield* step("seeing the far runner down", Effect.gen(function*() {
+        while (system.isUp(1)) yield* Effect.sleep("50 millis")
+      }))
+      yield* step("starting the far runner again", Effect.promise(async () => startFar(remotePort = await Postgres.freePort())))
+      yield* step("seeing it up", system.awaitUp(1))
+      // Its pool workers start again there; the tasks' bundle must be built there anew, in its empty cache.
+      const after = yield* step("the map after it rejoined", pool.map(squareWhere, xs, { chunkSize: 5 }))
+      return [before, after, execFileSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).split("\n").filter(Boolean).map(Number)] as const
+    })))
+    expect(before).toEqual(xs.map((x) => x * x))
+    expect(after.map((r) => r.square)).toEqual(before)
+    // Some chunks ran in the restarted far runner's process (not all on the runner that stayed).
+    expect(after.some((r) => inside.includes(r.pid))).toBe(true)
+  }, 150_000)
 
   it("plain TCP to the namespaced runner's TLS port gets no answer", async () => {
     const [host, port] = [nsAddress, remotePort]
