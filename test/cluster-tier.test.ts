@@ -5,7 +5,7 @@
  * serial; a client without the cluster's certificate, with another CA's, or over plain TCP is refused; and
  * nothing is left running afterwards.
  */
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Stream } from "effect"
 import fc from "fast-check"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -22,6 +22,7 @@ import * as TlsMaterial from "../src/runtime/internal/cluster/Tls.ts"
 import { Echo, Loose, Relay } from "./fixtures/Echo.ts"
 import { Gate } from "./fixtures/Gate.ts"
 import { MainThreadOnly } from "./fixtures/MainThreadOnly.ts"
+import { BUFFER, Streamer, StreamProbe } from "./fixtures/Streamer.ts"
 import * as TestCluster from "./support/cluster.ts"
 
 const { cluster, run } = TestCluster.use({ runners: 2, threads: 2, tls: true })
@@ -262,4 +263,53 @@ describe("mutual TLS", () => {
     })
     expect(plain).not.toBe("answered")
   })
+})
+
+describe("stream messages to pinned actors", () => {
+  it("deliver exactly the produced elements, in order, then the typed failure, on any thread of either runner", () =>
+    fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: -1000, max: 1000 }), { maxLength: 300 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 3 }),
+        (items, chunk, fail, worker) =>
+          run(Effect.gen(function*() {
+            const streamer = yield* ActorSystem.spawn(Streamer, {}, { worker })
+            const got: Array<number> = []
+            const exit = yield* Effect.exit(Stream.runForEach(streamer.stream("emit", { items, chunk, fail }), (n) => Effect.sync(() => got.push(n))))
+            expect(got).toEqual(items)
+            if (fail) expect(exit._tag === "Failure" && JSON.stringify(exit.cause)).toContain('"Stopped"')
+            else expect(exit._tag).toBe("Success")
+          }))
+      ),
+      { numRuns: 10 }
+    ), 120_000)
+
+  it("keep the producer at most its buffer ahead of a slow consumer in another process, and stop it when the consumer stops", () =>
+    run(Effect.gen(function*() {
+      // Runner 1, thread 1: the producer, and a probe on its thread that reads its count.
+      const streamer = yield* ActorSystem.spawn(Streamer, {}, { worker: 3 })
+      const probe = yield* ActorSystem.spawn(StreamProbe, {}, { worker: 3 })
+      let consumed = 0
+      let most = 0
+      yield* Stream.runForEach(Stream.take(streamer.stream("counting", undefined), 40), () =>
+        Effect.gen(function*() {
+          consumed++
+          // Each look is an ask across processes: a slow consumer, whom the producer could outrun without credit.
+          most = Math.max(most, (yield* probe.ask("counted", undefined)).produced - consumed)
+        }))
+      let after = yield* probe.ask("counted", undefined)
+      for (let i = 0; i < 100 && after.finalized === 0; i++) {
+        yield* Effect.sleep("20 millis")
+        after = yield* probe.ask("counted", undefined)
+      }
+      yield* Effect.sleep("100 millis")
+      const later = yield* probe.ask("counted", undefined)
+      expect(consumed).toBe(40)
+      // The buffer, the element a producer holds while it waits for credit, and the one being consumed.
+      expect(most).toBeLessThanOrEqual(BUFFER + 2)
+      expect(after.finalized).toBe(1)
+      expect(later.produced).toBe(after.produced)
+    })), 60_000)
 })

@@ -35,10 +35,16 @@ class Pending {
     /** The message's tag, for errors. */
     readonly tag: string = "",
     /** Set for a stream message: where its elements go (`resume` then hears only of its end). */
-    readonly call?: StreamCall,
+    readonly call?: ItemSink,
     /** The target actor's name, for errors. */
     readonly actor: string = ""
   ) {}
+}
+
+/** Where a stream reply's elements go: the asker's consumer (`StreamCall`), or a relay on to another process. */
+interface ItemSink {
+  push(items: ReadonlyArray<unknown>): void
+  finish(exit: Exit.Exit<unknown, unknown>): void
 }
 
 /**
@@ -662,14 +668,46 @@ export class Sender {
     encoded: unknown,
     done: (exit: Exit.Exit<RawReply, WorkerDied | WorkerLost>) => void
   ): number {
+    return this.forwarded(peer, Kind.Ask, actorId, tag, encoded, done, undefined)
+  }
+
+  /**
+   * `forwardWith` for a stream message: `items` hears each batch of its elements as they come (still encoded),
+   * `done` its end. Its producer goes as far as the credit passed on by `forwardCredit`.
+   */
+  forwardStreamWith(
+    peer: number,
+    actorId: number,
+    tag: string | number,
+    encoded: unknown,
+    items: (encoded: ReadonlyArray<unknown>) => void,
+    done: (exit: Exit.Exit<RawReply, WorkerDied | WorkerLost>) => void
+  ): number {
+    return this.forwarded(peer, Kind.Stream, actorId, tag, encoded, done, { push: items, finish: () => {} })
+  }
+
+  /** Pass on credit for `count` more elements of a stream forwarded with `forwardStreamWith` (not ended yet). */
+  forwardCredit(peer: number, reqId: number, actorId: number, count: number): void {
+    if (this.pending.get(reqId) !== undefined) this.links.outbox(peer)?.push(Kind.Credit, reqId, actorId, count, 0)
+  }
+
+  private forwarded(
+    peer: number,
+    kind: number,
+    actorId: number,
+    tag: string | number,
+    encoded: unknown,
+    done: (exit: Exit.Exit<RawReply, WorkerDied | WorkerLost>) => void,
+    call: ItemSink | undefined
+  ): number {
     const outbox = this.links.outbox(peer)
     if (outbox === undefined) {
       done(Exit.fail(this.unreachable(peer)))
       return -1
     }
     const reqId = this.nextReq++
-    this.pending.set(reqId, new Pending(done as Pending["resume"], undefined, peer, -1, false, true))
-    outbox.push(Kind.Ask, reqId, actorId, tag, encoded)
+    this.pending.set(reqId, new Pending(done as Pending["resume"], undefined, peer, -1, false, true, "", call))
+    outbox.push(kind, reqId, actorId, tag, encoded)
     return reqId
   }
 

@@ -6,7 +6,9 @@
  * before it), synchronously: an ask is passed, still encoded, to the thread that hosts its actor (an actor this
  * runner does not host is answered `ActorStopped`, which tells the spawner to start it again), a tell is passed
  * on and its mailbox credit returned (a tell for an actor not started yet waits for it, see `Hosted`), a cancel
- * interrupts its ask.
+ * interrupts its ask. A stream message is passed on as an ask is; its elements come back with the replies as
+ * they come, and the client consumer's credit goes on to the thread, so the producer runs no further ahead of
+ * the consumer than on threads.
  *
  * Replies ride back on the requests themselves (one Effect Cluster request costs far more CPU than the frames
  * it carries): the runner holds at most one request open. It answers it with every reply it has as soon as
@@ -20,6 +22,7 @@ import { Cause, Effect, Exit } from "effect"
 import { ActorStopped, MalformedMessage, WorkerDied, describe } from "../../ActorError.ts"
 import { CodeUnavailable } from "../../Code.ts"
 import * as Codec from "../Codec.ts"
+import type { RawReply } from "../Sender.ts"
 import * as Layout from "../Layout.ts"
 import type * as Tier from "../threads/Tier.ts"
 import { Kind, forEachFrame } from "../Wire.ts"
@@ -61,17 +64,22 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Ho
         })
       )
 
-      const ask = (reqId: number, actorId: number, tag: string | number, body: unknown) => {
+      /** An ask or a stream message: its elements, then its end, go back as they would to a thread of the client's. */
+      const ask = (reqId: number, actorId: number, tag: string | number, body: unknown, stream: boolean) => {
         const thread = hosted.get(actorId)
         if (thread === undefined) return runtimeError(reqId, new ActorStopped({ actor: `#${actorId}` }))
         // No fiber per ask: the thread's answer comes to a callback, and a cancel withdraws the ask by its id there.
-        const forwarded = tier.router.sender.forwardWith(thread, actorId, tag, body, (exit) => {
+        const done = (exit: Exit.Exit<RawReply, unknown>) => {
           running.delete(reqId)
           if (Exit.isSuccess(exit)) return push(exit.value.kind, reqId, exit.value.source, 0, exit.value.value)
           const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
           const reason = failure !== undefined ? (failure.error as WorkerDied).reason : describe(Cause.squash(exit.cause))
           runtimeError(reqId, new WorkerDied({ worker: slot * threads + thread, reason }))
-        })
+        }
+        const sender = tier.router.sender
+        const forwarded = stream
+          ? sender.forwardStreamWith(thread, actorId, tag, body, (items) => push(Kind.Items, reqId, actorId, 0, items), done)
+          : sender.forwardWith(thread, actorId, tag, body, done)
         if (forwarded >= 0) running.set(reqId, { thread, forwarded, actorId })
       }
 
@@ -89,8 +97,15 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Ho
         forEachFrame(batch, (kind, reqId, actorId, tag, body) => {
           switch (kind) {
             case Kind.Ask:
-              ask(reqId, actorId, tag as string | number, body)
+            case Kind.Stream:
+              ask(reqId, actorId, tag as string | number, body, kind === Kind.Stream)
               break
+            case Kind.Credit: {
+              // The client's consumer took more elements: its credit goes on to the producer's thread.
+              const running_ = running.get(reqId)
+              if (running_ !== undefined) tier.router.sender.forwardCredit(running_.thread, running_.forwarded, actorId, tag as number)
+              break
+            }
             case Kind.Tell:
               hosted.whenHosted(actorId, (thread) => {
                 if (thread !== undefined) tier.router.sender.forwardTell(thread, actorId, tag as string | number, body)
@@ -101,9 +116,6 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Ho
               cancel(reqId)
               // A persisted message's asker keeps its credit until told (see `Sender.cancel`): tell it now.
               if (tag === 1) push(Kind.Ack, 0, actorId, 1, 0)
-              break
-            case Kind.Stream:
-              runtimeError(reqId, new MalformedMessage({ actor: `#${actorId}`, message: String(tag), detail: Protocol.STREAMS_UNSUPPORTED }))
               break
           }
         })

@@ -113,8 +113,8 @@ export const RUNNER_INTERRUPTED = "its runner ended the request (its shards move
 export const whyEnded = (cause: Cause.Cause<unknown>): string =>
   Cause.hasInterruptsOnly(cause) ? RUNNER_INTERRUPTED : describe(Cause.squash(cause))
 
-/** Stream messages (`Actor.stream`) are not relayed between processes yet: they fail typed, saying so. */
-export const STREAMS_UNSUPPORTED = "stream messages are not supported on the Cluster tier yet: ask for the elements in chunks"
+/** Stream messages (`Actor.stream`) reach pinned actors only (through the batching entity): to others they fail typed. */
+export const STREAMS_UNSUPPORTED = "stream messages reach actors pinned to a runner on the Cluster tier (spawn with a worker); this one is placed by shard: ask for the elements in chunks"
 
 /** `tag` is the message's tag, or its index in the protocol as threads send it (see `Wire`). */
 const Message = Schema.Struct({ tag: Schema.Union([Schema.String, Schema.Number]), payload: Schema.Uint8Array })
