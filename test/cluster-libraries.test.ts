@@ -46,7 +46,7 @@ describe("libraries on the Cluster tier", () => {
     )
   })
 
-  it("Pool.imap / mapUnordered fall back to whole chunks (the tier carries no stream messages) and equal Array.map", async () => {
+  it("Pool.imap / mapUnordered stream each chunk's results from the runners and equal Array.map", async () => {
     const xs = Array.from({ length: 60 }, (_, i) => i - 20)
     const { ordered, streams, unordered } = await run(
       Effect.gen(function*() {
@@ -58,7 +58,7 @@ describe("libraries on the Cluster tier", () => {
         }
       })
     )
-    expect(streams).toBe(false)
+    expect(streams).toBe(true)
     expect(ordered).toEqual(xs.map((x) => x * x))
     expect([...unordered].sort((a, b) => a - b)).toEqual(xs.map((x) => x * x).sort((a, b) => a - b))
   })

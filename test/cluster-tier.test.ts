@@ -168,20 +168,20 @@ describe("actors on the Cluster tier", () => {
       expect(yield* echo.ask("echo", "next")).toBe("c:next")
     })))
 
-  it("π chunks on actors and a pipeline equal serial, for any seed, size and chunk", async () => {
+  it("π chunks on actors, a pipeline and streamed partial estimates equal serial, for any seed, size and chunk", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: -1e9, max: 1e9 }),
         fc.integer({ min: 1, max: 2_000_000 }),
         fc.integer({ min: 1, max: 500_000 }),
-        fc.constantFrom("actors" as const, "pipeline" as const),
+        fc.constantFrom("actors" as const, "pipeline" as const, "stream" as const),
         async (seed, samples, chunk, mode) => {
           // At most 200 messages a run: each crosses processes (about a millisecond each, here).
           const params = { samples, seed, chunk: Math.max(chunk, Math.ceil(samples / 200)) }
           expect(await run(Modes.run(mode, params))).toBe(countHits(seed, 0, samples))
         }
       ),
-      { numRuns: 8 }
+      { numRuns: 10 }
     )
   })
 

@@ -25,8 +25,9 @@ export interface Service {
    */
   readonly concurrent: boolean
   /**
-   * Whether stream messages (`Actor.stream`) reach this tier's actors (default true); libraries fall back to
-   * asks where they do not.
+   * Whether stream messages (`Actor.stream`) reach the actors libraries spawn on a worker (default true; on the
+   * Cluster tier those pinned to a runner take them, those placed by shard do not); libraries fall back to asks
+   * where they do not.
    */
   readonly streams?: boolean
   /**

@@ -365,7 +365,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
     const service: Service = {
       workers,
       concurrent: true,
-      streams: false,
+      streams: true,
       sharedMemory: false,
       description: `${runners} runner${runners === 1 ? "" : "s"} × ${threads} thread${threads === 1 ? "" : "s"} (Cluster)`,
       spawn,

@@ -8,7 +8,7 @@
  *   worker as they are computed (`TaskRunner.stream`, batched for at most a millisecond), so the first result
  *   arrives after one item rather than one chunk; a slow consumer holds the workers up through the stream's
  *   credit; a chunk whose worker died is sent again and the results the consumer already had are skipped.
- *   Where the tier carries no stream messages (`ActorSystem.Service.streams`: Cluster), whole chunks;
+ *   where a tier carries no stream messages (`ActorSystem.Service.streams` false), whole chunks;
  *   `map` / `apply` / the async handles always take one reply per chunk;
  * - `apply`: one item; `applyAsync` / `mapAsync` / `starmapAsync` / `Process.spawn`: handles that can be awaited
  *   (`join`) or interrupted, with progress;
