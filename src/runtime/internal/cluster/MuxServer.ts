@@ -102,8 +102,8 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Ho
               break
             case Kind.Credit: {
               // The client's consumer took more elements: its credit goes on to the producer's thread.
-              const running_ = running.get(reqId)
-              if (running_ !== undefined) tier.router.sender.forwardCredit(running_.thread, running_.forwarded, actorId, tag as number)
+              const relayed = running.get(reqId)
+              if (relayed !== undefined) tier.router.sender.forwardCredit(relayed.thread, relayed.forwarded, actorId, tag as number)
               break
             }
             case Kind.Tell:
