@@ -86,10 +86,11 @@ describe.skipIf(cannot !== undefined)("a runner in a network namespace of its ow
     // and hide it at this one: as on another machine with its own copy of the project somewhere else.
     const cache = Layout.cacheDir()
     try {
-      ip("netns", "exec", ns, "sh", "-c", 'mount -t tmpfs actorflow-probe "$0" && umount "$0"', cache)
+      // Both mounts the far runner needs: an empty folder over a path, and the checkout shown at another path.
+      ip("netns", "exec", ns, "sh", "-c", 'mount -t tmpfs actorflow-probe "$0" && umount "$0" && mkdir -p "$2" && mount --bind "$1" "$2" && umount "$2"', cache, root, far)
       hidden = true
     } catch (error) {
-      console.log(`cluster-netns: the far runner shares this host's bundle cache, because it cannot be hidden: ${String((error as { stderr?: unknown }).stderr ?? error).trim()}`)
+      console.log(`cluster-netns: the far runner shares this host's checkout path and bundle cache, because mounts cannot be made in its namespace: ${String((error as { stderr?: unknown }).stderr ?? error).trim()}`)
     }
     startFar = async (port: number) => {
       const runner = ["src/programs/cluster.ts", "runner", "--file", started.file, "--slot", "1", "--listen", `${nsAddress}:${port}`]
