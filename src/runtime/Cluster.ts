@@ -467,7 +467,7 @@ export const start = (options: StartOptions): Effect.Effect<Started, ClusterUnav
     const keep = options.keepReplies ?? Retention.DEFAULT_KEEP
     if (Duration.isFinite(keep)) {
       const pg = yield* Effect.mapError(Layer.build(Transport.postgres(postgres.url)), unavailable)
-      yield* Effect.provide(Retention.keep(keep), pg)
+      yield* Effect.provide(Retention.forgetOlderThan(keep), pg)
     }
     const scope = yield* Effect.scope
     return {

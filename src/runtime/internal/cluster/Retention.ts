@@ -43,8 +43,11 @@ export const sweep = (keep: Duration.Duration): Effect.Effect<number, unknown, S
     Effect.catchIf((error) => describe(error).includes("does not exist"), () => Effect.succeed(0))
   )
 
-/** Sweep every `keep / 4` (within 1 s and 1 h) while the scope is open; a failed sweep is logged and tried again. */
-export const keep = (keep: Duration.Duration): Effect.Effect<void, never, SqlClient | Scope.Scope> => {
+/**
+ * Forget done requests older than `keep`, sweeping every `keep / 4` (within 1 s and 1 h) while the scope is open;
+ * a failed sweep is logged and tried again.
+ */
+export const forgetOlderThan = (keep: Duration.Duration): Effect.Effect<void, never, SqlClient | Scope.Scope> => {
   const pause = Duration.clamp(Duration.divideUnsafe(keep, 4), { minimum: MIN_PAUSE, maximum: MAX_PAUSE })
   return sweep(keep).pipe(
     Effect.catchCause((cause) => Effect.logWarning("could not forget old persisted replies", cause)),
