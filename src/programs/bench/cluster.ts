@@ -23,8 +23,9 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
     Effect.gen(function*() {
       const rounds = options.quick ? 1 : 3
       const samples = options.quick ? 1e8 : 1e9
-      const clusterAsks = options.quick ? 1000 : 5000
+      const clusterAsks = options.quick ? 1000 : 20_000
       const threadAsks = options.quick ? 20_000 : 100_000
+      const rttAsks = options.quick ? 100 : 500
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-bench-cluster-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
       const started = yield* Cluster.start({ runners: 2, threads: 1, dir })
@@ -44,13 +45,16 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
           discard: true
         })
 
-      // The first asks across processes run 3-4x slower than later ones (client, runner main threads and their
-      // workers all compile Effect Cluster's request path as they go: measured here, 5k/s over the first 5000 asks,
-      // 15-20k/s after 40000). A cluster lives long: its rows are its warm rate, and the cold one is its own row.
-      const cold = yield* seconds(asks(onCluster, clusterAsks, 64))
-      if (!options.quick) yield* asks(onCluster, 8 * clusterAsks, 64)
+      // The first asks across processes run 3-5x slower than later ones (client, runner main threads and their
+      // workers all compile Effect Cluster's request path as they go: measured here, 6k/s over the first 5000 asks,
+      // 17-20k/s from 45000 to 65000, 25-35k/s after 80000). A cluster lives long: its rows are its warm rate,
+      // after 100000 asks, and the cold rate is its own row.
+      const coldAsks = 5000
+      const cold = yield* seconds(asks(onCluster, coldAsks, 64))
+      const warmUpAsks = options.quick ? 0 : 100_000
+      yield* asks(onCluster, warmUpAsks, 64)
       for (let round = 0; round < rounds; round++) {
-        record("rtt.cluster", (yield* seconds(asks(onCluster, clusterAsks / 10, 1))) / (clusterAsks / 10))
+        record("rtt.cluster", (yield* seconds(asks(onCluster, rttAsks, 1))) / rttAsks)
         record("rtt.threads", (yield* seconds(asks(onThreads, threadAsks / 10, 1))) / (threadAsks / 10))
         record("64.cluster", yield* seconds(asks(onCluster, clusterAsks, 64)))
         record("64.threads", yield* seconds(asks(onThreads, threadAsks, 64)))
@@ -83,10 +87,11 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
       }
 
       const m = (name: string) => median(times[name]!)
+      const rates = (name: string, count: number) => `${Math.round(count / Math.max(...times[name]!))}..${Math.round(count / Math.min(...times[name]!))}/s`
       return [
         { section: "cluster", name: "ask round trip, 1 in flight, across processes", value: m("rtt.cluster") * 1000, unit: "ms", ratio: m("rtt.cluster") / m("rtt.threads"), note: `ratio: vs threads (${(m("rtt.threads") * 1e6).toFixed(0)} µs)` },
-        { section: "cluster", name: `no-op asks, 64 in flight, 2 runners, the first ${clusterAsks} (cold)`, value: clusterAsks / cold, unit: "asks/s" },
-        { section: "cluster", name: "no-op asks, 64 in flight, 2 runners", value: clusterAsks / m("64.cluster"), unit: "asks/s", ratio: (clusterAsks / m("64.cluster")) / (threadAsks / m("64.threads")), note: `ratio: vs 2 threads (${Math.round(threadAsks / m("64.threads"))}/s; target >= 20k/s); after ${(options.quick ? 1 : 9) * clusterAsks} asks of warm-up` },
+        { section: "cluster", name: `no-op asks, 64 in flight, 2 runners, the first ${coldAsks} (cold)`, value: coldAsks / cold, unit: "asks/s" },
+        { section: "cluster", name: "no-op asks, 64 in flight, 2 runners", value: clusterAsks / m("64.cluster"), unit: "asks/s", ratio: (clusterAsks / m("64.cluster")) / (threadAsks / m("64.threads")), note: `ratio: vs 2 threads (${Math.round(threadAsks / m("64.threads"))}/s; target >= 20k/s); after ${coldAsks + warmUpAsks} asks of warm-up; rounds of ${clusterAsks}: ${rates("64.cluster", clusterAsks)}` },
         { section: "cluster", name: "persisted ask, 1 in flight, a new key each", value: m("persisted") * 1000, unit: "ms", ratio: m("persisted") / m("plain"), note: `ratio: vs a plain ask in the same rounds (${(m("plain") * 1000).toFixed(2)} ms); saved in Postgres, then run` },
         { section: "cluster", name: `π, ${samples.toExponential(0)} samples, serial`, value: samples / m("pi.serial"), unit: "samples/s" },
         { section: "cluster", name: "π on 2 worker threads", value: samples / m("pi.threads"), unit: "samples/s", ratio: m("pi.serial") / m("pi.threads"), note: "ratio: vs serial" },
