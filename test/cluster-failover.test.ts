@@ -14,7 +14,7 @@
  * asks out on every path settle typed (Effect Cluster answers them with an interrupt, which must not become an
  * interrupt of the asker nor silence), spawns meanwhile are never interrupted, and every actor answers again.
  */
-import { Duration, Effect, Exit, Fiber, ManagedRuntime } from "effect"
+import { Duration, Effect, Exit, Fiber, ManagedRuntime, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -27,6 +27,7 @@ import { Echo, Relay } from "./fixtures/Echo.ts"
 import { Gate } from "./fixtures/Gate.ts"
 import { sleepBusy } from "./fixtures/tasks.ts"
 import { Ledger, count, starters } from "./fixtures/Ledger.ts"
+import { Streamer } from "./fixtures/Streamer.ts"
 import { failureOf } from "./support/exit.ts"
 import * as TestCluster from "./support/cluster.ts"
 import * as Cluster from "../src/runtime/Cluster.ts"
@@ -114,6 +115,33 @@ describe("a runner SIGKILLed mid-run", () => {
       console.log(`runner 1 rejoined ${seconds(killedAt)} s after SIGKILL`)
       expect(yield* pinned.ask("echo", "back")).toBe("pinned:back")
       expect(yield* pinned.ask("count", undefined)).toBe(1)
+    })), 120_000)
+})
+
+describe("a stream message cut by its runner's SIGKILL", () => {
+  it("fails typed once the actor placed by shard has moved, having delivered each element once, in order", () =>
+    run(Effect.gen(function*() {
+      const path = Path.join(cluster().dir, "streamer-kill.json")
+      Fs.rmSync(path, { force: true })
+      const counted = (): { produced: number; pid: number } => JSON.parse(Fs.readFileSync(path, "utf8"))
+      const streamer = yield* ActorSystem.spawn(Streamer, {})
+      const got: Array<number> = []
+      const consuming = yield* Effect.forkChild(Effect.exit(Stream.runForEach(
+        streamer.stream("countingInto", path),
+        (n) => Effect.andThen(Effect.sleep("10 millis"), Effect.sync(() => got.push(n)))
+      )))
+      while (got.length < 5) yield* Effect.sleep("20 millis")
+      const slot = cluster().started.runners().findIndex((runner) => runner.pid === counted().pid)
+      expect(slot).toBeGreaterThanOrEqual(0)
+      const killedAt = yield* kill(slot)
+      const exit = yield* Fiber.join(consuming)
+      console.log(`stream cut by SIGKILL: failed ${seconds(killedAt)} s after it, ${got.length} elements delivered`)
+      const error = failureOf(exit)
+      expect(ActorError.isWorkerDied(error)).toBe(true)
+      expect(got).toEqual(Array.from({ length: got.length }, (_, i) => i))
+      // The actor answers again from the survivor (started again by its spawner); the runner comes back.
+      expect(yield* streamer.ask("ping", undefined)).toBe(1)
+      yield* restart(slot)
     })), 120_000)
 })
 

@@ -265,17 +265,18 @@ describe("mutual TLS", () => {
   })
 })
 
-describe("stream messages to pinned actors", () => {
-  it("deliver exactly the produced elements, in order, then the typed failure, on any thread of either runner", () =>
+describe("stream messages to actors on runners", () => {
+  it("deliver exactly the produced elements, in order, then the typed failure, on any thread of either runner or placed by shard", () =>
     fc.assert(
       fc.asyncProperty(
         fc.array(fc.integer({ min: -1000, max: 1000 }), { maxLength: 300 }),
         fc.integer({ min: 1, max: 40 }),
         fc.boolean(),
-        fc.integer({ min: 0, max: 3 }),
+        // -1: placed by shard (one Effect Cluster stream request); 0..3: pinned (through the batching entity).
+        fc.integer({ min: -1, max: 3 }),
         (items, chunk, fail, worker) =>
           run(Effect.gen(function*() {
-            const streamer = yield* ActorSystem.spawn(Streamer, {}, { worker })
+            const streamer = yield* ActorSystem.spawn(Streamer, {}, worker < 0 ? {} : { worker })
             const got: Array<number> = []
             const exit = yield* Effect.exit(Stream.runForEach(streamer.stream("emit", { items, chunk, fail }), (n) => Effect.sync(() => got.push(n))))
             expect(got).toEqual(items)
@@ -283,7 +284,7 @@ describe("stream messages to pinned actors", () => {
             else expect(exit._tag).toBe("Success")
           }))
       ),
-      { numRuns: 10 }
+      { numRuns: 12 }
     ), 120_000)
 
   it("keep the producer at most its buffer ahead of a slow consumer in another process, and stop it when the consumer stops", () =>
@@ -311,5 +312,35 @@ describe("stream messages to pinned actors", () => {
       expect(most).toBeLessThanOrEqual(BUFFER + 2)
       expect(after.finalized).toBe(1)
       expect(later.produced).toBe(after.produced)
+    })), 60_000)
+
+  it("keep the producer of an actor placed by shard at most its buffer ahead of a slow consumer, and stop it when the consumer stops", () =>
+    run(Effect.gen(function*() {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-placed-stream-"))
+      const path = Path.join(dir, "count.json")
+      const counted = (): { produced: number; finalized: number } => JSON.parse(Fs.readFileSync(path, "utf8"))
+      const streamer = yield* ActorSystem.spawn(Streamer, {})
+      expect(streamer.address.worker).toBe(-1)
+      let consumed = 0
+      let most = 0
+      yield* Stream.runForEach(Stream.take(streamer.stream("countingInto", path), 40), () =>
+        Effect.gen(function*() {
+          consumed++
+          // A slow consumer (each element waits a while), whom the producer could outrun without credit.
+          yield* Effect.sleep("5 millis")
+          most = Math.max(most, counted().produced - consumed)
+        }))
+      for (let i = 0; i < 100 && counted().finalized === 0; i++) yield* Effect.sleep("20 millis")
+      const after = counted()
+      yield* Effect.sleep("100 millis")
+      const later = counted()
+      Fs.rmSync(dir, { recursive: true, force: true })
+      expect(consumed).toBe(40)
+      // The buffer, the element a producer holds while it waits for credit, and the one being consumed.
+      expect(most).toBeLessThanOrEqual(BUFFER + 2)
+      expect(after.finalized).toBe(1)
+      expect(later.produced).toBe(after.produced)
+      // The actor is free again: its mailbox took the stream, and gave it back.
+      expect(yield* streamer.ask("ping", undefined)).toBe(1)
     })), 60_000)
 })

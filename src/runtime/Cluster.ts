@@ -51,6 +51,7 @@ import * as Postgres from "./internal/cluster/Postgres.ts"
 import * as Processes from "./internal/cluster/Processes.ts"
 import * as Protocol from "./internal/cluster/Protocol.ts"
 import * as Runner from "./internal/cluster/Runner.ts"
+import * as StreamRelay from "./internal/cluster/StreamRelay.ts"
 import * as Tls from "./internal/cluster/Tls.ts"
 import * as Transport from "./internal/cluster/Transport.ts"
 import * as Version from "./internal/cluster/Version.ts"
@@ -78,6 +79,8 @@ type EntityClient = (entityId: string) => {
   readonly Ask: (payload: { tag: string; payload: Uint8Array }) => Effect.Effect<Protocol.Reply, unknown>
   readonly Tell: (payload: { tag: string; payload: Uint8Array }) => Effect.Effect<void, unknown>
   readonly Stop: () => Effect.Effect<void, unknown>
+  readonly Stream: (payload: { tag: string; payload: Uint8Array; key: string }) => Stream.Stream<Protocol.StreamPart, unknown>
+  readonly Credit: (payload: { key: string; count: number }, options: { readonly discard: true }) => Effect.Effect<void, unknown>
   readonly Persist: (payload: Protocol.PersistPayload, options?: { readonly discard: boolean }) => Effect.Effect<Protocol.Reply, unknown>
 }
 
@@ -114,6 +117,8 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
     }), context)
 
     const nextId = Protocol.ids()
+    /** Names this client's stream requests to actors placed by shard (see `StreamRelay`). */
+    const streamKeys = { nonce: Math.floor(Math.random() * 2 ** 44).toString(36), next: 0 }
     /** The spawns of the actors this client started and has not stopped: it restarts them when needed. */
     const owned = new Map<number, Protocol.SpawnPayload>()
     /** Stops sent and not answered yet; the tier's close waits for them (briefly). */
@@ -320,9 +325,49 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
         credit.withPermits(1)(
           Effect.flatMap(encode(tag, payload), (message) => withRespawn(address, entity.Tell(message)))
         ).pipe(Effect.ignore)
-      const stream = (tag: string) =>
-        Stream.fail(new MalformedMessage({ actor: address.name, message: tag, detail: Protocol.STREAMS_UNSUPPORTED }))
+      const stream = (tag: string, payload: unknown) =>
+        Stream.unwrap(Effect.map(Effect.andThen(credit.takeScoped(1), encode(tag, payload)), (message) => {
+          const key = `${streamKeys.nonce}-${streamKeys.next++}`
+          const give = (count: number) => void Effect.runFork(Effect.ignore(entity.Credit({ key, count }, { discard: true })))
+          const buffer = definition.protocol[tag]?.stream?.buffer ?? 1
+          return StreamRelay.withCredit(placedStream(codec, address, tag, entity.Stream({ ...message, key })), buffer, give)
+        }))
       return { address, ask, askMany: askManyOf(ask, definition.mailbox), tell, stream } as unknown as Actor.Ref<P>
+    }
+
+    /**
+     * A stream message's answer from the runner of an actor placed by shard (see `StreamRelay`), as its elements:
+     * decoded with the message's schemas, ending with its typed failure if it has one. A runner that does not host
+     * the actor answers `NotStarted` before any element: it is started again and the message resent. Once elements
+     * have come, resending would repeat them: the stream fails with `WorkerDied` instead.
+     */
+    const placedStream = (
+      codec: Codec.ActorCodec,
+      address: Actor.Address,
+      tag: string,
+      request: Stream.Stream<Protocol.StreamPart, unknown>
+    ): Stream.Stream<unknown, unknown> => {
+      let received = false
+      const elements = (part: Protocol.StreamPart): Effect.Effect<ReadonlyArray<unknown>, unknown> => {
+        received = true
+        if (part.end !== null) return part.end.kind === Kind.Ok ? Effect.succeed([]) : Effect.as(decodeReply(codec, address, tag, part.end), [])
+        const encoded = Protocol.unpack(part.items!) as ReadonlyArray<unknown>
+        return Effect.try({
+          try: () => encoded.map((element) => codec.messages[tag]!.decodeSuccess(element)),
+          catch: (error) => new MalformedMessage({ actor: address.name, message: tag, detail: `stream element: ${describe(error)}` })
+        })
+      }
+      const parts = (left: number): Stream.Stream<Protocol.StreamPart, unknown> =>
+        request.pipe(
+          Stream.catchCause((cause): Stream.Stream<Protocol.StreamPart, unknown> =>
+            Cause.hasInterruptsOnly(cause) ? Stream.fail(lost(address, Protocol.RUNNER_INTERRUPTED)) : Stream.failCause(cause)
+          ),
+          Stream.catchIf(Protocol.isNotStarted, () =>
+            received || left === 0
+              ? Stream.fail(lost(address, received ? "its runner was lost in the middle of the stream" : "the actor is not started on its runner (its spawner starts it again)"))
+              : Stream.unwrap(Effect.as(respawn(address), parts(left - 1))))
+        )
+      return parts(RESPAWNS).pipe(Stream.mapError(asActorError(address)), Stream.mapEffect(elements), Stream.flattenIterable)
     }
 
     const spawn: Service["spawn"] = (definition, init, spawnOptions) =>

@@ -113,9 +113,6 @@ export const RUNNER_INTERRUPTED = "its runner ended the request (its shards move
 export const whyEnded = (cause: Cause.Cause<unknown>): string =>
   Cause.hasInterruptsOnly(cause) ? RUNNER_INTERRUPTED : describe(Cause.squash(cause))
 
-/** Stream messages (`Actor.stream`) reach pinned actors only (through the batching entity): to others they fail typed. */
-export const STREAMS_UNSUPPORTED = "stream messages reach actors pinned to a runner on the Cluster tier (spawn with a worker); this one is placed by shard: ask for the elements in chunks"
-
 /** `tag` is the message's tag, or its index in the protocol as threads send it (see `Wire`). */
 const Message = Schema.Struct({ tag: Schema.Union([Schema.String, Schema.Number]), payload: Schema.Uint8Array })
 
@@ -123,6 +120,25 @@ export const Spawn = Rpc.make("Spawn", { payload: SpawnPayload, error: SpawnFail
 export const Ask = Rpc.make("Ask", { payload: Message, success: Reply, error: NotStarted })
 export const Tell = Rpc.make("Tell", { payload: Message, error: NotStarted })
 export const Stop = Rpc.make("Stop", {})
+
+/**
+ * A stream message (`Actor.stream`) to an actor placed by shard is one Effect Cluster stream request, `Stream`,
+ * answered in parts: the elements that came off the hosting thread since the last part (encoded, packed), and
+ * last its end, the `Reply` a thread sends at the end of a stream (`Kind.Ok`, or its typed failure). Its
+ * producer runs on credit, as on threads: the client returns what its consumer took with `Credit`, naming
+ * the stream by the `key` it chose for it (see `StreamRelay`).
+ */
+export const StreamPart = Schema.Struct({ items: Schema.NullOr(Schema.Uint8Array), end: Schema.NullOr(Reply) })
+export type StreamPart = typeof StreamPart.Type
+
+export const StreamMessage = Rpc.make("Stream", {
+  payload: { ...Message.fields, key: Schema.String },
+  success: StreamPart,
+  error: NotStarted,
+  stream: true
+})
+
+export const Credit = Rpc.make("Credit", { payload: { key: Schema.String, count: Schema.Number } })
 
 export const Persist = Rpc.make("Persist", {
   payload: {
@@ -196,7 +212,7 @@ export const MuxEntity = Entity.make(MUX_TYPE, [Frames, Ship]).annotate(
   (entityId) => groupOf(slotOfId(Number(entityId)) ?? 0)
 ).annotate(ClusterSchema.ClientTracingEnabled, false)
 
-export const ActorEntity = Entity.make(TYPE, [Spawn, Ask, Tell, Stop, Persist]).annotate(
+export const ActorEntity = Entity.make(TYPE, [Spawn, Ask, Tell, Stop, Persist, StreamMessage, Credit]).annotate(
   ClusterSchema.ShardGroup,
   (entityId) => {
     const slot = slotOfId(Number(entityId))

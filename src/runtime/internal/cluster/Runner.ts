@@ -15,7 +15,7 @@
  * (`Hosted`, at most `Hosted.HOLD_MS`), for the spawner to start the actor here (or is answered `ActorStopped`
  * at once when the spawner stopped it). Whatever it answers is saved as the key's reply.
  */
-import { Duration, Effect, Exit, Layer, Predicate, Schema, Semaphore } from "effect"
+import { Duration, Effect, Exit, Layer, Predicate, Schema, Semaphore, Stream } from "effect"
 import type { Scope } from "effect"
 import * as Entity from "effect/cluster/Entity"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
@@ -33,6 +33,7 @@ import * as Meta from "./Meta.ts"
 import * as MuxServer from "./MuxServer.ts"
 import * as Postgres from "./Postgres.ts"
 import * as Protocol from "./Protocol.ts"
+import * as StreamRelay from "./StreamRelay.ts"
 import * as Transport from "./Transport.ts"
 import * as Version from "./Version.ts"
 
@@ -146,6 +147,8 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Hos
       let thread: number | undefined
       /** Whether its spawner stopped it here (a persisted message without a `Spawn` then has nothing to wait for). */
       let stopped = false
+      /** Its streams being relayed (see `StreamRelay`). */
+      const credits: StreamRelay.Credits = new Map()
       const stop = Effect.sync(() => {
         if (thread !== undefined) tier.unhost(thread, id)
         thread = undefined
@@ -170,6 +173,21 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Hos
         Spawn: ({ payload }) => spawn(payload),
         Ask: ({ payload }) =>
           Effect.suspend(() => thread === undefined ? Effect.fail(new Protocol.NotStarted({ id })) : forward(thread, payload)),
+        Stream: ({ payload }) =>
+          Stream.suspend(() => {
+            if (thread === undefined) return Stream.fail(new Protocol.NotStarted({ id }))
+            const at = thread
+            return StreamRelay.relay({
+              sender: tier.router.sender,
+              thread: at,
+              actorId: id,
+              tag: payload.tag,
+              encoded: Protocol.unpack(payload.payload),
+              key: payload.key,
+              credits,
+              died: (reason) => runtimeReply(new WorkerDied({ worker: slot * threads + at, reason }))
+            })
+          }),
         Persist: ({ payload }) =>
           Effect.gen(function*() {
             if (thread === undefined && payload.spawn !== null) {
@@ -198,6 +216,10 @@ const entityLayer = (tier: Tier.Tier, slot: number, threads: number, hosted: Hos
           if (thread !== undefined || Protocol.slotOfId(id) === undefined) return Effect.suspend(() => deliver(thread))
           return Effect.callback<void, Protocol.NotStarted>((resume) => hosted.whenHosted(id, (t) => resume(deliver(t))))
         },
+        Credit: ({ payload }) =>
+          Effect.sync(() => {
+            credits.get(payload.key)?.(payload.count)
+          }),
         Stop: () =>
           Effect.andThen(stop, Effect.sync(() => {
             stopped = true
