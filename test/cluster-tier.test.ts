@@ -22,7 +22,7 @@ import * as TlsMaterial from "../src/runtime/internal/cluster/Tls.ts"
 import { Echo, Loose, Relay } from "./fixtures/Echo.ts"
 import { Gate } from "./fixtures/Gate.ts"
 import { MainThreadOnly } from "./fixtures/MainThreadOnly.ts"
-import { BUFFER, Streamer, StreamProbe } from "./fixtures/Streamer.ts"
+import { BUFFER, Streamer, StreamProbe, StreamReader } from "./fixtures/Streamer.ts"
 import * as TestCluster from "./support/cluster.ts"
 
 const { cluster, run } = TestCluster.use({ runners: 2, threads: 2, tls: true })
@@ -342,5 +342,44 @@ describe("stream messages to actors on runners", () => {
       expect(later.produced).toBe(after.produced)
       // The actor is free again: its mailbox took the stream, and gave it back.
       expect(yield* streamer.ask("ping", undefined)).toBe(1)
+    })), 60_000)
+
+  it("reach an actor on another runner from an actor: the elements in order, the typed failure, whatever the placement", () =>
+    fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: -1000, max: 1000 }), { maxLength: 200 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.boolean(),
+        // The consumer on runner 0; the producer on runner 1 (either thread) or placed by shard (-1).
+        fc.constantFrom(-1, 2, 3),
+        (items, chunk, fail, worker) =>
+          run(Effect.gen(function*() {
+            const reader = yield* ActorSystem.spawn(StreamReader, {}, { worker: 0 })
+            const streamer = yield* ActorSystem.spawn(Streamer, {}, worker < 0 ? {} : { worker })
+            const { failure, got } = yield* reader.ask("collect", { to: streamer.address, items, chunk, fail })
+            expect(got).toEqual(items)
+            expect(failure).toBe(fail ? "Stopped" : null)
+          }))
+      ),
+      { numRuns: 8 }
+    ), 120_000)
+
+  it("keep a producer on another runner at most its buffer ahead of a slow consumer actor, and stop it when the consumer stops", () =>
+    run(Effect.gen(function*() {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-actor-stream-"))
+      const path = Path.join(dir, "count.json")
+      const counted = (): { produced: number; finalized: number } => JSON.parse(Fs.readFileSync(path, "utf8"))
+      const reader = yield* ActorSystem.spawn(StreamReader, {}, { worker: 1 })
+      const streamer = yield* ActorSystem.spawn(Streamer, {}, { worker: 2 })
+      const { consumed, most } = yield* reader.ask("drainSlowly", { to: streamer.address, path, count: 40 })
+      for (let i = 0; i < 100 && counted().finalized === 0; i++) yield* Effect.sleep("20 millis")
+      const after = counted()
+      yield* Effect.sleep("100 millis")
+      const later = counted()
+      Fs.rmSync(dir, { recursive: true, force: true })
+      expect(consumed).toBe(40)
+      expect(most).toBeLessThanOrEqual(BUFFER + 2)
+      expect(after.finalized).toBe(1)
+      expect(later.produced).toBe(after.produced)
     })), 60_000)
 })

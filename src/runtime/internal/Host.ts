@@ -74,6 +74,10 @@ export class PortOrigin implements Origin {
   runtimeError(reqId: number, error: ActorError | SpawnFailed): void {
     this.outbox.push(Kind.Err, reqId, 1, 0, Codec.runtimeError.encode(error))
   }
+  /** Pass on a stream's elements that another process produced, still encoded (see `Forwarder`). */
+  relayItems(reqId: number, actorId: number, encoded: ReadonlyArray<unknown>): void {
+    this.outbox.push(Kind.Items, reqId, actorId, 0, encoded)
+  }
   /** Pass on a reply that another process produced, as it came (see `Forwarder`). */
   reply(reqId: number, kind: number, source: number, value: unknown): void {
     this.outbox.push(kind, reqId, source, 0, value)
@@ -92,12 +96,14 @@ export class PortOrigin implements Origin {
 export type Spawner = (actorId: number, spec: SpawnSpec) => Effect.Effect<Cell, unknown>
 
 /**
- * Takes asks and tells for actors that live in another process (a cluster runner's main thread, which hosts no
- * actors and passes its threads' messages for remote actors on). Replies go back with `PortOrigin.reply` for
- * asks and `PortOrigin.acknowledge` for tells.
+ * Takes asks, tells and stream messages for actors that live in another process (a cluster runner's main
+ * thread, which hosts no actors and passes its threads' messages for remote actors on). Replies go back with
+ * `PortOrigin.reply` for asks and at a stream's end, `PortOrigin.relayItems` for its elements, and
+ * `PortOrigin.acknowledge` for tells; the asking consumer's credit comes with `credit`.
  */
 export interface Forwarder {
-  readonly deliver: (origin: PortOrigin, reqId: number, actorId: number, tag: string | number, encoded: unknown) => void
+  readonly deliver: (origin: PortOrigin, reqId: number, actorId: number, tag: string | number, encoded: unknown, stream: boolean) => void
+  readonly credit: (origin: PortOrigin, reqId: number, count: number) => void
   readonly cancel: (origin: PortOrigin, reqId: number, actorId: number) => void
 }
 
@@ -140,7 +146,7 @@ export class Host {
         return
       }
       // The span context does not travel on to other processes (the Cluster tier does not trace).
-      if (this.forwarder !== undefined) return this.forwarder.deliver(origin, reqId, actorId, typeof tag === "object" ? tag[0] : tag, encoded)
+      if (this.forwarder !== undefined) return this.forwarder.deliver(origin, reqId, actorId, typeof tag === "object" ? tag[0] : tag, encoded, stream)
       if (reqId !== 0) origin.runtimeError(reqId, new ActorStopped({ actor: `#${actorId}` }))
       else origin.acknowledge(actorId)
       return
@@ -170,7 +176,9 @@ export class Host {
 
   /** The asker of stream message `reqId` took `count` more elements. */
   credit(origin: PortOrigin, reqId: number, actorId: number, count: number): void {
-    this.cells.get(actorId)?.credit(reqId, origin, count)
+    const cell = this.cells.get(actorId)
+    if (cell !== undefined) return cell.credit(reqId, origin, count)
+    this.forwarder?.credit(origin, reqId, count)
   }
 
   /** An ask its asker gave up; `acknowledge`: a persisted message whose asker waits for its credit (see `Cell.cancel`). */

@@ -16,7 +16,7 @@
  * at once when the spawner stopped it). Whatever it answers is saved as the key's reply.
  */
 import { Duration, Effect, Exit, Layer, Predicate, Schema, Semaphore, Stream } from "effect"
-import type { Scope } from "effect"
+import type { Fiber, Scope } from "effect"
 import * as Entity from "effect/cluster/Entity"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
 import { ActorStopped, SpawnFailed, WorkerDied, describe, isSpawnFailed } from "../../ActorError.ts"
@@ -60,6 +60,8 @@ export const isLoopback = (host: string) => host === "localhost" || host === "::
 type Client = (entityId: string) => {
   readonly Ask: (payload: { tag: string | number; payload: Uint8Array }) => Effect.Effect<Protocol.Reply, unknown>
   readonly Tell: (payload: { tag: string | number; payload: Uint8Array }) => Effect.Effect<void, unknown>
+  readonly Stream: (payload: { tag: string | number; payload: Uint8Array; key: string }) => Stream.Stream<Protocol.StreamPart, unknown>
+  readonly Credit: (payload: { key: string; count: number }, options: { readonly discard: true }) => Effect.Effect<void, unknown>
 }
 
 /** The error a message gets when it cannot reach its actor's runner. */
@@ -77,12 +79,18 @@ export const runtimeReply = (error: ActorError): Protocol.Reply => ({
 
 /**
  * Passes a runner thread's messages for actors elsewhere on through Effect Cluster, and their replies back; a
- * message to a pinned actor whose runner is down fails with `WorkerDied` instead of waiting for it.
+ * message to a pinned actor whose runner is down fails with `WorkerDied` instead of waiting for it. A stream
+ * message goes as a stream request (see `StreamRelay`), whose elements are passed back as they come, and the
+ * asking thread's credit on to the producer's runner.
  */
 const forwarder = (client: () => Client, health: () => Health.Health | undefined, threads: number): Forwarder => {
   const inflight = new Map<PortOrigin, Map<number, { interruptUnsafe: () => void }>>()
+  /** The streams passed on, by asking thread and request: how to give their producer credit. */
+  const credits = new Map<PortOrigin, Map<number, (count: number) => void>>()
+  const streamKeys = { nonce: Math.floor(Math.random() * 2 ** 44).toString(36), next: 0 }
   return {
-    deliver: (origin, reqId, actorId, tag, encoded) => {
+    credit: (origin, reqId, count) => credits.get(origin)?.get(reqId)?.(count),
+    deliver: (origin, reqId, actorId, tag, encoded, stream) => {
       const entity = client()(String(actorId))
       const payload = { tag, payload: Protocol.pack(encoded) }
       const slot = Protocol.slotOfId(actorId)
@@ -94,14 +102,35 @@ const forwarder = (client: () => Client, health: () => Health.Health | undefined
         Effect.runFork(Effect.ignore(bound(entity.Tell(payload)))).addObserver(() => origin.acknowledge(actorId))
         return
       }
-      const fiber = Effect.runFork(bound(entity.Ask(payload)))
+      let fiber: Fiber.Fiber<Protocol.Reply | undefined, unknown>
+      if (stream) {
+        const key = `${streamKeys.nonce}-${streamKeys.next++}`
+        let byStream = credits.get(origin)
+        if (byStream === undefined) credits.set(origin, byStream = new Map())
+        const streams = byStream
+        streams.set(reqId, (count) => void Effect.runFork(Effect.ignore(entity.Credit({ key, count }, { discard: true }))))
+        // Elements go back as they come; the end part's reply settles the ask below.
+        let end: Protocol.Reply | undefined
+        const parts = Stream.runForEach(entity.Stream({ ...payload, key }), (part) =>
+          Effect.sync(() => {
+            if (part.end !== null) end = part.end
+            else origin.relayItems(reqId, actorId, Protocol.unpack(part.items!) as ReadonlyArray<unknown>)
+          }))
+        fiber = Effect.runFork(Effect.map(bound(parts), () => end))
+        fiber.addObserver(() => streams.delete(reqId))
+      } else {
+        fiber = Effect.runFork(bound(entity.Ask(payload)))
+      }
       let byReq = inflight.get(origin)
       if (byReq === undefined) inflight.set(origin, byReq = new Map())
       byReq.set(reqId, fiber)
       fiber.addObserver((exit) => {
         // Not there any more: the asker cancelled it, and wants no reply.
         if (!byReq.delete(reqId)) return
-        if (Exit.isSuccess(exit)) return origin.reply(reqId, exit.value.kind, exit.value.source, Protocol.unpack(exit.value.value))
+        if (Exit.isSuccess(exit)) {
+          if (exit.value === undefined) return origin.runtimeError(reqId, unreachable(actorId, threads, "the stream ended without its end"))
+          return origin.reply(reqId, exit.value.kind, exit.value.source, Protocol.unpack(exit.value.value))
+        }
         const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
         if (failure?.error instanceof WorkerDied) return origin.runtimeError(reqId, failure.error)
         const reason = failure === undefined
