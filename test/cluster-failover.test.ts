@@ -26,7 +26,7 @@ import { WideCounter } from "../src/runtime/shared/index.ts"
 import { Echo, Relay } from "./fixtures/Echo.ts"
 import { Gate } from "./fixtures/Gate.ts"
 import { sleepBusy } from "./fixtures/tasks.ts"
-import { Ledger, count, starters } from "./fixtures/Ledger.ts"
+import { Clerk, Ledger, count, starters } from "./fixtures/Ledger.ts"
 import { Streamer } from "./fixtures/Streamer.ts"
 import { failureOf } from "./support/exit.ts"
 import * as TestCluster from "./support/cluster.ts"
@@ -188,6 +188,27 @@ describe("persisted messages", () => {
         expect([count(log, "start", "a"), count(log, "start", "b"), count(log, "start", "neg"), count(log, "start", "k"), count(log, "start", "told")])
           .toEqual([1, 1, 1, 0, 1])
         expect(count(log, "start", "fill0")).toBe(1)
+      }
+    })), 120_000)
+
+  it("from an actor, a key runs once past the ledger's memory, and once with the client's asks", () =>
+    run(Effect.gen(function*() {
+      const log = Path.join(cluster().dir, "ledger-clerk.log")
+      // The clerk on runner 0; the ledger on runner 1, on the clerk's own thread, or placed by shard (either runner).
+      const clerk = yield* ActorSystem.spawn(Clerk, {}, { worker: 0 })
+      for (const options of [{ worker: 1 }, { worker: 0 }, {}]) {
+        Fs.rmSync(log, { force: true })
+        const ledger = yield* ActorSystem.spawn(Ledger, { log }, options)
+        const first = yield* clerk.ask("charge", { to: ledger.address, order: { id: "c", amount: 2, ms: 0 } })
+        expect(first).toEqual({ id: "c", charged: 7 })
+        yield* overflow(ledger, "past")
+        expect(yield* clerk.ask("charge", { to: ledger.address, order: { id: "c", amount: 2, ms: 0 } })).toEqual(first)
+        expect(yield* ledger.ask("charge", { id: "c", amount: 2, ms: 0 })).toEqual(first)
+        // And a key the client asked first, which the clerk then asks past the ledger's memory.
+        yield* ledger.ask("charge", { id: "d", amount: 1, ms: 0 })
+        yield* overflow(ledger, "again")
+        expect(yield* clerk.ask("charge", { to: ledger.address, order: { id: "d", amount: 1, ms: 0 } })).toEqual({ id: "d", charged: 4 })
+        expect([count(log, "start", "c"), count(log, "start", "d")]).toEqual([1, 1])
       }
     })), 120_000)
 

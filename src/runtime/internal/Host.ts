@@ -102,7 +102,8 @@ export type Spawner = (actorId: number, spec: SpawnSpec) => Effect.Effect<Cell, 
  * `PortOrigin.acknowledge` for tells; the asking consumer's credit comes with `credit`.
  */
 export interface Forwarder {
-  readonly deliver: (origin: PortOrigin, reqId: number, actorId: number, tag: string | number, encoded: unknown, stream: boolean) => void
+  /** `key`: a persisted message's (see `Kind.Keyed`). */
+  readonly deliver: (origin: PortOrigin, reqId: number, actorId: number, tag: string | number, encoded: unknown, stream: boolean, key: string | undefined) => void
   readonly credit: (origin: PortOrigin, reqId: number, count: number) => void
   readonly cancel: (origin: PortOrigin, reqId: number, actorId: number) => void
 }
@@ -137,16 +138,16 @@ export class Host {
    * An ask (`reqId` > 0), a tell (`reqId` 0) or, with `stream`, a stream message for a hosted actor; `tag` is the
    * message's tag or its index — or, for an ask made inside a span on a traced tier, `[tag, traceId, spanId]`.
    */
-  deliver(origin: PortOrigin, reqId: number, actorId: number, tag: string | number | Carried, encoded: unknown, stream = false): void {
+  deliver(origin: PortOrigin, reqId: number, actorId: number, tag: string | number | Carried, encoded: unknown, stream = false, key?: string): void {
     const cell = this.cells.get(actorId)
     if (cell === undefined) {
       const backlog = this.spawning.get(actorId)
       if (backlog !== undefined) {
-        backlog.push({ origin, reqId, replay: () => this.deliver(origin, reqId, actorId, tag, encoded, stream) })
+        backlog.push({ origin, reqId, replay: () => this.deliver(origin, reqId, actorId, tag, encoded, stream, key) })
         return
       }
       // The span context does not travel on to other processes (the Cluster tier does not trace).
-      if (this.forwarder !== undefined) return this.forwarder.deliver(origin, reqId, actorId, typeof tag === "object" ? tag[0] : tag, encoded, stream)
+      if (this.forwarder !== undefined) return this.forwarder.deliver(origin, reqId, actorId, typeof tag === "object" ? tag[0] : tag, encoded, stream, key)
       if (reqId !== 0) origin.runtimeError(reqId, new ActorStopped({ actor: `#${actorId}` }))
       else origin.acknowledge(actorId)
       return

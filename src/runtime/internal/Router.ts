@@ -28,6 +28,8 @@ export interface Options {
   readonly route?: (worker: number) => number
   /** Passes on messages for actors that live in another process (see `Host.Forwarder`). */
   readonly forward?: Forwarder
+  /** Where persisted messages go, for actors on this thread too (see `Sender.Links.durable`). */
+  readonly durable?: number
   /** This thread's trace recorder, when the tier traces (see `Tracing.ts`). */
   readonly trace?: ThreadTrace
 }
@@ -45,6 +47,7 @@ export class Router {
       cell: (actorId) => this.host.cells.get(actorId),
       cancelled: options.cancelled,
       route: options.route,
+      durable: options.durable,
       trace: options.trace
     })
   }
@@ -112,6 +115,13 @@ export class Router {
         case Kind.Stream:
           if (origin !== undefined) this.host.deliver(origin, reqId, actorId, c as string | number, d, true)
           break
+        case Kind.Keyed: {
+          if (origin === undefined) break
+          const keyed = c as readonly [string | number, string, string?, string?]
+          const tag: string | number | Carried = keyed.length === 4 ? [keyed[0], keyed[2]!, keyed[3]!] : keyed[0]
+          this.host.deliver(origin, reqId, actorId, tag, d, false, keyed[1])
+          break
+        }
         case Kind.Items:
           this.sender.items(reqId, d as Array<unknown>)
           break

@@ -14,6 +14,7 @@ import type * as Actor from "../Actor.ts"
 import { MalformedMessage, WorkerDied, WorkerLost, describe } from "../ActorError.ts"
 import type { Cell, Origin } from "./Cell.ts"
 import * as Codec from "./Codec.ts"
+import * as Persisted from "./Persisted.ts"
 import { Requests } from "./Requests.ts"
 import { carry } from "./Tracing.ts"
 import type { ThreadTrace } from "./Tracing.ts"
@@ -191,6 +192,12 @@ export interface Links {
    * runner reaches its own runner's threads directly and everything else through its main thread.
    */
   readonly route?: ((worker: number) => number) | undefined
+  /**
+   * The peer that keeps persisted messages (`Actor.Persisted`) in storage, where there is one (a cluster runner's
+   * main thread, which sends them as persisted requests, see `Wire.Kind.Keyed`): they go there even for an actor
+   * on this thread, so that a key runs once past the actor's own memory of keys, as it does from a client.
+   */
+  readonly durable?: number | undefined
   /** This thread's trace recorder, when the tier traces (see `Tracing.ts`). */
   readonly trace?: ThreadTrace | undefined
 }
@@ -497,12 +504,15 @@ export class Sender {
    * tell's once that work is done, and asks abandoned with distinct keys cannot fill its mailbox past `mailbox`.
    */
   private cancel(reqId: number, address: Actor.Address, credit: Credit, persisted = false): void {
-    if (!this.pending.delete(reqId)) return
+    const pending = this.pending.get(reqId)
+    if (pending === undefined) return
+    this.pending.delete(reqId)
     if (!persisted) credit.release(1)
-    const cell = this.links.cell(address.id)
+    // Where it went: a cell here, or a peer (a persisted message to a cell here went to `durable`).
+    const cell = pending.peer === this.self ? this.links.cell(address.id) : undefined
     if (cell !== undefined) cell.cancel(reqId, this.localOrigin, persisted)
     else {
-      const peer = this.route(address.worker)
+      const peer = pending.peer
       this.links.outbox(peer)?.push(Kind.Cancel, reqId, address.id, persisted ? 1 : 0, 0)
       this.links.cancelled?.(peer)
     }
@@ -549,7 +559,8 @@ export class Sender {
   ): void {
     const message = codec.messages[tag]
     if (this.trace !== undefined) this.trace.send(address.id, address.name, tag, address.worker, payload)
-    const cell = this.links.cell(address.id)
+    const persisted = call === undefined ? definition.protocol[tag]?.persisted : undefined
+    const cell = persisted !== undefined && this.links.durable !== undefined ? undefined : this.links.cell(address.id)
     if (cell !== undefined) {
       let local = payload
       if (definition.isolated) {
@@ -564,12 +575,18 @@ export class Sender {
       cell.enqueue(reqId, tag, local, this.localOrigin, span)
       return
     }
-    const peer = this.route(address.worker)
+    const peer = persisted !== undefined ? this.links.durable ?? this.route(address.worker) : this.route(address.worker)
     const outbox = this.links.outbox(peer)
     if (outbox === undefined) {
       credit.release(1)
       resume(Exit.fail(this.unreachable(peer)))
       return
+    }
+    // A persisted message's key goes with it (see `Kind.Keyed`); one that has none fails here, as it would there.
+    const key = persisted === undefined ? undefined : Persisted.keyOf(address.name, tag, persisted, payload)
+    if (key instanceof MalformedMessage) {
+      credit.release(1)
+      return resume(Exit.fail(key))
     }
     let encoded: unknown
     try {
@@ -581,8 +598,12 @@ export class Sender {
       return
     }
     this.pending.set(reqId, new Pending(resume, message, peer, address.id, false, false, tag, call, address.name))
-    const kind = call === undefined ? Kind.Ask : Kind.Stream
     const index = message === undefined ? tag : message.index
+    if (key !== undefined) {
+      const keyed = span === undefined ? [index, key] : [index, key, span.traceId, span.spanId]
+      return outbox.push(Kind.Keyed, reqId, address.id, keyed, encoded, Codec.moved())
+    }
+    const kind = call === undefined ? Kind.Ask : Kind.Stream
     outbox.push(kind, reqId, address.id, span === undefined ? index : carry(index, span), encoded, Codec.moved())
   }
 

@@ -41,7 +41,14 @@ export const Kind = {
   /** [ITEMS, reqId, actorId, 0, elements]: the next elements of a stream reply, encoded, in order */
   Items: 9,
   /** [CREDIT, reqId, actorId, count, 0]: the asker's consumer took `count` more elements of a stream reply */
-  Credit: 10
+  Credit: 10,
+  /**
+   * [KEYED, reqId, actorId, [tag, key] or [tag, key, traceId, spanId], payload]: an ask of a persisted message
+   * (`Actor.Persisted`) with its key, taken by the sender, so that a cluster runner passing it on to another
+   * process sends it as a persisted request, which Effect Cluster deduplicates by key. A thread hosting the
+   * actor handles it as an ask (its cell takes the key itself).
+   */
+  Keyed: 11
 } as const
 
 export const FRAME = 5

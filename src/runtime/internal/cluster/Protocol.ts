@@ -144,7 +144,8 @@ export const Persist = Rpc.make("Persist", {
   payload: {
     /** The message's key (`Actor.Persisted.key`): the request's primary key. */
     key: Schema.String,
-    tag: Schema.String,
+    /** The message's tag, or its index in the protocol (from a thread, see `Wire.Kind.Keyed`). */
+    tag: Schema.Union([Schema.String, Schema.Number]),
     payload: Schema.Uint8Array,
     /** How to start the actor where it does not run: its spawner's `Spawn` (null from any other sender). */
     spawn: Schema.NullOr(SpawnPayload)

@@ -62,6 +62,7 @@ type Client = (entityId: string) => {
   readonly Tell: (payload: { tag: string | number; payload: Uint8Array }) => Effect.Effect<void, unknown>
   readonly Stream: (payload: { tag: string | number; payload: Uint8Array; key: string }) => Stream.Stream<Protocol.StreamPart, unknown>
   readonly Credit: (payload: { key: string; count: number }, options: { readonly discard: true }) => Effect.Effect<void, unknown>
+  readonly Persist: (payload: Protocol.PersistPayload) => Effect.Effect<Protocol.Reply, unknown>
 }
 
 /** The error a message gets when it cannot reach its actor's runner. */
@@ -90,7 +91,7 @@ const forwarder = (client: () => Client, health: () => Health.Health | undefined
   const streamKeys = { nonce: Math.floor(Math.random() * 2 ** 44).toString(36), next: 0 }
   return {
     credit: (origin, reqId, count) => credits.get(origin)?.get(reqId)?.(count),
-    deliver: (origin, reqId, actorId, tag, encoded, stream) => {
+    deliver: (origin, reqId, actorId, tag, encoded, stream, key) => {
       const entity = client()(String(actorId))
       const payload = { tag, payload: Protocol.pack(encoded) }
       const slot = Protocol.slotOfId(actorId)
@@ -118,6 +119,9 @@ const forwarder = (client: () => Client, health: () => Health.Health | undefined
           }))
         fiber = Effect.runFork(Effect.map(bound(parts), () => end))
         fiber.addObserver(() => streams.delete(reqId))
+      } else if (key !== undefined) {
+        // A persisted message: saved and deduplicated by Effect Cluster, as the client's are (see `Protocol`).
+        fiber = Effect.runFork(bound(entity.Persist(Protocol.persistPayload({ key, tag, payload: payload.payload, spawn: null }))))
       } else {
         fiber = Effect.runFork(bound(entity.Ask(payload)))
       }

@@ -85,7 +85,14 @@ export const start = (): void => {
       return yield* Cell.make(actorId, definition, init, { self: address, worker, connect }, output, trace)
     })
 
-  const router: Router = new Router(index, { spawn, batching: batching ? "adaptive" : "off", ...(route ? { route } : {}), ...(trace ? { trace } : {}) })
+  // On a cluster runner, persisted messages go through its main thread to Effect Cluster's storage, which keeps
+  // their keys for good (see `Sender.Links.durable`).
+  const router: Router = new Router(index, {
+    spawn,
+    batching: batching ? "adaptive" : "off",
+    ...(route ? { route, durable: MAIN } : {}),
+    ...(trace ? { trace } : {})
+  })
   const connect: Actor.Context["connect"] = (definition, address) => router.ref(definition, address)
 
   router.connect(MAIN, (frames, transfer) => port.postMessage(frames, transfer))
