@@ -30,6 +30,7 @@ import { Clerk, Ledger, count, starters } from "./fixtures/Ledger.ts"
 import { Streamer } from "./fixtures/Streamer.ts"
 import { failureOf } from "./support/exit.ts"
 import * as TestCluster from "./support/cluster.ts"
+import { countFile } from "./support/countFile.ts"
 import * as Cluster from "../src/runtime/Cluster.ts"
 import * as Retention from "../src/runtime/internal/cluster/Retention.ts"
 import * as Transport from "../src/runtime/internal/cluster/Transport.ts"
@@ -121,9 +122,7 @@ describe("a runner SIGKILLed mid-run", () => {
 describe("a stream message cut by its runner's SIGKILL", () => {
   it("fails typed once the actor placed by shard has moved, having delivered each element once, in order", () =>
     run(Effect.gen(function*() {
-      const path = Path.join(cluster().dir, "streamer-kill.json")
-      Fs.rmSync(path, { force: true })
-      const counted = (): { produced: number; pid: number } => JSON.parse(Fs.readFileSync(path, "utf8"))
+      const { counted, path } = countFile()
       const streamer = yield* ActorSystem.spawn(Streamer, {})
       const got: Array<number> = []
       const consuming = yield* Effect.forkChild(Effect.exit(Stream.runForEach(

@@ -24,6 +24,7 @@ import { Gate } from "./fixtures/Gate.ts"
 import { MainThreadOnly } from "./fixtures/MainThreadOnly.ts"
 import { BUFFER, Streamer, StreamProbe, StreamReader } from "./fixtures/Streamer.ts"
 import * as TestCluster from "./support/cluster.ts"
+import { countFile } from "./support/countFile.ts"
 
 const { cluster, run } = TestCluster.use({ runners: 2, threads: 2, tls: true })
 
@@ -316,9 +317,7 @@ describe("stream messages to actors on runners", () => {
 
   it("keep the producer of an actor placed by shard at most its buffer ahead of a slow consumer, and stop it when the consumer stops", () =>
     run(Effect.gen(function*() {
-      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-placed-stream-"))
-      const path = Path.join(dir, "count.json")
-      const counted = (): { produced: number; finalized: number } => JSON.parse(Fs.readFileSync(path, "utf8"))
+      const { counted, path, settled } = countFile()
       const streamer = yield* ActorSystem.spawn(Streamer, {})
       expect(streamer.address.worker).toBe(-1)
       let consumed = 0
@@ -330,11 +329,7 @@ describe("stream messages to actors on runners", () => {
           yield* Effect.sleep("5 millis")
           most = Math.max(most, counted().produced - consumed)
         }))
-      for (let i = 0; i < 100 && counted().finalized === 0; i++) yield* Effect.sleep("20 millis")
-      const after = counted()
-      yield* Effect.sleep("100 millis")
-      const later = counted()
-      Fs.rmSync(dir, { recursive: true, force: true })
+      const { after, later } = yield* settled
       expect(consumed).toBe(40)
       // The buffer, the element a producer holds while it waits for credit, and the one being consumed.
       expect(most).toBeLessThanOrEqual(BUFFER + 2)
@@ -366,17 +361,11 @@ describe("stream messages to actors on runners", () => {
 
   it("keep a producer on another runner at most its buffer ahead of a slow consumer actor, and stop it when the consumer stops", () =>
     run(Effect.gen(function*() {
-      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-actor-stream-"))
-      const path = Path.join(dir, "count.json")
-      const counted = (): { produced: number; finalized: number } => JSON.parse(Fs.readFileSync(path, "utf8"))
+      const { path, settled } = countFile()
       const reader = yield* ActorSystem.spawn(StreamReader, {}, { worker: 1 })
       const streamer = yield* ActorSystem.spawn(Streamer, {}, { worker: 2 })
       const { consumed, most } = yield* reader.ask("drainSlowly", { to: streamer.address, path, count: 40 })
-      for (let i = 0; i < 100 && counted().finalized === 0; i++) yield* Effect.sleep("20 millis")
-      const after = counted()
-      yield* Effect.sleep("100 millis")
-      const later = counted()
-      Fs.rmSync(dir, { recursive: true, force: true })
+      const { after, later } = yield* settled
       expect(consumed).toBe(40)
       expect(most).toBeLessThanOrEqual(BUFFER + 2)
       expect(after.finalized).toBe(1)

@@ -169,6 +169,9 @@ export interface Address {
   readonly worker: number
 }
 
+/** The schema of an `Address`, for messages that carry one (an actor handed to another, which connects to it). */
+export const AddressSchema: Schema.Codec<Address> = Schema.Struct({ id: Schema.Number, name: Schema.String, worker: Schema.Number })
+
 /** A typed handle on a running actor, usable from the thread that obtained it. */
 export interface Ref<P extends Protocol> {
   readonly address: Address

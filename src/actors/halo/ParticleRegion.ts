@@ -28,7 +28,6 @@ import * as Region from "./region.ts"
 import * as Schemas from "./Schemas.ts"
 
 const Int = Schema.Number.check(Schema.isInt())
-const AddressSchema = Schema.Struct({ id: Schema.Number, name: Schema.String, worker: Schema.Number })
 
 /** Two unconsumed envelopes per neighbour (9 at most, itself included), plus `run`, with room to spare. */
 export const MAILBOX = 32
@@ -44,7 +43,7 @@ const protocol = {
   run: Actor.message({
     payload: Schema.Struct({
       epoch: Int,
-      peers: Schema.Array(AddressSchema),
+      peers: Schema.Array(Actor.AddressSchema),
       owned: Schemas.Particles,
       steps: Int,
       trace: Schema.Boolean,

@@ -24,7 +24,7 @@ import * as Tree from "./Tree.ts"
 const Int = Schema.Number.check(Schema.isInt())
 
 /** An actor's address, as it travels in messages. */
-export const Address = Schema.Struct({ id: Schema.Number, name: Schema.String, worker: Schema.Number })
+export const Address = Actor.AddressSchema
 
 export const Op = Schema.Literals(["barrier", "broadcast", "reduce", "allreduce", "allgather", "scan"])
 export type Op = typeof Op.Type
