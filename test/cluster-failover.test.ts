@@ -3,7 +3,9 @@
  * Idempotent work is resent and still equals serial (π on pinned samplers once the runner is back, as the
  * launcher restarts it; a pool map on the survivor at once); actors placed by shard move to the survivor and
  * answer again (their spawner starts them again from their init parameters); an ask pinned to the dead runner
- * fails typed instead of waiting; the runner that comes back rejoins. Recovery times are printed, not asserted.
+ * fails typed instead of waiting; the runner that comes back rejoins, and is shipped again the code its actors
+ * use (from an empty bundle cache, as on a fresh machine); a stream cut by the SIGKILL fails typed without
+ * repeating elements. Recovery times are printed, not asserted.
  *
  * Persisted messages (`Actor.Persisted`) run once per key on Effect Cluster's storage: a key is remembered past
  * the actor's own memory, by another client, and across the SIGKILL of the runner running its handler (the
@@ -28,6 +30,8 @@ import { Gate } from "./fixtures/Gate.ts"
 import { sleepBusy } from "./fixtures/tasks.ts"
 import { Clerk, Ledger, count, starters } from "./fixtures/Ledger.ts"
 import { Streamer } from "./fixtures/Streamer.ts"
+import * as fns from "./fixtures/engineFns.ts"
+import { Client, Remote } from "../src/runtime/engines/index.ts"
 import { failureOf } from "./support/exit.ts"
 import * as TestCluster from "./support/cluster.ts"
 import { countFile } from "./support/countFile.ts"
@@ -37,6 +41,7 @@ import * as Transport from "../src/runtime/internal/cluster/Transport.ts"
 import { SqlClient } from "effect/sql/SqlClient"
 
 const { cluster, run } = TestCluster.use({ runners: 2, threads: 1 })
+const F = Remote.module(new URL("./fixtures/engineFns.ts", import.meta.url).href, fns)
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(2)
 
 /** SIGKILL slot `slot`'s runner, and wait until this client sees it down. */
@@ -116,6 +121,28 @@ describe("a runner SIGKILLed mid-run", () => {
       console.log(`runner 1 rejoined ${seconds(killedAt)} s after SIGKILL`)
       expect(yield* pinned.ask("echo", "back")).toBe("pinned:back")
       expect(yield* pinned.ask("count", undefined)).toBe(1)
+    })), 120_000)
+})
+
+describe("a runner that comes back with an empty bundle cache (as on a fresh machine)", () => {
+  it("is shipped the code its actors were using again: an engine there applies a shipped function as before", () =>
+    run(Effect.gen(function*() {
+      const client = yield* Client.make({ engines: 2 })
+      const view = yield* client.view()
+      expect(yield* yield* view.apply(F.square, 3)).toEqual([9, 9])
+      const killedAt = yield* kill(1)
+      // The restarted runner (and its threads) keep their bundles in a folder of their own, empty.
+      const cache = Fs.mkdtempSync(Path.join(cluster().dir, "fresh-cache-"))
+      const before = process.env.ACTORFLOW_CACHE_DIR
+      process.env.ACTORFLOW_CACHE_DIR = cache
+      yield* Effect.ensuring(restart(1), Effect.sync(() => {
+        if (before === undefined) delete process.env.ACTORFLOW_CACHE_DIR
+        else process.env.ACTORFLOW_CACHE_DIR = before
+      }))
+      // The engine there starts again from its init parameters, and the function's module is built there again.
+      expect(yield* yield* view.apply(F.square, 4)).toEqual([16, 16])
+      console.log(`engines: both answered again ${seconds(killedAt)} s after SIGKILL, one from an empty cache`)
+      expect(Fs.readdirSync(cache).some((name) => name.startsWith("module-engineFns"))).toBe(true)
     })), 120_000)
 })
 
