@@ -118,7 +118,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
 
     const nextId = Protocol.ids()
     /** Names this client's stream requests to actors placed by shard (see `StreamRelay`). */
-    const streamKeys = { nonce: Math.floor(Math.random() * 2 ** 44).toString(36), next: 0 }
+    const streamKey = StreamRelay.keys()
     /** The spawns of the actors this client started and has not stopped: it restarts them when needed. */
     const owned = new Map<number, Protocol.SpawnPayload>()
     /** Stops sent and not answered yet; the tier's close waits for them (briefly). */
@@ -347,8 +347,7 @@ export const make = (options: { readonly file: string }): Effect.Effect<Service,
         ).pipe(Effect.ignore)
       const stream = (tag: string, payload: unknown) =>
         Stream.unwrap(Effect.map(Effect.andThen(credit.takeScoped(1), encode(tag, payload)), (message) => {
-          const key = `${streamKeys.nonce}-${streamKeys.next++}`
-          const give = (count: number) => void Effect.runFork(Effect.ignore(entity.Credit({ key, count }, { discard: true })))
+          const { give, key } = streamKey(entity)
           const buffer = definition.protocol[tag]?.stream?.buffer ?? 1
           return StreamRelay.withCredit(placedStream(codec, address, tag, entity.Stream({ ...message, key })), buffer, give)
         }))

@@ -49,6 +49,13 @@ interface ItemSink {
 }
 
 /**
+ * Whether a stream's consumer returns the credit of the `owed` elements it has taken to the producer now: half
+ * a buffer at a time (a credit message per element would double the messages; one per buffer would stall the
+ * producer until the consumer had emptied it).
+ */
+export const creditDue = (owed: number, buffer: number): boolean => owed > 0 && owed * 2 >= buffer
+
+/**
  * A stream reply as the asker receives it: elements not taken yet, the consumer's pull waiting for them, and the
  * end. The elements of a chunk handed to the consumer count as taken when it pulls again (it is done with them
  * then); they are returned to the producer as credit half a buffer at a time, so the elements in transit,
@@ -105,7 +112,7 @@ class StreamCall {
     // Pulling again means the consumer is done with the previous chunk: its elements are taken.
     if (this.handed > 0 && this.end === undefined) {
       this.owed += this.handed
-      if (this.owed * 2 >= this.buffer) {
+      if (creditDue(this.owed, this.buffer)) {
         const count = this.owed
         this.owed = 0
         this.returnCredit(this, count)
@@ -201,6 +208,10 @@ export interface Links {
   /** This thread's trace recorder, when the tier traces (see `Tracing.ts`). */
   readonly trace?: ThreadTrace | undefined
 }
+
+/** Why a message passed on with `forwardWith` / `forwardStreamWith` got no reply: its thread's, in one line. */
+export const whyUnanswered = (cause: Cause.Cause<WorkerDied | WorkerLost>): string =>
+  Option.match(Cause.findErrorOption(cause), { onNone: () => describe(Cause.squash(cause)), onSome: (error) => error.reason })
 
 /** A reply as it came off the wire, not decoded: for a thread that only passes it on (a cluster runner). */
 export interface RawReply {

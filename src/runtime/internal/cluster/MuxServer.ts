@@ -18,10 +18,12 @@
  *
  * It also answers `Ship`: a module's bundle, made in this runner's own cache for its threads.
  */
-import { Cause, Effect, Exit } from "effect"
-import { ActorStopped, MalformedMessage, WorkerDied, describe } from "../../ActorError.ts"
+import { Effect, Exit } from "effect"
+import { ActorStopped, MalformedMessage, WorkerDied } from "../../ActorError.ts"
+import type { WorkerLost } from "../../ActorError.ts"
 import { CodeUnavailable } from "../../Code.ts"
 import * as Codec from "../Codec.ts"
+import { whyUnanswered } from "../Sender.ts"
 import type { RawReply } from "../Sender.ts"
 import * as Layout from "../Layout.ts"
 import type * as Tier from "../threads/Tier.ts"
@@ -69,12 +71,10 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Ho
         const thread = hosted.get(actorId)
         if (thread === undefined) return runtimeError(reqId, new ActorStopped({ actor: `#${actorId}` }))
         // No fiber per ask: the thread's answer comes to a callback, and a cancel withdraws the ask by its id there.
-        const done = (exit: Exit.Exit<RawReply, unknown>) => {
+        const done = (exit: Exit.Exit<RawReply, WorkerDied | WorkerLost>) => {
           running.delete(reqId)
           if (Exit.isSuccess(exit)) return push(exit.value.kind, reqId, exit.value.source, 0, exit.value.value)
-          const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
-          const reason = failure !== undefined ? (failure.error as WorkerDied).reason : describe(Cause.squash(exit.cause))
-          runtimeError(reqId, new WorkerDied({ worker: slot * threads + thread, reason }))
+          runtimeError(reqId, new WorkerDied({ worker: slot * threads + thread, reason: whyUnanswered(exit.cause) }))
         }
         const sender = tier.router.sender
         const forwarded = stream

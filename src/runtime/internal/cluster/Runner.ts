@@ -88,7 +88,7 @@ const forwarder = (client: () => Client, health: () => Health.Health | undefined
   const inflight = new Map<PortOrigin, Map<number, { interruptUnsafe: () => void }>>()
   /** The streams passed on, by asking thread and request: how to give their producer credit. */
   const credits = new Map<PortOrigin, Map<number, (count: number) => void>>()
-  const streamKeys = { nonce: Math.floor(Math.random() * 2 ** 44).toString(36), next: 0 }
+  const streamKey = StreamRelay.keys()
   return {
     credit: (origin, reqId, count) => credits.get(origin)?.get(reqId)?.(count),
     deliver: (origin, reqId, actorId, tag, encoded, stream, key) => {
@@ -105,11 +105,11 @@ const forwarder = (client: () => Client, health: () => Health.Health | undefined
       }
       let fiber: Fiber.Fiber<Protocol.Reply | undefined, unknown>
       if (stream) {
-        const key = `${streamKeys.nonce}-${streamKeys.next++}`
+        const { give, key } = streamKey(entity)
         let byStream = credits.get(origin)
         if (byStream === undefined) credits.set(origin, byStream = new Map())
         const streams = byStream
-        streams.set(reqId, (count) => void Effect.runFork(Effect.ignore(entity.Credit({ key, count }, { discard: true }))))
+        streams.set(reqId, give)
         // Elements go back as they come; the end part's reply settles the ask below.
         let end: Protocol.Reply | undefined
         const parts = Stream.runForEach(entity.Stream({ ...payload, key }), (part) =>

@@ -10,9 +10,9 @@
  * `buffer`. A consumer that stops (or a client that goes away) ends the request, which closes the stream here
  * and withdraws the message from the thread, where the producer's finalizer runs.
  */
-import { Cause, Channel, Effect, Exit, Option, Scope, Stream } from "effect"
+import { Cause, Channel, Effect, Exit, Scope, Stream } from "effect"
 import type * as Arr from "effect/Array"
-import { describe } from "../../ActorError.ts"
+import { creditDue, whyUnanswered } from "../Sender.ts"
 import type { Sender } from "../Sender.ts"
 import * as Protocol from "./Protocol.ts"
 
@@ -67,10 +67,7 @@ export const relay = (options: {
         credits.delete(key)
         end = Exit.isSuccess(exit)
           ? { kind: exit.value.kind, source: exit.value.source, value: Protocol.pack(exit.value.value) }
-          : options.died(Option.match(Cause.findErrorOption(exit.cause), {
-            onNone: () => describe(Cause.squash(exit.cause)),
-            onSome: (error) => error.reason
-          }))
+          : options.died(whyUnanswered(exit.cause))
         wake()
       })
       if (forwarded >= 0) credits.set(key, (count) => sender.forwardCredit(thread, forwarded, actorId, count))
@@ -91,6 +88,25 @@ export const relay = (options: {
     })
   ))
 
+/** What opens a stream request: an entity client's `Credit`. */
+export interface CreditClient {
+  readonly Credit: (payload: { key: string; count: number }, options: { readonly discard: true }) => Effect.Effect<void, unknown>
+}
+
+/**
+ * Names this process's stream requests (a key unique across the cluster: a random start, then a count), each
+ * with how to return its consumer's credit to the producer's runner (a `Credit` request, not waited for).
+ */
+export const keys = () => {
+  const nonce = Math.floor(Math.random() * 2 ** 44).toString(36)
+  let next = 0
+  return (entity: CreditClient) => {
+    const key = `${nonce}-${next++}`
+    const give = (count: number): void => void Effect.runFork(Effect.ignore(entity.Credit({ key, count }, { discard: true })))
+    return { key, give }
+  }
+}
+
 /**
  * The client's side: `elements` as its consumer takes them, returning what it took to the producer with `give`
  * (half a buffer at a time). A chunk handed out counts as taken when the consumer pulls again.
@@ -103,7 +119,7 @@ export const withCredit = <A, E>(elements: Stream.Stream<A, E>, buffer: number, 
       return Effect.suspend(() => {
         owed += handed
         handed = 0
-        if (owed > 0 && owed * 2 >= buffer) {
+        if (creditDue(owed, buffer)) {
           give(owed)
           owed = 0
         }
