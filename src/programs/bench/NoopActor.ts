@@ -1,6 +1,7 @@
 /**
  * The benchmark's no-op actor: replies with its payload, to measure what one
- * ask costs through the framework; `once` is the same as a persisted message (its payload is its key).
+ * ask costs through the framework; `once` is the same as a persisted message (its payload is its key); `pid`
+ * says which process it lives in (on the Cluster tier, which runner).
  */
 import { Effect, Schema } from "effect"
 import { Actor } from "../../runtime/index.ts"
@@ -10,7 +11,9 @@ export const Noop = Actor.make("Noop", {
   init: Schema.Struct({}),
   protocol: {
     noop: Actor.message({ payload: Schema.Number, success: Schema.Number }),
-    once: Actor.message({ payload: Schema.String, success: Schema.String, persisted: { key: (key) => key } })
+    once: Actor.message({ payload: Schema.String, success: Schema.String, persisted: { key: (key) => key } }),
+    pid: Actor.message({ payload: Schema.Void, success: Schema.Number })
   },
-  behaviour: () => Effect.succeed({ noop: (n) => Effect.succeed(n), once: (key) => Effect.succeed(key) })
+  behaviour: () =>
+    Effect.succeed({ noop: (n) => Effect.succeed(n), once: (key) => Effect.succeed(key), pid: () => Effect.sync(() => process.pid) })
 })
