@@ -570,8 +570,10 @@ export class Sender {
   ): void {
     const message = codec.messages[tag]
     if (this.trace !== undefined) this.trace.send(address.id, address.name, tag, address.worker, payload)
-    const persisted = call === undefined ? definition.protocol[tag]?.persisted : undefined
-    const cell = persisted !== undefined && this.links.durable !== undefined ? undefined : this.links.cell(address.id)
+    // Where storage keeps keys (a cluster runner's thread), a persisted message goes there with its key (see
+    // `Links.durable`); elsewhere the hosting cell takes the key itself, and the sender does nothing more.
+    const persisted = call === undefined && this.links.durable !== undefined ? definition.protocol[tag]?.persisted : undefined
+    const cell = persisted !== undefined ? undefined : this.links.cell(address.id)
     if (cell !== undefined) {
       let local = payload
       if (definition.isolated) {
@@ -586,14 +588,14 @@ export class Sender {
       cell.enqueue(reqId, tag, local, this.localOrigin, span)
       return
     }
-    const peer = persisted !== undefined ? this.links.durable ?? this.route(address.worker) : this.route(address.worker)
+    const peer = persisted !== undefined ? this.links.durable! : this.route(address.worker)
     const outbox = this.links.outbox(peer)
     if (outbox === undefined) {
       credit.release(1)
       resume(Exit.fail(this.unreachable(peer)))
       return
     }
-    // A persisted message's key goes with it (see `Kind.Keyed`); one that has none fails here, as it would there.
+    // A key that is not one fails here, as it would in the cell.
     const key = persisted === undefined ? undefined : Persisted.keyOf(address.name, tag, persisted, payload)
     if (key instanceof MalformedMessage) {
       credit.release(1)

@@ -44,9 +44,9 @@ export const Kind = {
   Credit: 10,
   /**
    * [KEYED, reqId, actorId, [tag, key] or [tag, key, traceId, spanId], payload]: an ask of a persisted message
-   * (`Actor.Persisted`) with its key, taken by the sender, so that a cluster runner passing it on to another
-   * process sends it as a persisted request, which Effect Cluster deduplicates by key. A thread hosting the
-   * actor handles it as an ask (its cell takes the key itself).
+   * (`Actor.Persisted`) with its key, taken by the sender: from a cluster runner's thread to its main thread,
+   * which sends it on as a persisted request, deduplicated by key in Effect Cluster's storage (see
+   * `Sender.Links.durable`). Other threads send persisted messages as asks, their cells taking the keys.
    */
   Keyed: 11
 } as const

@@ -100,10 +100,6 @@ export const layer = (tier: Tier.Tier, slot: number, threads: number, hosted: Ho
             case Kind.Stream:
               ask(reqId, actorId, tag as string | number, body, kind === Kind.Stream)
               break
-            case Kind.Keyed:
-              // A client sends persisted messages as persisted requests; should one come keyed, it is an ask here.
-              ask(reqId, actorId, (tag as ReadonlyArray<string | number>)[0]!, body, false)
-              break
             case Kind.Credit: {
               // The client's consumer took more elements: its credit goes on to the producer's thread.
               const relayed = running.get(reqId)
