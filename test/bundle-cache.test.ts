@@ -1,6 +1,6 @@
 /**
  * The workers' bundle cache does not grow for ever: bundles no process used for `UNUSED_DAYS` are removed (with
- * their stamps and maps), recent ones and other files stay, and using a bundle marks it used.
+ * their stamps, maps and code caches), recent ones and other files stay, and using a bundle marks it used.
  */
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -50,6 +50,21 @@ describe("the bundle cache", () => {
       "module-f-6.mjs.456.def.tmp",
       "notes.txt"
     ])
+  })
+
+  it("removes a script bundle's code caches with it, and code caches whose bundle is gone", () => {
+    const old = UNUSED_DAYS + 1
+    const dir = cacheWith({
+      // The base bundle as workers run it (a script) with its code caches of two Node versions: all go together.
+      "worker-base-1.js": old, "worker-base-1.js.json": old, "worker-base-1.js.map": old,
+      "worker-base-1.js.v20.20.2-x64.cache": 0, "worker-base-1.js.v24.21.0-x64.cache": 0,
+      // In use: it and its cache stay.
+      "worker-base-2.js": old, "worker-base-2.js.json": 0, "worker-base-2.js.v20.20.2-x64.cache": old,
+      // A cache whose bundle is gone, however recent: goes.
+      "worker-base-3.js.v20.20.2-x64.cache": 0
+    })
+    pruneCache(dir)
+    expect(Fs.readdirSync(dir).sort()).toEqual(["worker-base-2.js", "worker-base-2.js.json", "worker-base-2.js.v20.20.2-x64.cache"])
   })
 
   it("a bundle marked used is kept however old its build", () => {

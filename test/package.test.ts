@@ -167,7 +167,7 @@ describe("the packed package", () => {
     // neither (it takes both from the base), only the user's own file.
     const cache = Path.join(project, "node_modules", ".cache", "actorflow")
     const inputsOf = (prefix: string) =>
-      Fs.readdirSync(cache).filter((file) => file.startsWith(prefix) && file.endsWith(".mjs.json")).flatMap((file) =>
+      Fs.readdirSync(cache).filter((file) => file.startsWith(prefix) && /\.m?js\.json$/.test(file)).flatMap((file) =>
         Object.keys((JSON.parse(Fs.readFileSync(Path.join(cache, file), "utf8")) as { inputs: Record<string, string> }).inputs)
       )
     const base = inputsOf("worker-base-")
@@ -176,6 +176,8 @@ describe("the packed package", () => {
     expect(base.some((file) => file.startsWith(effect))).toBe(true)
     expect(base.every((file) => file.startsWith(Path.join(project, "node_modules") + Path.sep))).toBe(true)
     expect(inputsOf("module-work_ts-")).toEqual([Path.join(project, "src", "work.ts")])
+    // Workers ran the base bundle as a script and left V8's code cache of it beside it (see ScriptBoot.ts).
+    expect(Fs.readdirSync(cache).filter((file) => /^worker-base-\w+\.js\.v.+\.cache$/.test(file))).toHaveLength(1)
   }, 120_000)
 
   it("runs with plain node on the JavaScript tsc compiled", async () => {

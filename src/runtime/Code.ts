@@ -16,6 +16,7 @@ import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import { describe } from "./ActorError.ts"
 import * as Layout from "./internal/Layout.ts"
+import * as ScriptBoot from "./internal/threads/ScriptBoot.ts"
 
 /** Names a piece of code: the module that defines it (`import.meta.url`) and its name there. */
 export interface Locator {
@@ -90,7 +91,7 @@ export const load = (shipped: Omit<Shipped, "name"> & { readonly name?: string }
     try: () => {
       let pending = loading.get(module)
       if (pending === undefined) {
-        pending = import(shipped.via === "" ? module : pathToFileURL(Path.join(Layout.cacheDir(), shipped.via)).href) as Promise<Namespace>
+        pending = ScriptBoot.importModule(shipped.via === "" ? module : pathToFileURL(Path.join(Layout.cacheDir(), shipped.via)).href) as Promise<Namespace>
         loading.set(module, pending)
         pending.then((namespace) => loaded.set(module, namespace), () => loading.delete(module))
       }

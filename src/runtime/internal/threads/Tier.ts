@@ -140,10 +140,13 @@ export const make = (options: Options = {}, extra: Extra = {}): Effect.Effect<Ti
         // A tier may live for weeks: its bundle must not look unused to another process's pruning.
         WorkerBundle.markUsed(basePath)
         let worker: Worker
+        const entry = WorkerBundle.workerEntry(basePath)
         try {
-          worker = new Worker(basePath, {
+          worker = new Worker(entry.filename, {
+            eval: entry.eval,
             workerData: {
               actorflow: true,
+              ...(entry.script ? { script: entry.script } : {}),
               index: slot.index,
               batching,
               cacheDir: Layout.cacheDir(),

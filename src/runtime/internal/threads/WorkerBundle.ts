@@ -34,6 +34,7 @@ import { describe, oneLine } from "../../ActorError.ts"
 import { CodeUnavailable } from "../../Code.ts"
 import type { Locator, Shipped } from "../../Code.ts"
 import * as Layout from "../Layout.ts"
+import * as ScriptBoot from "./ScriptBoot.ts"
 
 const SHARED = "__actorflow_shared"
 /** How bundles are built (format, source maps): part of every bundle's name, so a change never reuses old ones. */
@@ -116,10 +117,13 @@ export const markUsed = (bundle: string): void => {
   }
 }
 
+/** A bundle's code caches (see ScriptBoot.ts): `<bundle>.<node version>-<arch>.cache`. */
+const CODE_CACHE = /^(.+\.m?js)\.v[^/]+\.cache$/
+
 /**
- * Remove the bundles (with their stamps and maps) whose stamp no process touched for `UNUSED_DAYS`, and
- * temporary files older than a day (a process killed while writing). Once per process, when it builds: a
- * process that only reads the cache never scans it.
+ * Remove the bundles (with their stamps, maps and code caches) whose stamp no process touched for
+ * `UNUSED_DAYS`, code caches whose bundle is gone, and temporary files older than a day (a process killed while
+ * writing). Once per process, when it builds: a process that only reads the cache never scans it.
  */
 export const pruneCache = (dir: string, now = Date.now()): void => {
   const stale = now - UNUSED_DAYS * 86_400_000
@@ -131,18 +135,23 @@ export const pruneCache = (dir: string, now = Date.now()): void => {
   }
   const present = new Set(names)
   const remove = (file: string) => Fs.rmSync(Path.join(dir, file), { force: true })
+  const removeBundle = (bundle: string) => {
+    remove(bundle)
+    remove(`${bundle}.map`)
+    for (const other of names) if (CODE_CACHE.exec(other)?.[1] === bundle) remove(other)
+  }
+  const isBundle = (name: string) => name.endsWith(".mjs") || name.endsWith(".js")
   for (const name of names) {
     try {
       if (name.endsWith(".tmp")) {
         if (Fs.statSync(Path.join(dir, name)).mtimeMs < now - 86_400_000) remove(name)
-      } else if (name.endsWith(".mjs") && !present.has(`${name}.json`) && Fs.statSync(Path.join(dir, name)).mtimeMs < stale) {
+      } else if (isBundle(name) && !present.has(`${name}.json`) && Fs.statSync(Path.join(dir, name)).mtimeMs < stale) {
         // A bundle whose stamp is gone (a process killed between the two writes) is never fresh again.
+        removeBundle(name)
+      } else if (name.endsWith(".json") && isBundle(name.slice(0, -".json".length)) && Fs.statSync(Path.join(dir, name)).mtimeMs < stale) {
+        removeBundle(name.slice(0, -".json".length))
         remove(name)
-        remove(`${name}.map`)
-      } else if (name.endsWith(".mjs.json") && Fs.statSync(Path.join(dir, name)).mtimeMs < stale) {
-        const bundle = name.slice(0, -".json".length)
-        remove(bundle)
-        remove(`${bundle}.map`)
+      } else if (CODE_CACHE.test(name) && !present.has(CODE_CACHE.exec(name)![1]!)) {
         remove(name)
       }
     } catch {
@@ -246,15 +255,22 @@ const buildError = (error: unknown): string => {
 
 const build = async (
   output: string,
-  options: { readonly entry: string; readonly contents?: string; readonly plugins: Array<Plugin> }
+  options: {
+    readonly entry: string
+    readonly contents?: string
+    readonly plugins: Array<Plugin>
+    /** "script": CommonJS, run by `ScriptBoot` with the `require` it is given (the base bundle). */
+    readonly as?: "module" | "script"
+  }
 ): Promise<void> => {
+  const script = options.as === "script"
   const { build } = await loadEsbuild()
   const result = await build({
     ...(options.contents === undefined
       ? { entryPoints: [options.entry] }
       : { stdin: { contents: options.contents, resolveDir: Layout.runtimeDir!, sourcefile: options.entry, loader: "ts" } }),
     bundle: true,
-    format: "esm",
+    format: script ? "cjs" : "esm",
     platform: "node",
     target: "node20",
     write: false,
@@ -266,7 +282,7 @@ const build = async (
     sourcesContent: false,
     external: ["esbuild"],
     plugins: options.plugins,
-    banner: { js: `import { createRequire as __afRequire } from 'node:module'; const require = __afRequire(${META_URL});` },
+    ...(script ? {} : { banner: { js: `import { createRequire as __afRequire } from 'node:module'; const require = __afRequire(${META_URL});` } }),
     logLevel: "silent"
   }).catch((error: unknown) => {
     throw new Error(buildError(error))
@@ -333,14 +349,23 @@ export const baseBundle = (): Promise<string> =>
     ]
     // Named after its entry, which lists every runtime file: a layout or generator change makes a new bundle.
     const entryHash = Crypto.createHash("sha1").update(`${FORMAT}\n${lines.join("\n")}`).update(Layout.versions()).digest("hex").slice(0, 8)
-    const output = Path.join(Layout.cacheDir(), `worker-base-${entryHash}.mjs`)
+    // A script, not a module: workers run it with V8's code cache (see ScriptBoot.ts).
+    const output = Path.join(Layout.cacheDir(), `worker-base-${entryHash}.js`)
     if (fresh(output)) return output
-    await build(output, { entry: "actorflow-worker-entry.ts", contents: lines.join("\n"), plugins: [keepModuleUrls] })
+    await build(output, { entry: "actorflow-worker-entry.ts", contents: lines.join("\n"), plugins: [keepModuleUrls], as: "script" })
     return output
   })().catch((error) => {
     base = undefined
     throw error
   }))
+
+/** How a worker starts from the base bundle: evaluating `ScriptBoot`'s loader; inside a user's bundle, from its file. */
+export const workerEntry = (
+  base: string
+): { readonly filename: string; readonly eval: boolean; readonly script?: ScriptBoot.Script } =>
+  Layout.form === "bundled"
+    ? { filename: base, eval: false }
+    : { filename: ScriptBoot.source, eval: true, script: ScriptBoot.script(base) }
 
 /** Inside a user's bundle: the output file holding the runtime, unless that is the program itself. */
 const bundledEntry = (): string => {

@@ -24,6 +24,7 @@ import * as Layout from "../Layout.ts"
 import { Router } from "../Router.ts"
 import { ThreadTrace } from "../Tracing.ts"
 import * as Inspector from "./Inspector.ts"
+import type * as ScriptBoot from "./ScriptBoot.ts"
 import type { Flush } from "../Tracing.ts"
 import type { Control, SpawnSpec } from "../Wire.ts"
 
@@ -33,6 +34,8 @@ export const MAIN = -1
 export interface WorkerData {
   /** Marks a thread this runtime started (any other worker that loads this module is left alone). */
   readonly actorflow: true
+  /** The base bundle this thread runs as a script, and its code cache (read by `ScriptBoot`'s loader, not here). */
+  readonly script?: ScriptBoot.Script
   readonly index: number
   readonly batching: boolean
   /** The process's bundle cache (`Layout.cacheDir`), where `Code.Shipped.via` names bundles. */

@@ -1,0 +1,54 @@
+/**
+ * Workers boot from the base bundle with V8's code cache (ScriptBoot.ts): the first worker finds none and writes
+ * one, the next ones take it; a cache V8 refuses (corrupt, or another Node's) is replaced; and modules still load
+ * in a worker that took its code from the cache (V8 drops a script's own `import()` from cached code: the loader
+ * lends its own). A fresh cache folder, so the first boot really finds nothing.
+ */
+import { Effect } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { ActorSystem, Threads } from "../src/runtime/index.ts"
+import * as Layout from "../src/runtime/internal/Layout.ts"
+import { BootProbe } from "./fixtures/BootProbe.ts"
+import { Echo } from "./fixtures/Echo.ts"
+
+const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-boot-cache-"))
+Layout.useCacheDir(dir)
+afterAll(() => Fs.rmSync(dir, { recursive: true, force: true }))
+
+/** What each of 2 workers found at boot, and an echo from a module each loaded. */
+const boot = () =>
+  Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      return yield* Effect.forEach([0, 1], (worker) =>
+        Effect.gen(function*() {
+          const probe = yield* ActorSystem.spawn(BootProbe, {}, { worker })
+          const echo = yield* ActorSystem.spawn(Echo, { prefix: `w${worker}:` }, { worker })
+          return { found: yield* probe.ask("codeCache", undefined), echo: yield* echo.ask("echo", "hi") }
+        }))
+    })).pipe(Effect.provide(Threads.layer({ workers: 2 })))
+  )
+
+const caches = () => Fs.readdirSync(dir).filter((name) => name.startsWith("worker-base-") && name.endsWith(".cache"))
+
+describe("worker boot", () => {
+  it("writes the base bundle's code cache once, then every worker takes it, and a refused one is replaced", async () => {
+    expect(caches()).toEqual([])
+    const first = await boot()
+    // Both workers of the first tier started before either had written it.
+    expect(first.map((w) => w.found)).toEqual(["none", "none"])
+    expect(caches()).toEqual([`${Fs.readdirSync(dir).find((name) => /^worker-base-\w+\.js$/.test(name))}.${process.version}-${process.arch}.cache`])
+
+    const second = await boot()
+    expect(second).toEqual([{ found: "accepted", echo: "w0:hi" }, { found: "accepted", echo: "w1:hi" }])
+
+    // A cache V8 refuses: both workers say so, run the bundle as it is, and write a good one.
+    const cache = Path.join(dir, caches()[0]!)
+    Fs.writeFileSync(cache, Buffer.alloc(4096, 7))
+    const third = await boot()
+    expect(third).toEqual([{ found: "rejected", echo: "w0:hi" }, { found: "rejected", echo: "w1:hi" }])
+    expect((await boot()).map((w) => w.found)).toEqual(["accepted", "accepted"])
+  }, 60_000)
+})
