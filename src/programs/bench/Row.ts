@@ -2,7 +2,7 @@
  * One benchmark figure: what was measured, its value, and its ratio against the
  * baseline it is judged by (measured in the same run), with where it goes in a picture
  * when it belongs to one; and the helpers every
- * section measures with: the median of rounds, a timed effect and its seconds.
+ * section measures with: the median of rounds, the spread of per-round ratios, a timed effect and its seconds.
  */
 import { Duration, Effect } from "effect"
 
@@ -25,6 +25,14 @@ export const median = (xs: ReadonlyArray<number>): number => {
   const mid = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
+
+/** `spread 0.91-1.08x over 5 rounds`: the range of per-round ratios (each of one round's two runs, side by side). */
+export const spread = (ratios: ReadonlyArray<number>): string =>
+  `spread ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x over ${ratios.length} rounds`
+
+/** The per-round ratios `baseline[i] / measured[i]` of two series recorded once per round. */
+export const perRound = (baseline: ReadonlyArray<number>, measured: ReadonlyArray<number>): Array<number> =>
+  measured.map((value, i) => baseline[i]! / value)
 
 /** Runs `effect` and returns its value with the seconds it took. */
 export const timed = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<{ seconds: number; value: A }, E, R> =>

@@ -10,7 +10,7 @@ import { Effect } from "effect"
 import * as ChildProcess from "node:child_process"
 import { fileURLToPath } from "node:url"
 import type { Row } from "./Row.ts"
-import { median } from "./Row.ts"
+import { median, spread } from "./Row.ts"
 
 interface Twice {
   readonly first: number
@@ -31,9 +31,6 @@ const fresh = (variant: "actors" | "raw", samples: number): Effect.Effect<Twice,
       }),
     catch: (error) => (error instanceof Error ? error : new Error(String(error)))
   })
-
-const spread = (ratios: ReadonlyArray<number>) =>
-  `spread ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x over ${ratios.length} rounds`
 
 export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
   Effect.gen(function*() {

@@ -15,7 +15,7 @@ import { Mover } from "./MoverActor.ts"
 import { Noop } from "./NoopActor.ts"
 import * as RawPool from "./RawPool.ts"
 import type { Row } from "./Row.ts"
-import { median, seconds } from "./Row.ts"
+import { median, perRound, seconds, spread } from "./Row.ts"
 
 const SEED = 2024
 
@@ -114,7 +114,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
   Effect.scoped(
     Effect.gen(function*() {
       const workers = 2
-      const rounds = options.quick ? 1 : 3
+      const rounds = options.quick ? 1 : 5
       const samples = options.quick ? 1e8 : 1e9
       const asks = options.quick ? 20_000 : 200_000
       // 10 MB arrays, a few round trips per round; each trip is timed alone (a garbage collection of the last
@@ -202,6 +202,12 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
 
       const m = (name: string) => median(times[name]!)
       const rate = (count: number, name: string) => count / m(name)
+      /** The spread of `baseline / measured` over the rounds (both recorded once a round). */
+      const roundRatios = (baseline: string, measured: string) => spread(perRound(times[baseline]!, times[measured]!))
+      const rates = (count: number, name: string) => {
+        const all = times[name]!.map((s) => count / s / 1000)
+        return `rounds ${Math.min(...all).toFixed(0)}k-${Math.max(...all).toFixed(0)}k/s`
+      }
       const noop1 = Math.min(asks, 20_000)
       return [
         { section: "π", name: `serial, ${samples.toExponential(0)} samples`, value: rate(samples, "pi.serial"), unit: "samples/s" },
@@ -212,7 +218,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
           value: rate(samples, "pi.actors"),
           unit: "samples/s",
           ratio: m("pi.serial") / m("pi.actors"),
-          note: `ratio: vs serial (target >= 1.85); vs raw ${(m("pi.raw") / m("pi.actors")).toFixed(3)}x (target >= 0.97)`
+          note: `ratio: vs serial (target >= 1.85); vs raw ${(m("pi.raw") / m("pi.actors")).toFixed(3)}x (target >= 0.97, ${roundRatios("pi.raw", "pi.actors")})`
         },
         { section: "asks", name: `no-op, 1 in flight, ${workers} workers`, value: rate(noop1, "noop.1"), unit: "asks/s" },
         {
@@ -221,7 +227,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
           value: rate(asks, "noop.64"),
           unit: "asks/s",
           ratio: m("noop.raw64") / m("noop.64"),
-          note: "ratio: vs raw postMessage (target >= 1.0)"
+          note: `ratio: vs raw postMessage (target >= 1.0); ${roundRatios("noop.raw64", "noop.64")}`
         },
         {
           section: "asks",
@@ -229,7 +235,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
           value: rate(asks, "noop.many"),
           unit: "asks/s",
           ratio: m("noop.raw64") / m("noop.many"),
-          note: "ratio: vs raw postMessage (target >= 1.0); one message per ask, no fiber per ask"
+          note: `ratio: vs raw postMessage (target >= 1.0); one message per ask, no fiber per ask; ${roundRatios("noop.raw64", "noop.many")}`
         },
         { section: "asks", name: `raw postMessage, 64 in flight`, value: rate(asks, "noop.raw64"), unit: "msgs/s" },
         {
@@ -246,7 +252,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
           value: rate(1e5, "perSample"),
           unit: "samples/s",
           ratio: m("perSample.unbatched") / m("perSample"),
-          note: "ratio: vs batching off (target >= 550k/s)"
+          note: `ratio: vs batching off (target >= 550k/s); ${rates(1e5, "perSample")}`
         },
         { section: "asks", name: "π one message per sample, batching off", value: rate(1e5, "perSample.unbatched"), unit: "samples/s" },
         {
@@ -267,7 +273,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
           note: "ratio: vs raw postMessage copy"
         },
         { section: "arrays", name: "10 MB round trip, raw copy", value: m("array.rawCopied") * 1000, unit: "ms" },
-        { section: "start", name: `cold start to first reply, ${workers} workers`, value: m("coldStart") * 1000, unit: "ms", note: "target <= 300 ms" }
+        { section: "start", name: `cold start to first reply, ${workers} workers`, value: m("coldStart") * 1000, unit: "ms", note: `target <= 300 ms; rounds ${(Math.min(...times["coldStart"]!) * 1000).toFixed(0)}-${(Math.max(...times["coldStart"]!) * 1000).toFixed(0)} ms` }
       ]
     })
   )

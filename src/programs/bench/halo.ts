@@ -11,7 +11,7 @@ import * as Halo from "../../actors/halo/index.ts"
 import { Threads } from "../../runtime/index.ts"
 import * as Modes from "../halo/modes.ts"
 import type { Row } from "./Row.ts"
-import { median } from "./Row.ts"
+import { median, perRound, spread } from "./Row.ts"
 
 const DENSITY = 20
 const STEPS = 100
@@ -87,7 +87,8 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
             value: (n * steps) / m(mode),
             unit: "particle-steps/s",
             ratio: m("serial") / m(mode),
-            note: `ratio: vs serial${target === undefined ? "" : ` (target >= ${target})`}; comm/comp ${comm.toFixed(2)}`
+            note: `ratio: vs serial${target === undefined ? "" : ` (target >= ${target})`}; comm/comp ${comm.toFixed(2)}; ` +
+              spread(perRound(seconds[`serial.${n}`]!, seconds[`${mode}.${n}`]!))
           })
         }
         const messages = last[`messages.${n}`]!
