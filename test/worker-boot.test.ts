@@ -37,18 +37,23 @@ describe("worker boot", () => {
   it("writes the base bundle's code cache once, then every worker takes it, and a refused one is replaced", async () => {
     expect(caches()).toEqual([])
     const first = await boot()
-    // Both workers of the first tier started before either had written it.
-    expect(first.map((w) => w.found)).toEqual(["none", "none"])
+    // The first worker finds none; the other too, unless it started so late (a loaded machine) that the first
+    // had written one already.
+    expect(first.map((w) => w.found)).toContain("none")
+    for (const { found } of first) expect(["none", "accepted"]).toContain(found)
+    expect(first.map((w) => w.echo)).toEqual(["w0:hi", "w1:hi"])
     expect(caches()).toEqual([`${Fs.readdirSync(dir).find((name) => /^worker-base-\w+\.js$/.test(name))}.${process.version}-${process.arch}.cache`])
 
     const second = await boot()
     expect(second).toEqual([{ found: "accepted", echo: "w0:hi" }, { found: "accepted", echo: "w1:hi" }])
 
-    // A cache V8 refuses: both workers say so, run the bundle as it is, and write a good one.
+    // A cache V8 refuses: the workers that read it say so, run the bundle as it is, and write a good one.
     const cache = Path.join(dir, caches()[0]!)
     Fs.writeFileSync(cache, Buffer.alloc(4096, 7))
     const third = await boot()
-    expect(third).toEqual([{ found: "rejected", echo: "w0:hi" }, { found: "rejected", echo: "w1:hi" }])
+    expect(third.map((w) => w.found)).toContain("rejected")
+    for (const { found } of third) expect(["rejected", "accepted"]).toContain(found)
+    expect(third.map((w) => w.echo)).toEqual(["w0:hi", "w1:hi"])
     expect((await boot()).map((w) => w.found)).toEqual(["accepted", "accepted"])
   }, 60_000)
 })
