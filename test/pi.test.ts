@@ -60,6 +60,14 @@ describe("π kernel", () => {
     )
   })
 
+  it("counts a range longer than one kernel run (MAX_RUN) as its parts, the seam inside a 2^32 block or on its edge", () => {
+    // The seam between two runs is where a wrong offset or a lost sample would show.
+    for (const [seed, start] of [[3, 12_345], [8, 2 ** 32 - PiKernel.MAX_RUN]] as const) {
+      const whole = PiKernel.countHits(seed, start, PiKernel.MAX_RUN + 100)
+      expect(whole).toBe(PiKernel.countHits(seed, start, PiKernel.MAX_RUN - 7) + hitsOneByOne(seed, start + PiKernel.MAX_RUN - 7, 107))
+    }
+  }, 60_000)
+
   it("crosses the 2^32 block boundary consistently", () => {
     const start = 2 ** 32 - 1000
     expect(PiKernel.countHits(7, start, 600) + PiKernel.countHits(7, start + 600, 1400)).toBe(PiKernel.countHits(7, start, 2000))
