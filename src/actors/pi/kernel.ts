@@ -49,7 +49,9 @@ export const countHits = (seed: number, start: number, count: number): number =>
   while (index < end) {
     const high = Math.floor(index / TWO_TO_32)
     const blockEnd = Math.min(end, (high + 1) * TWO_TO_32, index + MAX_RUN)
-    hits += countBlock(Rng.hash32(key, 2 * high) | 0, Rng.hash32(key, 2 * high + 1) | 0, (index - high * TWO_TO_32) | 0, blockEnd - index)
+    const k1 = Rng.hash32(key, 2 * high) | 0
+    const k2 = Rng.hash32(key, 2 * high + 1) | 0
+    hits += countBlock(k1, k2, (index - high * TWO_TO_32) | 0, blockEnd - index)
     index = blockEnd
   }
   return hits
