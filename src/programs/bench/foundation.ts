@@ -204,9 +204,10 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
       const rate = (count: number, name: string) => count / m(name)
       /** The spread of `baseline / measured` over the rounds (both recorded once a round). */
       const roundRatios = (baseline: string, measured: string) => spread(perRound(times[baseline]!, times[measured]!))
-      const rates = (count: number, name: string) => {
-        const all = times[name]!.map((s) => count / s / 1000)
-        return `rounds ${Math.min(...all).toFixed(0)}k-${Math.max(...all).toFixed(0)}k/s`
+      /** `rounds 587k-769k/s`: the range over the rounds of `name`'s seconds, as `show` gives each. */
+      const roundsRange = (name: string, show: (seconds: number) => number, unit: string) => {
+        const all = times[name]!.map(show)
+        return `rounds ${Math.min(...all).toFixed(0)}-${Math.max(...all).toFixed(0)}${unit}`
       }
       const noop1 = Math.min(asks, 20_000)
       return [
@@ -252,7 +253,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
           value: rate(1e5, "perSample"),
           unit: "samples/s",
           ratio: m("perSample.unbatched") / m("perSample"),
-          note: `ratio: vs batching off (target >= 550k/s); ${rates(1e5, "perSample")}`
+          note: `ratio: vs batching off (target >= 550k/s); ${roundsRange("perSample", (s) => 1e5 / s / 1000, "k/s")}`
         },
         { section: "asks", name: "π one message per sample, batching off", value: rate(1e5, "perSample.unbatched"), unit: "samples/s" },
         {
@@ -273,7 +274,7 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<R
           note: "ratio: vs raw postMessage copy"
         },
         { section: "arrays", name: "10 MB round trip, raw copy", value: m("array.rawCopied") * 1000, unit: "ms" },
-        { section: "start", name: `cold start to first reply, ${workers} workers`, value: m("coldStart") * 1000, unit: "ms", note: `target <= 300 ms; rounds ${(Math.min(...times["coldStart"]!) * 1000).toFixed(0)}-${(Math.max(...times["coldStart"]!) * 1000).toFixed(0)} ms` }
+        { section: "start", name: `cold start to first reply, ${workers} workers`, value: m("coldStart") * 1000, unit: "ms", note: `target <= 300 ms; ${roundsRange("coldStart", (s) => s * 1000, " ms")}` }
       ]
     })
   )

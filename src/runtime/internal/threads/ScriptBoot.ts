@@ -1,10 +1,10 @@
 /**
  * How a worker thread loads the base bundle: as a classic script through `vm.Script`, with V8's code cache.
  *
- * The base bundle is Effect and this runtime, about 3 MB of JavaScript, and a worker spends most of its boot
- * compiling it (measured here: 36–45% of a worker's start in V8's module compiler, 2 workers ready in 350–430 ms).
- * Node 20 keeps no compile cache for ES modules, but a script can be given the code V8 cached from an earlier
- * compile: with it, 2 workers were ready in 210–290 ms. So the base bundle is built as CommonJS, and each worker
+ * The base bundle is Effect and this runtime, about 3 MB of JavaScript, and a worker spent 36–45% of its boot
+ * in V8's module compiler on it (measured here; 2 workers loaded it in 314–460 ms). Node 20 keeps no compile
+ * cache for ES modules, but a script can be given the code V8 cached from an earlier compile: with it, 2 workers
+ * loaded it in 210–290 ms. So the base bundle is built as CommonJS, and each worker
  * starts from `source` below (evaluated, not a file): it runs the bundle wrapped as a CommonJS module and, when
  * it found no cache or V8 refused it (another Node version, other flags), writes one after the bundle ran, so
  * it also holds the functions the worker's start compiled. The cache file sits beside the bundle, named per
