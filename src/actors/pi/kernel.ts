@@ -61,9 +61,10 @@ export const countHits = (seed: number, start: number, count: number): number =>
 export const estimate = (hits: number, samples: number): number => (4 * hits) / samples
 
 /**
- * How long the warm-up goes on: longer than V8 takes to compile the kernel on its background thread (2–8 ms in
- * `--trace-opt` here), so that the first long call enters the compiled kernel rather than starting in unoptimised
- * code and replacing it on the stack (code that ran about 10% slower, and once was thrown away mid-call).
+ * How long the warm-up goes on: longer than V8 takes to compile the kernel on its background thread (0.4–13 ms
+ * in `--trace-opt` here, the longest an on-stack replacement), so that the first long call enters the compiled
+ * kernel rather than starting in unoptimised code and replacing it on the stack (code that ran about 10% slower,
+ * and once was thrown away mid-call).
  */
 const WARM_UP_MS = 15
 

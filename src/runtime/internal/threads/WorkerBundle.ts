@@ -4,7 +4,9 @@
  *
  * Booting a worker through a TypeScript loader costs about a second, and even
  * plain Node takes 0.6 s to load Effect's few hundred files; a pre-bundled worker
- * boots in about a fifth of that. The base bundle publishes its modules on
+ * boots in about a fifth of that, and the base bundle is built as a script that
+ * workers run with V8's code cache, so they do not compile it again (ScriptBoot.ts).
+ * The base bundle publishes its modules on
  * `globalThis`, and every module bundle imports Effect and the runtime from there
  * instead of carrying its own copy, so a worker holds exactly one instance of each
  * however many modules it loads, and modules can be loaded long after the worker
