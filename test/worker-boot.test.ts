@@ -2,7 +2,8 @@
  * Workers boot from the base bundle with V8's code cache (ScriptBoot.ts): the first worker finds none and writes
  * one, the next ones take it; a cache V8 refuses (corrupt, or another Node's) is replaced; and modules still load
  * in a worker that took its code from the cache (V8 drops a script's own `import()` from cached code: the loader
- * lends its own). A fresh cache folder, so the first boot really finds nothing.
+ * lends its own). A fresh cache folder, so the first boot really finds nothing. And a worker says it is ready
+ * only once the bundle has run to its end and its ES module loader is set up (worker.ts, ScriptBoot.ts).
  */
 import { Effect } from "effect"
 import * as Fs from "node:fs"
@@ -55,5 +56,17 @@ describe("worker boot", () => {
     for (const { found } of third) expect(["rejected", "accepted"]).toContain(found)
     expect(third.map((w) => w.echo)).toEqual(["w0:hi", "w1:hi"])
     expect((await boot()).map((w) => w.found)).toEqual(["accepted", "accepted"])
+  }, 60_000)
+
+  it("says it is ready only after the base bundle ran to its end and the module loader was primed", async () => {
+    const states = await Effect.runPromise(
+      Effect.scoped(
+        Effect.forEach([0, 1], (worker) =>
+          Effect.flatMap(ActorSystem.spawn(BootProbe, {}, { worker }), (probe) => probe.ask("readyState", undefined)))
+      ).pipe(Effect.provide(Threads.layer({ workers: 2 })))
+    )
+    // Posting Ready as the worker module is evaluated (before the runtime's later modules) gives evaluated: false.
+    expect(states).toEqual([{ primed: true, evaluated: true }, { primed: true, evaluated: true }])
+    expect(Fs.readFileSync(Path.join(dir, "esm-primer.mjs"), "utf8")).toBe("export {}\n")
   }, 60_000)
 })

@@ -14,13 +14,28 @@
  * one, but prints an experimental warning, and V8 drops it from code read back from a cache ("A dynamic import
  * callback was not specified"). So the loader, whose own `import()` works, lends it: `importModule` is how the
  * runtime imports a module (`Code.load`), through the loader's where there is one.
+ *
+ * A thread's first `import()` of a file also sets up Node's ES module loader: 8–10 ms here in a bare worker (the
+ * next import of a small file took 0.6–1.4 ms). Every program imports at least one module that way (its actors'
+ * bundle), so a worker does it as it boots (`primeImports`): it imports an empty module kept in the bundle cache,
+ * and the first spawn does not pay for it.
  */
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
 
 /** Where the loader puts its `import()` for the bundle it runs. */
 const IMPORTER = "__actorflow_import"
 
 /** Where the loader says what code cache it found: "none", "rejected" (then it wrote one) or "accepted". */
 const FOUND = "__actorflow_code_cache"
+
+/** Set by the loader once the bundle has run to its end. */
+const EVALUATED = "__actorflow_evaluated"
+
+/** Whether the bundle this thread's loader runs has run to its end; undefined on a thread the loader did not start. */
+export const bundleEvaluated = (): boolean | undefined =>
+  codeCacheFound() === undefined ? undefined : (globalThis as { [EVALUATED]?: boolean })[EVALUATED] === true
 
 /** The code cache this thread found as it booted (see `FOUND`); undefined on a thread the loader did not start. */
 export const codeCacheFound = (): "none" | "rejected" | "accepted" | undefined =>
@@ -31,6 +46,44 @@ export const importModule = (url: string): Promise<unknown> => {
   const lent = (globalThis as { [IMPORTER]?: (url: string) => Promise<unknown> })[IMPORTER]
   return lent !== undefined ? lent(url) : import(url)
 }
+
+/**
+ * The empty module that `primeImports` imports: written by the first thread that needs it (the cache pruning
+ * removes it after a week, as a bundle without a stamp, and the next worker writes it again).
+ */
+const PRIMER = "esm-primer.mjs"
+
+/**
+ * Sets up this thread's ES module loader by importing an empty module from the bundle cache `cacheDir` (see the
+ * module doc). Never fails: only speed depends on it, so a primer that cannot be written or read is left out (false).
+ */
+export const primeImports = (cacheDir: string): Promise<boolean> => {
+  const file = Path.join(cacheDir, PRIMER)
+  try {
+    if (!Fs.existsSync(file)) {
+      // Written atomically: another thread may be importing it at this moment.
+      const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+      Fs.writeFileSync(tmp, "export {}\n")
+      Fs.renameSync(tmp, file)
+    }
+  } catch {
+    return Promise.resolve(false)
+  }
+  return importModule(pathToFileURL(file).href).then(() => true, () => false)
+}
+
+let readyState_: { readonly primed: boolean; readonly evaluated: boolean | undefined } | undefined
+
+/** Records how this thread was as it said it was ready (worker.ts): see `readyState`. */
+export const noteReady = (primed: boolean): void => {
+  readyState_ = { primed, evaluated: bundleEvaluated() }
+}
+
+/**
+ * How this thread was when it said it was ready: its module loader primed (`primeImports`), and the base bundle
+ * run to its end (undefined inside a user's bundle); undefined before then, and on threads that are not workers.
+ */
+export const readyState = () => readyState_
 
 /** The worker's entry, evaluated as a CommonJS script; `workerData.script` names the bundle and its cache. */
 export const source = `"use strict"
@@ -50,6 +103,7 @@ const script = new Vm.Script(wrapped, { filename: file, ...(cachedData === undef
 globalThis[${JSON.stringify(FOUND)}] = cachedData === undefined ? "none" : script.cachedDataRejected ? "rejected" : "accepted"
 const module = { exports: {} }
 script.runInThisContext()(module.exports, createRequire(file), module, file, Path.dirname(file))
+globalThis[${JSON.stringify(EVALUATED)}] = true
 if (cachedData === undefined || script.cachedDataRejected) {
   try {
     const tmp = cache + "." + process.pid + "." + threadId + ".tmp"
