@@ -14,6 +14,7 @@ import { ActorSystem, Threads } from "../src/runtime/index.ts"
 import * as Layout from "../src/runtime/internal/Layout.ts"
 import { BootProbe } from "./fixtures/BootProbe.ts"
 import { Echo } from "./fixtures/Echo.ts"
+import { WorkerCopy } from "./fixtures/WorkerCopy.ts"
 
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-boot-cache-"))
 Layout.useCacheDir(dir)
@@ -68,5 +69,19 @@ describe("worker boot", () => {
     // Posting Ready as the worker module is evaluated (before the runtime's later modules) gives evaluated: false.
     expect(states).toEqual([{ primed: true, evaluated: true }, { primed: true, evaluated: true }])
     expect(Fs.readFileSync(Path.join(dir, "esm-primer.mjs"), "utf8")).toBe("export {}\n")
+  }, 60_000)
+
+  it("starts one router per thread, even when a module bundle carries its own copy of the worker's entry", async () => {
+    // A second router on the port answered asks for actors it does not host with ActorStopped (seen with 2
+    // workers: 1-7 of 8 tiers failed an ask).
+    const { answers, listeners } = await Effect.runPromise(
+      Effect.scoped(Effect.gen(function*() {
+        const copy = yield* ActorSystem.spawn(WorkerCopy, {})
+        const answers = yield* Effect.forEach(Array.from({ length: 20 }), () => copy.ask("main", undefined))
+        return { answers, listeners: yield* copy.ask("listeners", undefined) }
+      })).pipe(Effect.provide(Threads.layer({ workers: 1 })))
+    )
+    expect(listeners).toBe(1)
+    expect(answers).toEqual(Array.from({ length: 20 }, () => -1))
   }, 60_000)
 })

@@ -128,4 +128,13 @@ export const start = (): void => {
   })
 }
 
-if (!isMainThread && (workerData as Partial<WorkerData> | null)?.actorflow === true) start()
+/** Set on a thread once its router started: see below. */
+const STARTED = "__actorflow_worker_started"
+
+// Once per thread: a module bundle that carries its own copy of this file (a module that imports it, which the
+// base bundle does not share) would otherwise start a second router on the same port, answering every ask for
+// an actor it does not host with ActorStopped.
+if (!isMainThread && (workerData as Partial<WorkerData> | null)?.actorflow === true && !(globalThis as { [STARTED]?: true })[STARTED]) {
+  ;(globalThis as { [STARTED]?: true })[STARTED] = true
+  start()
+}
