@@ -10,9 +10,15 @@
 import * as Rng from "../rng.ts"
 
 const TWO_TO_32 = 4294967296
-const UNIT = 1 / TWO_TO_32
 
-/** Hits among the `n` samples from low word `lo` of the block keyed `k1`, `k2`: the hot loop. */
+/**
+ * Hits among the `n` samples from low word `lo` of the block keyed `k1`, `k2`: the hot loop.
+ *
+ * The scale 2^-32 is written in the loop, not read from a module constant: bundlers (esbuild, which makes the
+ * bundles workers load) turn a module's top-level `const` into `var`, and V8 then reads it from the module's
+ * context on every sample. Measured here, one thread, fresh processes, bundled: 480–494M samples/s against
+ * 420–445M (and 270–380M in some processes) with `UNIT` read in the loop; unbundled (tsx) it was 450–490M either way.
+ */
 const countBlock = (k1: number, k2: number, lo: number, n: number): number => {
   // Int32 keys and an int32 index keep V8 on small-integer arithmetic.
   k1 |= 0
@@ -21,8 +27,8 @@ const countBlock = (k1: number, k2: number, lo: number, n: number): number => {
   let hits = 0
   for (let j = 0; j < n; j++) {
     const i = (lo + j) | 0
-    const x = Rng.mix32(i ^ k1) * UNIT
-    const y = Rng.mix32(i ^ k2) * UNIT
+    const x = Rng.mix32(i ^ k1) * 2 ** -32
+    const y = Rng.mix32(i ^ k2) * 2 ** -32
     hits += +(x * x + y * y < 1)
   }
   return hits
@@ -38,7 +44,7 @@ export const MAX_RUN = 2 ** 24
  * samples, so V8 sees small integers there whatever the seed or range. The keys were uint32: one of 2^31 or more
  * arrived as a heap number, the kernel compiled during the warm-up (whose keys happened to be small) was thrown
  * away at the first long call ("not a Smi"), and it went on in slower code. Measured here in fresh processes, the
- * first call of 5e8 samples on one thread (with `warmUp` below): 427–444M samples/s in 10 of 12 processes, the
+ * first call of 5e8 samples on one thread (after the warm-up of then, 15 ms): 427–444M samples/s in 10 of 12 processes, the
  * others at 399–400M; before, 1 of 12 fast and the others at 389–400M.
  */
 export const countHits = (seed: number, start: number, count: number): number => {
@@ -61,18 +67,13 @@ export const countHits = (seed: number, start: number, count: number): number =>
 export const estimate = (hits: number, samples: number): number => (4 * hits) / samples
 
 /**
- * How long the warm-up goes on: longer than V8 takes to compile the kernel on its background thread (0.4–13 ms
- * in `--trace-opt` here, the longest an on-stack replacement), so that the first long call enters the compiled
- * kernel rather than starting in unoptimised code and replacing it on the stack (code that ran about 10% slower,
- * and once was thrown away mid-call).
- */
-const WARM_UP_MS = 15
-
-/**
- * Run the kernel on short ranges so V8 optimises it before a long call: a cold
- * thread's first long call otherwise runs at less than half speed.
+ * Run the kernel on short ranges (64 calls of 4096 samples, about a millisecond) so that V8 compiles it before a
+ * long call: a cold thread's first long call otherwise runs at less than half speed. It does not wait for the
+ * compile to finish: V8 compiles on a background thread, and a first call that starts before then runs in code
+ * replaced on the stack only until it returns (`countBlock` takes at most `MAX_RUN` samples, a sampler's slice
+ * 2^22). Warming for 15 ms instead, so that the first call entered the compiled kernel, cost more than it saved: π
+ * on 2 workers in fresh processes, first run minus second (8 paired processes), medians 25 ms against 36.5 ms.
  */
 export const warmUp = (): void => {
-  const until = performance.now() + WARM_UP_MS
-  for (let i = 0; i < 64 || performance.now() < until; i++) countHits(i, i * 4096, 4096)
+  for (let i = 0; i < 64; i++) countHits(i, i * 4096, 4096)
 }
