@@ -17,7 +17,8 @@ const TWO_TO_32 = 4294967296
  * The scale 2^-32 is written in the loop, not read from a module constant: bundlers (esbuild, which makes the
  * bundles workers load) turn a module's top-level `const` into `var`, and V8 then reads it from the module's
  * context on every sample. Measured here, one thread, fresh processes, bundled: 480–494M samples/s against
- * 420–445M (and 270–380M in some processes) with `UNIT` read in the loop; unbundled (tsx) it was 450–490M either way.
+ * 420–445M (and 270–380M in some processes) with `UNIT` read in the loop; unbundled (tsx), with `UNIT`, 450–490M
+ * (389–400M in some processes).
  */
 const countBlock = (k1: number, k2: number, lo: number, n: number): number => {
   // Int32 keys and an int32 index keep V8 on small-integer arithmetic.

@@ -17,10 +17,9 @@
  *
  * A thread's first `import()` of a file also sets up Node's ES module loader: 8–10 ms here in a bare worker (the
  * next import of a small file took 0.6–1.4 ms). Every program imports at least one module that way (its actors'
- * bundle), so a worker does it as it boots (`primeImports`): it imports an empty module kept in the bundle cache,
- * and the first spawn does not pay for it.
+ * bundle), so a worker does it as it boots (`primeImports`): it imports an empty module that the main thread keeps
+ * in the bundle cache (WorkerBundle.ts), and the first spawn does not pay for it.
  */
-import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 
@@ -47,30 +46,15 @@ export const importModule = (url: string): Promise<unknown> => {
   return lent !== undefined ? lent(url) : import(url)
 }
 
-/**
- * The empty module that `primeImports` imports: written by the first thread that needs it (the cache pruning
- * removes it after a week, as a bundle without a stamp, and the next worker writes it again).
- */
-const PRIMER = "esm-primer.mjs"
+/** The empty module in the bundle cache that `primeImports` imports. */
+export const PRIMER = "esm-primer.mjs"
 
 /**
- * Sets up this thread's ES module loader by importing an empty module from the bundle cache `cacheDir` (see the
- * module doc). Never fails: only speed depends on it, so a primer that cannot be written or read is left out (false).
+ * Sets up this thread's ES module loader by importing the empty module `PRIMER` from the bundle cache `cacheDir`
+ * (see the module doc). Never fails: only speed depends on it, so a primer that cannot be read is left out (false).
  */
-export const primeImports = (cacheDir: string): Promise<boolean> => {
-  const file = Path.join(cacheDir, PRIMER)
-  try {
-    if (!Fs.existsSync(file)) {
-      // Written atomically: another thread may be importing it at this moment.
-      const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
-      Fs.writeFileSync(tmp, "export {}\n")
-      Fs.renameSync(tmp, file)
-    }
-  } catch {
-    return Promise.resolve(false)
-  }
-  return importModule(pathToFileURL(file).href).then(() => true, () => false)
-}
+export const primeImports = (cacheDir: string): Promise<boolean> =>
+  importModule(pathToFileURL(Path.join(cacheDir, PRIMER)).href).then(() => true, () => false)
 
 let readyState_: { readonly primed: boolean; readonly evaluated: boolean | undefined } | undefined
 

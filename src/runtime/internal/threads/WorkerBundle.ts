@@ -317,6 +317,19 @@ const sharedSet = () =>
 
 let base: Promise<string> | undefined
 
+/**
+ * The empty module that workers import as they boot to set up their ES module loader (`ScriptBoot.primeImports`),
+ * written once into the bundle cache. Only speed depends on it: a worker that cannot import it goes on without.
+ */
+const writePrimer = (): void => {
+  try {
+    const file = Path.join(Layout.cacheDir(), ScriptBoot.PRIMER)
+    if (!Fs.existsSync(file)) writeAtomic(file, "export {}\n")
+  } catch {
+    // A read-only cache folder: workers boot without priming.
+  }
+}
+
 /** Whether two paths name one file. */
 const sameFile = (a: string, b: string | undefined): boolean => {
   if (b === undefined) return false
@@ -334,6 +347,7 @@ const sameFile = (a: string, b: string | undefined): boolean => {
  */
 export const baseBundle = (): Promise<string> =>
   (base ??= (async () => {
+    writePrimer()
     if (Layout.form === "bundled") return bundledEntry()
     const modules = runtimeModules()
     const codeIndex = modules.indexOf(Layout.runtimeFile("Code"))
@@ -355,6 +369,8 @@ export const baseBundle = (): Promise<string> =>
     const output = Path.join(Layout.cacheDir(), `worker-base-${entryHash}.js`)
     if (fresh(output)) return output
     await build(output, { entry: "actorflow-worker-entry.ts", contents: lines.join("\n"), plugins: [keepModuleUrls], as: "script" })
+    // The build pruned the cache, which removes a primer older than a week (it has no stamp).
+    writePrimer()
     return output
   })().catch((error) => {
     base = undefined
