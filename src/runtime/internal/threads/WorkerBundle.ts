@@ -28,7 +28,6 @@
  * output files of the same build.
  */
 import { Effect } from "effect"
-import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
@@ -65,7 +64,7 @@ const runtimeModules = (): Array<string> => {
 
 /** Changes whenever a runtime file is added or removed, or a version changes, so older bundles are not reused. */
 const layoutHash = (): string =>
-  Crypto.createHash("sha1").update(runtimeModules().map((file) => Path.relative(Layout.runtimeDir!, file)).join("\n")).update(Layout.versions()).digest("hex").slice(0, 8)
+  Layout.shortHash(8, runtimeModules().map((file) => Path.relative(Layout.runtimeDir!, file)).join("\n"), Layout.versions())
 
 /** True when a module is part of the base bundle (no separate bundle needed). */
 export const isRuntimeModule = (moduleUrl: string): boolean =>
@@ -364,7 +363,7 @@ export const baseBundle = (): Promise<string> =>
       ...modules.map((file, i) => `m${codeIndex}.provide(${JSON.stringify(pathToFileURL(file).href)}, m${i})`)
     ]
     // Named after its entry, which lists every runtime file: a layout or generator change makes a new bundle.
-    const entryHash = Crypto.createHash("sha1").update(`${FORMAT}\n${lines.join("\n")}`).update(Layout.versions()).digest("hex").slice(0, 8)
+    const entryHash = Layout.shortHash(8, `${FORMAT}\n${lines.join("\n")}`, Layout.versions())
     // A script, not a module: workers run it with V8's code cache (see ScriptBoot.ts).
     const output = Path.join(Layout.cacheDir(), `worker-base-${entryHash}.js`)
     if (fresh(output)) return output
@@ -414,7 +413,7 @@ const fileBundle = (() => {
         // Named by the file's path in the project, not on this machine: runners of one cluster, wherever their copy of
         // the project is, name a module's bundle alike (a pool's tasks reach every runner by that one name).
         const where = Layout.portableModule(pathToFileURL(file).href)
-        const hash = Crypto.createHash("sha1").update(`${where}:${layoutHash()}:${FORMAT}`).digest("hex").slice(0, 12)
+        const hash = Layout.shortHash(12, `${where}:${layoutHash()}:${FORMAT}`)
         const output = Path.join(Layout.cacheDir(), `${kind}-${Path.basename(file).replace(/\W/g, "_")}-${hash}.mjs`)
         if (fresh(output, file)) return output
         await build(output, { entry: file, plugins: await plugins() })
