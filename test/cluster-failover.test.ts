@@ -36,6 +36,7 @@ import { failureOf } from "./support/exit.ts"
 import * as TestCluster from "./support/cluster.ts"
 import { countFile } from "./support/countFile.ts"
 import * as Cluster from "../src/runtime/Cluster.ts"
+import * as Layout from "../src/runtime/internal/Layout.ts"
 import * as Retention from "../src/runtime/internal/cluster/Retention.ts"
 import * as Transport from "../src/runtime/internal/cluster/Transport.ts"
 import { SqlClient } from "effect/sql/SqlClient"
@@ -142,7 +143,7 @@ describe("a runner that comes back with an empty bundle cache (as on a fresh mac
       // The engine there starts again from its init parameters, and the function's module is built there again.
       expect(yield* yield* view.apply(F.square, 4)).toEqual([16, 16])
       console.log(`engines: both answered again ${seconds(killedAt)} s after SIGKILL, one from an empty cache`)
-      expect(Fs.readdirSync(cache).some((name) => name.startsWith("module-engineFns"))).toBe(true)
+      expect(Fs.readdirSync(Layout.projectCacheIn(cache)).some((name) => name.startsWith("module-engineFns"))).toBe(true)
     })), 120_000)
 })
 

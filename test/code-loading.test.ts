@@ -4,6 +4,7 @@
 // worker evaluates it, and the program's own entry file (which a worker would run again). After all of them the
 // workers are the ones that started, and they still take actors.
 import { Effect, Schema } from "effect"
+import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -149,6 +150,33 @@ describe("where workers find the bundles they load", () => {
       Fs.rmSync(elsewhere, { recursive: true, force: true })
     }
   })
+})
+
+describe("a cache folder that several projects share (ACTORFLOW_CACHE_DIR)", () => {
+  it("holds a folder per project, the same one for each process of a project", async () => {
+    const base = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-shared-cache-"))
+    try {
+      // Two checkouts: their modules' bundles have the same names (a module's path in its project), so one folder
+      // for both rebuilt each other's bundles at every start.
+      expect(Layout.projectCacheIn(base, "/checkouts/one")).not.toBe(Layout.projectCacheIn(base, "/checkouts/two"))
+      expect(Path.dirname(Layout.projectCacheIn(base, "/checkouts/one"))).toBe(base)
+      // A process of this project started with the variable set builds its bundles in this project's folder.
+      const child = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const script = `import * as Layout from ${JSON.stringify(new URL("../src/runtime/internal/Layout.ts", import.meta.url).href)}; console.log(Layout.cacheDir())`
+        const proc = ChildProcess.spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+          env: { ...process.env, ACTORFLOW_CACHE_DIR: base },
+          stdio: ["ignore", "pipe", "inherit"]
+        })
+        let out = ""
+        proc.stdout.on("data", (chunk) => (out += chunk))
+        proc.on("close", (code) => resolve({ code, out }))
+      })
+      expect(child.code).toBe(0)
+      expect(child.out.trim()).toBe(Layout.projectCacheIn(base))
+    } finally {
+      Fs.rmSync(base, { recursive: true, force: true })
+    }
+  }, 60_000)
 })
 
 describe("module names across processes", () => {

@@ -139,22 +139,30 @@ export const shortHash = (length: number, ...parts: ReadonlyArray<string>): stri
 
 let cacheDir_: string | undefined
 
-/**
- * Where built bundles are kept: `node_modules/.cache/actorflow` of the project that holds this package (the
- * checkout's own, or the one `node_modules/actorflow` sits in), where tools keep their caches; a folder in the
- * system's temporary directory when that one cannot be written (a read-only install). `ACTORFLOW_CACHE_DIR`
- * chooses another.
- */
 /** A worker thread uses its process's cache folder (it loads bundles from there), whatever its own environment says. */
 export const useCacheDir = (dir: string): void => {
   cacheDir_ = dir
 }
 
+/**
+ * This project's folder in a cache folder `base` that several projects may share (`ACTORFLOW_CACHE_DIR`). Bundles
+ * are named by their module's path in its project, so that runners on other machines name them alike: two checkouts
+ * sharing one folder rebuilt each other's bundles at every start, and a worker of one could load the other's.
+ */
+export const projectCacheIn = (base: string, root: string | undefined = projectRoot ?? packageRoot): string =>
+  Path.join(base, `project-${shortHash(8, root ?? "")}`)
+
+/**
+ * Where built bundles are kept: `node_modules/.cache/actorflow` of the project that holds this package (the
+ * checkout's own, or the one `node_modules/actorflow` sits in), where tools keep their caches; a folder in the
+ * system's temporary directory when that one cannot be written (a read-only install). `ACTORFLOW_CACHE_DIR`
+ * chooses another: the project's folder in it (`projectCacheIn`).
+ */
 export const cacheDir = (): string => {
   if (cacheDir_ !== undefined) return cacheDir_
   const wanted = process.env.ACTORFLOW_CACHE_DIR
   const candidates: Array<string> = []
-  if (wanted) candidates.push(Path.resolve(wanted))
+  if (wanted) candidates.push(projectCacheIn(Path.resolve(wanted)))
   if (projectRoot !== undefined) candidates.push(Path.join(projectRoot, "node_modules", ".cache", "actorflow"))
   const tag = shortHash(8, packageRoot ?? "")
   candidates.push(Path.join(Os.tmpdir(), `actorflow-cache-${process.getuid?.() ?? "user"}-${tag}`))
