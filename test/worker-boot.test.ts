@@ -60,10 +60,14 @@ describe("worker boot", () => {
   }, 60_000)
 
   it("says it is ready only after the base bundle ran to its end and the module loader was primed", async () => {
+    // After `ready`: a spawn sent earlier reaches a booting worker as soon as it listens, before it says ready.
     const states = await Effect.runPromise(
       Effect.scoped(
-        Effect.forEach([0, 1], (worker) =>
-          Effect.flatMap(ActorSystem.spawn(BootProbe, {}, { worker }), (probe) => probe.ask("readyState", undefined)))
+        Effect.andThen(
+          ActorSystem.ActorSystem.use((system) => system.ready),
+          Effect.forEach([0, 1], (worker) =>
+            Effect.flatMap(ActorSystem.spawn(BootProbe, {}, { worker }), (probe) => probe.ask("readyState", undefined)))
+        )
       ).pipe(Effect.provide(Threads.layer({ workers: 2 })))
     )
     // Posting Ready as the worker module is evaluated (before the runtime's later modules) gives evaluated: false.
