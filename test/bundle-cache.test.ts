@@ -41,10 +41,13 @@ describe("the bundle cache", () => {
       // A temporary file of a killed writer: goes after a day; a fresh one may be in use.
       "module-e-5.mjs.123.abc.tmp": 2, "module-f-6.mjs.456.def.tmp": 0,
       // Not ours: stays whatever its age.
-      "notes.txt": old
+      "notes.txt": old,
+      // The module workers import as they boot (ScriptBoot.primeImports): no stamp, written once, stays.
+      "esm-primer.mjs": old
     })
     pruneCache(dir)
     expect(Fs.readdirSync(dir).sort()).toEqual([
+      "esm-primer.mjs",
       "module-a-1.mjs", "module-a-1.mjs.json", "module-a-1.mjs.map",
       "module-d-4.mjs",
       "module-f-6.mjs.456.def.tmp",

@@ -143,6 +143,8 @@ export const pruneCache = (dir: string, now = Date.now()): void => {
   }
   const isBundle = (name: string) => name.endsWith(".mjs") || name.endsWith(".js")
   for (const name of names) {
+    // The primer is no bundle (no stamp, never rebuilt): every worker of every process imports it.
+    if (name === ScriptBoot.PRIMER) continue
     try {
       if (name.endsWith(".tmp")) {
         if (Fs.statSync(Path.join(dir, name)).mtimeMs < now - 86_400_000) remove(name)
@@ -368,8 +370,6 @@ export const baseBundle = (): Promise<string> =>
     const output = Path.join(Layout.cacheDir(), `worker-base-${entryHash}.js`)
     if (fresh(output)) return output
     await build(output, { entry: "actorflow-worker-entry.ts", contents: lines.join("\n"), plugins: [keepModuleUrls], as: "script" })
-    // The build pruned the cache, which removes a primer older than a week (it has no stamp).
-    writePrimer()
     return output
   })().catch((error) => {
     base = undefined
