@@ -46,6 +46,16 @@ const allocParticles = (m: number): Particles => ({
   vy: new Float64Array(m)
 })
 
+/** The first `m` particles of `p`, as views. */
+const prefix = (p: Particles, m: number): Particles =>
+  p.ids.length === m ? p : {
+    ids: p.ids.subarray(0, m),
+    x: p.x.subarray(0, m),
+    y: p.y.subarray(0, m),
+    vx: p.vx.subarray(0, m),
+    vy: p.vy.subarray(0, m)
+  }
+
 /** A copy of particles that may be views (of a workspace, or of shared memory), as plain arrays of their own. */
 export const copyParticles = (p: Particles): Particles => ({
   ids: p.ids.slice(),
@@ -76,21 +86,19 @@ export class RegionWorkspace {
   private own: [Particles | undefined, Particles | undefined] = [undefined, undefined]
   private ownTurn = 0
 
-  /** `m` particles' worth of the next own-envelope buffer (see `reuseOwnEnvelope`). */
+  /**
+   * The next own-envelope buffer, room for at least `m` particles (see `reuseOwnEnvelope`; without it, a fresh
+   * one of exactly `m`): its first particles are then cut to length with `prefix`.
+   */
   ownEnvelope(m: number): Particles {
+    if (this.options.reuseOwnEnvelope !== true) return allocParticles(m)
     const turn = (this.ownTurn ^= 1)
     let buffer = this.own[turn]
     if (buffer === undefined || buffer.ids.length < m) {
       buffer = allocParticles(grown(buffer?.ids.length ?? 0, m))
       this.own[turn] = buffer
     }
-    return {
-      ids: buffer.ids.subarray(0, m),
-      x: buffer.x.subarray(0, m),
-      y: buffer.y.subarray(0, m),
-      vx: buffer.vx.subarray(0, m),
-      vy: buffer.vy.subarray(0, m)
-    }
+    return buffer
   }
 
   // owned particles of the current step, sorted by id
@@ -113,7 +121,6 @@ export class RegionWorkspace {
   // region-local cell list over owned particles
   ogx = new Int32Array(0)
   ogy = new Int32Array(0)
-  slotQ = new Int32Array(0)
   qSlot = new Int32Array(0)
   sx = new Float64Array(0)
   sy = new Float64Array(0)
@@ -121,7 +128,8 @@ export class RegionWorkspace {
   fy = new Float64Array(0)
   lcStart = new Int32Array(1)
   cursor = new Int32Array(0)
-  // distribute: per-particle destination code
+  // distribute: the particles that leave or are halo, and their codes
+  listed = new Int32Array(0)
   code = new Int32Array(0)
 
   ensureOwned(m: number): void {
@@ -134,7 +142,7 @@ export class RegionWorkspace {
     this.ovy = new Float64Array(c)
     this.ogx = new Int32Array(c)
     this.ogy = new Int32Array(c)
-    this.slotQ = new Int32Array(c)
+    this.listed = new Int32Array(c)
     this.qSlot = new Int32Array(c)
     this.sx = new Float64Array(c)
     this.sy = new Float64Array(c)
@@ -420,7 +428,7 @@ function regionForces(g: Geometry, region: number, ws: RegionWorkspace, no: numb
   // Local cell list of the owned particles (only they receive force), cells numbered row by row.
   const ncell = nlx * nly
   ws.ensureCells(ncell)
-  const { lcStart, cursor, slotQ, qSlot, sx, sy, fx, fy } = ws
+  const { lcStart, cursor, qSlot, sx, sy, fx, fy } = ws
   lcStart.fill(0, 0, ncell + 1)
   for (let q = 0; q < no; q++) {
     const lx = fullX ? ogx[q]! : (ogx[q]! - startX + nc) % nc
@@ -435,7 +443,6 @@ function regionForces(g: Geometry, region: number, ws: RegionWorkspace, no: numb
   }
   for (let q = 0; q < no; q++) {
     const s = cursor[ogx[q]!]!++
-    slotQ[s] = q
     qSlot[q] = s
     sx[s] = ox[q]!
     sy[s] = oy[q]!
@@ -597,17 +604,31 @@ export const distribute = (
   }
   const m = held.ids.length
   ws.ensureOwned(m)
-  const code = ws.code
+  // One pass: a particle that stays (nearly all) goes straight into the region's own envelope; the others (and
+  // those that stay but are another region's halo) are listed with their code, dest | (halo mask << 4).
+  const own = ws.ownEnvelope(m)
+  const oIds = own.ids
+  const oX = own.x
+  const oY = own.y
+  const oVx = own.vx
+  const oVy = own.vy
+  let oj = 0
+  const { listed, code } = ws
+  let nl = 0
   const migCount = new Int32Array(nt)
   const haloCount = new Int32Array(nt)
-  const { ids, x, y } = held
+  const { ids, x, y, vx, vy } = held
   for (let q = 0; q < m; q++) {
     const xq = x[q]!
     const yq = y[q]!
     // Deep inside its own rectangle: stays, and is farther than reach from every other region.
     if (xq - x0 > reach && x1 - xq > reach && yq - y0 > reach && y1 - yq > reach) {
-      code[q] = self
-      migCount[self]!++
+      oIds[oj] = ids[q]!
+      oX[oj] = xq
+      oY[oj] = yq
+      oVx[oj] = vx[q]!
+      oVy[oj] = vy[q]!
+      oj++
       continue
     }
     const home = regionOf(g, xq, yq)
@@ -622,7 +643,6 @@ export const distribute = (
       const ax = home % g.px !== rx ? "x" : "y"
       return { _tag: "Invalid", issue: movedTooFar(g, ax, ids[q]!, step - 1, ax === "x" ? xq - x0 : yq - y0) }
     }
-    migCount[dest]!++
     let mask = 0
     for (let t = 0; t < nt; t++) {
       // isNear(g, targets[t], xq, yq), with the targets' edges looked up once per call
@@ -635,35 +655,28 @@ export const distribute = (
         haloCount[t]!++
       }
     }
-    code[q] = dest | (mask << 4)
-  }
-
-  const reuse = ws.options.reuseOwnEnvelope === true
-  const mig = Array.from(migCount, (count, t) => (reuse && t === self ? ws.ownEnvelope(count) : allocParticles(count)))
-  const hal = Array.from(haloCount, allocHalo)
-  migCount.fill(0)
-  haloCount.fill(0)
-  const { vx, vy } = held
-  // Staying particles (nearly all) go to the region's own envelope through local views: no lookups per particle.
-  const own = mig[self]!
-  const oIds = own.ids
-  const oX = own.x
-  const oY = own.y
-  const oVx = own.vx
-  const oVy = own.vy
-  let oj = 0
-  for (let q = 0; q < m; q++) {
-    const c = code[q]!
-    const dest = c & 15
     if (dest === self) {
       oIds[oj] = ids[q]!
-      oX[oj] = x[q]!
-      oY[oj] = y[q]!
+      oX[oj] = xq
+      oY[oj] = yq
       oVx[oj] = vx[q]!
       oVy[oj] = vy[q]!
       oj++
-      if (c === self) continue
-    } else {
+      if (mask === 0) continue
+    } else migCount[dest]!++
+    listed[nl] = q
+    code[nl++] = dest | (mask << 4)
+  }
+
+  const mig = Array.from(migCount, (count, t) => (t === self ? prefix(own, oj) : allocParticles(count)))
+  const hal = Array.from(haloCount, allocHalo)
+  migCount.fill(0)
+  haloCount.fill(0)
+  for (let l = 0; l < nl; l++) {
+    const q = listed[l]!
+    const c = code[l]!
+    const dest = c & 15
+    if (dest !== self) {
       const p = mig[dest]!
       const j = migCount[dest]!++
       p.ids[j] = ids[q]!
