@@ -177,6 +177,25 @@ describe("a cache folder that several projects share (ACTORFLOW_CACHE_DIR)", () 
       Fs.rmSync(base, { recursive: true, force: true })
     }
   }, 60_000)
+
+  it("checkouts that share one node_modules through a symbolic link get a folder each in its cache", () => {
+    const base = Fs.mkdtempSync(Path.join(Os.tmpdir(), "actorflow-linked-"))
+    try {
+      const one = Path.join(base, "one")
+      const two = Path.join(base, "two")
+      Fs.mkdirSync(Path.join(one, "node_modules"), { recursive: true })
+      Fs.mkdirSync(two)
+      Fs.symlinkSync(Path.join(one, "node_modules"), Path.join(two, "node_modules"), "dir")
+      const own = Path.join(one, "node_modules", ".cache", "actorflow")
+      // The install's owner keeps the plain folder; the checkout that links to it gets its project's folder in it.
+      expect(Layout.nodeModulesCache(one)).toBe(own)
+      expect(Layout.nodeModulesCache(two)).toBe(Layout.projectCacheIn(Path.join(two, "node_modules", ".cache", "actorflow"), two))
+      // A project with no node_modules yet: its own folder (creating it makes it the project's own).
+      expect(Layout.nodeModulesCache(Path.join(base, "three"))).toBe(Path.join(base, "three", "node_modules", ".cache", "actorflow"))
+    } finally {
+      Fs.rmSync(base, { recursive: true, force: true })
+    }
+  })
 })
 
 describe("module names across processes", () => {

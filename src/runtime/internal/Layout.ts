@@ -153,17 +153,32 @@ export const projectCacheIn = (base: string, root: string | undefined = projectR
   Path.join(base, `project-${shortHash(8, root ?? "")}`)
 
 /**
+ * `root`'s cache folder in its `node_modules` (`node_modules/.cache/actorflow`), or this project's folder in it
+ * when that `node_modules` is another folder's, reached by a symbolic link (worktrees and checkouts that share
+ * one install): the same reason as for `projectCacheIn`.
+ */
+export const nodeModulesCache = (root: string): string => {
+  const dir = Path.join(root, "node_modules", ".cache", "actorflow")
+  try {
+    if (Path.dirname(Fs.realpathSync(Path.join(root, "node_modules"))) !== Fs.realpathSync(root)) return projectCacheIn(dir, root)
+  } catch {
+    // No node_modules (yet): creating the folder makes it this project's own.
+  }
+  return dir
+}
+
+/**
  * Where built bundles are kept: `node_modules/.cache/actorflow` of the project that holds this package (the
- * checkout's own, or the one `node_modules/actorflow` sits in), where tools keep their caches; a folder in the
- * system's temporary directory when that one cannot be written (a read-only install). `ACTORFLOW_CACHE_DIR`
- * chooses another: the project's folder in it (`projectCacheIn`).
+ * checkout's own, or the one `node_modules/actorflow` sits in), where tools keep their caches (`nodeModulesCache`);
+ * a folder in the system's temporary directory when that one cannot be written (a read-only install).
+ * `ACTORFLOW_CACHE_DIR` chooses another: the project's folder in it (`projectCacheIn`).
  */
 export const cacheDir = (): string => {
   if (cacheDir_ !== undefined) return cacheDir_
   const wanted = process.env.ACTORFLOW_CACHE_DIR
   const candidates: Array<string> = []
   if (wanted) candidates.push(projectCacheIn(Path.resolve(wanted)))
-  if (projectRoot !== undefined) candidates.push(Path.join(projectRoot, "node_modules", ".cache", "actorflow"))
+  if (projectRoot !== undefined) candidates.push(nodeModulesCache(projectRoot))
   const tag = shortHash(8, packageRoot ?? "")
   candidates.push(Path.join(Os.tmpdir(), `actorflow-cache-${process.getuid?.() ?? "user"}-${tag}`))
   for (const dir of candidates) {
