@@ -621,38 +621,33 @@ export const distribute = (
   for (let q = 0; q < m; q++) {
     const xq = x[q]!
     const yq = y[q]!
-    // Deep inside its own rectangle: stays, and is farther than reach from every other region.
-    if (xq - x0 > reach && x1 - xq > reach && yq - y0 > reach && y1 - yq > reach) {
-      oIds[oj] = ids[q]!
-      oX[oj] = xq
-      oY[oj] = yq
-      oVx[oj] = vx[q]!
-      oVy[oj] = vy[q]!
-      oj++
-      continue
-    }
-    const home = regionOf(g, xq, yq)
-    let dest = -1
-    for (let t = 0; t < nt; t++) {
-      if (targets[t] === home) {
-        dest = t
-        break
-      }
-    }
-    if (dest < 0) {
-      const ax = home % g.px !== rx ? "x" : "y"
-      return { _tag: "Invalid", issue: movedTooFar(g, ax, ids[q]!, step - 1, ax === "x" ? xq - x0 : yq - y0) }
-    }
+    let dest = self
     let mask = 0
-    for (let t = 0; t < nt; t++) {
-      // isNear(g, targets[t], xq, yq), with the targets' edges looked up once per call
-      if (
-        t !== dest &&
-        (g.px === 1 || axisDistance(xq, nearX0[t]!, nearX1[t]!, L) <= reach) &&
-        (g.py === 1 || axisDistance(yq, nearY0[t]!, nearY1[t]!, L) <= reach)
-      ) {
-        mask |= 1 << t
-        haloCount[t]!++
+    // Unless deep inside its own rectangle (then it stays, farther than reach from every other region): where it
+    // goes, and which other targets it is halo to.
+    if (!(xq - x0 > reach && x1 - xq > reach && yq - y0 > reach && y1 - yq > reach)) {
+      const home = regionOf(g, xq, yq)
+      dest = -1
+      for (let t = 0; t < nt; t++) {
+        if (targets[t] === home) {
+          dest = t
+          break
+        }
+      }
+      if (dest < 0) {
+        const ax = home % g.px !== rx ? "x" : "y"
+        return { _tag: "Invalid", issue: movedTooFar(g, ax, ids[q]!, step - 1, ax === "x" ? xq - x0 : yq - y0) }
+      }
+      for (let t = 0; t < nt; t++) {
+        // isNear(g, targets[t], xq, yq), with the targets' edges looked up once per call
+        if (
+          t !== dest &&
+          (g.px === 1 || axisDistance(xq, nearX0[t]!, nearX1[t]!, L) <= reach) &&
+          (g.py === 1 || axisDistance(yq, nearY0[t]!, nearY1[t]!, L) <= reach)
+        ) {
+          mask |= 1 << t
+          haloCount[t]!++
+        }
       }
     }
     if (dest === self) {
