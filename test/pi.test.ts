@@ -22,7 +22,7 @@ afterAll(() => tiers.dispose())
  * h = floor(i / 2^32) has keys hash32(key, 2h) and hash32(key, 2h + 1); the point is (mix32(lo ^ k1),
  * mix32(lo ^ k2)) / 2^32 with lo = i mod 2^32.
  */
-const hitAt = (seed: number, i: number): number => {
+const ruleAt = (seed: number, i: number): number => {
   const key = Rng.seedKey(seed)
   const high = Math.floor(i / 2 ** 32)
   const lo = i - high * 2 ** 32
@@ -33,7 +33,7 @@ const hitAt = (seed: number, i: number): number => {
 
 const hitsOneByOne = (seed: number, start: number, count: number): number => {
   let hits = 0
-  for (let i = start; i < start + count; i++) hits += hitAt(seed, i)
+  for (let i = start; i < start + count; i++) hits += ruleAt(seed, i)
   return hits
 }
 
@@ -49,6 +49,19 @@ describe("π kernel", () => {
         }
       ),
       { numRuns: 200 }
+    )
+  })
+
+  it("one sample alone (what a message per sample computes) is the documented rule, anywhere", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -1e9, max: 1e9 }),
+        fc.oneof(fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: 2 ** 32 - 50, max: 2 ** 32 + 50 }), fc.integer({ min: 0, max: 2 ** 53 - 1 })),
+        (seed, index) => {
+          expect(PiKernel.hitAt(seed, index)).toBe(ruleAt(seed, index))
+        }
+      ),
+      { numRuns: 2000 }
     )
   })
 

@@ -53,7 +53,7 @@ export const PiSampler = Actor.make("PiSampler", {
   behaviour: ({ seed }) =>
     Effect.succeed({
       sample: ({ count, progress, start }) => sampleRange(seed, start, count, WideCounter.fromOptionalHandle(progress)),
-      sampleOne: (index) => Effect.succeed(Kernel.countHits(seed, index, 1)),
+      sampleOne: (index) => Effect.succeed(Kernel.hitAt(seed, index)),
       sampleInto: ({ count, counter, progress, start }) =>
         Effect.map(sampleRange(seed, start, count, WideCounter.fromOptionalHandle(progress)), (hits) => WideCounter.fromHandle(counter).add(hits)),
       sampleStream: ({ count, start }) =>

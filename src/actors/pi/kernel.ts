@@ -35,6 +35,9 @@ const countBlock = (k1: number, k2: number, lo: number, n: number): number => {
   return hits
 }
 
+/** Key `which` (0 or 1) of block `high` of a seed's key: draw 2·high + which of its stream, as an int32. */
+const blockKey = (key: number, high: number, which: number): number => Rng.hash32(key, 2 * high + which) | 0
+
 /** The most samples one `countBlock` call takes: its count stays a small integer (see `countHits`). */
 export const MAX_RUN = 2 ** 24
 
@@ -56,12 +59,24 @@ export const countHits = (seed: number, start: number, count: number): number =>
   while (index < end) {
     const high = Math.floor(index / TWO_TO_32)
     const blockEnd = Math.min(end, (high + 1) * TWO_TO_32, index + MAX_RUN)
-    const k1 = Rng.hash32(key, 2 * high) | 0
-    const k2 = Rng.hash32(key, 2 * high + 1) | 0
-    hits += countBlock(k1, k2, (index - high * TWO_TO_32) | 0, blockEnd - index)
+    hits += countBlock(blockKey(key, high, 0), blockKey(key, high, 1), (index - high * TWO_TO_32) | 0, blockEnd - index)
     index = blockEnd
   }
   return hits
+}
+
+/**
+ * 1 if sample `index` of seed `seed` hits, else 0: what `countHits(seed, index, 1)` counts, for one message per
+ * sample. Not that call: after a stream of one-sample calls (1e5 asks of π's per-sample mode), the long ranges
+ * that the same workers counted afterwards ran 8–10% slower, for the rest of the process (V8 compiled `countHits`
+ * for the one-sample calls; `countBlock`, which this calls, is unaffected). Measured, π's chunked actors on 2
+ * workers after those asks, 5 rounds in each of 2 processes: 808–865M samples/s with `countHits`, 844–949M with
+ * this; 893–957M with no asks before; the raw pool beside them 894–958M in every case.
+ */
+export const hitAt = (seed: number, index: number): number => {
+  const high = Math.floor(index / TWO_TO_32)
+  const key = Rng.seedKey(seed)
+  return countBlock(blockKey(key, high, 0), blockKey(key, high, 1), (index - high * TWO_TO_32) | 0, 1)
 }
 
 /** π from a hit count. */
