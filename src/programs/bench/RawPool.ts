@@ -24,11 +24,19 @@ const bundle = async (script: string): Promise<string> => {
   return output
 }
 
-/** Send one message to a raw worker and wait for its one reply. */
+/** Send one message to a raw worker and wait for its one reply (its error listener goes with it). */
 export const ask = <A = unknown>(worker: Worker, message: unknown): Promise<A> =>
   new Promise<A>((resolve, reject) => {
-    worker.once("message", resolve)
-    worker.once("error", reject)
+    const onError = (error: unknown) => {
+      worker.off("message", onMessage)
+      reject(error)
+    }
+    const onMessage = (value: A) => {
+      worker.off("error", onError)
+      resolve(value)
+    }
+    worker.once("message", onMessage)
+    worker.once("error", onError)
     worker.postMessage(message)
   })
 
