@@ -4,6 +4,8 @@
  *
  *   npm run bench                 all sections
  *   npm run bench -- --quick      smaller sizes, a smoke test
+ *   npm run bench -- --rounds 9   more rounds per section (default 5 in most, 1 with --quick): steadier medians
+ *                                 on a noisy machine
  *   npm run bench -- --json       one JSON object per figure
  *   npm run bench -- --only cluster   the Cluster tier against threads (starts its own cluster)
  *   npm run bench -- --only cold      π in fresh processes: first run against second, and against a warmed raw pool
@@ -17,7 +19,7 @@
  * `--only halo-grid --svg DIR`; `--svg DIR --skip halo-grid` draws all but the halo grid's pictures. The results
  * are printed before the pictures are written, so a folder that does not exist costs the pictures, not the run.
  */
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Option, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -30,14 +32,15 @@ import * as Halo from "./bench/halo.ts"
 import * as HaloGrid from "./bench/haloGrid.ts"
 import * as Pictures from "./bench/pictures.ts"
 import * as PoolBench from "./bench/pool.ts"
-import type { Row } from "./bench/Row.ts"
+import type { Options, Row } from "./bench/Row.ts"
 import * as Scaling from "./bench/scaling.ts"
 import * as Shared from "./bench/shared.ts"
+import * as Flags from "./cli/Flags.ts"
 import * as Main from "./cli/Main.ts"
 import * as Table from "./cli/Table.ts"
 import * as SvgFile from "./render/svgFile.ts"
 
-const sections: Record<string, (options: { quick: boolean }) => Effect.Effect<Array<Row>, unknown>> = {
+const sections: Record<string, (options: Options) => Effect.Effect<Array<Row>, unknown>> = {
   foundation: Foundation.run,
   cold: Cold.run,
   shared: Shared.run,
@@ -68,6 +71,11 @@ const command = Command.make(
   "bench",
   {
     quick: Flag.Boolean("quick").pipe(Flag.withDefault(false), Flag.withDescription("smaller sizes (smoke test)")),
+    rounds: Flag.Int("rounds").pipe(
+      Flag.withSchema(Flags.PositiveInt.check(Schema.isLessThanOrEqualTo(100))),
+      Flag.optional,
+      Flag.withDescription("rounds per section, each a run of every variant (default: 5 in most sections, 1 with --quick); more give steadier medians on a noisy machine")
+    ),
     only: Flag.Literals("only", Object.keys(sections)).pipe(Flag.optional, Flag.withDescription("run one section")),
     skip: Flag.Literals("skip", Object.keys(sections)).pipe(
       Flag.optional,
@@ -90,7 +98,7 @@ const command = Command.make(
       const rows: Array<Row> = []
       for (const name of names) {
         if (!options.json) yield* Effect.sync(() => process.stderr.write(`running ${name}...\n`))
-        const out = yield* sections[name]!({ quick: options.quick })
+        const out = yield* sections[name]!({ quick: options.quick, rounds: Option.getOrUndefined(options.rounds) })
         rows.push(...out)
         if (options.json) yield* Table.json(out)
       }

@@ -20,6 +20,15 @@ export interface Row {
   readonly xLabel?: string
 }
 
+/** What every section is run with: smaller sizes (`--quick`), and the rounds asked for (`--rounds`). */
+export interface Options {
+  readonly quick: boolean
+  readonly rounds?: number | undefined
+}
+
+/** A section's rounds: `--rounds` when given, else its own count (`full`, or `quick` with `--quick`). */
+export const roundsFor = (options: Options, full: number, quick = 1): number => options.rounds ?? (options.quick ? quick : full)
+
 export const median = (xs: ReadonlyArray<number>): number => {
   const sorted = [...xs].sort((a, b) => a - b)
   const mid = sorted.length >> 1

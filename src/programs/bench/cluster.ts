@@ -13,15 +13,15 @@ import * as Cluster from "../../runtime/Cluster.ts"
 import { ActorSystem, Threads } from "../../runtime/index.ts"
 import * as Modes from "../pi/modes.ts"
 import { Noop } from "./NoopActor.ts"
-import type { Row } from "./Row.ts"
-import { median, seconds } from "./Row.ts"
+import type { Options, Row } from "./Row.ts"
+import { median, roundsFor, seconds } from "./Row.ts"
 
 const SEED = 2024
 
-export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
+export const run = (options: Options): Effect.Effect<Array<Row>, unknown> =>
   Effect.scoped(
     Effect.gen(function*() {
-      const rounds = options.quick ? 1 : 3
+      const rounds = roundsFor(options, 3)
       const samples = options.quick ? 1e8 : 1e9
       const clusterAsks = options.quick ? 1000 : 20_000
       const threadAsks = options.quick ? 20_000 : 100_000

@@ -9,8 +9,8 @@
 import { Effect } from "effect"
 import * as ChildProcess from "node:child_process"
 import { fileURLToPath } from "node:url"
-import type { Row } from "./Row.ts"
-import { median, spread } from "./Row.ts"
+import type { Options, Row } from "./Row.ts"
+import { median, roundsFor, spread } from "./Row.ts"
 
 interface Twice {
   readonly first: number
@@ -32,10 +32,10 @@ const fresh = (variant: "actors" | "raw", samples: number): Effect.Effect<Twice,
     catch: (error) => (error instanceof Error ? error : new Error(String(error)))
   })
 
-export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
+export const run = (options: Options): Effect.Effect<Array<Row>, unknown> =>
   Effect.gen(function*() {
     // Five rounds, not three: a single round on a loaded machine (another tenant on one core) swung a median of three.
-    const rounds = options.quick ? 1 : 5
+    const rounds = roundsFor(options, 5)
     const samples = options.quick ? 1e8 : 1e9
     const actors: Array<Twice> = []
     const raw: Array<Twice> = []

@@ -9,8 +9,8 @@ import * as Os from "node:os"
 import { Worker } from "node:worker_threads"
 import { Threads } from "../../runtime/index.ts"
 import { Client, Remote } from "../../runtime/engines/index.ts"
-import type { Row } from "./Row.ts"
-import { median } from "./Row.ts"
+import type { Options, Row } from "./Row.ts"
+import { median, roundsFor } from "./Row.ts"
 
 const SECTION = "engines"
 
@@ -45,11 +45,11 @@ const rawRoundTrip = (pool: ReadonlyArray<Worker>) =>
     return (performance.now() - t) * 1000
   })
 
-export const run = (options: { readonly json?: boolean; readonly quick?: boolean } = {}): Effect.Effect<Array<Row>> =>
+export const run = (options: Partial<Options> & { readonly json?: boolean } = {}): Effect.Effect<Array<Row>> =>
   Effect.scoped(
     Effect.gen(function*() {
       const quick = options.quick === true
-      const rounds = quick ? 2 : 5
+      const rounds = roundsFor({ quick, rounds: options.rounds }, 5, 2)
       const tiny = quick ? 20_000 : 100_000
       const perMessage = quick ? 2_000 : 10_000
       const latencySamples = quick ? 200 : 1_000

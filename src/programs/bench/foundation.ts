@@ -14,8 +14,8 @@ import * as Modes from "../pi/modes.ts"
 import { Mover } from "./MoverActor.ts"
 import { Noop } from "./NoopActor.ts"
 import * as RawPool from "./RawPool.ts"
-import type { Row } from "./Row.ts"
-import { median, perRound, seconds, spread } from "./Row.ts"
+import type { Options, Row } from "./Row.ts"
+import { median, perRound, roundsFor, seconds, spread } from "./Row.ts"
 
 const SEED = 2024
 
@@ -110,11 +110,11 @@ const rawArray = (worker: Worker, length: number, trips: number, move: boolean) 
     return seconds
   })
 
-export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
+export const run = (options: Options): Effect.Effect<Array<Row>, unknown> =>
   Effect.scoped(
     Effect.gen(function*() {
       const workers = 2
-      const rounds = options.quick ? 1 : 5
+      const rounds = roundsFor(options, 5)
       const samples = options.quick ? 1e8 : 1e9
       const asks = options.quick ? 20_000 : 200_000
       // 10 MB arrays, a few round trips per round; each trip is timed alone (a garbage collection of the last

@@ -10,8 +10,8 @@ import { Effect, Layer } from "effect"
 import * as Halo from "../../actors/halo/index.ts"
 import { Threads } from "../../runtime/index.ts"
 import * as Modes from "../halo/modes.ts"
-import type { Row } from "./Row.ts"
-import { median, perRound, spread } from "./Row.ts"
+import type { Options, Row } from "./Row.ts"
+import { median, perRound, roundsFor, spread } from "./Row.ts"
 
 const DENSITY = 20
 const STEPS = 100
@@ -28,12 +28,12 @@ const targets: Record<number, Record<"messages" | "shared", number>> = {
   80_000: { messages: 1.7, shared: 1.7 }
 }
 
-export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
+export const run = (options: Options): Effect.Effect<Array<Row>, unknown> =>
   Effect.scoped(
     Effect.gen(function*() {
       const sizes = options.quick ? [5_000, 20_000] : [20_000, 80_000]
       const steps = options.quick ? 20 : STEPS
-      const rounds = options.quick ? 1 : 5
+      const rounds = roundsFor(options, 5)
       const context = yield* Layer.build(Threads.layer({ workers: WORKERS }))
       const prepared = yield* Effect.forEach(sizes, (n) =>
         Effect.gen(function*() {

@@ -15,8 +15,8 @@ import * as Halo from "../../actors/halo/index.ts"
 import type { Grid } from "../../actors/halo/index.ts"
 import { Threads } from "../../runtime/index.ts"
 import * as Modes from "../halo/modes.ts"
-import type { Row } from "./Row.ts"
-import { median } from "./Row.ts"
+import type { Options, Row } from "./Row.ts"
+import { median, roundsFor } from "./Row.ts"
 
 export const WORKERS = 2
 const SEED = 2024
@@ -33,12 +33,12 @@ export const GRIDS: ReadonlyArray<Grid> = [
 
 export const gridName = (grid: Grid): string => `${grid.px}x${grid.py}`
 
-export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
+export const run = (options: Options): Effect.Effect<Array<Row>, unknown> =>
   Effect.scoped(
     Effect.gen(function*() {
       const n = options.quick ? 5_000 : 10_000
       const steps = options.quick ? 10 : 25
-      const rounds = options.quick ? 1 : 3
+      const rounds = roundsFor(options, 3)
       const params: Halo.HaloParams = { n, L: Halo.boxForDensity(n, 1, 20), rc: 1, k: 1, dt: 0.01, steps, seed: SEED }
       const initial = Halo.initialState(params)
       const context = yield* Layer.build(Threads.layer({ workers: WORKERS }))

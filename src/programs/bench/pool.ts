@@ -8,15 +8,16 @@ import { Effect, Stream } from "effect"
 import { Threads } from "../../runtime/index.ts"
 import { Pool } from "../../runtime/pool/index.ts"
 import { busy, square } from "./poolTasks.ts"
-import type { Row } from "./Row.ts"
-import { median } from "./Row.ts"
+import type { Options, Row } from "./Row.ts"
+import { median, roundsFor } from "./Row.ts"
 
 const SECTION = "pool"
 
-export const run = ({ quick }: { quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
+export const run = (options: Options): Effect.Effect<Array<Row>, unknown> =>
   Effect.scoped(Effect.gen(function*() {
+    const quick = options.quick
     const pool = yield* Pool.make()
-    const rounds = quick ? 3 : 7
+    const rounds = roundsFor(options, 7, 3)
     const slow = Array.from({ length: 8 }, () => 10)
     const cheap = Array.from({ length: quick ? 20_000 : 100_000 }, (_, i) => i)
     yield* pool.map(square, cheap)

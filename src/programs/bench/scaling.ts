@@ -17,8 +17,8 @@ import * as ParticleModes from "../particles/modes.ts"
 import * as PiModes from "../pi/modes.ts"
 import { rawNoop, rawPool } from "./foundation.ts"
 import { Noop } from "./NoopActor.ts"
-import type { Row } from "./Row.ts"
-import { median, seconds } from "./Row.ts"
+import type { Options, Row } from "./Row.ts"
+import { median, roundsFor, seconds } from "./Row.ts"
 
 const SEED = 2024
 
@@ -28,10 +28,10 @@ export const workerCounts = (cores: number): Array<number> => Array.from({ lengt
 /** Messages in flight for the asks curve. */
 const IN_FLIGHT = [1, 2, 4, 8, 16, 32, 64, 128]
 
-export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown> =>
+export const run = (options: Options): Effect.Effect<Array<Row>, unknown> =>
   Effect.gen(function*() {
     const cores = Os.availableParallelism()
-    const rounds = options.quick ? 1 : 3
+    const rounds = roundsFor(options, 3)
     const samples = options.quick ? 5e7 : 4e8
     const n = options.quick ? 2_000 : 10_000
     const nsteps = Particles.stepsFor(options.quick ? 0.02 : 0.1)

@@ -13,8 +13,8 @@ import { ActorSystem, Partition, Threads } from "../../runtime/index.ts"
 import * as ParticleModes from "../particles/modes.ts"
 import * as RaceModes from "../race/modes.ts"
 import * as RawPool from "./RawPool.ts"
-import type { Row } from "./Row.ts"
-import { median, timed } from "./Row.ts"
+import type { Options, Row } from "./Row.ts"
+import { median, roundsFor, timed } from "./Row.ts"
 import { SharedBench, withLockMicros } from "./SharedBenchActor.ts"
 
 const SEED = 42
@@ -36,11 +36,11 @@ const rawEvolve = (pool: ReadonlyArray<Worker>, initial: ParticleState, nsteps: 
     return s
   })
 
-export const run = (options: { readonly quick: boolean }): Effect.Effect<Array<Row>, unknown, never> =>
+export const run = (options: Options): Effect.Effect<Array<Row>, unknown, never> =>
   Effect.scoped(
     Effect.gen(function*() {
       const workers = 2
-      const rounds = options.quick ? 1 : 5
+      const rounds = roundsFor(options, 5)
       const n = options.quick ? 2_000 : 10_000
       const dt = options.quick ? 0.02 : 0.1
       const nsteps = Particles.stepsFor(dt)

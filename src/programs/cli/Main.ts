@@ -16,9 +16,24 @@ const quietPresenter = CliOutput.layerPresenter({
     event._tag === "Help" && event.reason === "Implicit" ? Effect.void : CliOutput.defaultPresenter.present(event)
 })
 
+/**
+ * A reader that left (`… --json | head -1`): the program stops as on Ctrl-C (its workers and processes stopped),
+ * instead of dying of an EPIPE with a stack trace; what it still writes goes nowhere.
+ */
+const stopWhenStdoutCloses = (): void => {
+  let stopping = false
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error
+    if (stopping) return
+    stopping = true
+    process.kill(process.pid, "SIGINT")
+  })
+}
+
 export const run = <Name extends string, Input, E, R extends NodeServices.NodeServices>(
   command: Command.Command<Name, Input, {}, E, R>
 ): void => {
+  stopWhenStdoutCloses()
   const args = process.argv.slice(2)
   const program = Command.runWith(command, { version: "0.1.0", renderErrors: false })(args).pipe(
     // Under --json stdout carries JSON only: what user code writes on workers goes to stderr, prefixed.
