@@ -70,8 +70,9 @@ export const countHits = (seed: number, start: number, count: number): number =>
  * sample. Not that call: after a stream of one-sample calls (1e5 asks of π's per-sample mode), the long ranges
  * that the same workers counted afterwards ran 8–10% slower, for the rest of the process (V8 compiled `countHits`
  * for the one-sample calls; `countBlock`, which this calls, is unaffected). Measured, π's chunked actors on 2
- * workers after those asks, 5 rounds in each of 2 processes: 808–865M samples/s with `countHits`, 844–949M with
- * this; 893–957M with no asks before; the raw pool beside them 894–958M in every case.
+ * workers after those asks, 5 rounds in each of 3 processes: 808–865M samples/s with `countHits`, 844–950M with
+ * this (and one round at 655M, in a burst that took the raw pool to 722M too); 893–957M with no asks before; the
+ * raw pool beside them 894–962M otherwise.
  */
 export const hitAt = (seed: number, index: number): number => {
   const high = Math.floor(index / TWO_TO_32)
