@@ -5,7 +5,7 @@
 import type { Geometry } from "./params.ts"
 import { movedTooFar, regionOf } from "./params.ts"
 import type { Envelope, Halo, HaloIssue, Particles } from "./Schemas.ts"
-import { allocHalo, allocParticles, prefix, RegionWorkspace } from "./workspace.ts"
+import { allocHalo, allocParticles, RegionWorkspace } from "./workspace.ts"
 
 /** A step's result: the envelopes to send (one per target), or why the step cannot be taken. */
 export type Advance =
@@ -129,7 +129,7 @@ export const distribute = (
     code[nl++] = dest | (mask << 4)
   }
 
-  const mig = Array.from(migCount, (count, t) => (t === self ? prefix(own, oj) : allocParticles(count)))
+  const mig = Array.from(migCount, (count, t) => (t === self ? ws.ownEnvelopeOf(own, oj) : allocParticles(count)))
   const hal = Array.from(haloCount, allocHalo)
   migCount.fill(0)
   haloCount.fill(0)

@@ -15,7 +15,7 @@ export const allocParticles = (m: number): Particles => ({
 })
 
 /** The first `m` particles of `p`, as views. */
-export const prefix = (p: Particles, m: number): Particles =>
+const prefix = (p: Particles, m: number): Particles =>
   p.ids.length === m ? p : {
     ids: p.ids.subarray(0, m),
     x: p.x.subarray(0, m),
@@ -55,8 +55,8 @@ export class RegionWorkspace {
   private ownTurn = 0
 
   /**
-   * The next own-envelope buffer, room for at least `m` particles (see `reuseOwnEnvelope`; without it, a fresh
-   * one of exactly `m`): its first particles are then cut to length with `prefix`.
+   * A buffer for the next own envelope, room for at least `m` particles (see `reuseOwnEnvelope`; without it, a
+   * fresh one of `m`); once `n` are written, `ownEnvelopeOf` gives the envelope's particles.
    */
   ownEnvelope(m: number): Particles {
     if (this.options.reuseOwnEnvelope !== true) return allocParticles(m)
@@ -67,6 +67,15 @@ export class RegionWorkspace {
       this.own[turn] = buffer
     }
     return buffer
+  }
+
+  /**
+   * The first `n` particles of an `ownEnvelope` buffer: views of it with `reuseOwnEnvelope`, else arrays of exactly
+   * `n` of their own (plain arrays, as every other envelope's, that may be posted as they are).
+   */
+  ownEnvelopeOf(buffer: Particles, n: number): Particles {
+    const first = prefix(buffer, n)
+    return this.options.reuseOwnEnvelope === true || first === buffer ? first : copyParticles(first)
   }
 
   // owned particles of the current step, sorted by id

@@ -144,8 +144,8 @@ export const run = (options: Options): Effect.Effect<Array<Row>, unknown> =>
       // Both moved variants, ours and raw, make 500 trips first; copies cost too long a trip to need it.
       yield* Effect.orDie(Effect.andThen(arrayRun("moved", 500), rawArray(raw[0]!, arrayLength, 500, true)))
       // One message per sample runs at a third of its rate the first time in a process, and speeds up over the next
-      // few runs as its path through both tiers compiles (here: 790k/s, then 980k-1.1M, then 1.1-1.35M/s); three
-      // runs first, so that the rounds measure the warm rate.
+      // few runs as its path through both tiers compiles (here: 790k/s, then 1.0-1.1M, up to 1.35M/s by the
+      // fifth); three runs first, so that the rounds measure the warm rate.
       for (let i = 0; i < 3; i++) yield* Effect.scoped(Modes.perSample({ samples: 1e5, seed: SEED })).pipe(Effect.provide(context))
 
       const times: Record<string, Array<number>> = {}
